@@ -1,0 +1,16 @@
+"""Entry point of the `farm` command: one typer app, one sub-app per area."""
+
+from __future__ import annotations
+
+import typer
+
+from .db import app as db_app
+from .output import route_warnings
+
+app = typer.Typer(help="A distributed autotuning farm for ONNX models (Apache TVM on Ray).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.callback()
+def _main() -> None:
+    route_warnings()

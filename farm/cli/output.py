@@ -1,0 +1,33 @@
+"""Shared output helpers of the CLI: JSON or rich tables on stdout, errors on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def route_warnings() -> None:
+    """Print library warnings (skipped corrupt files and the like) as one plain line on stderr."""
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001 - warnings API
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always")

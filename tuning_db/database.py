@@ -1,0 +1,278 @@
+"""The tuning-log database: a Parquet dataset of workloads and records at a URI.
+
+`TuningDatabase(uri)` is the entry point. `append` writes one atomic commit of
+workloads and records; `view(target)` opens everything known about one target as an
+in-memory index (`TargetView`); `stats`, `compact` and `vacuum` maintain the store.
+Many processes on many machines may append to the same URI at once (see
+`tuning_db.log` for the protocol). Reads de-duplicate records by record id, keeping
+the first committed copy.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import keys
+from .log import CommitLog, DataFile, Snapshot, TuningDbWarning, _warn
+from .schema import (
+    RECORD_SCHEMA,
+    WORKLOAD_SCHEMA,
+    RecordRow,
+    WorkloadRow,
+    records_to_table,
+    table_to_workloads,
+    workloads_to_table,
+)
+from .storage import Storage, StorageError, open_storage
+from .view import TargetView, dedupe_first
+
+PARQUET_COMPRESSION = "zstd"
+ROW_GROUP_ROWS = 16_384
+COMPACT_MIN_FILES = 2
+COMPACT_TARGET_ROWS = 500_000
+DEFAULT_RETENTION_S = 3600.0
+_READ_ATTEMPTS = 3
+
+__all__ = ["TuningDatabase", "CommitResult", "TuningDbWarning"]
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """What one `append` wrote."""
+
+    version: int | None
+    workloads: int
+    records: int
+    files: int
+
+
+def _part_name() -> str:
+    return f"part-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:16]}.parquet"
+
+
+def _to_parquet(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression=PARQUET_COMPRESSION, row_group_size=ROW_GROUP_ROWS)
+    return sink.getvalue()
+
+
+class TuningDatabase:
+    """A shared tuning-log database at a local folder or `s3://bucket/prefix`."""
+
+    def __init__(self, uri: str, storage_options: dict | None = None) -> None:
+        self.uri = uri
+        self.storage: Storage = open_storage(uri, storage_options)
+        self.log = CommitLog(self.storage)
+        self._writable = False
+
+    def __repr__(self) -> str:
+        return f"TuningDatabase({self.uri!r})"
+
+    # -- writing ------------------------------------------------------------
+    def _ensure_writable(self) -> None:
+        if not self._writable:
+            self.log.check_marker(create=True)
+            self._writable = True
+
+    def _write_part(self, path: str, data: pa.Table, **meta) -> DataFile:
+        raw = _to_parquet(data)
+        self.storage.put(path, raw)
+        return DataFile(path=path, rows=data.num_rows, size=len(raw), **meta)
+
+    def _record_parts(self, table: pa.Table, target_key: str) -> list[DataFile]:
+        """Write one target's records, one part file per workload bucket."""
+        buckets = pc.utf8_slice_codeunits(table["workload_key"], -1, 2147483647)
+        out = []
+        for hex_digit in pc.unique(buckets).to_pylist():
+            bucket = int(hex_digit, 16)
+            part = table.filter(pc.equal(buckets, hex_digit))
+            path = f"records/target_key={target_key}/bucket={bucket:02d}/{_part_name()}"
+            out.append(self._write_part(path, part, table="records", target_key=target_key, bucket=bucket))
+        return out
+
+    def append(
+        self,
+        records: Iterable[RecordRow] = (),
+        workloads: Iterable[WorkloadRow] = (),
+        info: dict | None = None,
+    ) -> CommitResult:
+        """Write records and workloads as one commit: all become visible together, or none do.
+
+        Record ids must be set (see `tuning_db.keys.record_id`); duplicates of records
+        already stored are harmless, since reads de-duplicate by id.
+        """
+        records = list(records)
+        workloads = list(workloads)
+        if not records and not workloads:
+            return CommitResult(None, 0, 0, 0)
+        self._ensure_writable()
+        parts: list[DataFile] = []
+        if workloads:
+            parts.append(self._write_part(f"workloads/{_part_name()}", workloads_to_table(workloads), table="workloads"))
+        by_target: dict[str, list[RecordRow]] = {}
+        for r in records:
+            by_target.setdefault(r.target_key, []).append(r)
+        for tk, rows in by_target.items():
+            parts.extend(self._record_parts(records_to_table(rows), tk))
+        version = self.log.commit(parts, operation="append", info=info)
+        return CommitResult(version, len(workloads), len(records), len(parts))
+
+    # -- reading ------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        if not self.log.check_marker(create=False):
+            return Snapshot()
+        return self.log.snapshot()
+
+    def _read_tables(self, files: list[DataFile], schema: pa.Schema, columns: list[str] | None = None) -> list[pa.Table]:
+        """Read part files; a corrupt or foreign one is skipped with a warning. Raises FileNotFoundError if one vanished."""
+        raws = self.storage.read_many([f.path for f in files])
+        wanted = columns or schema.names
+        tables = []
+        for f in files:
+            raw = raws[f.path]
+            if isinstance(raw, FileNotFoundError):
+                raise raw
+            if isinstance(raw, Exception):
+                raise StorageError(f"cannot read {f.path!r} from {self.uri}: {raw}") from raw
+            try:
+                t = pq.read_table(pa.BufferReader(raw), columns=wanted)
+                t = t.cast(pa.schema([schema.field(n) for n in wanted]))
+            except (pa.ArrowException, ValueError, KeyError) as e:
+                _warn(f"skipping corrupt or foreign part file {f.path!r}: {e}")
+                continue
+            tables.append(t)
+        return tables
+
+    def _read_consistent(self, pick, schema: pa.Schema, columns: list[str] | None = None) -> tuple[Snapshot, list[tuple[DataFile, pa.Table]]]:
+        """Read the files `pick(snapshot)` selects; retry on a fresh snapshot if one was vacuumed meanwhile."""
+        for attempt in range(_READ_ATTEMPTS):
+            snap = self.snapshot()
+            files = pick(snap)
+            try:
+                return snap, list(zip(files, self._read_tables(files, schema, columns)))
+            except FileNotFoundError:
+                if attempt == _READ_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def workloads(self) -> dict[str, WorkloadRow]:
+        """All workloads by key (the first committed row of each key wins)."""
+        _, parts = self._read_consistent(lambda s: s.workload_files(), WORKLOAD_SCHEMA)
+        out: dict[str, WorkloadRow] = {}
+        for _, t in parts:
+            for row in table_to_workloads(t):
+                out.setdefault(row.workload_key, row)
+        return out
+
+    def view(self, target: dict | str) -> TargetView:
+        """Open everything the database knows about one target (a target key, or a target dict/JSON)."""
+        tk = target if isinstance(target, str) and not target.lstrip().startswith("{") else keys.target_key(target)
+        _, parts = self._read_consistent(lambda s: s.record_files(tk), RECORD_SCHEMA)
+        tables = [t for _, t in parts]
+        return TargetView(tk, pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table())
+
+    def record_ids(self, target_key: str) -> set[str]:
+        """Ids of all records stored for one target key."""
+        _, parts = self._read_consistent(lambda s: s.record_files(target_key), RECORD_SCHEMA, ["record_id"])
+        return {i for _, t in parts for i in t["record_id"].to_pylist()}
+
+    def stats(self) -> dict:
+        """Counts after de-duplication: workloads, records, records per target, files and bytes."""
+        snap, parts = self._read_consistent(lambda s: s.record_files(), RECORD_SCHEMA, ["record_id", "workload_key"])
+        per_target: dict[str, list[pa.Table]] = {}
+        for f, t in parts:
+            per_target.setdefault(f.target_key, []).append(t)
+        targets = {}
+        workloads_per_target = {}
+        for tk, tables in sorted(per_target.items()):
+            t = pa.concat_tables(tables)
+            targets[tk] = pc.count_distinct(t["record_id"]).as_py()
+            workloads_per_target[tk] = pc.count_distinct(t["workload_key"]).as_py()
+        return {
+            "uri": self.uri,
+            "version": snap.version,
+            "workloads": len(self.workloads()),
+            "records": sum(targets.values()),
+            "targets": targets,
+            "workloads_per_target": workloads_per_target,
+            "files": len(snap.files),
+            "bytes": sum(f.size for f in snap.files.values()),
+        }
+
+    # -- maintenance --------------------------------------------------------
+    def compact(self, retention_s: float = DEFAULT_RETENTION_S, min_files: int = COMPACT_MIN_FILES) -> dict:
+        """Merge small part files per partition, then checkpoint the log and vacuum what has expired.
+
+        Each merge is one commit that removes the small files and adds the merged
+        ones, so at no moment are records missing from the database; the small files
+        stay on storage for `retention_s` for readers that still hold an older snapshot.
+        """
+        self._ensure_writable()
+        snap = self.log.snapshot()
+        groups: dict[tuple, list[DataFile]] = {}
+        for f in snap.files.values():
+            groups.setdefault((f.table, f.target_key, f.bucket), []).append(f)
+        merged_partitions = 0
+        files_removed = 0
+        for (table, tk, bucket), files in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
+            if len(files) < min_files:
+                continue
+            files.sort(key=lambda f: (f.added_version, f.path))
+            schema = RECORD_SCHEMA if table == "records" else WORKLOAD_SCHEMA
+            tables = self._read_tables(files, schema)
+            if not tables:
+                continue
+            merged = dedupe_first(pa.concat_tables(tables), "record_id" if table == "records" else "workload_key")
+            if table == "records":
+                merged = merged.sort_by([("workload_key", "ascending"), ("mean_secs", "ascending")])
+                new_parts = []
+                for start in range(0, merged.num_rows, COMPACT_TARGET_ROWS):
+                    path = f"records/target_key={tk}/bucket={bucket:02d}/{_part_name()}"
+                    chunk = merged.slice(start, COMPACT_TARGET_ROWS)
+                    new_parts.append(self._write_part(path, chunk, table="records", target_key=tk, bucket=bucket))
+            else:
+                new_parts = [self._write_part(f"workloads/{_part_name()}", merged, table="workloads")]
+            self.log.commit(new_parts, remove=[f.path for f in files], operation="compact")
+            merged_partitions += 1
+            files_removed += len(files)
+        vacuumed = self.vacuum(retention_s)
+        return {"partitions_merged": merged_partitions, "files_merged": files_removed, **vacuumed}
+
+    def vacuum(self, retention_s: float = DEFAULT_RETENTION_S) -> dict:
+        """Checkpoint the log; delete removed files, superseded log entries and orphans older than `retention_s`."""
+        self._ensure_writable()
+        cutoff = time.time() - retention_s
+        snap = self.log.snapshot()
+        expired = [t for t in snap.tombstones.values() if t.removed_at < cutoff]
+        for t in expired:
+            self.storage.delete(t.path)
+            del snap.tombstones[t.path]
+        orphans = 0
+        foreign = 0
+        for prefix in ("records", "workloads"):
+            for obj in self.storage.list(prefix):
+                if obj.path in snap.files or obj.path in snap.tombstones:
+                    continue
+                name = obj.path.rsplit("/", 1)[-1]
+                if not (name.startswith("part-") and name.endswith(".parquet")) and not name.startswith(".tmp-"):
+                    foreign += 1
+                    _warn(f"leaving foreign file {obj.path!r} alone")
+                elif obj.mtime < cutoff:
+                    self.storage.delete(obj.path)
+                    orphans += 1
+        if snap.version >= 0 and snap.version != snap.checkpoint_version:
+            self.log.write_checkpoint(snap)
+            snap.checkpoint_version = snap.version
+        old_log = self.log.expired_log_objects(snap, cutoff)
+        for path in old_log:
+            self.storage.delete(path)
+        return {"files_deleted": len(expired), "orphans_deleted": orphans, "foreign_files": foreign, "log_objects_deleted": len(old_log)}
+
