@@ -143,8 +143,10 @@ class CommitLog:
                 )
             return True
         others = [o.path for o in self.storage.list("") if not o.path.startswith(".tmp-")]
+        if MARKER in others:  # another writer created the database while we looked
+            return self.check_marker(create=False)
         ours = [p for p in others if p.startswith((LOG_DIR + "/", "records/", "workloads/"))]
-        if others and len(ours) < len(others):
+        if len(ours) < len(others):
             raise DatabaseFormatError(
                 f"{self.storage.uri} is not empty and is not a tuning database (no {MARKER}); "
                 f"refusing to use it (found e.g. {sorted(set(others) - set(ours))[0]!r})"

@@ -170,7 +170,9 @@ class FsspecStorage:
         self.fs.invalidate_cache(base)
         out = []
         for full, info in found.items():
-            rel = full[len(self.root) + 1 :] if full.startswith(self.root + "/") else full
+            if info.get("type") == "directory" or not full.startswith(self.root + "/"):
+                continue
+            rel = full[len(self.root) + 1 :]
             mtime = info.get("LastModified") or info.get("mtime") or info.get("created") or 0
             out.append(ObjectInfo(rel, int(info.get("size") or 0), mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)))
         return out

@@ -1,0 +1,183 @@
+"""The database on a local folder and on the loopback S3 server: commits, views, de-duplication, compaction, bad files."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tuning_db import DatabaseFormatError, TuningDatabase, TuningDbWarning
+from tuning_db.log import MARKER, entry_name
+from tuning_db.synthetic import TARGETS, RecordFactory, workload_keys, workload_rows
+
+
+@pytest.fixture
+def factory() -> RecordFactory:
+    return RecordFactory(seed=7)
+
+
+def test_append_and_view_answer_top_k_best_first(db_uri, factory):
+    db = TuningDatabase(db_uri)
+    keys = workload_keys(6)
+    records = factory.records(600, keys, TARGETS[:2])
+    unmeasured = [factory.record(keys[0], TARGETS[0], measured=False) for _ in range(5)]
+    result = db.append(records + unmeasured, workload_rows(keys))
+    assert result.version == 0 and result.records == 605 and result.workloads == 6
+
+    tk = records[0].target_key
+    view = db.view(tk)
+    assert len(view) == 305
+    mine = sorted((r for r in records if r.target_key == tk and r.workload_key == keys[0]), key=lambda r: r.mean_secs)
+    top = view.top_k(keys[0], 10)
+    assert [r.record_id for r in top] == [r.record_id for r in mine[:10]]
+    assert all(r.run_secs is not None for r in view.top_k(keys[0], 1000)), "unmeasured records are never top-k"
+    assert view.count(keys[0]) == 55
+    assert view.top_k("0" * 64, 3) == []
+
+    stats = db.stats()
+    assert stats["workloads"] == 6 and stats["records"] == 605
+    assert stats["targets"] == {records[0].target_key: 305, records[6].target_key: 300}
+
+
+def test_view_of_a_target_reads_only_its_partition(db_uri, factory):
+    db = TuningDatabase(db_uri)
+    keys = workload_keys(4)
+    db.append(factory.records(400, keys, TARGETS[:4]))
+    snap = db.snapshot()
+    tk = factory.records(1, keys, TARGETS[1:2])[0].target_key
+    files = snap.record_files(tk)
+    assert files and all(f.path.startswith(f"records/target_key={tk}/bucket=") for f in files)
+    assert len(db.view(tk)) == 100
+
+
+def test_reads_deduplicate_by_record_id(db_uri, factory):
+    db = TuningDatabase(db_uri)
+    keys = workload_keys(3)
+    records = factory.records(90, keys)
+    db.append(records)
+    db.append(records[:50])
+    db.append(records[40:])
+    assert db.stats()["records"] == 90
+    assert len(db.view(records[0].target_key)) == 90
+
+
+def test_a_commit_is_all_or_nothing_with_its_workloads(db_uri, factory):
+    db = TuningDatabase(db_uri)
+    keys = workload_keys(2)
+    db.append(factory.records(10, keys), workload_rows(keys))
+    snap = db.snapshot()
+    assert snap.version == 0
+    assert {f.table for f in snap.files.values()} == {"records", "workloads"}
+    assert set(db.workloads()) == set(keys)
+
+
+def test_compaction_keeps_every_record_and_the_same_answers(db_uri, factory):
+    db = TuningDatabase(db_uri)
+    keys = workload_keys(8)
+    for i in range(6):
+        db.append(factory.records(200, keys, TARGETS[:2]), workload_rows(keys[i : i + 2]))
+    db.append(factory.records(100, keys, TARGETS[:2])[:50])  # overlaps nothing: fresh random traces
+    before = db.stats()
+    tk = factory.records(1, keys)[0].target_key
+    top_before = [r.record_id for r in db.view(tk).top_k(keys[3], 20)]
+    files_before = len(db.snapshot().files)
+
+    result = db.compact(retention_s=3600)
+    assert result["files_merged"] > result["partitions_merged"] > 0
+    after = db.stats()
+    assert (after["records"], after["workloads"], after["targets"]) == (before["records"], before["workloads"], before["targets"])
+    assert len(db.snapshot().files) < files_before
+    assert [r.record_id for r in db.view(tk).top_k(keys[3], 20)] == top_before
+    snap = db.snapshot()
+    assert snap.tombstones, "removed files are kept for readers of older snapshots"
+    assert snap.checkpoint_version == snap.version
+
+
+def test_vacuum_deletes_removed_files_only_after_retention(tmp_path, factory):
+    db = TuningDatabase(str(tmp_path / "db"))
+    keys = workload_keys(2)
+    for _ in range(3):
+        db.append(factory.records(20, keys))
+    old_files = {f.path for f in db.snapshot().files.values()}
+    db.compact(retention_s=3600)
+    assert all((tmp_path / "db" / p).exists() for p in old_files)
+    db.vacuum(retention_s=0)
+    assert not any((tmp_path / "db" / p).exists() for p in old_files)
+    assert db.stats()["records"] == 60
+
+
+def test_orphan_part_files_of_dead_writers_are_invisible_then_vacuumed(tmp_path, factory):
+    db = TuningDatabase(str(tmp_path / "db"))
+    keys = workload_keys(2)
+    db.append(factory.records(20, keys))
+    orphan = tmp_path / "db" / "records" / "target_key=x" / "bucket=00" / "part-orphan.parquet"
+    orphan.parent.mkdir(parents=True)
+    orphan.write_bytes(b"half a parquet file")
+    assert db.stats()["records"] == 20
+    assert db.vacuum(retention_s=0)["orphans_deleted"] == 1
+    assert not orphan.exists()
+
+
+def test_corrupt_and_foreign_files_are_skipped_with_a_warning(tmp_path, factory):
+    root = tmp_path / "db"
+    db = TuningDatabase(str(root))
+    keys = workload_keys(2)
+    db.append(factory.records(20, keys))
+    good = db.append(factory.records(20, keys))
+    victim = next(f for f in db.snapshot().files.values() if f.added_version == good.version)
+    (root / victim.path).write_bytes(b"PAR1 this is not parquet")
+    (root / "_log" / "notes.txt").write_text("someone's notes")
+    (root / entry_name(2)).write_text("{not json")
+    third = db.append(factory.records(20, keys))
+    assert third.version == 3, "a corrupt entry still holds its version"
+
+    with pytest.warns(TuningDbWarning) as caught:
+        stats = db.stats()
+    messages = " ".join(str(w.message) for w in caught)
+    assert "notes.txt" in messages and "corrupt log entry" in messages and "corrupt or foreign part file" in messages
+    assert stats["records"] == 60 - victim.rows
+
+
+def test_a_folder_that_is_not_a_database_is_refused(tmp_path, factory):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.jpg").write_bytes(b"\xff\xd8")
+    db = TuningDatabase(str(tmp_path / "photos"))
+    with pytest.raises(DatabaseFormatError, match="not a tuning database"):
+        db.append(factory.records(1, workload_keys(1)))
+    assert (tmp_path / "photos" / "cat.jpg").exists()
+
+
+def test_a_newer_format_is_refused_with_a_clear_error(tmp_path, factory):
+    db = TuningDatabase(str(tmp_path / "db"))
+    db.append(factory.records(1, workload_keys(1)))
+    (tmp_path / "db" / MARKER).write_text(json.dumps({"format": "farm-tuning-db", "format_version": 99}))
+    with pytest.raises(DatabaseFormatError, match="format 99"):
+        TuningDatabase(str(tmp_path / "db")).stats()
+
+
+def test_an_empty_or_missing_database_reads_as_empty(db_uri):
+    db = TuningDatabase(db_uri)
+    assert db.stats()["records"] == 0
+    assert len(db.view(TARGETS[0])) == 0
+
+
+def test_session_open_is_timed_by_partition_not_database(tmp_path, factory):
+    """Opening one target must not read other targets' files (a proxy that does not depend on timing)."""
+    db = TuningDatabase(str(tmp_path / "db"))
+    keys = workload_keys(4)
+    db.append(factory.records(800, keys, TARGETS))
+    reads: list[str] = []
+    original = db.storage.read_many
+
+    def counting(paths):
+        reads.extend(paths)
+        return original(paths)
+
+    db.storage.read_many = counting
+    tk = factory.records(1, keys, TARGETS[2:3])[0].target_key
+    start = time.perf_counter()
+    db.view(tk)
+    assert time.perf_counter() - start < 30
+    data_reads = [p for p in reads if p.startswith("records/")]
+    assert data_reads and all(f"target_key={tk}/" in p for p in data_reads)
