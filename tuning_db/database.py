@@ -11,8 +11,10 @@ the first committed copy.
 from __future__ import annotations
 
 import io
+import os
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -20,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import keys
+from .keys import bucket_of
 from .log import CommitLog, DataFile, Snapshot, TuningDbWarning, _warn
 from .schema import (
     RECORD_SCHEMA,
@@ -34,12 +36,14 @@ from .schema import (
 from .storage import Storage, StorageError, open_storage
 from .view import TargetView, dedupe_first
 
-PARQUET_COMPRESSION = "zstd"
+PARQUET_COMPRESSION = "lz4"  # decodes ~40% faster than zstd: session open is read-bound
 ROW_GROUP_ROWS = 16_384
 COMPACT_MIN_FILES = 2
 COMPACT_TARGET_ROWS = 500_000
 DEFAULT_RETENTION_S = 3600.0
 _READ_ATTEMPTS = 3
+_WRITE_THREADS = 8
+_READ_THREADS = max(2, os.cpu_count() or 1)
 
 __all__ = ["TuningDatabase", "CommitResult", "TuningDbWarning"]
 
@@ -87,16 +91,12 @@ class TuningDatabase:
         self.storage.put(path, raw)
         return DataFile(path=path, rows=data.num_rows, size=len(raw), **meta)
 
-    def _record_parts(self, table: pa.Table, target_key: str) -> list[DataFile]:
-        """Write one target's records, one part file per workload bucket."""
-        buckets = pc.utf8_slice_codeunits(table["workload_key"], -1, 2147483647)
-        out = []
-        for hex_digit in pc.unique(buckets).to_pylist():
-            bucket = int(hex_digit, 16)
-            part = table.filter(pc.equal(buckets, hex_digit))
-            path = f"records/target_key={target_key}/bucket={bucket:02d}/{_part_name()}"
-            out.append(self._write_part(path, part, table="records", target_key=target_key, bucket=bucket))
-        return out
+    def _write_parts(self, jobs: list[tuple[str, pa.Table, dict]]) -> list[DataFile]:
+        """Encode and store part files concurrently (pyarrow compresses without the GIL; S3 puts overlap)."""
+        if len(jobs) == 1:
+            return [self._write_part(path, data, **meta) for path, data, meta in jobs]
+        with ThreadPoolExecutor(max_workers=min(_WRITE_THREADS, len(jobs))) as pool:
+            return list(pool.map(lambda job: self._write_part(job[0], job[1], **job[2]), jobs))
 
     def append(
         self,
@@ -114,14 +114,16 @@ class TuningDatabase:
         if not records and not workloads:
             return CommitResult(None, 0, 0, 0)
         self._ensure_writable()
-        parts: list[DataFile] = []
+        jobs: list[tuple[str, pa.Table, dict]] = []
         if workloads:
-            parts.append(self._write_part(f"workloads/{_part_name()}", workloads_to_table(workloads), table="workloads"))
-        by_target: dict[str, list[RecordRow]] = {}
+            jobs.append((f"workloads/{_part_name()}", workloads_to_table(workloads), {"table": "workloads"}))
+        partitions: dict[tuple[str, int], list[RecordRow]] = {}
         for r in records:
-            by_target.setdefault(r.target_key, []).append(r)
-        for tk, rows in by_target.items():
-            parts.extend(self._record_parts(records_to_table(rows), tk))
+            partitions.setdefault((r.target_key, bucket_of(r.workload_key)), []).append(r)
+        for (tk, bucket), rows in partitions.items():
+            meta = {"table": "records", "target_key": tk, "bucket": bucket}
+            jobs.append((f"records/target_key={tk}/bucket={bucket:02d}/{_part_name()}", records_to_table(rows), meta))
+        parts = self._write_parts(jobs)
         version = self.log.commit(parts, operation="append", info=info)
         return CommitResult(version, len(workloads), len(records), len(parts))
 
@@ -135,20 +137,28 @@ class TuningDatabase:
         """Read part files; a corrupt or foreign one is skipped with a warning. Raises FileNotFoundError if one vanished."""
         raws = self.storage.read_many([f.path for f in files])
         wanted = columns or schema.names
-        tables = []
+        target_schema = pa.schema([schema.field(n) for n in wanted])
+
+        def decode(raw: bytes) -> pa.Table | Exception:
+            try:
+                return pq.read_table(pa.BufferReader(raw), columns=wanted).cast(target_schema)
+            except (pa.ArrowException, ValueError, KeyError) as e:
+                return e
+
         for f in files:
             raw = raws[f.path]
             if isinstance(raw, FileNotFoundError):
                 raise raw
             if isinstance(raw, Exception):
                 raise StorageError(f"cannot read {f.path!r} from {self.uri}: {raw}") from raw
-            try:
-                t = pq.read_table(pa.BufferReader(raw), columns=wanted)
-                t = t.cast(pa.schema([schema.field(n) for n in wanted]))
-            except (pa.ArrowException, ValueError, KeyError) as e:
-                _warn(f"skipping corrupt or foreign part file {f.path!r}: {e}")
-                continue
-            tables.append(t)
+        with ThreadPoolExecutor(max_workers=_READ_THREADS) as pool:
+            decoded = list(pool.map(decode, [raws[f.path] for f in files]))
+        tables = []
+        for f, t in zip(files, decoded):
+            if isinstance(t, Exception):
+                _warn(f"skipping corrupt or foreign part file {f.path!r}: {t}")
+            else:
+                tables.append(t)
         return tables
 
     def _read_consistent(self, pick, schema: pa.Schema, columns: list[str] | None = None) -> tuple[Snapshot, list[tuple[DataFile, pa.Table]]]:
@@ -172,12 +182,11 @@ class TuningDatabase:
                 out.setdefault(row.workload_key, row)
         return out
 
-    def view(self, target: dict | str) -> TargetView:
-        """Open everything the database knows about one target (a target key, or a target dict/JSON)."""
-        tk = target if isinstance(target, str) and not target.lstrip().startswith("{") else keys.target_key(target)
-        _, parts = self._read_consistent(lambda s: s.record_files(tk), RECORD_SCHEMA)
+    def view(self, target_key: str) -> TargetView:
+        """Open everything the database knows about one target key (see `tuning_db.keys.target_key`)."""
+        _, parts = self._read_consistent(lambda s: s.record_files(target_key), RECORD_SCHEMA)
         tables = [t for _, t in parts]
-        return TargetView(tk, pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table())
+        return TargetView(target_key, pa.concat_tables(tables) if tables else RECORD_SCHEMA.empty_table())
 
     def record_ids(self, target_key: str) -> set[str]:
         """Ids of all records stored for one target key."""
@@ -233,11 +242,13 @@ class TuningDatabase:
             merged = dedupe_first(pa.concat_tables(tables), "record_id" if table == "records" else "workload_key")
             if table == "records":
                 merged = merged.sort_by([("workload_key", "ascending"), ("mean_secs", "ascending")])
-                new_parts = []
-                for start in range(0, merged.num_rows, COMPACT_TARGET_ROWS):
-                    path = f"records/target_key={tk}/bucket={bucket:02d}/{_part_name()}"
-                    chunk = merged.slice(start, COMPACT_TARGET_ROWS)
-                    new_parts.append(self._write_part(path, chunk, table="records", target_key=tk, bucket=bucket))
+                meta = {"table": "records", "target_key": tk, "bucket": bucket}
+                new_parts = self._write_parts(
+                    [
+                        (f"records/target_key={tk}/bucket={bucket:02d}/{_part_name()}", merged.slice(start, COMPACT_TARGET_ROWS), meta)
+                        for start in range(0, merged.num_rows, COMPACT_TARGET_ROWS)
+                    ]
+                )
             else:
                 new_parts = [self._write_part(f"workloads/{_part_name()}", merged, table="workloads")]
             self.log.commit(new_parts, remove=[f.path for f in files], operation="compact")

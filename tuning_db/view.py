@@ -1,10 +1,10 @@
 """One target's records, indexed in memory for the tuner's queries.
 
 A view is built from the Arrow table of a target's partition: records are
-de-duplicated by id (first committed copy wins), then sorted once by workload, mean
-run time and commit order. Each workload's rows are then one contiguous slice whose
-valid (measured) rows come first, best first, so `top_k` is a dictionary look-up and
-a slice. Records added by this process after opening (`add`) are kept beside the
+de-duplicated by id (first committed copy wins), then indexed once by workload, mean
+run time and commit order. Each workload's rows are then one contiguous run of the
+index whose valid (measured) rows come first, best first, so `top_k` is a dictionary
+look-up and a `take` of k rows. Records added by this process after opening (`add`) are kept beside the
 table and merged into answers.
 """
 
@@ -20,26 +20,42 @@ import pyarrow.compute as pc
 from .schema import RecordRow, table_to_records
 
 
-def dedupe_first(table: pa.Table, key: str) -> pa.Table:
-    """Keep the first row of each `key` value, in table order."""
+def first_occurrences(table: pa.Table, key: str) -> np.ndarray | None:
+    """Row numbers of the first row of each `key` value, ascending; None when every value is unique."""
     if table.num_rows == 0 or pc.count_distinct(table[key]).as_py() == table.num_rows:
-        return table
+        return None
     order = pa.array(np.arange(table.num_rows, dtype=np.int64))
     firsts = pa.table({"k": table[key], "i": order}).group_by("k", use_threads=False).aggregate([("i", "min")])["i_min"]
-    return table.take(pc.take(firsts, pc.sort_indices(firsts)))
+    return np.sort(firsts.to_numpy())
+
+
+def dedupe_first(table: pa.Table, key: str) -> pa.Table:
+    """Keep the first row of each `key` value, in table order."""
+    firsts = first_occurrences(table, key)
+    return table if firsts is None else table.take(firsts)
 
 
 class TargetView:
-    """All records of one target, de-duplicated and indexed by workload."""
+    """All records of one target, de-duplicated and indexed by workload.
+
+    The table itself is never reordered (that would copy every trace); a permutation
+    of its row numbers, sorted by workload, mean time and commit order, is the index.
+    """
 
     def __init__(self, target_key: str, table: pa.Table) -> None:
         self.target_key = target_key
-        table = dedupe_first(table, "record_id")
-        table = table.append_column("_ord", pa.array(np.arange(table.num_rows, dtype=np.int64)))
-        self._table = table.sort_by([("workload_key", "ascending"), ("mean_secs", "ascending"), ("_ord", "ascending")])
+        self._table = table
+        self._batches = table.to_batches()
+        self._batch_starts = np.cumsum([0] + [b.num_rows for b in self._batches])[:-1]
+        rows = first_occurrences(table, "record_id")
+        if rows is None:
+            rows = np.arange(table.num_rows, dtype=np.int64)
+        index = table.select(["workload_key", "mean_secs"]).take(rows).append_column("_row", pa.array(rows))
+        index = index.sort_by([("workload_key", "ascending"), ("mean_secs", "ascending"), ("_row", "ascending")])
+        self._order = index["_row"].to_numpy()
         self._slices: dict[str, tuple[int, int, int]] = {}
-        wk = self._table["workload_key"].to_numpy(zero_copy_only=False)
-        valid = self._table["mean_secs"].is_valid().to_numpy(zero_copy_only=False)
+        wk = index["workload_key"].to_numpy(zero_copy_only=False)
+        valid = index["mean_secs"].is_valid().to_numpy(zero_copy_only=False)
         if len(wk):
             starts = np.concatenate(([0], np.flatnonzero(wk[1:] != wk[:-1]) + 1))
             ends = np.concatenate((starts[1:], [len(wk)]))
@@ -51,7 +67,7 @@ class TargetView:
         self._n_added = 0
 
     def __len__(self) -> int:
-        return self._table.num_rows + self._n_added
+        return len(self._order) + self._n_added
 
     def workload_keys(self) -> list[str]:
         return sorted(set(self._slices) | set(self._added))
@@ -62,7 +78,20 @@ class TargetView:
         return e - s + len(self._added.get(workload_key, ()))
 
     def _rows(self, start: int, length: int) -> list[RecordRow]:
-        return table_to_records(self._table.slice(start, length), self.target_key)
+        """Rows at positions [start, start + length) of the index.
+
+        Rows are taken batch by batch: `take` on the whole many-chunked table would
+        concatenate every chunk first, copying the partition on each query.
+        """
+        rows = self._order[start : start + length]
+        in_batch = np.searchsorted(self._batch_starts, rows, side="right") - 1
+        out: list[RecordRow | None] = [None] * len(rows)
+        for b in np.unique(in_batch).tolist():
+            where = np.flatnonzero(in_batch == b)
+            part = self._batches[b].take(pa.array(rows[where] - self._batch_starts[b]))
+            for i, record in zip(where.tolist(), table_to_records(part, self.target_key)):
+                out[i] = record
+        return out
 
     def top_k(self, workload_key: str, k: int) -> list[RecordRow]:
         """The k best measured records of a workload, best first; records without run times are never returned."""
@@ -79,7 +108,7 @@ class TargetView:
         """All records, or those of one workload; stored ones first, grouped by workload."""
         if workload_key is None:
             batch = 4096
-            for start in range(0, self._table.num_rows, batch):
+            for start in range(0, len(self._order), batch):
                 yield from self._rows(start, batch)
             for rows in self._added.values():
                 yield from rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -9,10 +10,12 @@ import sys
 
 import pytest
 from tvm.s_tir.meta_schedule import tir_integration
+from tvm.s_tir.meta_schedule.database import TuningRecord, Workload
 from tvm.target import Target
 
 from tests.tuning_db.workloads import matmul
 from tuning_db import TuningDatabase
+from tuning_db.storage import LocalStorage
 from tuning_db.metaschedule import ParquetDatabase, local_device_fingerprint, measure_callbacks
 from tuning_db.workload import workload_key
 
@@ -94,3 +97,43 @@ def test_a_second_tuning_run_continues_from_the_database(tuned, tmp_path):
     assert len(view) == TRIALS + PER_ITER
     assert {r.job_id for r in view.records()} == {"job-1", "job-2"}
     assert view.top_k(workload_key(matmul(N)), 1)[0].mean_secs <= best_before * 1.0001
+
+
+class _SmallDisk(LocalStorage):
+    """A local folder that runs out of space after `free` bytes, until space is freed."""
+
+    def __init__(self, root: str, free: int) -> None:
+        super().__init__(root)
+        self.free = free
+
+    def _write_temp(self, path: str, data: bytes) -> str:
+        if len(data) > self.free:
+            raise OSError(errno.ENOSPC, "No space left on device", path)
+        self.free -= len(data)
+        return super()._write_temp(path, data)
+
+
+def test_a_full_disk_fails_the_flush_clearly_and_keeps_the_batch(tmp_path):
+    data = os.path.join(ROOT, "tests", "data", "matmul128-znver4")
+    with open(os.path.join(data, "database_workload.json")) as f:
+        mod = Workload.from_json(json.loads(f.readline())).mod
+    with open(os.path.join(data, "database_tuning_record.json")) as f:
+        lines = [json.loads(line)[1] for line in f]
+    target = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
+    store = TuningDatabase(str(tmp_path / "db"))
+    store.storage = _SmallDisk(str(tmp_path / "db"), free=1000)
+    store.log.storage = store.storage
+    db = ParquetDatabase(store, target, flush_interval_s=3600)
+    wl = db.commit_workload(mod)
+    for rec in lines:
+        db.commit_tuning_record(TuningRecord.from_json(rec, wl))
+    with pytest.raises(OSError, match="No space left"):
+        db.flush()
+    assert db.pending == len(lines), "nothing buffered is dropped"
+    assert TuningDatabase(str(tmp_path / "db")).stats()["records"] == 0, "and nothing half-written is visible"
+    assert len(db.get_top_k(wl, 3)) == 3, "the session keeps answering from memory"
+
+    store.storage.free = 10**9
+    db.close()
+    assert db.pending == 0
+    assert TuningDatabase(str(tmp_path / "db")).stats()["records"] == len(lines)

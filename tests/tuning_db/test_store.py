@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tuning_db import DatabaseFormatError, TuningDatabase, TuningDbWarning
+from tuning_db import DatabaseFormatError, TuningDatabase, TuningDbWarning, target_key
 from tuning_db.log import MARKER, entry_name
 from tuning_db.synthetic import TARGETS, RecordFactory, workload_keys, workload_rows
 
@@ -159,7 +159,7 @@ def test_a_newer_format_is_refused_with_a_clear_error(tmp_path, factory):
 def test_an_empty_or_missing_database_reads_as_empty(db_uri):
     db = TuningDatabase(db_uri)
     assert db.stats()["records"] == 0
-    assert len(db.view(TARGETS[0])) == 0
+    assert len(db.view(target_key(TARGETS[0]))) == 0
 
 
 def test_session_open_is_timed_by_partition_not_database(tmp_path, factory):
