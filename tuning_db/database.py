@@ -141,7 +141,8 @@ class TuningDatabase:
 
         def decode(raw: bytes) -> pa.Table | Exception:
             try:
-                return pq.read_table(pa.BufferReader(raw), columns=wanted).cast(target_schema)
+                # ParquetFile.read skips the dataset layer of read_table: ~2x faster on small files
+                return pq.ParquetFile(pa.BufferReader(raw)).read(columns=wanted, use_threads=False).cast(target_schema)
             except (pa.ArrowException, ValueError, KeyError) as e:
                 return e
 
@@ -217,8 +218,10 @@ class TuningDatabase:
         }
 
     # -- maintenance --------------------------------------------------------
-    def compact(self, retention_s: float = DEFAULT_RETENTION_S, min_files: int = COMPACT_MIN_FILES) -> dict:
-        """Merge small part files per partition, then checkpoint the log and vacuum what has expired.
+    def compact(
+        self, retention_s: float = DEFAULT_RETENTION_S, min_files: int = COMPACT_MIN_FILES, target_key: str | None = None
+    ) -> dict:
+        """Merge small part files per partition (of one target key, if given), then checkpoint the log and vacuum.
 
         Each merge is one commit that removes the small files and adds the merged
         ones, so at no moment are records missing from the database; the small files
@@ -228,7 +231,8 @@ class TuningDatabase:
         snap = self.log.snapshot()
         groups: dict[tuple, list[DataFile]] = {}
         for f in snap.files.values():
-            groups.setdefault((f.table, f.target_key, f.bucket), []).append(f)
+            if target_key is None or f.table == "workloads" or f.target_key == target_key:
+                groups.setdefault((f.table, f.target_key, f.bucket), []).append(f)
         merged_partitions = 0
         files_removed = 0
         for (table, tk, bucket), files in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):

@@ -9,7 +9,8 @@ Commits are buffered and written as one atomic database commit
   after every measured batch, right after MetaSchedule's own `AddToDatabase`;
 - every `flush_interval_s` seconds by a background thread, and when `flush_every`
   records are pending, so stock `tune_tasks`/`tune_relax` calls lose at most that much;
-- on `close()`, which also runs at interpreter exit.
+- on `close()`, which also runs at interpreter exit and compacts the target's
+  partition once it holds more than `auto_compact_files` files.
 A failed flush keeps the batch in memory and raises a `StorageError` naming the URI.
 
 `TuningRecord.from_json` replays a trace and costs milliseconds per record, so stored
@@ -118,6 +119,7 @@ class ParquetDatabase(PyDatabase):
         task_names: dict[str, str] | None = None,
         flush_interval_s: float = 5.0,
         flush_every: int = 1024,
+        auto_compact_files: int | None = 64,
     ) -> None:
         super().__init__()
         self.db = db if isinstance(db, TuningDatabase) else TuningDatabase(db)
@@ -128,6 +130,7 @@ class ParquetDatabase(PyDatabase):
         self.device_fingerprint = device_fingerprint if device_fingerprint is not None else local_device_fingerprint()
         self.task_names = dict(task_names or {})
         self.flush_every = flush_every
+        self.auto_compact_files = auto_compact_files
         self.view = self.db.view(self.target_key)
         self.workloads = WorkloadIndex(self.db.workloads())
         self._key_of: dict[Workload, str] = {}
@@ -136,6 +139,7 @@ class ParquetDatabase(PyDatabase):
         self._pending_workloads: list = []
         self._lock = threading.RLock()
         self._closed = threading.Event()
+        self._finished = False
         self._flusher = threading.Thread(target=self._flush_periodically, args=(flush_interval_s,), daemon=True)
         self._flusher.start()
         atexit.register(self.close)
@@ -236,10 +240,21 @@ class ParquetDatabase(PyDatabase):
                 log.warning("flushing tuning records to %s failed, will retry: %s", self.db.uri, e)
 
     def close(self) -> None:
-        """Flush what is pending and stop the background flusher."""
+        """Flush what is pending, stop the background flusher, and compact the target if it has many small files.
+
+        Small commits (one per measured batch) accumulate one file per commit and
+        workload bucket; the next session of this target opens much faster once they
+        are merged, so a session that leaves more than `auto_compact_files` record files
+        in its partition merges them on the way out.
+        """
         self._closed.set()
-        self.flush()
+        self.flush()  # if this raises, the exit hook stays registered and tries again
         atexit.unregister(self.close)
+        if self._finished:
+            return
+        self._finished = True
+        if self.auto_compact_files is not None and len(self.db.snapshot().record_files(self.target_key)) > self.auto_compact_files:
+            self.db.compact(target_key=self.target_key)
 
 
 @derived_object

@@ -137,3 +137,23 @@ def test_a_full_disk_fails_the_flush_clearly_and_keeps_the_batch(tmp_path):
     db.close()
     assert db.pending == 0
     assert TuningDatabase(str(tmp_path / "db")).stats()["records"] == len(lines)
+
+
+def test_closing_a_session_compacts_its_target_once_it_has_many_files(tmp_path):
+    data = os.path.join(ROOT, "tests", "data", "matmul128-znver4")
+    with open(os.path.join(data, "database_workload.json")) as f:
+        mod = Workload.from_json(json.loads(f.readline())).mod
+    with open(os.path.join(data, "database_tuning_record.json")) as f:
+        lines = [json.loads(line)[1] for line in f]
+    uri = str(tmp_path / "db")
+    db = ParquetDatabase(uri, {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}, flush_interval_s=3600, auto_compact_files=3)
+    wl = db.commit_workload(mod)
+    for i, rec in enumerate(lines):
+        db.commit_tuning_record(TuningRecord.from_json(rec, wl))
+        if i % 4 == 3:
+            db.flush()
+    store = TuningDatabase(uri)
+    assert len(store.snapshot().record_files(db.target_key)) == 4
+    db.close()
+    assert len(store.snapshot().record_files(db.target_key)) == 1
+    assert store.stats()["records"] == len(lines)
