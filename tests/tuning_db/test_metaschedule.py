@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import tvm.s_tir.meta_schedule as ms
 from tvm.s_tir.meta_schedule import tir_integration
 from tvm.s_tir.meta_schedule.database import TuningRecord, Workload
 from tvm.target import Target
@@ -32,6 +33,9 @@ def _tune(db: ParquetDatabase, work_dir: str, trials: int):
         work_dir=work_dir,
         max_trials_global=trials,
         num_trials_per_iter=PER_ITER,
+        # generous timeouts: each fresh LocalBuilder worker spends ~14 s importing TVM's intrinsics
+        builder=ms.builder.LocalBuilder(max_workers=1, timeout_sec=300),
+        runner=ms.runner.LocalRunner(timeout_sec=120),
         database=db,
         measure_callbacks=measure_callbacks(db),
     )
