@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from tests.tuning_db.db_worker import expected_ids
 from tuning_db import TuningDatabase

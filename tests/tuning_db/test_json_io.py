@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 
 import pytest
 import tvm.s_tir.meta_schedule as ms
-from tvm.s_tir.meta_schedule.database import Workload
 
+from tests.tuning_db.workloads import MATMUL128_LOG, matmul128_log
 from tuning_db import TuningDatabase, TuningDbWarning
 from tuning_db.json_io import JSONImportError, export_json, import_json
 
-DATA = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "matmul128-znver4")
-
-
-def _module():
-    with open(os.path.join(DATA, "database_workload.json")) as f:
-        return Workload.from_json(json.loads(f.readline())).mod
+DATA = MATMUL128_LOG
 
 
 def _top(db, k):
-    records = db.get_top_k(db.commit_workload(_module()), k)
+    records = db.get_top_k(db.commit_workload(matmul128_log()[0]), k)
     return [(str(r.trace), [float(s) for s in r.run_secs]) for r in records]
 
 

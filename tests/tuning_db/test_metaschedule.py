@@ -11,10 +11,10 @@ import sys
 import pytest
 import tvm.s_tir.meta_schedule as ms
 from tvm.s_tir.meta_schedule import tir_integration
-from tvm.s_tir.meta_schedule.database import TuningRecord, Workload
+from tvm.s_tir.meta_schedule.database import TuningRecord
 from tvm.target import Target
 
-from tests.tuning_db.workloads import matmul
+from tests.tuning_db.workloads import MATMUL128_TARGET, matmul, matmul128_log
 from tuning_db import TuningDatabase
 from tuning_db.storage import LocalStorage
 from tuning_db.metaschedule import ParquetDatabase, local_device_fingerprint, measure_callbacks
@@ -118,16 +118,11 @@ class _SmallDisk(LocalStorage):
 
 
 def test_a_full_disk_fails_the_flush_clearly_and_keeps_the_batch(tmp_path):
-    data = os.path.join(ROOT, "tests", "data", "matmul128-znver4")
-    with open(os.path.join(data, "database_workload.json")) as f:
-        mod = Workload.from_json(json.loads(f.readline())).mod
-    with open(os.path.join(data, "database_tuning_record.json")) as f:
-        lines = [json.loads(line)[1] for line in f]
-    target = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
+    mod, lines = matmul128_log()
     store = TuningDatabase(str(tmp_path / "db"))
     store.storage = _SmallDisk(str(tmp_path / "db"), free=1000)
     store.log.storage = store.storage
-    db = ParquetDatabase(store, target, flush_interval_s=3600)
+    db = ParquetDatabase(store, MATMUL128_TARGET, flush_interval_s=3600)
     wl = db.commit_workload(mod)
     for rec in lines:
         db.commit_tuning_record(TuningRecord.from_json(rec, wl))
@@ -144,13 +139,9 @@ def test_a_full_disk_fails_the_flush_clearly_and_keeps_the_batch(tmp_path):
 
 
 def test_closing_a_session_compacts_its_target_once_it_has_many_files(tmp_path):
-    data = os.path.join(ROOT, "tests", "data", "matmul128-znver4")
-    with open(os.path.join(data, "database_workload.json")) as f:
-        mod = Workload.from_json(json.loads(f.readline())).mod
-    with open(os.path.join(data, "database_tuning_record.json")) as f:
-        lines = [json.loads(line)[1] for line in f]
+    mod, lines = matmul128_log()
     uri = str(tmp_path / "db")
-    db = ParquetDatabase(uri, {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}, flush_interval_s=3600, auto_compact_files=3)
+    db = ParquetDatabase(uri, MATMUL128_TARGET, flush_interval_s=3600, auto_compact_files=3)
     wl = db.commit_workload(mod)
     for i, rec in enumerate(lines):
         db.commit_tuning_record(TuningRecord.from_json(rec, wl))

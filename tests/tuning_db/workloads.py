@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import tvm
 from tvm import te
+from tvm.s_tir.meta_schedule.database import Workload
+
+MATMUL128_LOG = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "matmul128-znver4")
+MATMUL128_TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
 
 
 def matmul(n: int) -> tvm.IRModule:
@@ -13,3 +20,12 @@ def matmul(n: int) -> tvm.IRModule:
     k = te.reduce_axis((0, n), name="k")
     c = te.compute((n, n), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="C")
     return tvm.IRModule({"main": te.create_prim_func([a, b, c])})
+
+
+def matmul128_log() -> tuple[tvm.IRModule, list[list]]:
+    """The module of a real 16-trial MetaSchedule log (128×128 matmul, znver4) and its records' JSON."""
+    with open(os.path.join(MATMUL128_LOG, "database_workload.json")) as f:
+        mod = Workload.from_json(json.loads(f.readline())).mod
+    with open(os.path.join(MATMUL128_LOG, "database_tuning_record.json")) as f:
+        records = [json.loads(line)[1] for line in f]
+    return mod, records
