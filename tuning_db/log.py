@@ -265,9 +265,11 @@ class CommitLog:
         """Log entries and checkpoints superseded by the newest checkpoint and older than `older_than` (epoch s)."""
         old = []
         for obj in self.storage.list(LOG_DIR):
-            m = _ENTRY.match(obj.path) or _CHECKPOINT.match(obj.path)
-            if m and int(m.group(1)) < snap.checkpoint_version and obj.mtime < older_than:
-                old.append(obj.path)
-            elif m and _ENTRY.match(obj.path) and int(m.group(1)) == snap.checkpoint_version and obj.mtime < older_than:
+            entry, checkpoint = _ENTRY.match(obj.path), _CHECKPOINT.match(obj.path)
+            if obj.mtime >= older_than or not (entry or checkpoint):
+                continue
+            version = int((entry or checkpoint).group(1))
+            # the newest checkpoint itself stays; everything it covers may go
+            if version < snap.checkpoint_version or (entry and version == snap.checkpoint_version):
                 old.append(obj.path)
         return old
