@@ -39,7 +39,8 @@ def _drop_page_cache() -> bool:
         return False
 
 
-def _open_seconds(uri: str, target_key: str, repeats: int) -> tuple[float, int]:
+def _open_seconds(uri: str, target_key: str, repeats: int) -> tuple[float, int, bool]:
+    """Median seconds to open a target's view, its size, and whether the page cache could be dropped."""
     times, size = [], 0
     for _ in range(repeats):
         dropped = _drop_page_cache()

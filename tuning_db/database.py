@@ -62,6 +62,17 @@ def _part_name() -> str:
     return f"part-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:16]}.parquet"
 
 
+def _record_part(target_key: str, bucket: int, table: pa.Table) -> tuple[str, pa.Table, dict]:
+    """A write job for a new part file of one record partition (hive layout: target key, then bucket)."""
+    meta = {"table": "records", "target_key": target_key, "bucket": bucket}
+    return f"records/target_key={target_key}/bucket={bucket:02d}/{_part_name()}", table, meta
+
+
+def _workload_part(table: pa.Table) -> tuple[str, pa.Table, dict]:
+    """A write job for a new part file of the workloads table."""
+    return f"workloads/{_part_name()}", table, {"table": "workloads"}
+
+
 def _to_parquet(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     pq.write_table(table, sink, compression=PARQUET_COMPRESSION, row_group_size=ROW_GROUP_ROWS)
@@ -114,15 +125,11 @@ class TuningDatabase:
         if not records and not workloads:
             return CommitResult(None, 0, 0, 0)
         self._ensure_writable()
-        jobs: list[tuple[str, pa.Table, dict]] = []
-        if workloads:
-            jobs.append((f"workloads/{_part_name()}", workloads_to_table(workloads), {"table": "workloads"}))
+        jobs = [_workload_part(workloads_to_table(workloads))] if workloads else []
         partitions: dict[tuple[str, int], list[RecordRow]] = {}
         for r in records:
             partitions.setdefault((r.target_key, bucket_of(r.workload_key)), []).append(r)
-        for (tk, bucket), rows in partitions.items():
-            meta = {"table": "records", "target_key": tk, "bucket": bucket}
-            jobs.append((f"records/target_key={tk}/bucket={bucket:02d}/{_part_name()}", records_to_table(rows), meta))
+        jobs += [_record_part(tk, bucket, records_to_table(rows)) for (tk, bucket), rows in partitions.items()]
         parts = self._write_parts(jobs)
         version = self.log.commit(parts, operation="append", info=info)
         return CommitResult(version, len(workloads), len(records), len(parts))
@@ -246,15 +253,10 @@ class TuningDatabase:
             merged = dedupe_first(pa.concat_tables(tables), "record_id" if table == "records" else "workload_key")
             if table == "records":
                 merged = merged.sort_by([("workload_key", "ascending"), ("mean_secs", "ascending")])
-                meta = {"table": "records", "target_key": tk, "bucket": bucket}
-                new_parts = self._write_parts(
-                    [
-                        (f"records/target_key={tk}/bucket={bucket:02d}/{_part_name()}", merged.slice(start, COMPACT_TARGET_ROWS), meta)
-                        for start in range(0, merged.num_rows, COMPACT_TARGET_ROWS)
-                    ]
-                )
+                chunks = range(0, merged.num_rows, COMPACT_TARGET_ROWS)
+                new_parts = self._write_parts([_record_part(tk, bucket, merged.slice(start, COMPACT_TARGET_ROWS)) for start in chunks])
             else:
-                new_parts = [self._write_part(f"workloads/{_part_name()}", merged, table="workloads")]
+                new_parts = self._write_parts([_workload_part(merged)])
             self.log.commit(new_parts, remove=[f.path for f in files], operation="compact")
             merged_partitions += 1
             files_removed += len(files)

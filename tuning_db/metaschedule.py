@@ -11,7 +11,8 @@ Commits are buffered and written as one atomic database commit
   records are pending, so stock `tune_tasks`/`tune_relax` calls lose at most that much;
 - on `close()`, which also runs at interpreter exit and compacts the target's
   partition once it holds more than `auto_compact_files` files.
-A failed flush keeps the batch in memory and raises a `StorageError` naming the URI.
+A failed flush keeps the batch in memory and re-raises the storage's error
+(`OSError` for a full disk, say); the periodic flusher logs it and tries again.
 
 `TuningRecord.from_json` replays a trace and costs milliseconds per record, so stored
 records become TVM objects only when asked for, and are cached.

@@ -55,6 +55,12 @@ class RecordFactory:
         self.device = device
         self._targets: dict[str, tuple[str, str]] = {}
         self._args = json.dumps([["TENSOR", "float32", [128, 128]]] * 3, separators=(",", ":"))
+        r = self.rng
+        self._step_pool = [_STEP % {"n": r.randrange(1 << 20), "par": r.choice((16, 32, 64))} for _ in range(_POOL)]
+        self._decision_pool = [
+            ",".join(f"[{i},[{r.choice((1, 2, 4, 8))},{r.choice((1, 2, 4, 8, 16))},{r.choice((1, 2, 4))},{r.choice((4, 8, 16, 32))}]]" for i in range(2, 12, 2))
+            for _ in range(_POOL)
+        ]
 
     def _target(self, target: dict) -> tuple[str, str]:
         k = json.dumps(target, sort_keys=True)
@@ -63,21 +69,10 @@ class RecordFactory:
             self._targets[k] = (canon, target_key(canon))
         return self._targets[k]
 
-    def _pools(self) -> tuple[list[str], list[str]]:
-        if not hasattr(self, "_step_pool"):
-            r = self.rng
-            self._step_pool = [_STEP % {"n": r.randrange(1 << 20), "par": r.choice((16, 32, 64))} for _ in range(_POOL)]
-            self._decision_pool = [
-                ",".join(f"[{i},[{r.choice((1, 2, 4, 8))},{r.choice((1, 2, 4, 8, 16))},{r.choice((1, 2, 4))},{r.choice((4, 8, 16, 32))}]]" for i in range(2, 12, 2))
-                for _ in range(_POOL)
-            ]
-        return self._step_pool, self._decision_pool
-
     def trace(self) -> str:
         """A trace drawn from pools of random steps and decisions (distinct traces, fast to make)."""
-        steps, decisions = self._pools()
         pick = self.rng.choices
-        return f"[[{','.join(pick(steps, k=_STEPS_PER_TRACE))}],[{','.join(pick(decisions, k=4))}]]"
+        return f"[[{','.join(pick(self._step_pool, k=_STEPS_PER_TRACE))}],[{','.join(pick(self._decision_pool, k=4))}]]"
 
     def record(self, workload_key: str, target: dict, measured: bool = True) -> RecordRow:
         target_json, tk = self._target(target)

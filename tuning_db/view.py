@@ -4,8 +4,8 @@ A view is built from the Arrow table of a target's partition: records are
 de-duplicated by id (first committed copy wins), then indexed once by workload, mean
 run time and commit order. Each workload's rows are then one contiguous run of the
 index whose valid (measured) rows come first, best first, so `top_k` is a dictionary
-look-up and a `take` of k rows. Records added by this process after opening (`add`) are kept beside the
-table and merged into answers.
+look-up and a `take` of k rows. Records added by this process after opening (`add`)
+are kept beside the table and merged into answers.
 """
 
 from __future__ import annotations
