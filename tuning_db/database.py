@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from .keys import bucket_of
 from .log import CommitLog, DataFile, Snapshot, TuningDbWarning, _warn
 from .schema import (
+    ADDED_COLUMNS,
     RECORD_SCHEMA,
     WORKLOAD_SCHEMA,
     RecordRow,
@@ -149,7 +150,15 @@ class TuningDatabase:
         def decode(raw: bytes) -> pa.Table | Exception:
             try:
                 # ParquetFile.read skips the dataset layer of read_table: ~2x faster on small files
-                return pq.ParquetFile(pa.BufferReader(raw)).read(columns=wanted, use_threads=False).cast(target_schema)
+                part = pq.ParquetFile(pa.BufferReader(raw))
+                present = set(part.schema_arrow.names)
+                missing = [n for n in wanted if n not in present]
+                if set(missing) - ADDED_COLUMNS:
+                    raise KeyError(f"columns missing: {', '.join(sorted(set(missing) - ADDED_COLUMNS))}")
+                table = part.read(columns=[n for n in wanted if n in present], use_threads=False)
+                for name in missing:
+                    table = table.append_column(target_schema.field(name), pa.nulls(table.num_rows, target_schema.field(name).type))
+                return table.select(wanted).cast(target_schema)
             except (pa.ArrowException, ValueError, KeyError) as e:
                 return e
 

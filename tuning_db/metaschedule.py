@@ -16,6 +16,11 @@ A failed flush keeps the batch in memory and re-raises the storage's error
 
 `TuningRecord.from_json` replays a trace and costs milliseconds per record, so stored
 records become TVM objects only when asked for, and are cached.
+
+Records measured elsewhere (on a device node of the Ray farm) carry that device's
+fingerprint and the measurement's settings: `provenance(run_secs)` is asked for them
+when a record is committed (the Ray runner's `provenance`); without it, or when it
+knows nothing of a record, the record gets this machine's fingerprint.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import logging
 import platform
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import tvm
@@ -78,6 +84,7 @@ def record_row(
     job_id: str = "",
     model: str = "",
     tvm_version: str = "",
+    measure_json: str | None = None,
 ) -> RecordRow:
     """A database row from MetaSchedule's record JSON `[trace, run_secs, target, args_info]`."""
     trace, run_secs, target, args_info = record_json
@@ -97,6 +104,7 @@ def record_row(
         device_fingerprint=device_fingerprint,
         job_id=job_id,
         model=model,
+        measure_json=measure_json,
     )
 
 
@@ -121,6 +129,7 @@ class ParquetDatabase(PyDatabase):
         flush_interval_s: float = 5.0,
         flush_every: int = 1024,
         auto_compact_files: int | None = 64,
+        provenance: Callable[[list[float]], dict | None] | None = None,
     ) -> None:
         super().__init__()
         self.db = db if isinstance(db, TuningDatabase) else TuningDatabase(db)
@@ -129,6 +138,7 @@ class ParquetDatabase(PyDatabase):
         self.job_id = job_id
         self.model = model
         self.device_fingerprint = device_fingerprint if device_fingerprint is not None else local_device_fingerprint()
+        self.provenance = provenance
         self.task_names = dict(task_names or {})
         self.flush_every = flush_every
         self.auto_compact_files = auto_compact_files
@@ -177,14 +187,17 @@ class ParquetDatabase(PyDatabase):
             if key is None:
                 self.commit_workload(record.workload.mod)
                 key = self._key(record.workload)
+            record_json_ = record.as_json()
+            origin = self.provenance(record_json_[1]) if self.provenance and record_json_[1] else None
             row = record_row(
-                record.as_json(),
+                record_json_,
                 key,
                 self.target_json,
-                device_fingerprint=self.device_fingerprint,
+                device_fingerprint=origin["device_fingerprint"] if origin else self.device_fingerprint,
                 job_id=self.job_id,
                 model=self.model,
                 tvm_version=tvm.__version__,
+                measure_json=json.dumps(origin, sort_keys=True, separators=_COMPACT) if origin else None,
             )
             if row.target_key == self.target_key:
                 if not self.view.add(row):

@@ -57,6 +57,7 @@ class RecordRow:
     job_id: str = ""
     model: str = ""
     created_at: dt.datetime = field(default_factory=utcnow)
+    measure_json: str | None = None
 
     @property
     def mean_secs(self) -> float | None:
@@ -95,8 +96,12 @@ RECORD_SCHEMA = pa.schema(
         ("job_id", pa.string()),
         ("model", pa.string()),
         ("created_at", TIME),
+        ("measure_json", pa.string()),
     ]
 )
+
+# Columns added after the first release: part files written before them read them as nulls.
+ADDED_COLUMNS = {"measure_json"}
 
 RECORD_FIELDS = [f.name for f in RECORD_SCHEMA if f.name != "mean_secs"]
 WORKLOAD_FIELDS = [f.name for f in WORKLOAD_SCHEMA]
