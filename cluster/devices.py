@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 
 import psutil
@@ -144,6 +145,12 @@ def default_num_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
+def gpu_kind(sm: str) -> DeviceKind:
+    """The device kind of a CUDA GPU of compute capability `sm` (e.g. `80`), with its canonical target."""
+    host = {"kind": "llvm", "mtriple": CANONICAL_TRIPLE}
+    return DeviceKind(f"cuda-sm{sm}", "gpu", _exported({"kind": "cuda", "arch": f"sm_{sm}", "host": host}))
+
+
 def gpu_kinds() -> list[DeviceKind]:
     """CUDA devices TVM can drive on this node, one kind per compute capability."""
     import tvm
@@ -151,12 +158,18 @@ def gpu_kinds() -> list[DeviceKind]:
     kinds = {}
     index = 0
     while tvm.cuda(index).exist:
-        dev = tvm.cuda(index)
-        sm = dev.compute_version.replace(".", "")
-        host = {"kind": "llvm", "mtriple": CANONICAL_TRIPLE}
-        kinds[f"cuda-sm{sm}"] = DeviceKind(f"cuda-sm{sm}", "gpu", _exported({"kind": "cuda", "arch": f"sm_{sm}", "host": host}))
+        kind = gpu_kind(tvm.cuda(index).compute_version.replace(".", ""))
+        kinds[kind.name] = kind
         index += 1
     return list(kinds.values())
+
+
+def kind_named(name: str, num_cores: int) -> DeviceKind:
+    """A kind from its name alone (`x86-64-v3`, `znver4`, `cuda-sm80`), whatever node it is on."""
+    match = re.fullmatch(r"cuda-sm(\d+)", name)
+    if match:
+        return gpu_kind(match.group(1))
+    return cpu_kind(name, num_cores)
 
 
 def detect_kinds(num_cores: int | None = None, flags: set[str] | None = None) -> list[DeviceKind]:

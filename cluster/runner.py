@@ -1,0 +1,215 @@
+"""The Ray runner: a MetaSchedule `PyRunner` that measures each built candidate on a device actor of one kind.
+
+`RayRunner(kind)` finds the live nodes that serve `kind` (or raises `NoDeviceError`
+at once: Ray would wait forever for an actor no node can host), and sends each
+candidate to the actor with the fewest measurements in flight. `run()` returns at once;
+a future's `result()` blocks (MetaSchedule never polls `done()`).
+
+A lost device (the actor died, its node died or became unreachable) costs a retry on
+another actor of the kind, up to `max_retries` times; after that, or when no node of the
+kind is left, the candidate comes back as an error result, so a session never hangs on
+a lost node. A measurement that hangs is bounded by `MeasureSettings.timeout_sec` in the
+actor.
+
+Every successful measurement's origin (node, device fingerprint, threads, evaluator
+settings) is kept by its run times, and `provenance(run_secs)` hands it to the database
+adapter that records the candidate (`ParquetDatabase(provenance=runner.provenance)`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import ray
+from ray.exceptions import ObjectLostError, RayActorError
+from tvm.ir.utils import derived_object
+from tvm.s_tir.meta_schedule.runner import PyRunner, PyRunnerFuture, RunnerFuture, RunnerInput, RunnerResult
+
+from .actors import device_actors
+from .artifacts import ARTIFACTS, ArtifactRegistry
+from .measurement import MeasureSettings
+from .metrics import metrics
+from .nodes import NoDeviceError, nodes_serving
+
+log = logging.getLogger(__name__)
+
+PROVENANCE_KEPT = 100_000
+
+
+@dataclass
+class _Device:
+    node_id: str
+    actor: ray.actor.ActorHandle
+    in_flight: int = 0
+
+
+@dataclass
+class _Measurement:
+    artifact_path: str
+    artifact: ray.ObjectRef
+    suffix: str
+    args_info: list
+    attempts: int = 0
+    device: _Device | None = None
+    call: ray.ObjectRef | None = None
+    lost_on: list[str] = field(default_factory=list)
+    result: RunnerResult | None = None
+
+
+class DevicePool:
+    """The measurement actors of one device kind, refreshed from the cluster when all known ones are lost."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.devices: list[_Device] = []
+        self.target_key = ""
+        self.refresh()
+
+    def refresh(self) -> None:
+        nodes = nodes_serving(self.kind)
+        self.target_key = nodes[0].kind(self.kind).target_key
+        known = {d.actor._actor_id for d in self.devices}
+        for node in nodes:
+            for actor in device_actors(node, node.kind_platforms[self.kind]):
+                if actor._actor_id not in known:
+                    self.devices.append(_Device(node.node_id, actor))
+
+    def pick(self, avoid: list[str]) -> _Device:
+        if not self.devices:
+            self.refresh()
+        candidates = [d for d in self.devices if d.node_id not in avoid] or self.devices
+        return min(candidates, key=lambda d: d.in_flight)
+
+    def lose(self, device: _Device) -> None:
+        if device in self.devices:
+            self.devices.remove(device)
+
+
+@derived_object
+class RayRunnerFuture(PyRunnerFuture):
+    """One candidate's measurement; `result()` blocks until it is measured, retried or given up."""
+
+    def __init__(self, runner: RayRunner, measurement: _Measurement) -> None:
+        super().__init__()
+        self.runner = runner
+        self.measurement = measurement
+
+    def done(self) -> bool:
+        m = self.measurement
+        return m.result is not None or bool(ray.wait([m.call], timeout=0)[0])
+
+    def result(self) -> RunnerResult:
+        return self.runner.wait(self.measurement)
+
+
+@derived_object
+class RayRunner(PyRunner):
+    """Measures candidates on the device actors of `kind` (e.g. `x86-64-v3`) across the Ray cluster."""
+
+    def __init__(
+        self,
+        kind: str,
+        settings: MeasureSettings | None = None,
+        *,
+        max_retries: int = 2,
+        artifacts: ArtifactRegistry = ARTIFACTS,
+    ) -> None:
+        super().__init__()
+        self.kind = kind
+        self.settings = settings or MeasureSettings()
+        self.max_retries = max_retries
+        self.artifacts = artifacts
+        self.pool = DevicePool(kind)
+        self._provenance: OrderedDict[tuple[float, ...], dict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def target_key(self) -> str:
+        """The target key of the kind's canonical target, as the tuning database files it."""
+        return self.pool.target_key
+
+    def run(self, runner_inputs: list[RunnerInput]) -> list[RunnerFuture]:
+        futures = []
+        for runner_input in runner_inputs:
+            path = str(runner_input.artifact_path)
+            ref, suffix = self.artifacts.resolve(path)
+            args_info = [info.as_json() for info in runner_input.args_info]
+            measurement = _Measurement(path, ref, suffix, args_info)
+            metrics().queued(self.kind, +1)
+            try:
+                self._submit(measurement)
+            except NoDeviceError as e:
+                self._finish(measurement, None, str(e))
+            futures.append(RayRunnerFuture(self, measurement))
+        return futures
+
+    def _submit(self, m: _Measurement) -> None:
+        with self._lock:
+            device = self.pool.pick(m.lost_on)
+            device.in_flight += 1
+        m.device = device
+        m.attempts += 1
+        m.call = device.actor.measure.remote(m.artifact, m.suffix, m.args_info, self.settings.as_json(), label=f"{self.kind} candidate")
+
+    def wait(self, m: _Measurement) -> RunnerResult:
+        """The measurement's result, retrying on another device of the kind when the one it ran on was lost."""
+        while m.result is None:
+            try:
+                out = ray.get(m.call)
+            except RayActorError as e:
+                self._lost(m, e)
+                continue
+            except ObjectLostError as e:
+                self._finish(m, None, f"RayRunner: the built artifact was lost with its node: {e}")
+                continue
+            self._device_done(m)
+            self._finish(m, out)
+        return m.result
+
+    def _lost(self, m: _Measurement, error: Exception) -> None:
+        lost = m.device
+        self._device_done(m)
+        with self._lock:
+            self.pool.lose(lost)
+        m.lost_on.append(lost.node_id)
+        log.warning("device on node %s lost while measuring a %s candidate (%s)", lost.node_id[:12], self.kind, type(error).__name__)
+        if m.attempts > self.max_retries:
+            self._finish(m, None, f"RayRunner: gave up after {m.attempts} devices of kind {self.kind!r} were lost: {error}")
+            return
+        metrics().retried.inc(tags={"kind": self.kind})
+        try:
+            with self._lock:
+                if not self.pool.devices:
+                    self.pool.refresh()
+            self._submit(m)
+        except NoDeviceError as e:
+            self._finish(m, None, f"RayRunner: {e}")
+
+    def _device_done(self, m: _Measurement) -> None:
+        with self._lock:
+            m.device.in_flight -= 1
+
+    def _finish(self, m: _Measurement, out: dict | None, error: str | None = None) -> None:
+        error = error or (out or {}).get("error")
+        metrics().queued(self.kind, -1)
+        self.artifacts.release(m.artifact_path)
+        if error is not None:
+            metrics().failed.inc(tags={"target": self.target_key, "stage": "run"})
+            m.result = RunnerResult(None, error)
+            return
+        metrics().measured.inc(tags={"kind": self.kind})
+        m.result = RunnerResult(out["run_secs"], None)
+        origin = {k: out[k] for k in ("node_id", "device_fingerprint", "num_threads", "settings")}
+        origin["kind"] = self.kind
+        with self._lock:
+            self._provenance[tuple(float(s) for s in m.result.run_secs)] = origin
+            while len(self._provenance) > PROVENANCE_KEPT:
+                self._provenance.popitem(last=False)
+
+    def provenance(self, run_secs: list[float]) -> dict | None:
+        """Where and how the candidate with these run times was measured (once per measurement), or None."""
+        with self._lock:
+            return self._provenance.pop(tuple(float(s) for s in run_secs), None)
