@@ -68,7 +68,7 @@ class MeasurementActor:
 
     def measure(self, artifact: bytes, suffix: str, args_info: list, settings: dict, label: str = "") -> dict:
         """Time one candidate; failures come back as `error`, never as exceptions."""
-        start = time.perf_counter()
+        started = time.time()
         run_secs, error = None, None
         self.worker.send(measure_artifact, (artifact, suffix, self.device_type, args_info, settings), timeout=settings["timeout_sec"])
         try:
@@ -79,7 +79,7 @@ class MeasurementActor:
             error = "the measurement worker died (the candidate crashed it)"
         except Exception as e:  # noqa: BLE001 - any failure of the candidate is a result
             error = f"{type(e).__name__}: {e}"
-        wall = time.perf_counter() - start
+        finished = time.time()
         if error is None:
             log.info("%s measured on node %s (%s): mean %.4g ms", label or "candidate", self.node_id[:12], self.device_type, 1e3 * sum(run_secs) / len(run_secs))
         else:
@@ -91,7 +91,8 @@ class MeasurementActor:
             "device_fingerprint": self.fingerprint,
             "num_threads": self.num_threads,
             "settings": settings,
-            "wall_s": wall,
+            "started": started,
+            "finished": finished,
         }
 
 

@@ -65,11 +65,13 @@ class DeviceNode:
         return kind_named(name, self.num_cores)
 
     def as_json(self) -> dict:
+        kinds = {name: self.kind(name).as_json() for name in self.kinds}
         return {
             "node_id": self.node_id,
             "address": self.address,
             "kinds": self.kinds,
-            "targets": {name: self.kind(name).as_json()["target"] for name in self.kinds},
+            "targets": {name: k["target"] for name, k in kinds.items()},
+            "target_keys": {name: k["target_key"] for name, k in kinds.items()},
             "num_cores": self.num_cores,
             "cpus": self.resources.get("CPU", 0.0),
             "gpus": self.num_gpus,

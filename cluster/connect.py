@@ -1,0 +1,57 @@
+"""Joining the Ray cluster from a driver: a running cluster when there is an address, an embedded one otherwise.
+
+`ray.init()` with no address silently joins a Ray instance already running on the
+machine; the embedded default must be the farm's own, so it is started with
+`address="local"`. Its one node advertises the device kinds detected here (or those
+asked for), so a session on one machine runs exactly the same code as on a farm.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ray
+
+from .actors import NAMESPACE
+from .devices import default_num_cores, detect_kinds, resolve_kinds
+from .nodes import node_labels
+
+EMBEDDED_OBJECT_STORE_BYTES = 512 * 2**20
+AUTH_MODE_VAR = "RAY_AUTH_MODE"
+
+
+def use_token_auth() -> None:
+    """Speak Ray's token authentication unless the user chose a mode.
+
+    The farm starts its nodes with token authentication (see `launcher`), and a Ray
+    2.60 driver given an explicit address does not turn it on by itself. Ray reads the
+    mode into its cached config when it is imported, so the cache is re-read after
+    setting it, as Ray's own `_enable_token_auth` does.
+    """
+    if AUTH_MODE_VAR in os.environ:
+        return
+    os.environ[AUTH_MODE_VAR] = "token"
+    from ray._raylet import Config
+
+    Config.initialize("")
+
+
+def connect(address: str | None = None, *, kinds: list[str] | None = None, num_cores: int | None = None) -> str:
+    """Connect this process to Ray (`address`, else `$RAY_ADDRESS`, else an embedded cluster); the GCS address."""
+    if not ray.is_initialized():
+        use_token_auth()
+        address = address or os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, namespace=NAMESPACE, logging_level="WARNING")
+        else:
+            cores = num_cores or default_num_cores()
+            devices = resolve_kinds(kinds, cores) if kinds else detect_kinds(cores)
+            ray.init(
+                address="local",
+                namespace=NAMESPACE,
+                labels=node_labels(devices, cores),
+                include_dashboard=False,
+                object_store_memory=EMBEDDED_OBJECT_STORE_BYTES,
+                logging_level="WARNING",
+            )
+    return ray.get_runtime_context().gcs_address
