@@ -30,6 +30,7 @@ from tvm.s_tir.meta_schedule.runner import PyRunner, PyRunnerFuture, RunnerFutur
 
 from .actors import device_actors
 from .artifacts import ARTIFACTS, ArtifactRegistry
+from .devices import DeviceKind
 from .measurement import MeasureSettings
 from .metrics import metrics
 from .nodes import NoDeviceError, nodes_serving
@@ -65,12 +66,11 @@ class DevicePool:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.devices: list[_Device] = []
-        self.target_key = ""
+        self.device_kind = nodes_serving(kind)[0].kind(kind)
         self.refresh()
 
     def refresh(self) -> None:
         nodes = nodes_serving(self.kind)
-        self.target_key = nodes[0].kind(self.kind).target_key
         known = {d.actor._actor_id for d in self.devices}
         for node in nodes:
             for actor in device_actors(node, node.kind_platforms[self.kind]):
@@ -127,9 +127,9 @@ class RayRunner(PyRunner):
         self._lock = threading.Lock()
 
     @property
-    def target_key(self) -> str:
-        """The target key of the kind's canonical target, as the tuning database files it."""
-        return self.pool.target_key
+    def device_kind(self) -> DeviceKind:
+        """The kind measured, with the canonical TVM target a session for it tunes."""
+        return self.pool.device_kind
 
     def run(self, runner_inputs: list[RunnerInput]) -> list[RunnerFuture]:
         futures = []
@@ -197,12 +197,12 @@ class RayRunner(PyRunner):
         metrics().queued(self.kind, -1)
         self.artifacts.release(m.artifact_path)
         if error is not None:
-            metrics().failed.inc(tags={"target": self.target_key, "stage": "run"})
+            metrics().failed.inc(tags={"target": self.device_kind.target_key, "stage": "run"})
             m.result = RunnerResult(None, error)
             return
         metrics().measured.inc(tags={"kind": self.kind})
         m.result = RunnerResult(out["run_secs"], None)
-        origin = {k: out[k] for k in ("node_id", "device_fingerprint", "num_threads", "settings")}
+        origin = {k: out[k] for k in ("node_id", "device_fingerprint", "num_threads", "settings", "started", "finished")}
         origin["kind"] = self.kind
         with self._lock:
             self._provenance[tuple(float(s) for s in m.result.run_secs)] = origin

@@ -1,0 +1,59 @@
+"""A real heterogeneous Ray cluster on this machine, shared by the tests of a module.
+
+Head: the machine's CPUs for builds, no device. Device nodes: two `x86-64` nodes (one
+of them is killed by the fault test) and one `x86-64-v3` node, each without CPUs of its
+own. Health checks are shortened so a killed node is declared dead in ~2 s, and
+metrics are exported every second.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import ray
+from ray.cluster_utils import Cluster
+
+from cluster.connect import use_token_auth
+from cluster.devices import resolve_kinds
+from cluster.nodes import node_labels
+
+OBJECT_STORE = 100 * 2**20
+CORES = 2
+SYSTEM_CONFIG = {
+    "health_check_initial_delay_ms": 0,
+    "health_check_period_ms": 500,
+    "health_check_timeout_ms": 500,
+    "health_check_failure_threshold": 3,
+    "metrics_report_interval_ms": 1000,
+}
+
+
+class FarmCluster:
+    """The Ray cluster and its device nodes by kind."""
+
+    def __init__(self) -> None:
+        use_token_auth()
+        self.cluster = Cluster(
+            initialize_head=True,
+            head_node_args={"num_cpus": os.cpu_count(), "object_store_memory": OBJECT_STORE, "_system_config": SYSTEM_CONFIG},
+        )
+        self.nodes: dict[str, list] = {}
+        for kind in ["x86-64", "x86-64", "x86-64-v3"]:
+            labels = node_labels(resolve_kinds([kind], num_cores=CORES), CORES)
+            self.nodes.setdefault(kind, []).append(self.cluster.add_node(num_cpus=0, object_store_memory=OBJECT_STORE, labels=labels))
+        ray.init(address=self.cluster.address, namespace="farm")
+
+    def node_ids(self, kind: str) -> set[str]:
+        return {n.node_id for n in self.nodes[kind]}
+
+    def shutdown(self) -> None:
+        ray.shutdown()
+        self.cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def farm_cluster():
+    farm = FarmCluster()
+    yield farm
+    farm.shutdown()

@@ -1,0 +1,146 @@
+"""The Ray farm on a real multi-node cluster: placement, builds, MetaSchedule sessions per kind, metrics, and a lost node.
+
+The tests run in file order on one shared cluster; the fault test, which kills nodes,
+comes last.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+import ray
+import tvm
+import tvm.s_tir.meta_schedule as ms
+from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+from tvm.s_tir.meta_schedule.builder import BuilderInput
+from tvm.s_tir.meta_schedule.runner import RunnerInput
+
+from cluster.builder import RayBuilder
+from cluster.measurement import MeasureSettings
+from cluster.metrics import PublishBestLatency
+from cluster.nodes import NoDeviceError
+from cluster.runner import RayRunner
+from tests.tuning_db.workloads import matmul
+from tuning_db import TuningDatabase
+from tuning_db.metaschedule import ParquetDatabase, measure_callbacks
+
+FAST = MeasureSettings(min_repeat_ms=10)
+
+
+@pytest.fixture(scope="module")
+def builder(farm_cluster) -> RayBuilder:
+    b = RayBuilder()
+    b.warm_up()
+    return b
+
+
+def built_inputs(builder: RayBuilder, kind, n: int = 1, size: int = 32) -> list[RunnerInput]:
+    """`n` measurable copies of one built `size`×`size` matmul for `kind`."""
+    mod = matmul(size)
+    result = builder.build([BuilderInput(mod, tvm.target.Target(kind.target))])[0]
+    assert result.error_msg is None, result.error_msg
+    ref, _ = builder.artifacts.resolve(result.artifact_path)
+    args = ArgInfo.from_prim_func(mod["main"])
+    return [RunnerInput(builder.artifacts.register(ref), "llvm", args) for _ in range(n)]
+
+
+def measured_on(runner: RayRunner, results) -> list[dict]:
+    return [runner.provenance([float(s) for s in r.run_secs]) for r in results]
+
+
+def test_actors_of_a_kind_live_only_on_nodes_of_that_kind(farm_cluster):
+    for kind in ["x86-64", "x86-64-v3"]:
+        runner = RayRunner(kind)
+        placed = ray.get([d.actor.describe.remote() for d in runner.pool.devices])
+        assert {p["node_id"] for p in placed} == farm_cluster.node_ids(kind)
+        assert all(p["num_threads"] == 2 and p["device_fingerprint"].endswith(p["node_id"][:12]) for p in placed)
+
+
+def test_a_kind_no_node_serves_fails_at_once_naming_the_kinds_there_are(farm_cluster):
+    start = time.monotonic()
+    with pytest.raises(NoDeviceError, match=r"'x86-64-v4'.*kinds served: x86-64, x86-64-v3"):
+        RayRunner("x86-64-v4")
+    assert time.monotonic() - start < 10
+
+
+def test_build_errors_are_results_and_good_candidates_still_build(farm_cluster, builder):
+    arm = tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu"})  # compiles; this host's linker refuses it
+    cpu = tvm.target.Target({"kind": "llvm", "mcpu": "x86-64-v3", "mtriple": "x86_64-linux-gnu"})
+    bad, good = builder.build([BuilderInput(matmul(16), arm), BuilderInput(matmul(16), cpu)])
+    assert bad.artifact_path is None and bad.error_msg.startswith("RayBuilder:") and "Compilation error" in bad.error_msg
+    assert good.error_msg is None and good.artifact_path.endswith(".so")
+    builder.artifacts.release(good.artifact_path)
+
+
+def test_measurements_on_one_device_never_overlap_across_sessions(farm_cluster, builder):
+    first, second = RayRunner("x86-64-v3", FAST), RayRunner("x86-64-v3", FAST)
+    inputs = built_inputs(builder, first.device_kind, n=6)
+    futures = first.run(inputs[:3]) + second.run(inputs[3:])
+    results = [f.result() for f in futures]
+    assert all(r.error_msg is None for r in results)
+    origins = measured_on(first, results[:3]) + measured_on(second, results[3:])
+    assert {o["node_id"] for o in origins} == farm_cluster.node_ids("x86-64-v3")
+    spans = sorted((o["started"], o["finished"]) for o in origins)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+@pytest.mark.parametrize("kind", ["x86-64-v3", "x86-64"])
+def test_a_tuning_session_measures_only_on_its_kind_and_records_where(farm_cluster, builder, kind, tmp_path):
+    runner = RayRunner(kind, FAST)
+    target = runner.device_kind.target
+    db = ParquetDatabase(str(tmp_path / "db"), target, provenance=runner.provenance)
+    ms.tune_tir(
+        matmul(64),
+        tvm.target.Target(target),
+        str(tmp_path / "work"),
+        max_trials_global=8,
+        num_trials_per_iter=8,
+        builder=builder,
+        runner=runner,
+        database=db,
+        measure_callbacks=[*measure_callbacks(db), PublishBestLatency(kind)],
+    )
+    db.close()
+    records = list(TuningDatabase(str(tmp_path / "db")).view(runner.device_kind.target_key).records())
+    assert records and all(r.run_secs for r in records)
+    nodes = {n[:12] for n in farm_cluster.node_ids(kind)}
+    assert {r.device_fingerprint.rsplit("node-", 1)[1] for r in records} <= nodes
+    for r in records:
+        measure = json.loads(r.measure_json)
+        assert measure["kind"] == kind and measure["settings"] == FAST.as_json() and measure["num_threads"] == 2
+
+
+def test_farm_metrics_reach_the_prometheus_export(farm_cluster):
+    head = farm_cluster.cluster.head_node
+    url = f"http://{head.node_ip_address}:{head.metrics_export_port}/metrics"
+    wanted = ["ray_farm_candidates_built_total", "ray_farm_candidates_measured_total", "ray_farm_best_latency_seconds", "ray_farm_queue_depth"]
+    deadline = time.monotonic() + 60
+    while True:
+        text = urllib.request.urlopen(url, timeout=10).read().decode()
+        missing = [m for m in wanted if m not in text]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert not missing, f"not exported: {missing}"
+    assert 'kind="x86-64-v3"' in text and 'task="main"' in text
+
+
+def test_a_node_killed_mid_session_costs_retries_not_measurements(farm_cluster, builder):
+    doomed, spare = farm_cluster.nodes["x86-64"]
+    runner = RayRunner("x86-64", MeasureSettings(number=1, min_repeat_ms=300))
+    futures = runner.run(built_inputs(builder, runner.device_kind, n=12))
+    first = futures[0].result()
+    farm_cluster.cluster.remove_node(doomed, allow_graceful=False)
+    results = [first] + [f.result() for f in futures[1:]]
+    assert all(r.error_msg is None for r in results), [r.error_msg for r in results if r.error_msg]
+    where = [p["node_id"] for p in measured_on(runner, results)]
+    assert spare.node_id in where and set(where) <= {doomed.node_id, spare.node_id}
+
+    farm_cluster.cluster.remove_node(spare, allow_graceful=False)
+    start = time.monotonic()
+    lost = [f.result() for f in runner.run(built_inputs(builder, runner.device_kind, n=2))]
+    assert all(r.run_secs is None and "x86-64" in r.error_msg for r in lost)
+    assert time.monotonic() - start < 120

@@ -1,0 +1,72 @@
+"""`farm cluster local | status | stop` through the installed console command, on real `ray start` nodes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import time
+
+import psutil
+import pytest
+
+from cluster.devices import resolve_kinds
+from cluster.launcher import NodeSpec, free_port, ray_start_command
+
+
+def farm(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["farm", *args], capture_output=True, text=True, timeout=300, env=env)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def ray_processes() -> set[int]:
+    return {p.pid for p in psutil.process_iter(["name"]) if p.info["name"] in ("raylet", "gcs_server")}
+
+
+@pytest.fixture
+def foreign_ray(tmp_path):
+    """A Ray head on this machine that the farm did not start."""
+    spec = NodeSpec([], 2, head=True, port=free_port(), num_cpus=0, object_store_bytes=100 * 2**20, free_ports=True)
+    with open(tmp_path / "foreign.log", "wb") as log:
+        proc = subprocess.Popen(ray_start_command(spec), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    deadline = time.monotonic() + 120
+    while "Ray runtime started" not in (tmp_path / "foreign.log").read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=60)
+
+
+def test_local_cluster_lists_its_kinds_and_stops_only_what_it_started(tmp_path, foreign_ray):
+    env = {**os.environ, "FARM_DATA_DIR": str(tmp_path)}
+    env.pop("RAY_ADDRESS", None)
+    before = ray_processes()
+    assert before
+    farm("cluster", "local", "--kinds", "x86-64,x86-64-v3", "--num-cores", "2", "--object-store-mb", "100", "--no-dashboard", env=env)
+    try:
+        again = farm("cluster", "local", "--kinds", "x86-64", "--no-dashboard", env=env, check=False)
+        assert again.returncode == 2 and "already runs 3 node(s)" in again.stderr
+
+        status = json.loads(farm("cluster", "status", "--json", env=env).stdout)
+        by_kind = {k: n for n in status["nodes"] for k in n["kinds"]}
+        assert sorted(by_kind) == ["x86-64", "x86-64-v3"] and len(status["nodes"]) == 3
+        for kind in resolve_kinds(["x86-64", "x86-64-v3"], num_cores=2):
+            node = by_kind[kind.name]
+            assert node["kinds"] == [kind.name] and node["node_id"]
+            assert node["targets"][kind.name] == json.loads(kind.target_json)
+        assert ray_processes() - before
+    finally:
+        stopped = json.loads(farm("cluster", "stop", "--json", env=env).stdout)["stopped"]
+    assert len(stopped) == 3 and sum(n["head"] for n in stopped) == 1
+    assert ray_processes() == before and foreign_ray.poll() is None
+    assert "no node started by the farm" in farm("cluster", "stop", env=env).stdout
+
+
+def test_a_kind_this_cpu_cannot_run_is_refused_before_anything_starts(tmp_path):
+    env = {**os.environ, "FARM_DATA_DIR": str(tmp_path)}
+    out = farm("cluster", "local", "--kinds", "x86-64,pentium99", env=env, check=False)
+    assert out.returncode == 2 and "pentium99" in out.stderr
+    assert not (tmp_path / "cluster" / "nodes.json").exists()
