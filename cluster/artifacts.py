@@ -55,8 +55,5 @@ class ArtifactRegistry:
         with self._lock:
             self._refs.pop(path, None)
 
-    def __len__(self) -> int:
-        return len(self._refs)
-
 
 ARTIFACTS = ArtifactRegistry()

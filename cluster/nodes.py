@@ -3,8 +3,9 @@
 A node that serves device kinds carries one Ray node label per kind,
 `farm.io/kind-<name>=<platform>` (`cpu` or `gpu`), and `farm.io/num-cores=<n>`, the
 threads a CPU measurement uses there. Labels rather than custom resources, because a
-kind is a property of the node, not a quantity to reserve; actors are pinned with a
-`label_selector` on these labels or on Ray's own `ray.io/node-id`.
+kind is a property of the node, not a quantity to reserve. The farm finds a kind's
+nodes by these labels and pins each measurement actor to its node with a
+`label_selector` on Ray's own `ray.io/node-id` label.
 
 A kind's TVM target is a pure function of its name and the node's core count
 (`devices.kind_named`), so every process derives the same canonical target from the

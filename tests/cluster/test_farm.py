@@ -44,7 +44,7 @@ def built_inputs(builder: RayBuilder, kind, n: int = 1, size: int = 32) -> list[
     assert result.error_msg is None, result.error_msg
     ref, _ = builder.artifacts.resolve(result.artifact_path)
     args = ArgInfo.from_prim_func(mod["main"])
-    return [RunnerInput(builder.artifacts.register(ref), "llvm", args) for _ in range(n)]
+    return [RunnerInput(builder.artifacts.register(ref), "cpu", args) for _ in range(n)]
 
 
 def measured_on(runner: RayRunner, results) -> list[dict]:

@@ -70,3 +70,18 @@ def test_a_kind_this_cpu_cannot_run_is_refused_before_anything_starts(tmp_path):
     out = farm("cluster", "local", "--kinds", "x86-64,pentium99", env=env, check=False)
     assert out.returncode == 2 and "pentium99" in out.stderr
     assert not (tmp_path / "cluster" / "nodes.json").exists()
+
+
+def test_a_real_node_serves_the_kinds_it_is_told_to(tmp_path):
+    env = {**os.environ, "FARM_DATA_DIR": str(tmp_path)}
+    env.pop("RAY_ADDRESS", None)
+    port = str(free_port())
+    started = farm("cluster", "start", "--head", "--port", port, "--device", "x86-64", "--num-cores", "2", "--num-cpus", "1",
+                   "--object-store-mb", "100", "--no-dashboard", "--", "--dashboard-agent-listen-port", str(free_port()), env=env)
+    try:
+        assert "serving x86-64" in started.stdout and f":{port}" in started.stdout
+        (node,) = json.loads(farm("cluster", "status", "--json", env=env).stdout)["nodes"]
+        assert node["kinds"] == ["x86-64"] and node["cpus"] == 1
+        assert farm("cluster", "start", "--head", "--address", "x:1", env=env, check=False).returncode == 2
+    finally:
+        assert len(json.loads(farm("cluster", "stop", "--json", env=env).stdout)["stopped"]) == 1
