@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.ray_cluster import FarmCluster
 from tests.s3_server import S3Server
 
 
@@ -24,3 +25,11 @@ def db_uri(request, tmp_path) -> str:
     if request.param == "local":
         return str(tmp_path / "tuning-db")
     return request.getfixturevalue("s3_uri")
+
+
+@pytest.fixture(scope="module")
+def farm_cluster():
+    """A head with the machine's CPUs and device nodes x86-64 (two) and x86-64-v3, for one test module."""
+    farm = FarmCluster()
+    yield farm
+    farm.shutdown()

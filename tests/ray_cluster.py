@@ -1,4 +1,4 @@
-"""A real heterogeneous Ray cluster on this machine, shared by the tests of a module.
+"""A real heterogeneous Ray cluster on this machine (`farm_cluster` fixture, one per test module).
 
 Head: the machine's CPUs for builds, no device. Device nodes: two `x86-64` nodes (one
 of them is killed by the fault test) and one `x86-64-v3` node, each without CPUs of its
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 import ray
 from ray.cluster_utils import Cluster
 
@@ -51,9 +50,3 @@ class FarmCluster:
         ray.shutdown()
         self.cluster.shutdown()
 
-
-@pytest.fixture(scope="module")
-def farm_cluster():
-    farm = FarmCluster()
-    yield farm
-    farm.shutdown()

@@ -1,0 +1,1 @@
+"""Models: ONNX import and the example models the farm generates."""

@@ -1,0 +1,225 @@
+"""ONNX import: validate a model, infer its inputs, freeze dynamic shapes, fold shape subgraphs, import into Relax.
+
+Every problem is a `ModelImportError` with a message a user can act on:
+- a file that is not ONNX, or fails `onnx.checker`, or uses an opset too new;
+- a dynamic dimension (`-1`, empty, or symbolic like `batch`) without a value given
+  with `--input-shape NAME:D0,D1,…`: the error names the input and every dynamic
+  dimension at once;
+- operators the Relax ONNX frontend has no converter for (`LSTM`, `GRU`, `Loop`, …),
+  all named at once, and a `Pad` whose pads are computed at run time, which it
+  cannot convert.
+
+Exported models often compute shapes at run time (`Shape→Cast→Slice→Concat→Reshape`),
+which the Relax importer rejects; with the input shapes frozen, ONNX Runtime's basic
+graph optimizations fold those subgraphs to constants, and the folded model imports.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import helper
+
+MAX_OPSET = 23
+
+
+class ModelImportError(ValueError):
+    """An ONNX model the farm cannot import, and why."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A model input or output: name, NumPy dtype, and shape (ints; strings for dynamic dimensions)."""
+
+    name: str
+    dtype: str
+    shape: tuple
+
+    @property
+    def dynamic_dims(self) -> list[int]:
+        return [i for i, d in enumerate(self.shape) if not isinstance(d, int)]
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape)}
+
+
+@dataclass
+class OnnxModel:
+    """A validated ONNX model with static input shapes, ready for Relax."""
+
+    proto: onnx.ModelProto
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    opset: int
+    source: str = ""
+    op_types: list[str] = field(default_factory=list)
+
+
+def _tensor_info(value: onnx.ValueInfoProto) -> TensorInfo:
+    t = value.type.tensor_type
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)).name if t.elem_type else "float32"
+    dims = []
+    for i, d in enumerate(t.shape.dim):
+        if d.HasField("dim_value") and d.dim_value > 0:
+            dims.append(int(d.dim_value))
+        else:
+            dims.append(d.dim_param or f"?{i}")
+    return TensorInfo(value.name, dtype, tuple(dims))
+
+
+def graph_inputs(model: onnx.ModelProto) -> list[TensorInfo]:
+    """The inputs a caller feeds (graph inputs that are not initializers)."""
+    weights = {init.name for init in model.graph.initializer}
+    return [_tensor_info(v) for v in model.graph.input if v.name not in weights]
+
+
+def parse_input_shapes(specs: list[str]) -> dict[str, tuple[int, ...]]:
+    """`["x:1,3,224,224", "mask:1,128"]` → `{"x": (1, 3, 224, 224), "mask": (1, 128)}`."""
+    shapes = {}
+    for spec in specs:
+        name, sep, dims = spec.rpartition(":")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shape = tuple(int(d) for d in dims.split(","))
+            if any(d <= 0 for d in shape):
+                raise ValueError
+        except ValueError:
+            raise ModelImportError(f"--input-shape {spec!r}: expected NAME:D0,D1,… with positive integers, e.g. x:1,3,224,224") from None
+        shapes[name] = shape
+    return shapes
+
+
+def load_onnx(path: str) -> onnx.ModelProto:
+    """Read and check an ONNX file."""
+    if not os.path.isfile(path):
+        raise ModelImportError(f"{path}: no such file")
+    try:
+        model = onnx.load(path)
+    except Exception as e:  # noqa: BLE001 - protobuf raises many kinds of decode errors
+        raise ModelImportError(f"{path} is not a readable ONNX model: {e}") from None
+    if not model.graph.node:
+        raise ModelImportError(f"{path} is not a readable ONNX model: its graph has no nodes")
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as e:
+        raise ModelImportError(f"{path} fails ONNX validation: {str(e).splitlines()[0]}") from None
+    opset = default_opset(model)
+    if opset > MAX_OPSET:
+        raise ModelImportError(f"{path} uses ONNX opset {opset}; the importer supports up to {MAX_OPSET}")
+    return model
+
+
+def default_opset(model: onnx.ModelProto) -> int:
+    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+
+
+def freeze_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) -> onnx.ModelProto:
+    """A copy of `model` whose inputs have the static shapes given or declared; errors name every dynamic dimension left."""
+    inputs = {i.name: i for i in graph_inputs(model)}
+    unknown = sorted(set(shapes) - set(inputs))
+    if unknown:
+        raise ModelImportError(f"--input-shape names no input of the model: {', '.join(unknown)} (inputs: {', '.join(inputs)})")
+    missing = []
+    for name, info in inputs.items():
+        if name in shapes:
+            given = shapes[name]
+            if len(given) != len(info.shape) or any(isinstance(d, int) and d != g for d, g in zip(info.shape, given)):
+                raise ModelImportError(f"--input-shape {name}:{','.join(map(str, given))} does not fit the model's shape {list(info.shape)}")
+        elif info.dynamic_dims:
+            dims = ", ".join(f"dimension {i} ({info.shape[i]!r})" for i in info.dynamic_dims)
+            example = ",".join(str(d) if isinstance(d, int) else "N" for d in info.shape)
+            missing.append(f"input {name!r} has dynamic {dims}; give it with --input-shape {name}:{example}")
+    if missing:
+        raise ModelImportError("; ".join(missing))
+    frozen = onnx.ModelProto()
+    frozen.CopyFrom(model)
+    for value in frozen.graph.input:
+        if value.name in shapes:
+            for dim, size in zip(value.type.tensor_type.shape.dim, shapes[value.name]):
+                dim.Clear()
+                dim.dim_value = size
+    return frozen
+
+
+def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
+    """ONNX Runtime's basic graph optimizations (constant folding, shape subgraphs) applied to a static-shape model."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory(prefix="farm-import-") as folder:
+        src, out = os.path.join(folder, "in.onnx"), os.path.join(folder, "folded.onnx")
+        onnx.save(model, src)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = out
+        try:
+            ort.InferenceSession(src, options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - ORT's errors are its own classes
+            raise ModelImportError(f"ONNX Runtime cannot load the model: {e}") from None
+        return onnx.load(out)
+
+
+def unsupported_operators(model: onnx.ModelProto) -> list[str]:
+    """Every operator of the model the Relax frontend cannot convert, each with its reason."""
+    from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
+
+    known = _get_convert_map()
+    constants = {init.name for init in model.graph.initializer} | {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    problems = set()
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            problems.add(f"{node.domain}.{node.op_type} (custom domain)")
+        elif node.op_type not in known:
+            problems.add(f"{node.op_type} (no Relax converter)")
+        elif node.op_type == "Pad" and len(node.input) > 1 and node.input[1] not in constants:
+            problems.add("Pad (pads computed at run time)")
+    return sorted(problems)
+
+
+def prepare(path: str, input_shapes: dict[str, tuple[int, ...]] | None = None) -> OnnxModel:
+    """Load, validate, freeze and fold an ONNX model; every error is a `ModelImportError`."""
+    model = load_onnx(path)
+    frozen = freeze_shapes(model, input_shapes or {})
+    folded = fold_constants(frozen)
+    problems = unsupported_operators(folded)
+    if problems:
+        raise ModelImportError(f"{path}: operators the TVM importer cannot handle: {', '.join(problems)}")
+    return OnnxModel(
+        proto=folded,
+        inputs=graph_inputs(folded),
+        outputs=[_tensor_info(v) for v in folded.graph.output],
+        opset=default_opset(folded),
+        source=os.path.abspath(path),
+        op_types=sorted({n.op_type for n in folded.graph.node}),
+    )
+
+
+def to_relax(model: OnnxModel):
+    """The model as a Relax IRModule with its weights detached: `(mod, params)` as `tune_relax` and `relax.build` take them."""
+    from tvm import relax
+    from tvm.relax.frontend.onnx import from_onnx
+
+    shape_dict = {i.name: list(i.shape) for i in model.inputs}
+    dtype_dict = {i.name: i.dtype for i in model.inputs}
+    try:
+        mod = from_onnx(model.proto, shape_dict=shape_dict, dtype_dict=dtype_dict, opset=model.opset, keep_params_in_input=True)
+    except Exception as e:  # noqa: BLE001 - the frontend raises TVMError, ValueError, KeyError…
+        raise ModelImportError(f"the Relax ONNX importer failed: {str(e).strip().splitlines()[-1]}") from None
+    return relax.frontend.detach_params(mod)
+
+
+def random_inputs(inputs: list[TensorInfo], seed: int = 0) -> dict[str, np.ndarray]:
+    """Reproducible random input data for every input (uniform [0, 1) floats, small non-negative ints)."""
+    rng = np.random.default_rng(seed)
+    data = {}
+    for info in inputs:
+        if np.issubdtype(np.dtype(info.dtype), np.floating):
+            data[info.name] = rng.random(info.shape, dtype=np.float64).astype(info.dtype)
+        else:
+            data[info.name] = rng.integers(0, 4, size=info.shape).astype(info.dtype)
+    return data
+

@@ -1,0 +1,68 @@
+"""`farm tune` end to end on a two-kind Ray cluster: a short real tune, a re-run that measures nothing, a sibling model that measures only its new layers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import onnx
+import pytest
+
+from farm.models.examples import resnet_cnn
+
+TINY = {"size": 8, "width": 4, "blocks": 1}
+
+
+def farm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["farm", *args], capture_output=True, text=True, timeout=900)
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, farm_cluster):
+    root = tmp_path_factory.mktemp("tune")
+    onnx.save(resnet_cnn(**TINY), str(root / "tiny.onnx"))
+    onnx.save(resnet_cnn(**TINY, classes=5, seed=1), str(root / "sibling.onnx"))
+    return root, farm_cluster.cluster.address
+
+
+def tune(workspace, model: str, kinds: str, out: str) -> dict:
+    root, address = workspace
+    proc = farm("tune", str(root / model), "--target", kinds, "--trials", "64", "--trials-per-task", "2", "--done-after", "1",
+                "--address", address, "--db", str(root / "db"), "--out", str(root / out), "--json")
+    return json.loads(proc.stdout)["targets"]
+
+
+def test_a_short_real_tune_gives_a_verified_variant_per_kind(workspace):
+    targets = tune(workspace, "tiny.onnx", "x86-64,x86-64-v3", "first")
+    assert sorted(targets) == ["x86-64", "x86-64-v3"]
+    for kind, t in targets.items():
+        assert t["tasks"] > 0 and t["tasks_tuned"] == t["tasks"] and 0 < t["trials_measured"] <= 2 * t["tasks"]
+        assert t["agrees"] and t["max_abs_diff"] < 1e-3 and t["tvm_latency_ms"] > 0 and t["ort_latency_ms"] > 0
+        meta = json.loads(open(os.path.join(t["variant_dir"], "metadata.json")).read())
+        assert meta["kind"] == kind and meta["target"]["mcpu"] == kind and meta["inputs"][0]["shape"] == [1, 3, 8, 8]
+        assert os.path.getsize(os.path.join(t["variant_dir"], "model.so")) > 0
+
+
+def test_a_second_tune_of_the_same_model_measures_nothing(workspace):
+    t = tune(workspace, "tiny.onnx", "x86-64-v3", "again")["x86-64-v3"]
+    assert t["trials_measured"] == 0 and t["tasks_tuned"] == 0 and t["trials_reused"] >= t["tasks"]
+    assert t["agrees"]
+
+
+def test_a_sibling_model_measures_only_its_new_layers(workspace):
+    t = tune(workspace, "sibling.onnx", "x86-64-v3", "sibling")["x86-64-v3"]
+    assert 0 < t["tasks_tuned"] < t["tasks"]
+    assert t["trials_measured"] <= 2 * t["tasks_tuned"]
+
+
+def test_bad_models_fail_before_any_tuning(tmp_path):
+    onnx.save(resnet_cnn(**TINY, dynamic_batch=True), str(tmp_path / "dynamic.onnx"))
+    out = farm("tune", str(tmp_path / "dynamic.onnx"), "--db", str(tmp_path / "db"), check=False)
+    assert out.returncode == 2 and "--input-shape input:N,3,8,8" in out.stderr
+    (tmp_path / "corrupt.onnx").write_bytes(b"\x00not onnx")
+    out = farm("tune", str(tmp_path / "corrupt.onnx"), "--db", str(tmp_path / "db"), check=False)
+    assert out.returncode == 2 and "not a readable ONNX model" in out.stderr
