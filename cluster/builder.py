@@ -17,7 +17,6 @@ processes, so the ~14 s import of TVM's tensor intrinsics is paid once per worke
 from __future__ import annotations
 
 import json
-import logging
 import tempfile
 import time
 
@@ -31,8 +30,6 @@ from tuning_db.keys import canonical_target, target_key
 
 from .artifacts import ARTIFACTS, ArtifactRegistry
 from .metrics import metrics
-
-log = logging.getLogger(__name__)
 
 
 @ray.remote(num_cpus=1, num_returns=2)
@@ -62,12 +59,8 @@ def _warm_builder() -> float:
     return time.perf_counter() - start
 
 
-def _target_json(target: tvm.target.Target) -> str:
-    return json.dumps(_json_de_tvm(target.export()), sort_keys=True)
-
-
-def _target_tag(target: tvm.target.Target) -> str:
-    return target_key(canonical_target(_json_de_tvm(target.export())))
+def _canonical_target(target: tvm.target.Target) -> str:
+    return canonical_target(_json_de_tvm(target.export()))
 
 
 @derived_object
@@ -86,7 +79,10 @@ class RayBuilder(PyBuilder):
         return ray.get([_warm_builder.remote() for _ in range(min(cpus, self.max_in_flight or cpus))])
 
     def build(self, build_inputs: list[BuilderInput]) -> list[BuilderResult]:
-        jobs = [(_target_tag(b.target), tvm.ir.save_json(b.mod), _target_json(b.target), self._params(b)) for b in build_inputs]
+        jobs = []
+        for b in build_inputs:
+            target_json = _canonical_target(b.target)
+            jobs.append((target_key(target_json), tvm.ir.save_json(b.mod), target_json, self._params(b)))
         limit = self.max_in_flight or len(jobs)
         errors: dict[int, ray.ObjectRef] = {}
         artifacts: dict[int, ray.ObjectRef] = {}

@@ -13,7 +13,7 @@ import os
 import ray
 
 from .actors import NAMESPACE
-from .devices import default_num_cores, detect_kinds, resolve_kinds
+from .devices import default_num_cores, node_kinds
 from .nodes import node_labels
 
 EMBEDDED_OBJECT_STORE_BYTES = 512 * 2**20
@@ -45,7 +45,7 @@ def connect(address: str | None = None, *, kinds: list[str] | None = None, num_c
             ray.init(address=address, namespace=NAMESPACE, logging_level="WARNING")
         else:
             cores = num_cores or default_num_cores()
-            devices = resolve_kinds(kinds, cores) if kinds else detect_kinds(cores)
+            devices = node_kinds(kinds, cores)
             ray.init(
                 address="local",
                 namespace=NAMESPACE,

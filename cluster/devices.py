@@ -183,6 +183,11 @@ def detect_kinds(num_cores: int | None = None, flags: set[str] | None = None) ->
     return [cpu_kind(n, cores) for n in names] + gpu_kinds()
 
 
+def node_kinds(names: list[str] | None, num_cores: int) -> list[DeviceKind]:
+    """The kinds a node serves: those named (each checked against this CPU), else every kind detected here."""
+    return resolve_kinds(names, num_cores) if names else detect_kinds(num_cores)
+
+
 def resolve_kinds(requested: list[str], num_cores: int | None = None, flags: set[str] | None = None) -> list[DeviceKind]:
     """The kinds a node should serve when the user names them (`--device`): each must run on this CPU."""
     cores = num_cores or default_num_cores()

@@ -121,17 +121,20 @@ def _save(state_dir: str, nodes: list[StartedNode]) -> None:
     os.replace(path + ".tmp", path)
 
 
-def _alive(node: StartedNode) -> bool:
+def _running(pid: int, *, ray_start: bool = False) -> bool:
+    """Whether `pid` runs (not a zombie) and, with `ray_start`, is still a `ray start --block` (not a reused pid)."""
     try:
-        proc = psutil.Process(node.pid)
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE and "start" in proc.cmdline() and "--block" in proc.cmdline()
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return False
+        return not ray_start or {"start", "--block"} <= set(proc.cmdline())
     except psutil.Error:
         return False
 
 
 def started_nodes(state_dir: str) -> list[StartedNode]:
     """The nodes this farm started on this machine that are still running."""
-    return [n for n in _load(state_dir) if _alive(n)]
+    return [n for n in _load(state_dir) if _running(n.pid, ray_start=True)]
 
 
 def _tail(path: str, lines: int = 15) -> str:
@@ -153,13 +156,6 @@ def _spawn_detached(cmd: list[str], log_path: str) -> int:
     script = 'exec "$@" >"$LOG" 2>&1 </dev/null & echo $!'
     out = subprocess.run(["sh", "-c", script, "sh", *cmd], env={**_node_env(), "LOG": log_path}, capture_output=True, text=True, check=True, start_new_session=True)
     return int(out.stdout.strip())
-
-
-def _running(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _node_env() -> dict[str, str]:

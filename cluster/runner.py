@@ -66,11 +66,14 @@ class DevicePool:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.devices: list[_Device] = []
-        self.device_kind = nodes_serving(kind)[0].kind(kind)
-        self.refresh()
+        nodes = nodes_serving(kind)
+        self.device_kind = nodes[0].kind(kind)
+        self._add(nodes)
 
     def refresh(self) -> None:
-        nodes = nodes_serving(self.kind)
+        self._add(nodes_serving(self.kind))
+
+    def _add(self, nodes: list) -> None:
         known = {d.actor._actor_id for d in self.devices}
         for node in nodes:
             for actor in device_actors(node, node.kind_platforms[self.kind]):
@@ -181,9 +184,6 @@ class RayRunner(PyRunner):
             return
         metrics().retried.inc(tags={"kind": self.kind})
         try:
-            with self._lock:
-                if not self.pool.devices:
-                    self.pool.refresh()
             self._submit(m)
         except NoDeviceError as e:
             self._finish(m, None, f"RayRunner: {e}")

@@ -28,10 +28,10 @@ def _state_dir() -> str:
 
 
 def _kinds(names: list[str] | None, num_cores: int):
-    from cluster.devices import DeviceError, detect_kinds, resolve_kinds
+    from cluster.devices import DeviceError, node_kinds
 
     try:
-        return resolve_kinds(names, num_cores) if names else detect_kinds(num_cores)
+        return node_kinds(names, num_cores)
     except DeviceError as e:
         fail(str(e))
 

@@ -46,7 +46,7 @@ def tune(
     except ModelImportError as e:
         fail(str(e))
     kinds = [k.strip() for k in (target or _default_kind()).split(",") if k.strip()]
-    connect(address, kinds=None if address or os.environ.get("RAY_ADDRESS") else kinds)
+    connect(address, kinds=kinds)
     builder = RayBuilder()
     plan = TuningPlan(trials=trials, trials_per_task=trials_per_task, done_after=done_after)
     job_id = uuid.uuid4().hex[:12]

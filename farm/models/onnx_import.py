@@ -16,6 +16,7 @@ graph optimizations fold those subgraphs to constants, and the folded model impo
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -57,6 +58,11 @@ class OnnxModel:
     opset: int
     source: str = ""
     op_types: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def relax(self):
+        """`to_relax(self)`, imported once however many device kinds the model is tuned for."""
+        return to_relax(self)
 
 
 def _tensor_info(value: onnx.ValueInfoProto) -> TensorInfo:

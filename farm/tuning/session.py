@@ -33,7 +33,7 @@ from cluster.runner import RayRunner
 from tuning_db.metaschedule import ParquetDatabase, measure_callbacks
 from tuning_db.workload import workload_key
 
-from ..models.onnx_import import OnnxModel, to_relax
+from ..models.onnx_import import OnnxModel
 
 VARIANT_LIBRARY = "model.so"
 VARIANT_METADATA = "metadata.json"
@@ -133,7 +133,7 @@ def tune_for_kind(
     """Tune `model` for device kind `kind` and write its variant to `<out_dir>/<kind>/`."""
     runner = RayRunner(kind)
     target = tvm.target.Target(runner.device_kind.target)
-    mod, params = to_relax(model)
+    mod, params = model.relax
     named = _named_params(mod, params, len(model.inputs))
     tasks = relax_integration.extract_tasks(fused_module(mod, target, named), target)
     keys = [workload_key(t.dispatched[0]) for t in tasks]
