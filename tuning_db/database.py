@@ -42,7 +42,7 @@ ROW_GROUP_ROWS = 16_384
 COMPACT_MIN_FILES = 2
 COMPACT_TARGET_ROWS = 500_000
 DEFAULT_RETENTION_S = 3600.0
-_READ_ATTEMPTS = 3
+_READ_ATTEMPTS = 50
 _WRITE_THREADS = 8
 _READ_THREADS = max(2, os.cpu_count() or 1)
 
@@ -179,16 +179,22 @@ class TuningDatabase:
         return tables
 
     def _read_consistent(self, pick, schema: pa.Schema, columns: list[str] | None = None) -> tuple[Snapshot, list[tuple[DataFile, pa.Table]]]:
-        """Read the files `pick(snapshot)` selects; retry on a fresh snapshot if one was vacuumed meanwhile."""
-        for attempt in range(_READ_ATTEMPTS):
-            snap = self.snapshot()
+        """Read the files `pick(snapshot)` selects; retry on a fresh snapshot if one was vacuumed meanwhile.
+
+        A reader racing a compaction may lose several times in a row on a busy machine: it retries for as long
+        as each failure comes with a newer snapshot, and raises only when a file of an unchanged snapshot is gone.
+        """
+        snap = self.snapshot()
+        for _ in range(_READ_ATTEMPTS):
             files = pick(snap)
             try:
                 return snap, list(zip(files, self._read_tables(files, schema, columns)))
             except FileNotFoundError:
-                if attempt == _READ_ATTEMPTS - 1:
+                fresh = self.snapshot()
+                if fresh.version == snap.version:
                     raise
-        raise AssertionError("unreachable")
+                snap = fresh
+        raise StorageError(f"{self.uri}: files kept vanishing under {_READ_ATTEMPTS} successive snapshots")
 
     def workloads(self) -> dict[str, WorkloadRow]:
         """All workloads by key (the first committed row of each key wins)."""
