@@ -72,6 +72,7 @@ class RayBuilder(PyBuilder):
         self.max_in_flight = max_in_flight
         self.timeout_sec = timeout_sec
         self.artifacts = artifacts
+        self.busy_seconds = 0.0  # wall time spent in build(): the search waits for builds that long
 
     def warm_up(self) -> list[float]:
         """Start a warm build worker on every CPU of the cluster (or `max_in_flight` of them); seconds each took."""
@@ -79,6 +80,13 @@ class RayBuilder(PyBuilder):
         return ray.get([_warm_builder.remote() for _ in range(min(cpus, self.max_in_flight or cpus))])
 
     def build(self, build_inputs: list[BuilderInput]) -> list[BuilderResult]:
+        start = time.perf_counter()
+        try:
+            return self._build(build_inputs)
+        finally:
+            self.busy_seconds += time.perf_counter() - start
+
+    def _build(self, build_inputs: list[BuilderInput]) -> list[BuilderResult]:
         jobs = []
         for b in build_inputs:
             target_json = _canonical_target(b.target)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -128,6 +129,7 @@ class RayRunner(PyRunner):
         self.pool = DevicePool(kind)
         self._provenance: OrderedDict[tuple[float, ...], dict] = OrderedDict()
         self._lock = threading.Lock()
+        self.wait_seconds = 0.0  # wall time result() blocked on measurements: what search and builds did not hide
 
     @property
     def device_kind(self) -> DeviceKind:
@@ -159,6 +161,7 @@ class RayRunner(PyRunner):
 
     def wait(self, m: _Measurement) -> RunnerResult:
         """The measurement's result, retrying on another device of the kind when the one it ran on was lost."""
+        start = time.perf_counter()
         while m.result is None:
             try:
                 out = ray.get(m.call)
@@ -170,6 +173,7 @@ class RayRunner(PyRunner):
                 continue
             self._device_done(m)
             self._finish(m, out)
+        self.wait_seconds += time.perf_counter() - start
         return m.result
 
     def _lost(self, m: _Measurement, error: Exception) -> None:

@@ -117,6 +117,12 @@ class TargetView:
         yield from self._rows(s, e - s)
         yield from self._added.get(workload_key, ())
 
+    def record_ids_of_job(self, job_id: str) -> set[str]:
+        """Ids of the records one job committed."""
+        stored = self._table.filter(pc.equal(self._table["job_id"], job_id))["record_id"].to_pylist()
+        added = [r.record_id for rows in self._added.values() for r in rows if r.job_id == job_id]
+        return set(stored) | set(added)
+
     def contains(self, record_id: str) -> bool:
         if self._ids is None:
             self._ids = set(self._table["record_id"].to_pylist())

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Optional
 
 import typer
 
 from ..paths import default_db_uri
 from .output import console, emit_json, fail, stdout_to_stderr
+from .progress import show_progress
 
 
 def _default_kind() -> str:
@@ -28,36 +30,54 @@ def tune(
     trials: Annotated[int, typer.Option("--trials", help="Trials to measure per kind, over all tasks.")] = 200,
     trials_per_task: Annotated[Optional[int], typer.Option("--trials-per-task", help="At most this many trials per task.")] = None,
     done_after: Annotated[int, typer.Option("--done-after", help="A task with this many records for the target is not searched again.")] = 64,
+    search_workers: Annotated[Optional[int], typer.Option("--search-workers", help="Search workers per kind (default: one per 4 cluster CPUs).")] = None,
     input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions (repeatable).")] = None,
     db: Annotated[Optional[str], typer.Option("--db", help="Tuning database URI (default: $FARM_DB or the user data directory).")] = None,
     address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
     out: Annotated[str, typer.Option("--out", help="Folder for the variants, one sub-folder per kind.")] = "variants",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Tune MODEL for each device kind and write `OUT/<kind>/` (library + metadata)."""
-    from cluster.builder import RayBuilder
+    """Tune MODEL for each device kind, concurrently, and write `OUT/<kind>/` (library + metadata)."""
     from cluster.connect import connect
+    from cluster.nodes import NoDeviceError
 
     from ..models.onnx_import import ModelImportError, parse_input_shapes, prepare, random_inputs
-    from ..tuning.session import TuningPlan
+    from ..tuning.session import TuningPlan, TuningSession
 
     try:
         onnx_model = prepare(model, parse_input_shapes(input_shape or []))
     except ModelImportError as e:
         fail(str(e))
-    kinds = [k.strip() for k in (target or _default_kind()).split(",") if k.strip()]
+    kinds = list(dict.fromkeys(k.strip() for k in (target or _default_kind()).split(",") if k.strip()))
     connect(address, kinds=kinds)
-    builder = RayBuilder()
     plan = TuningPlan(trials=trials, trials_per_task=trials_per_task, done_after=done_after)
     job_id = uuid.uuid4().hex[:12]
     name = os.path.splitext(os.path.basename(model))[0]
     with open(model, "rb") as f:
         original = f.read()
     inputs = random_inputs(onnx_model.inputs)
-    summaries = {}
-    with stdout_to_stderr(json_out):
-        for kind in kinds:
-            summaries[kind] = _tune_one(onnx_model, name, kind, plan, db or default_db_uri(), out, builder, job_id, original, inputs, json_out)
+    sessions = [
+        TuningSession(onnx_model, name, kind, plan, db or default_db_uri(), out, job_id=job_id, search_workers=search_workers)
+        for kind in kinds
+    ]
+    with stdout_to_stderr(json_out), ThreadPoolExecutor(max_workers=len(sessions)) as pool:
+        futures = {s.kind: pool.submit(_tune_one, s, original, inputs) for s in sessions}
+        show_progress(sessions, list(futures.values()))
+        summaries = {}
+        for kind, future in futures.items():
+            try:
+                summaries[kind] = future.result()
+            except NoDeviceError as e:
+                fail(str(e))
+    for kind, s in summaries.items():
+        if not json_out:
+            console.print(
+                f"{kind}: {s['tasks']} tasks ({s['tasks_tuned']} tuned), {s['trials_measured']} trials measured, "
+                f"{s['trials_reused']} reused, {s['tuning_seconds']:.1f} s; TVM {s['tvm_latency_ms']:.3f} ms vs "
+                f"ONNX Runtime {s['ort_latency_ms']:.3f} ms ({s['speedup_vs_ort']:.2f}x), max abs diff {s['max_abs_diff']:.2e}"
+                f"{'' if s['agrees'] else ' — OUTPUTS DISAGREE'} → {s['variant_dir']}",
+                highlight=False,
+            )
     if json_out:
         emit_json({"model": name, "job_id": job_id, "targets": summaries})
     disagree = [k for k, s in summaries.items() if not s["agrees"]]
@@ -65,25 +85,15 @@ def tune(
         fail(f"the tuned variant for {', '.join(disagree)} does not compute what the ONNX model computes (see benchmark.json)", code=1)
 
 
-def _tune_one(onnx_model, name, kind, plan, db_uri, out, builder, job_id, original, inputs, quiet) -> dict:
+def _tune_one(session, original: bytes, inputs: dict) -> dict:
     """One kind: tune, write the variant, verify it against ONNX Runtime on a node of the kind."""
-    from cluster.nodes import NoDeviceError
-
     from ..benchmark import compare_on_device
-    from ..tuning.session import VARIANT_LIBRARY, tune_for_kind
+    from ..tuning.session import VARIANT_LIBRARY
 
-    try:
-        summary = tune_for_kind(onnx_model, name, kind, plan, db_uri, out, builder=builder, job_id=job_id)
-        check = compare_on_device(kind, os.path.join(summary.variant_dir, VARIANT_LIBRARY), original, inputs)
-    except NoDeviceError as e:
-        fail(str(e))
+    summary = session.run()
+    session.stage = "verifying"
+    check = compare_on_device(session.kind, os.path.join(summary.variant_dir, VARIANT_LIBRARY), original, inputs)
     with open(os.path.join(summary.variant_dir, "benchmark.json"), "w") as f:
         json.dump(check, f, indent=2)
-    if not quiet:
-        console.print(
-            f"{kind}: {summary.tasks} tasks ({summary.tasks_tuned} tuned), {summary.trials_measured} trials measured, "
-            f"{summary.trials_reused} reused, {summary.tuning_seconds:.1f} s; TVM {check['tvm_latency_ms']:.3f} ms vs "
-            f"ONNX Runtime {check['ort_latency_ms']:.3f} ms ({check['speedup_vs_ort']:.2f}x), max abs diff {check['max_abs_diff']:.2e}"
-            f"{'' if check['agrees'] else ' — OUTPUTS DISAGREE'} → {summary.variant_dir}"
-        )
+    session.stage = "done"
     return {**summary.as_json(), **{k: check[k] for k in ("tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees")}}

@@ -3,9 +3,11 @@
 - `resnet_cnn`: a ResNet-style CNN (stem conv, residual blocks of conv-relu-conv + skip,
   global average pool, classifier);
 - `mobilenet_cnn`: a MobileNet-style CNN (depthwise-separable blocks: grouped 3×3 conv,
-  1×1 pointwise conv, ReLU6 as Clip).
+  1×1 pointwise conv, ReLU6 as Clip);
+- `transformer_block`: a transformer encoder (multi-head self-attention, residuals,
+  layer norms, a GELU feed-forward), input `(batch, seq, dim)`.
 
-Both take `input` of shape `(batch, 3, size, size)`; `batch` is a symbolic dimension
+The CNNs take `input` of shape `(batch, 3, size, size)`; `batch` is a symbolic dimension
 when `dynamic_batch` is set, so the import must be given a shape. Models are saved with
 ONNX IR version 10 (ONNX Runtime here reads ≤ 13) and opset 17.
 """
@@ -53,12 +55,20 @@ class _Graph:
         b = self.weight((cout,), 0.01)
         return self.node("Conv", [x, w, b], kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4, group=group)
 
+    def shape(self, dims: list[int]) -> str:
+        name = self.name("shape")
+        self.weights.append(numpy_helper.from_array(np.array(dims, dtype=np.int64), name))
+        return name
+
     def model(self, x: str, out: str, batch: int | str, size: int, classes: int, name: str) -> onnx.ModelProto:
+        return self.finish(x, [batch, 3, size, size], out, [batch, classes], name)
+
+    def finish(self, x: str, in_shape: list, out: str, out_shape: list, name: str) -> onnx.ModelProto:
         graph = helper.make_graph(
             self.nodes,
             name,
-            [helper.make_tensor_value_info(x, TensorProto.FLOAT, [batch, 3, size, size])],
-            [helper.make_tensor_value_info(out, TensorProto.FLOAT, [batch, classes])],
+            [helper.make_tensor_value_info(x, TensorProto.FLOAT, in_shape)],
+            [helper.make_tensor_value_info(out, TensorProto.FLOAT, out_shape)],
             initializer=self.weights,
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="tuning-farm")
@@ -102,4 +112,34 @@ def mobilenet_cnn(size: int = 32, width: int = 16, blocks: int = 3, classes: int
     return g.model("input", g.head(x, channels, classes), "batch" if dynamic_batch else 1, size, classes, "mobilenet_cnn")
 
 
-EXAMPLES = {"resnet": resnet_cnn, "mobilenet": mobilenet_cnn}
+def transformer_block(seq: int = 32, dim: int = 64, heads: int = 4, ff: int = 256, layers: int = 1, dynamic_batch: bool = False, seed: int = 0) -> onnx.ModelProto:
+    """A transformer encoder: per layer, multi-head self-attention and a GELU feed-forward, each with residual and layer norm."""
+    g = _Graph(seed)
+    head_dim = dim // heads
+
+    def linear(v: str, cin: int, cout: int) -> str:
+        return g.node("Add", [g.node("MatMul", [v, g.weight((cin, cout), cin**-0.5)]), g.weight((cout,), 0.01)])
+
+    def norm(v: str) -> str:
+        return g.node("LayerNormalization", [v, g.weight((dim,), 0.1), g.weight((dim,), 0.01)], axis=-1, epsilon=1e-5)
+
+    def split_heads(v: str) -> str:
+        return g.node("Transpose", [g.node("Reshape", [v, g.shape([0, seq, heads, head_dim])])], perm=[0, 2, 1, 3])
+
+    def gelu(v: str) -> str:
+        erf = g.node("Erf", [g.node("Mul", [v, g.constant(2**-0.5)])])
+        return g.node("Mul", [g.node("Mul", [v, g.constant(0.5)]), g.node("Add", [erf, g.constant(1.0)])])
+
+    x = "input"
+    for _ in range(layers):
+        q, k, v = (split_heads(linear(x, dim, dim)) for _ in range(3))
+        scores = g.node("Mul", [g.node("MatMul", [q, g.node("Transpose", [k], perm=[0, 1, 3, 2])]), g.constant(head_dim**-0.5)])
+        attended = g.node("MatMul", [g.node("Softmax", [scores], axis=-1), v])
+        merged = g.node("Reshape", [g.node("Transpose", [attended], perm=[0, 2, 1, 3]), g.shape([0, seq, dim])])
+        x = norm(g.node("Add", [x, linear(merged, dim, dim)]))
+        x = norm(g.node("Add", [x, linear(gelu(linear(x, dim, ff)), ff, dim)]))
+    batch = "batch" if dynamic_batch else 1
+    return g.finish("input", [batch, seq, dim], x, [batch, seq, dim], "transformer_block")
+
+
+EXAMPLES = {"resnet": resnet_cnn, "mobilenet": mobilenet_cnn, "transformer": transformer_block}

@@ -166,7 +166,15 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
             ort.InferenceSession(src, options, providers=["CPUExecutionProvider"])
         except Exception as e:  # noqa: BLE001 - ORT's errors are its own classes
             raise ModelImportError(f"ONNX Runtime cannot load the model: {e}") from None
-        return onnx.load(out)
+        folded = onnx.load(out)
+    # Before IR 4 every weight was also a graph input; ONNX Runtime drops the weights it folds
+    # away but keeps their graph inputs, which would then look like inputs a caller must feed.
+    fed = {i.name for i in graph_inputs(model)}
+    weights = {init.name for init in folded.graph.initializer}
+    kept = [v for v in folded.graph.input if v.name in fed or v.name in weights]
+    del folded.graph.input[:]
+    folded.graph.input.extend(kept)
+    return folded
 
 
 def unsupported_operators(model: onnx.ModelProto) -> list[str]:

@@ -3,12 +3,14 @@
 The session extracts the model's tuning tasks for the kind's canonical target, and
 skips every task whose workload already has `done_after` measured records in the
 shared database for that target (its best records are applied as they are: another
-model, or an earlier run of this one, paid for them). The other tasks are tuned with
-MetaSchedule's evolutionary search driven by its XGBoost cost model, candidates built
-by the Ray builder and measured by the Ray runner on devices of the kind; MetaSchedule
-warm-starts each task from the database's best records of its workload. Every
-measurement is committed to the database after each batch, so a session whose driver
-dies resumes from what was recorded when the same command runs again.
+model, or an earlier run of this one, paid for them). The other tasks are searched by
+search workers (`farm.tuning.search`): MetaSchedule's evolutionary search, warm-started
+from the database's best records of each workload, candidates built by the Ray builder
+and measured by the Ray runner on devices of the kind, all workers driven by the
+session's one central XGBoost cost model (`farm.tuning.cost_model`), pre-trained from
+everything the database knows about the target and saved back when the search ends.
+Every measurement is committed to the database after each batch, so a session whose
+driver dies resumes from what was recorded when the same command runs again.
 
 The variant folder (`<out>/<kind>/`) holds the compiled Relax VM library with the
 weights bound (`model.so`) and `metadata.json` (inputs, outputs, target, TVM version,
@@ -20,20 +22,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
 import tvm
-from tvm.s_tir.meta_schedule import relax_integration, tune_tasks
-from tvm.s_tir.meta_schedule.relax_integration import extracted_tasks_to_tune_contexts
+from tvm.s_tir.meta_schedule import relax_integration
 
-from cluster.builder import RayBuilder
-from cluster.metrics import PublishBestLatency
 from cluster.runner import RayRunner
-from tuning_db.metaschedule import ParquetDatabase, measure_callbacks
+from tuning_db.metaschedule import ParquetDatabase
 from tuning_db.workload import workload_key
 
 from ..models.onnx_import import OnnxModel
+
+# TVM's operator lowering keeps global state (TOPI tag scopes): sessions in threads of one
+# driver extract tasks and compile one at a time, while their searches run side by side.
+_TVM_LOCK = threading.Lock()
 
 VARIANT_LIBRARY = "model.so"
 VARIANT_METADATA = "metadata.json"
@@ -56,17 +60,14 @@ class TuningPlan:
         """Candidates per search round: small enough that every task gets a round within the budget."""
         return max(1, min(self.trials_per_iter, self.trials // max(tasks, 1), self.trials_per_task or self.trials))
 
-    def search_strategy(self):
-        """MetaSchedule's evolutionary search, its population scaled down for small per-task budgets.
+    def population(self) -> int:
+        """MetaSchedule's evolutionary-search population, scaled down for small per-task budgets.
 
         The default population (512) costs seconds of mutation per task and round on a
         small machine, wasted when a task may measure only a handful of candidates.
         """
-        from tvm.s_tir.meta_schedule.search_strategy import EvolutionarySearch
-
         per_task = self.trials_per_task or self.trials
-        population = max(64, min(512, 16 * per_task))
-        return EvolutionarySearch(population_size=population, init_min_unmeasured=min(50, population // 2))
+        return max(64, min(512, 16 * per_task))
 
 
 @dataclass
@@ -82,6 +83,9 @@ class SessionSummary:
     trials_reused: int
     tuning_seconds: float
     compile_seconds: float
+    search_workers: int = 0
+    profile: dict = field(default_factory=dict)
+    cost_model: dict = field(default_factory=dict)
     task_latency_us: dict[str, float] = field(default_factory=dict)
 
     def as_json(self) -> dict:
@@ -119,73 +123,161 @@ def _file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def tune_for_kind(
-    model: OnnxModel,
-    model_name: str,
-    kind: str,
-    plan: TuningPlan,
-    db_uri: str,
-    out_dir: str,
-    *,
-    builder: RayBuilder,
-    job_id: str = "",
-) -> SessionSummary:
-    """Tune `model` for device kind `kind` and write its variant to `<out_dir>/<kind>/`."""
-    runner = RayRunner(kind)
-    target = tvm.target.Target(runner.device_kind.target)
-    mod, params = model.relax
-    named = _named_params(mod, params, len(model.inputs))
-    tasks = relax_integration.extract_tasks(fused_module(mod, target, named), target)
-    keys = [workload_key(t.dispatched[0]) for t in tasks]
-    db = ParquetDatabase(db_uri, target, job_id=job_id, model=model_name, provenance=runner.provenance,
-                         task_names={k: t.task_name for k, t in zip(keys, tasks)})
-    try:
-        known = {k: len(db.view.top_k(k, plan.done_after)) for k in keys}
-        to_tune = [t for t, k in zip(tasks, keys) if known[k] < plan.done_after]
-        before = len(db)
+def default_search_workers(tasks: int) -> int:
+    """One search worker per four CPUs of the cluster (the rest build candidates), at most one per task."""
+    import ray
+
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return max(1, min(tasks, cpus // 4))
+
+
+class TuningSession:
+    """Tune `model` for device kind `kind` and write its variant to `<out_dir>/<kind>/`.
+
+    `run()` does it all; `progress()` may be called from another thread meanwhile.
+    """
+
+    def __init__(
+        self,
+        model: OnnxModel,
+        model_name: str,
+        kind: str,
+        plan: TuningPlan,
+        db_uri: str,
+        out_dir: str,
+        *,
+        job_id: str = "",
+        search_workers: int | None = None,
+    ) -> None:
+        self.model, self.model_name, self.kind, self.plan = model, model_name, kind, plan
+        self.db_uri, self.out_dir, self.job_id = db_uri, out_dir, job_id
+        self.search_workers = search_workers
+        self.stage = "waiting"
+        self.server = None
+        self.total_trials = 0
+        self._last: dict = {"trials": 0, "estimated_latency_s": None}
+        self.task_weights: dict[str, float] = {}
+
+    def progress(self) -> dict:
+        """Stage, trials measured so far of the trials planned, and the model latency estimated from the best records."""
+        import ray
+
+        server = self.server
+        if server is not None:
+            try:
+                self._last = ray.get(server.progress.remote(), timeout=5)
+            except ray.exceptions.RayError:
+                pass
+        return {"kind": self.kind, "stage": self.stage, "total": self.total_trials, **self._last}
+
+    def run(self) -> SessionSummary:
+        from .search import SearchProfile
+
+        self.stage = "extracting tasks"
+        device_kind = RayRunner(self.kind).device_kind
+        target = tvm.target.Target(device_kind.target)
+        with _TVM_LOCK:
+            mod, params = self.model.relax
+            named = _named_params(mod, params, len(self.model.inputs))
+            tasks = relax_integration.extract_tasks(fused_module(mod, target, named), target)
+        keys = [workload_key(t.dispatched[0]) for t in tasks]
+        self.task_weights = {k: float(t.weight) for t, k in zip(tasks, keys)}
+        db = ParquetDatabase(self.db_uri, target, auto_compact_files=None)
+        try:
+            known = {k: db.view.top_k(k, self.plan.done_after) for k in keys}
+        finally:
+            db.close()
+        to_tune = [(t, k) for t, k in zip(tasks, keys) if len(known[k]) < self.plan.done_after]
         start = time.perf_counter()
-        if to_tune and plan.trials:
-            work_dir = os.path.join(out_dir, ".work", kind)
-            contexts, weights = extracted_tasks_to_tune_contexts(to_tune, work_dir=work_dir, strategy=plan.search_strategy())
-            tune_tasks(
-                tasks=contexts,
-                task_weights=weights,
-                work_dir=work_dir,
-                max_trials_global=plan.trials,
-                max_trials_per_task=plan.trials_per_task,
-                num_trials_per_iter=plan.per_iteration(len(to_tune)),
-                builder=builder,
-                runner=runner,
-                database=db,
-                cost_model="xgb",
-                measure_callbacks=[*measure_callbacks(db), PublishBestLatency(kind)],
-            )
-        db.flush()
+        profile, cost_model, workers = SearchProfile(), {}, 0
+        if to_tune and self.plan.trials:
+            best = {k: rows[0].mean_secs for k, rows in known.items() if rows and rows[0].mean_secs is not None}
+            profile, cost_model, workers = self._search(device_kind, to_tune, self.task_weights, best)
         tuning_s = time.perf_counter() - start
-        start = time.perf_counter()
-        executable = relax_integration.compile_relax(db, mod, target, named)
-        compile_s = time.perf_counter() - start
-        latency = {}
-        for task, key in zip(tasks, keys):
-            best = db.view.top_k(key, 1)
-            if best and best[0].mean_secs is not None:
-                latency[task.task_name] = best[0].mean_secs * 1e6
+        self.stage = "compiling"
+        db = ParquetDatabase(self.db_uri, target, auto_compact_files=None)
+        try:
+            start = time.perf_counter()
+            with _TVM_LOCK:
+                executable = relax_integration.compile_relax(db, mod, target, named)
+            compile_s = time.perf_counter() - start
+            latency = {}
+            for task, key in zip(tasks, keys):
+                best_rows = db.view.top_k(key, 1)
+                if best_rows and best_rows[0].mean_secs is not None:
+                    latency[task.task_name] = best_rows[0].mean_secs * 1e6
+            measured = len(db.view.record_ids_of_job(self.job_id)) if self.job_id else 0
+        finally:
+            db.close()
         summary = SessionSummary(
-            kind=kind,
-            target_key=runner.device_kind.target_key,
-            variant_dir=os.path.join(out_dir, kind),
+            kind=self.kind,
+            target_key=device_kind.target_key,
+            variant_dir=os.path.join(self.out_dir, self.kind),
             tasks=len(tasks),
             tasks_tuned=len(to_tune),
-            trials_measured=len(db) - before,
-            trials_reused=sum(known.values()),
+            trials_measured=measured,
+            trials_reused=sum(len(rows) for rows in known.values()),
             tuning_seconds=tuning_s,
             compile_seconds=compile_s,
+            search_workers=workers,
+            profile=profile.as_json(),
+            cost_model=cost_model,
             task_latency_us=latency,
         )
-        write_variant(executable, model, model_name, runner.device_kind.as_json(), summary)
+        write_variant(executable, self.model, self.model_name, device_kind.as_json(), summary)
+        self.stage = "done"
         return summary
-    finally:
-        db.close()
+
+
+    def _search(self, device_kind, to_tune: list, weights: dict[str, float], best: dict[str, float]):
+        """Pre-train the central cost model, run the search workers, save the model back; (profile, cost model info, workers)."""
+        import ray
+
+        from .cost_model import CostModelServer
+        from .search import SearchGroup, SearchProfile, placement, search_group, split_tasks
+
+        self.total_trials = self.plan.trials
+        self.stage = "pre-training the cost model"
+        self.server = CostModelServer.options(**placement(self.db_uri)).remote(
+            self.db_uri, device_kind.target, device_kind.target_key, self.job_id, weights, best
+        )
+        try:
+            cost_model = {"pretrain": ray.get(self.server.pretrain.remote())}
+            self.stage = "searching"
+            specs = [(t.task_name, tvm.ir.save_json(t.dispatched[0]), float(t.weight)) for t, _ in to_tune]
+            groups = split_tasks(specs, self.search_workers or default_search_workers(len(specs)))
+            refs = [
+                search_group.options(**placement(self.db_uri)).remote(
+                    SearchGroup(
+                        kind=self.kind,
+                        target=device_kind.target,
+                        tasks=group,
+                        trials=max(1, self.plan.trials * len(group) // len(specs)),
+                        trials_per_task=self.plan.trials_per_task,
+                        trials_per_iter=self.plan.per_iteration(len(specs)),
+                        population=self.plan.population(),
+                        db_uri=self.db_uri,
+                        job_id=self.job_id,
+                        model=self.model_name,
+                        work_dir=os.path.join(self.out_dir, ".work", self.kind, f"search-{i}"),
+                        seed=1000 * i,
+                        task_names={k: t.task_name for t, k in to_tune},
+                    ),
+                    self.server,
+                )
+                for i, group in enumerate(groups)
+            ]
+            profile = SearchProfile()
+            for p in ray.get(refs):
+                profile = profile + SearchProfile(**p)
+            self.stage = "saving the cost model"
+            cost_model["saved"] = ray.get(self.server.save.remote())
+            self._last = ray.get(self.server.progress.remote())
+            cost_model["train_seconds"] = round(self._last["train_seconds"], 3)
+            return profile, cost_model, len(groups)
+        finally:
+            server, self.server = self.server, None
+            ray.kill(server)
 
 
 def write_variant(executable, model: OnnxModel, model_name: str, device_kind: dict, summary: SessionSummary) -> None:

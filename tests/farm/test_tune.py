@@ -45,6 +45,10 @@ def test_a_short_real_tune_gives_a_verified_variant_per_kind(workspace):
         meta = json.loads(open(os.path.join(t["variant_dir"], "metadata.json")).read())
         assert meta["kind"] == kind and meta["target"]["mcpu"] == kind and meta["inputs"][0]["shape"] == [1, 3, 8, 8]
         assert os.path.getsize(os.path.join(t["variant_dir"], "model.so")) > 0
+        profile = t["profile"]
+        assert profile["wall_seconds"] > 0 and profile["build_seconds"] > 0 and profile["measure_seconds"] > 0
+        assert profile["search_seconds"] + profile["build_seconds"] + profile["measure_seconds"] + profile["cost_model_seconds"] <= profile["wall_seconds"] + 1e-3
+        assert 0 < t["cost_model"]["saved"]["samples"] <= t["trials_measured"]
 
 
 def test_a_second_tune_of_the_same_model_measures_nothing(workspace):
@@ -53,10 +57,13 @@ def test_a_second_tune_of_the_same_model_measures_nothing(workspace):
     assert t["agrees"]
 
 
-def test_a_sibling_model_measures_only_its_new_layers(workspace):
+def test_a_sibling_model_measures_only_its_new_layers_with_the_cost_model_of_the_first(workspace):
     t = tune(workspace, "sibling.onnx", "x86-64-v3", "sibling")["x86-64-v3"]
     assert 0 < t["tasks_tuned"] < t["tasks"]
     assert t["trials_measured"] <= 2 * t["tasks_tuned"]
+    pretrain = t["cost_model"]["pretrain"]
+    assert pretrain["loaded_from"] and pretrain["loaded_samples"] > 0, "the saved model of the first tune is the starting point"
+    assert pretrain["samples"] < t["cost_model"]["saved"]["samples"] <= pretrain["samples"] + t["trials_measured"]
 
 
 def test_bad_models_fail_before_any_tuning(tmp_path):

@@ -1,0 +1,137 @@
+"""Search workers: MetaSchedule's evolutionary search of a group of tasks, run as a Ray task on the cluster.
+
+A session splits the tasks it must tune into groups and runs each group's search
+concurrently in its own Ray worker (`search_group`). Each worker drives stock
+`tune_tasks` with the Ray builder (candidates compiled over the cluster's CPUs), the
+Ray runner (measured by the kind's device actors), the shared Parquet database, and a
+`RemoteCostModel` on the session's central `CostModelServer`. Within a worker,
+MetaSchedule's task scheduler already overlaps one task's measurements with the next
+task's search; across workers, searches run side by side.
+
+A worker reports its profile: seconds blocked on builds, seconds blocked on
+measurements, seconds in the cost model (feature extraction and prediction), and the
+rest of its wall time, spent in the evolutionary search itself.
+
+Search workers reserve no CPU (`num_cpus=0`): a reservation would let sessions starve
+the builds they wait for on a small cluster. With a local-folder database they run on
+the driver's node, which holds the folder; with an object-store URI anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import ray
+import tvm
+
+NODE_ID_LABEL = "ray.io/node-id"
+
+
+@dataclass
+class SearchProfile:
+    """Where a search's wall time went."""
+
+    wall_seconds: float = 0.0
+    search_seconds: float = 0.0
+    build_seconds: float = 0.0
+    measure_seconds: float = 0.0
+    cost_model_seconds: float = 0.0
+
+    def __add__(self, other: "SearchProfile") -> "SearchProfile":
+        return SearchProfile(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
+
+    def as_json(self) -> dict:
+        return {k: round(v, 3) for k, v in asdict(self).items()}
+
+
+@dataclass
+class SearchGroup:
+    """What one search worker tunes, and with what."""
+
+    kind: str
+    target: dict
+    tasks: list[tuple[str, str, float]]  # (task name, IRModule as TVM JSON, weight)
+    trials: int
+    trials_per_task: int | None
+    trials_per_iter: int
+    population: int
+    db_uri: str
+    job_id: str
+    model: str
+    work_dir: str
+    seed: int = 0
+    task_names: dict[str, str] = field(default_factory=dict)
+
+
+def split_tasks(tasks: list[tuple[str, str, float]], groups: int) -> list[list[tuple[str, str, float]]]:
+    """Tasks dealt round-robin into at most `groups` non-empty groups (neighbouring layers land apart)."""
+    groups = max(1, min(groups, len(tasks)))
+    return [tasks[i::groups] for i in range(groups)]
+
+
+def placement(db_uri: str) -> dict:
+    """Ray options that keep a worker on the node holding a local-folder database."""
+    if "://" in db_uri:
+        return {}
+    return {"label_selector": {NODE_ID_LABEL: ray.get_runtime_context().get_node_id()}}
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
+    """Tune one group of tasks; returns its profile as JSON."""
+    from tvm.s_tir.meta_schedule import TuneContext, tune_tasks
+    from tvm.s_tir.meta_schedule.logging import get_loggers_from_work_dir
+    from tvm.s_tir.meta_schedule.search_strategy import EvolutionarySearch
+
+    from cluster.builder import RayBuilder
+    from cluster.metrics import PublishBestLatency
+    from cluster.runner import RayRunner
+    from tuning_db.metaschedule import ParquetDatabase, measure_callbacks
+
+    from .cost_model import RemoteCostModel
+
+    start = time.perf_counter()
+    # MetaSchedule's per-round tables go to the work folder's logs, not to the driver's terminal
+    logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
+    target = tvm.target.Target(group.target)
+    builder, runner = RayBuilder(), RayRunner(group.kind)
+    cost_model = RemoteCostModel(server)
+    db = ParquetDatabase(group.db_uri, group.target, job_id=group.job_id, model=group.model, provenance=runner.provenance, task_names=group.task_names)
+    try:
+        os.makedirs(group.work_dir, exist_ok=True)
+        names = [name for name, _, _ in group.tasks]
+        strategy = EvolutionarySearch(population_size=group.population, init_min_unmeasured=min(50, group.population // 2))
+        contexts = [
+            TuneContext(
+                mod=tvm.ir.load_json(mod_json),
+                target=target,
+                space_generator="post-order-apply",
+                search_strategy=strategy,
+                task_name=name,
+                logger=logger,
+                rand_state=group.seed + i,
+                num_threads="physical",
+            ).clone()
+            for i, ((name, mod_json, _), logger) in enumerate(zip(group.tasks, get_loggers_from_work_dir(group.work_dir, names)))
+        ]
+        tune_tasks(
+            tasks=contexts,
+            task_weights=[w for _, _, w in group.tasks],
+            work_dir=group.work_dir,
+            max_trials_global=group.trials,
+            max_trials_per_task=group.trials_per_task,
+            num_trials_per_iter=group.trials_per_iter,
+            builder=builder,
+            runner=runner,
+            database=db,
+            cost_model=cost_model,
+            measure_callbacks=[*measure_callbacks(db), PublishBestLatency(group.kind)],
+        )
+    finally:
+        db.close()
+    wall = time.perf_counter() - start
+    build, measure, model = builder.busy_seconds, runner.wait_seconds, cost_model.seconds
+    return SearchProfile(wall, max(0.0, wall - build - measure - model), build, measure, model).as_json()
