@@ -91,7 +91,14 @@ def curve(db: str, target_key: str, job: str, weights: dict[str, float]) -> list
     return out
 
 
-def trials_to_within(points: list[float | None], goal_ms: float) -> int | None:
+def final(points: list[float | None]) -> float | None:
+    return next((v for v in reversed(points) if v is not None), None)
+
+
+def trials_to_within(points: list[float | None], goal_ms: float | None) -> int | None:
+    """Trials until the estimate first came within the goal (None: never, or no goal: some task was never measured)."""
+    if goal_ms is None:
+        return None
     for i, v in enumerate(points):
         if v is not None and v <= goal_ms:
             return i + 1
@@ -164,12 +171,12 @@ def main() -> None:
                 cold = tune(path, kind, args.transfer_trials, cold_db, os.path.join(folder, "out-cold"))
                 sibling = tune(write_model(family, folder, sibling=True), kind, args.transfer_trials, warm_db, os.path.join(folder, "out-sibling"))
                 warm = tune(path, kind, args.transfer_trials, warm_db, os.path.join(folder, "out-warm"))
-                goal = cold["curve_ms"][-1] * 1.1
+                goal = final(cold["curve_ms"]) * 1.1 if final(cold["curve_ms"]) else None
                 cold_n, warm_n = trials_to_within(cold["curve_ms"], goal), trials_to_within(warm["curve_ms"], goal)
                 result["transfer"] = {
                     "trials": args.transfer_trials,
-                    "cold_final_ms": cold["curve_ms"][-1],
-                    "warm_final_ms": next((v for v in reversed(warm["curve_ms"]) if v is not None), None),
+                    "cold_final_ms": final(cold["curve_ms"]),
+                    "warm_final_ms": final(warm["curve_ms"]),
                     "cold_trials_to_10pct": cold_n,
                     "warm_trials_to_10pct": warm_n,
                     "warm_over_cold": warm_n / cold_n if cold_n and warm_n else None,

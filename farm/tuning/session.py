@@ -24,7 +24,7 @@ import json
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import tvm
 from tvm.s_tir.meta_schedule import relax_integration
@@ -59,6 +59,16 @@ class TuningPlan:
     def per_iteration(self, tasks: int) -> int:
         """Candidates per search round: small enough that every task gets a round within the budget."""
         return max(1, min(self.trials_per_iter, self.trials // max(tasks, 1), self.trials_per_task or self.trials))
+
+    def left_after(self, spent: int, tasks: int) -> "TuningPlan | None":
+        """The plan for what is left once `spent` records of the tasks to tune exist; None if not one search round is left.
+
+        `--trials N` asks for N trials' worth of records of the model's unfinished tasks:
+        records measured earlier (a run whose driver died, another model) count, so the
+        same command run again continues where it stopped, and does nothing once done.
+        """
+        left = replace(self, trials=max(0, self.trials - spent))
+        return left if left.trials and left.trials >= left.per_iteration(tasks) else None
 
     def population(self) -> int:
         """MetaSchedule's evolutionary-search population, scaled down for small per-task budgets.
@@ -184,15 +194,18 @@ class TuningSession:
         self.task_weights = {k: float(t.weight) for t, k in zip(tasks, keys)}
         db = ParquetDatabase(self.db_uri, target, auto_compact_files=None)
         try:
-            known = {k: db.view.top_k(k, self.plan.done_after) for k in keys}
+            counts = {k: db.view.count(k) for k in keys}
+            best = {k: rows[0].mean_secs for k in keys if (rows := db.view.top_k(k, 1))}
         finally:
             db.close()
-        to_tune = [(t, k) for t, k in zip(tasks, keys) if len(known[k]) < self.plan.done_after]
+        to_tune = [(t, k) for t, k in zip(tasks, keys) if counts[k] < self.plan.done_after]
+        budget = self.plan.left_after(sum(counts[k] for _, k in to_tune), len(to_tune))
         start = time.perf_counter()
         profile, cost_model, workers = SearchProfile(), {}, 0
-        if to_tune and self.plan.trials:
-            best = {k: rows[0].mean_secs for k, rows in known.items() if rows and rows[0].mean_secs is not None}
-            profile, cost_model, workers = self._search(device_kind, to_tune, self.task_weights, best)
+        if to_tune and budget is not None:
+            profile, cost_model, workers = self._search(device_kind, to_tune, budget, best)
+        else:
+            to_tune = []
         tuning_s = time.perf_counter() - start
         self.stage = "compiling"
         db = ParquetDatabase(self.db_uri, target, auto_compact_files=None)
@@ -216,7 +229,7 @@ class TuningSession:
             tasks=len(tasks),
             tasks_tuned=len(to_tune),
             trials_measured=measured,
-            trials_reused=sum(len(rows) for rows in known.values()),
+            trials_reused=sum(counts.values()),
             tuning_seconds=tuning_s,
             compile_seconds=compile_s,
             search_workers=workers,
@@ -229,17 +242,17 @@ class TuningSession:
         return summary
 
 
-    def _search(self, device_kind, to_tune: list, weights: dict[str, float], best: dict[str, float]):
+    def _search(self, device_kind, to_tune: list, plan: TuningPlan, best: dict[str, float]):
         """Pre-train the central cost model, run the search workers, save the model back; (profile, cost model info, workers)."""
         import ray
 
         from .cost_model import CostModelServer
         from .search import SearchGroup, SearchProfile, placement, search_group, split_tasks
 
-        self.total_trials = self.plan.trials
+        self.total_trials = plan.trials
         self.stage = "pre-training the cost model"
         self.server = CostModelServer.options(**placement(self.db_uri)).remote(
-            self.db_uri, device_kind.target, device_kind.target_key, self.job_id, weights, best
+            self.db_uri, device_kind.target, device_kind.target_key, self.job_id, self.task_weights, best
         )
         try:
             cost_model = {"pretrain": ray.get(self.server.pretrain.remote())}
@@ -252,10 +265,10 @@ class TuningSession:
                         kind=self.kind,
                         target=device_kind.target,
                         tasks=group,
-                        trials=max(1, self.plan.trials * len(group) // len(specs)),
-                        trials_per_task=self.plan.trials_per_task,
-                        trials_per_iter=self.plan.per_iteration(len(specs)),
-                        population=self.plan.population(),
+                        trials=max(1, plan.trials * len(group) // len(specs)),
+                        trials_per_task=plan.trials_per_task,
+                        trials_per_iter=plan.per_iteration(len(specs)),
+                        population=plan.population(),
                         db_uri=self.db_uri,
                         job_id=self.job_id,
                         model=self.model_name,
