@@ -6,7 +6,9 @@ concurrently in its own Ray worker (`search_group`). Each worker drives stock
 Ray runner (measured by the kind's device actors), the shared Parquet database, and a
 `RemoteCostModel` on the session's central `CostModelServer`. Within a worker,
 MetaSchedule's task scheduler already overlaps one task's measurements with the next
-task's search; across workers, searches run side by side.
+task's search; across workers, searches run side by side. Before its search, a worker
+measures the adapted best schedules of similar workloads for each workload the
+database has never measured (`farm.tuning.seeding`); they count against its trials.
 
 A worker reports its profile: seconds blocked on builds, seconds blocked on
 measurements, seconds in the cost model (feature extraction and prediction), and the
@@ -63,6 +65,7 @@ class SearchGroup:
     model: str
     work_dir: str
     seed: int = 0
+    seeds_per_task: int = 4
     task_names: dict[str, str] = field(default_factory=dict)
 
 
@@ -81,7 +84,7 @@ def placement(db_uri: str) -> dict:
 
 @ray.remote(num_cpus=0, max_retries=0)
 def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
-    """Tune one group of tasks; returns its profile as JSON."""
+    """Seed the group's new workloads from similar ones, then tune it; returns its profile and the seeds measured."""
     from tvm.s_tir.meta_schedule import TuneContext, tune_tasks
     from tvm.s_tir.meta_schedule.logging import get_loggers_from_work_dir
     from tvm.s_tir.meta_schedule.search_strategy import EvolutionarySearch
@@ -92,6 +95,7 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     from tuning_db.metaschedule import ParquetDatabase, measure_callbacks
 
     from .cost_model import RemoteCostModel
+    from .seeding import seed_workload
 
     start = time.perf_counter()
     # MetaSchedule's per-round tables go to the work folder's logs, not to the driver's terminal
@@ -117,21 +121,24 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
             ).clone()
             for i, ((name, mod_json, _), logger) in enumerate(zip(group.tasks, get_loggers_from_work_dir(group.work_dir, names)))
         ]
-        tune_tasks(
-            tasks=contexts,
-            task_weights=[w for _, _, w in group.tasks],
-            work_dir=group.work_dir,
-            max_trials_global=group.trials,
-            max_trials_per_task=group.trials_per_task,
-            num_trials_per_iter=group.trials_per_iter,
-            builder=builder,
-            runner=runner,
-            database=db,
-            cost_model=cost_model,
-            measure_callbacks=[*measure_callbacks(db), PublishBestLatency(group.kind)],
-        )
+        seeded = sum(seed_workload(c, db, builder, runner, group.seeds_per_task, cost_model.update) for c in contexts)
+        if group.trials > seeded:
+            tune_tasks(
+                tasks=contexts,
+                task_weights=[w for _, _, w in group.tasks],
+                work_dir=group.work_dir,
+                max_trials_global=group.trials - seeded,
+                # seeds count against a task's own cap too (at most `seeds_per_task` of them)
+                max_trials_per_task=group.trials_per_task - group.seeds_per_task if group.trials_per_task else None,
+                num_trials_per_iter=group.trials_per_iter,
+                builder=builder,
+                runner=runner,
+                database=db,
+                cost_model=cost_model,
+                measure_callbacks=[*measure_callbacks(db), PublishBestLatency(group.kind)],
+            )
     finally:
         db.close()
     wall = time.perf_counter() - start
     build, measure, model = builder.busy_seconds, runner.wait_seconds, cost_model.seconds
-    return SearchProfile(wall, max(0.0, wall - build - measure - model), build, measure, model).as_json()
+    return {"profile": SearchProfile(wall, max(0.0, wall - build - measure - model), build, measure, model).as_json(), "seeded": seeded}

@@ -39,6 +39,8 @@ from ..models.onnx_import import OnnxModel
 # driver extract tasks and compile one at a time, while their searches run side by side.
 _TVM_LOCK = threading.Lock()
 
+SEEDS_PER_TASK = 4  # adapted schedules of similar workloads measured first for a never-measured workload
+
 VARIANT_LIBRARY = "model.so"
 VARIANT_METADATA = "metadata.json"
 
@@ -70,14 +72,14 @@ class TuningPlan:
         left = replace(self, trials=max(0, self.trials - spent))
         return left if left.trials and left.trials >= left.per_iteration(tasks) else None
 
-    def population(self) -> int:
-        """MetaSchedule's evolutionary-search population, scaled down for small per-task budgets.
+    def population(self, tasks: int) -> int:
+        """MetaSchedule's evolutionary-search population, scaled to the candidates a round measures.
 
-        The default population (512) costs seconds of mutation per task and round on a
-        small machine, wasted when a task may measure only a handful of candidates.
+        Every round of every task evolves the whole population (512 by default) to pick
+        its few candidates: on a small machine that search, not building or measuring,
+        is what a session spends its time on when a round measures only a handful.
         """
-        per_task = self.trials_per_task or self.trials
-        return max(64, min(512, 16 * per_task))
+        return max(64, min(512, 32 * self.per_iteration(tasks)))
 
 
 @dataclass
@@ -268,21 +270,23 @@ class TuningSession:
                         trials=max(1, plan.trials * len(group) // len(specs)),
                         trials_per_task=plan.trials_per_task,
                         trials_per_iter=plan.per_iteration(len(specs)),
-                        population=plan.population(),
+                        population=plan.population(len(specs)),
                         db_uri=self.db_uri,
                         job_id=self.job_id,
                         model=self.model_name,
                         work_dir=os.path.join(self.out_dir, ".work", self.kind, f"search-{i}"),
                         seed=1000 * i,
+                        seeds_per_task=min(SEEDS_PER_TASK, plan.trials_per_task // 2) if plan.trials_per_task else SEEDS_PER_TASK,
                         task_names={k: t.task_name for t, k in to_tune},
                     ),
                     self.server,
                 )
                 for i, group in enumerate(groups)
             ]
-            profile = SearchProfile()
-            for p in ray.get(refs):
-                profile = profile + SearchProfile(**p)
+            profile, seeded = SearchProfile(), 0
+            for out in ray.get(refs):
+                profile, seeded = profile + SearchProfile(**out["profile"]), seeded + out["seeded"]
+            cost_model["seeded_from_similar"] = seeded
             self.stage = "saving the cost model"
             cost_model["saved"] = ray.get(self.server.save.remote())
             self._last = ray.get(self.server.progress.remote())

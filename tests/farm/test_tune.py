@@ -61,6 +61,7 @@ def test_a_sibling_model_measures_only_its_new_layers_with_the_cost_model_of_the
     t = tune(workspace, "sibling.onnx", "x86-64-v3", "sibling")["x86-64-v3"]
     assert 0 < t["tasks_tuned"] < t["tasks"]
     assert t["trials_measured"] <= 2 * t["tasks_tuned"]
+    assert t["cost_model"]["seeded_from_similar"] >= 1, "the new classifier layer starts from the first model's"
     pretrain = t["cost_model"]["pretrain"]
     assert pretrain["loaded_from"] and pretrain["loaded_samples"] > 0, "the saved model of the first tune is the starting point"
     assert pretrain["samples"] < t["cost_model"]["saved"]["samples"] <= pretrain["samples"] + t["trials_measured"]
