@@ -168,12 +168,13 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
             raise ModelImportError(f"ONNX Runtime cannot load the model: {e}") from None
         folded = onnx.load(out)
     # Before IR 4 every weight was also a graph input; ONNX Runtime drops the weights it folds
-    # away but keeps their graph inputs, which would then look like inputs a caller must feed.
+    # away but keeps their graph inputs. Only the inputs a caller feeds stay inputs (the
+    # Relax importer would make a weight listed twice two parameters of one name).
     fed = {i.name for i in graph_inputs(model)}
-    weights = {init.name for init in folded.graph.initializer}
-    kept = [v for v in folded.graph.input if v.name in fed or v.name in weights]
+    kept = [v for v in folded.graph.input if v.name in fed]
     del folded.graph.input[:]
     folded.graph.input.extend(kept)
+    folded.ir_version = max(folded.ir_version, 4)
     return folded
 
 

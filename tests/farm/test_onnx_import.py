@@ -18,17 +18,18 @@ def save(model: onnx.ModelProto, tmp_path, name: str = "model.onnx") -> str:
     return path
 
 
-@pytest.mark.parametrize("name", sorted(EXAMPLES))
-def test_example_models_import_into_relax_with_their_weights(name, tmp_path):
+@pytest.mark.parametrize("name,in_shape,out_shape", [("resnet", (1, 3, 32, 32), (1, 10)), ("mobilenet", (1, 3, 32, 32), (1, 10)), ("transformer", (1, 32, 64), (1, 32, 64))])
+def test_example_models_import_into_relax_with_their_weights(name, in_shape, out_shape, tmp_path):
+    assert sorted(EXAMPLES) == ["mobilenet", "resnet", "transformer"]
     model = prepare(save(EXAMPLES[name](), tmp_path))
-    assert [(i.name, i.shape) for i in model.inputs] == [("input", (1, 3, 32, 32))]
-    assert model.outputs[0].shape == (1, 10)
+    assert [(i.name, i.shape) for i in model.inputs] == [("input", in_shape)]
+    assert model.outputs[0].shape == out_shape
     mod, params = to_relax(model)
     assert "main" in [gv.name_hint for gv in mod.get_global_vars()]
     assert len(params["main"]) == len(model.proto.graph.initializer)
     session = ort.InferenceSession(model.proto.SerializeToString(), providers=["CPUExecutionProvider"])
     (out,) = session.run(None, random_inputs(model.inputs))
-    assert out.shape == (1, 10) and np.isfinite(out).all()
+    assert out.shape == out_shape and np.isfinite(out).all()
 
 
 def test_a_dynamic_dimension_needs_a_shape_and_the_error_says_which(tmp_path):
@@ -86,3 +87,21 @@ def test_shape_computing_subgraphs_are_folded_before_import(tmp_path):
     prepared = prepare(save(model, tmp_path), parse_input_shapes(["x:2,3,4"]))
     assert "Shape" not in prepared.op_types
     to_relax(prepared)
+
+
+def test_an_ir3_model_whose_weights_are_graph_inputs_has_only_its_real_input(tmp_path):
+    """Model-zoo exports before IR 4 list every weight as a graph input too (some built by ConstantOfShape)."""
+    model = resnet_cnn(size=8, width=4, blocks=1)
+    shape_name = "conv_w_shape"
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array([4, 3, 3, 3], dtype=np.int64), shape_name))
+    first_conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    generated = helper.make_node("ConstantOfShape", [shape_name], ["generated_w"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.1]))
+    model.graph.node.insert(0, generated)
+    first_conv.input[1] = "generated_w"
+    for init in model.graph.initializer:
+        model.graph.input.append(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims)))
+    model.ir_version = 3
+    prepared = prepare(save(model, tmp_path))
+    assert [i.name for i in prepared.inputs] == ["input"]
+    mod, params = prepared.relax
+    assert [p.name for p in mod["main"].params][:1] == ["input"]
