@@ -173,7 +173,8 @@ class ParquetDatabase(PyDatabase):
             self._key_of[wl] = key
             return wl
 
-    def _key(self, workload: Workload) -> str | None:
+    def key_of(self, workload: Workload) -> str | None:
+        """The portable key of a workload this database knows, or None."""
         key = self._key_of.get(workload)
         if key is None:
             key = self.workloads.find(workload.mod)
@@ -183,10 +184,10 @@ class ParquetDatabase(PyDatabase):
 
     def commit_tuning_record(self, record: TuningRecord) -> None:
         with self._lock:
-            key = self._key(record.workload)
+            key = self.key_of(record.workload)
             if key is None:
                 self.commit_workload(record.workload.mod)
-                key = self._key(record.workload)
+                key = self.key_of(record.workload)
             record_json_ = record.as_json()
             origin = self.provenance(record_json_[1]) if self.provenance and record_json_[1] else None
             row = record_row(
@@ -209,7 +210,7 @@ class ParquetDatabase(PyDatabase):
             self.flush()
 
     def get_top_k(self, workload: Workload, top_k: int) -> list[TuningRecord]:
-        key = self._key(workload)
+        key = self.key_of(workload)
         if key is None:
             return []
         return [self._tuning_record(row, workload) for row in self.view.top_k(key, top_k)]

@@ -29,7 +29,7 @@ import tvm
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule import TuneContext
 from tvm.s_tir.meta_schedule.cost_model import PyCostModel
-from tvm.s_tir.meta_schedule.cost_model.xgb_model import FeatureGroup, PackSum, XGBModel
+from tvm.s_tir.meta_schedule.cost_model.xgb_model import FeatureGroup, PackSum, XGBConfig, XGBModel
 from tvm.s_tir.meta_schedule.database import TuningRecord
 from tvm.s_tir.meta_schedule.feature_extractor import PerStoreFeature
 from tvm.s_tir.meta_schedule.runner import RunnerResult
@@ -60,8 +60,6 @@ class FarmXGBModel(XGBModel):
     """MetaSchedule's XGBoost model fed with features computed elsewhere, keyed by workload key."""
 
     def __init__(self, nthread: int | None = None) -> None:
-        from tvm.s_tir.meta_schedule.cost_model.xgb_model import XGBConfig
-
         super().__init__(extractor=EXTRACTOR, config=XGBConfig(nthread=nthread or max(1, os.cpu_count() or 1)), verbose_eval=0)
 
     def add(self, group: str, feats: list[np.ndarray], costs: np.ndarray, *, train: bool = True) -> bool:

@@ -29,8 +29,7 @@ from dataclasses import asdict, dataclass, field
 import ray
 import tvm
 
-NODE_ID_LABEL = "ray.io/node-id"
-
+from cluster.nodes import NODE_ID_LABEL
 
 @dataclass
 class SearchProfile:
@@ -64,8 +63,8 @@ class SearchGroup:
     job_id: str
     model: str
     work_dir: str
+    seeds_per_task: int
     seed: int = 0
-    seeds_per_task: int = 4
     task_names: dict[str, str] = field(default_factory=dict)
 
 

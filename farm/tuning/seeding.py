@@ -78,7 +78,7 @@ def seed_workload(
 ) -> int:
     """Measure up to `limit` adapted traces of similar workloads for a workload without records; returns how many."""
     workload = db.commit_workload(context.mod)
-    key = db.workloads.find(context.mod)
+    key = db.key_of(workload)
     if limit <= 0 or key is None or db.view.count(key):
         return 0
     schedules, seen = [], set()

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field, replace
 import tvm
 from tvm.s_tir.meta_schedule import relax_integration
 
-from cluster.runner import RayRunner
+from cluster.nodes import nodes_serving
+from tuning_db.database import TuningDatabase
 from tuning_db.metaschedule import ParquetDatabase
 from tuning_db.workload import workload_key
 
@@ -186,7 +187,7 @@ class TuningSession:
         from .search import SearchProfile
 
         self.stage = "extracting tasks"
-        device_kind = RayRunner(self.kind).device_kind
+        device_kind = nodes_serving(self.kind)[0].kind(self.kind)
         target = tvm.target.Target(device_kind.target)
         with _TVM_LOCK:
             mod, params = self.model.relax
@@ -194,12 +195,9 @@ class TuningSession:
             tasks = relax_integration.extract_tasks(fused_module(mod, target, named), target)
         keys = [workload_key(t.dispatched[0]) for t in tasks]
         self.task_weights = {k: float(t.weight) for t, k in zip(tasks, keys)}
-        db = ParquetDatabase(self.db_uri, target, auto_compact_files=None)
-        try:
-            counts = {k: db.view.count(k) for k in keys}
-            best = {k: rows[0].mean_secs for k in keys if (rows := db.view.top_k(k, 1))}
-        finally:
-            db.close()
+        view = TuningDatabase(self.db_uri).view(device_kind.target_key)
+        counts = {k: view.count(k) for k in keys}
+        best = {k: rows[0].mean_secs for k in keys if (rows := view.top_k(k, 1))}
         to_tune = [(t, k) for t, k in zip(tasks, keys) if counts[k] < self.plan.done_after]
         budget = self.plan.left_after(sum(counts[k] for _, k in to_tune), len(to_tune))
         start = time.perf_counter()
