@@ -51,6 +51,23 @@ def measured_on(runner: RayRunner, results) -> list[dict]:
     return [runner.provenance([float(s) for s in r.run_secs]) for r in results]
 
 
+def wait_until_gone(runner: RayRunner, node_id: str, timeout: float = 60) -> None:
+    """Until the killed node is declared dead and its device actor refuses calls (a killed raylet's worker may linger)."""
+    actors = [d.actor for d in runner.pool.devices if d.node_id == node_id]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if any(n["NodeID"] == node_id and n["Alive"] for n in ray.nodes()):
+            continue
+        try:
+            ray.get([a.describe.remote() for a in actors], timeout=5)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            return
+        if not actors:
+            return
+    raise AssertionError(f"node {node_id[:12]} still serves {timeout} s after it was killed")
+
+
 def test_actors_of_a_kind_live_only_on_nodes_of_that_kind(farm_cluster):
     for kind in ["x86-64", "x86-64-v3"]:
         runner = RayRunner(kind)
@@ -140,7 +157,8 @@ def test_a_node_killed_mid_session_costs_retries_not_measurements(farm_cluster, 
     assert spare.node_id in where and set(where) <= {doomed.node_id, spare.node_id}
 
     farm_cluster.cluster.remove_node(spare, allow_graceful=False)
+    wait_until_gone(runner, spare.node_id)
     start = time.monotonic()
     lost = [f.result() for f in runner.run(built_inputs(builder, runner.device_kind, n=2))]
-    assert all(r.run_secs is None and "x86-64" in r.error_msg for r in lost)
+    assert all(r.run_secs is None and "x86-64" in r.error_msg for r in lost), [(r.run_secs, r.error_msg) for r in lost]
     assert time.monotonic() - start < 120
