@@ -42,6 +42,9 @@ ROW_GROUP_ROWS = 16_384
 COMPACT_MIN_FILES = 2
 COMPACT_TARGET_ROWS = 500_000
 DEFAULT_RETENTION_S = 3600.0
+# A part file no log entry names is either left by a writer that died or written by one that has not committed
+# yet: it is deleted only once it is this old, whatever the retention of removed files.
+ORPHAN_GRACE_S = 3600.0
 _READ_ATTEMPTS = 50
 _WRITE_THREADS = 8
 _READ_THREADS = max(2, os.cpu_count() or 1)
@@ -278,10 +281,11 @@ class TuningDatabase:
         vacuumed = self.vacuum(retention_s)
         return {"partitions_merged": merged_partitions, "files_merged": files_removed, **vacuumed}
 
-    def vacuum(self, retention_s: float = DEFAULT_RETENTION_S) -> dict:
-        """Checkpoint the log; delete removed files, superseded log entries and orphans older than `retention_s`."""
+    def vacuum(self, retention_s: float = DEFAULT_RETENTION_S, orphan_grace_s: float = ORPHAN_GRACE_S) -> dict:
+        """Checkpoint the log; delete removed files and superseded log entries older than `retention_s`, orphans older than both."""
         self._ensure_writable()
         cutoff = time.time() - retention_s
+        orphan_cutoff = min(cutoff, time.time() - orphan_grace_s)
         snap = self.log.snapshot()
         expired = [t for t in snap.tombstones.values() if t.removed_at < cutoff]
         for t in expired:
@@ -297,7 +301,7 @@ class TuningDatabase:
                 if not (name.startswith("part-") and name.endswith(".parquet")) and not name.startswith(".tmp-"):
                     foreign += 1
                     _warn(f"leaving foreign file {obj.path!r} alone")
-                elif obj.mtime < cutoff:
+                elif obj.mtime < orphan_cutoff:
                     self.storage.delete(obj.path)
                     orphans += 1
         if snap.version >= 0 and snap.version != snap.checkpoint_version:

@@ -14,7 +14,8 @@ log version with a create-only put of an entry listing them. If another writer t
 that version first, it tries the next one. A version is only tried once the one
 before it exists, so the log has no gaps and a commit is all-or-nothing: a writer
 killed before its entry lands leaves only orphan part files, which `vacuum` deletes
-after the retention period.
+once they are older than both the retention period and an hour's grace (until its
+entry lands, a live writer's part files look exactly like orphans).
 
 A reader lists `_log/`, starts from the newest checkpoint and applies the entries
 after it: live files = added − removed. Compaction is one entry that removes small

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -115,6 +116,9 @@ def test_orphan_part_files_of_dead_writers_are_invisible_then_vacuumed(tmp_path,
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(b"half a parquet file")
     assert db.stats()["records"] == 20
+    assert db.vacuum(retention_s=0)["orphans_deleted"] == 0, "a writer that has not committed yet looks the same"
+    hours_ago = time.time() - 2 * 3600
+    os.utime(orphan, (hours_ago, hours_ago))
     assert db.vacuum(retention_s=0)["orphans_deleted"] == 1
     assert not orphan.exists()
 
