@@ -56,8 +56,9 @@ class MeasurementActor:
         self.tvm_version = self.worker.recv()
 
     def describe(self) -> dict:
-        """Where this actor measures: node, host, device fingerprint, threads."""
+        """Where this actor measures: node, host, device fingerprint, threads, and whether it yields the CPU (it must not)."""
         return {
+            "yields_cpu": hasattr(os, "SCHED_IDLE") and os.sched_getscheduler(0) == os.SCHED_IDLE,
             "node_id": self.node_id,
             "host": socket.gethostname(),
             "device_type": self.device_type,

@@ -11,7 +11,8 @@ Build failures are results (`BuilderResult(None, message)`), never exceptions: a
 compile error, a build task whose worker died after Ray's retries, and a build that made
 no progress for `timeout_sec` while others finished (cancelled). Ray reuses its worker
 processes, so the ~14 s import of TVM's tensor intrinsics is paid once per worker, and
-`warm_up()` pays it up front on every CPU.
+`warm_up()` pays it up front on every CPU. Builds yield the CPU to measurements
+(`priority`).
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ from tuning_db.keys import canonical_target, target_key
 
 from .artifacts import ARTIFACTS, ArtifactRegistry
 from .metrics import metrics
+from .priority import BACKGROUND, yield_cpu
 
 
-@ray.remote(num_cpus=1, num_returns=2)
+@ray.remote(num_cpus=1, num_returns=2, runtime_env=BACKGROUND)
 def build_candidate(mod_json: str, target_json: str, params: bytes | None) -> tuple[str | None, bytes]:
     """Compile one candidate: `(None, shared library bytes)` or `(error message, b"")`."""
     from tvm.s_tir.meta_schedule.builder.local_builder import default_build
 
+    yield_cpu()
     try:
         mod = tvm.ir.load_json(mod_json)
         target = tvm.target.Target(json.loads(target_json))
@@ -50,9 +53,10 @@ def build_candidate(mod_json: str, target_json: str, params: bytes | None) -> tu
         return f"{type(e).__name__}: {e}", b""
 
 
-@ray.remote(num_cpus=1)
+@ray.remote(num_cpus=1, runtime_env=BACKGROUND)
 def _warm_builder() -> float:
     start = time.perf_counter()
+    yield_cpu()
     import tvm.s_tir.tensor_intrin  # noqa: F401 - registering the intrinsics is the slow part
 
     time.sleep(0.5)  # hold the CPU so that every warm-up task lands on its own worker

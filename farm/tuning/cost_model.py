@@ -34,6 +34,7 @@ from tvm.s_tir.meta_schedule.database import TuningRecord
 from tvm.s_tir.meta_schedule.feature_extractor import PerStoreFeature
 from tvm.s_tir.meta_schedule.runner import RunnerResult
 
+from cluster.priority import BACKGROUND, yield_cpu
 from tuning_db.cost_models import CostModelStore
 from tuning_db.database import TuningDatabase
 from tuning_db.metaschedule import record_json
@@ -141,11 +142,16 @@ def record_features(db: TuningDatabase, target: tvm.target.Target, key_of_target
             yield key, features(extractor, context, candidates), mean_costs(costs), ids
 
 
-@ray.remote(num_cpus=0, max_concurrency=4)
+@ray.remote(num_cpus=0, max_concurrency=4, runtime_env=BACKGROUND)
 class CostModelServer:
-    """The session's one XGBoost model: pre-trained from the database, trained on every measurement, saved back."""
+    """The session's one XGBoost model: pre-trained from the database, trained on every measurement, saved back.
+
+    Training yields the CPU to measurements (`cluster.priority`): every method first puts the
+    actor's threads, including those its concurrency pool started since, under `SCHED_IDLE`.
+    """
 
     def __init__(self, db_uri: str, target: dict, target_key: str, job_id: str, weights: dict[str, float], reused_secs: dict[str, float]) -> None:
+        yield_cpu()
         self.db_uri = db_uri
         self.job_id = job_id
         self.target = target
@@ -162,6 +168,7 @@ class CostModelServer:
 
     def pretrain(self) -> dict:
         """Load the newest saved model of the target and train it on the records it has not seen."""
+        yield_cpu()
         start = time.perf_counter()
         store = CostModelStore(self.db_uri)
         saved = store.latest(self.target_key, tvm_version=tvm.__version__, extractor=EXTRACTOR)
@@ -192,6 +199,7 @@ class CostModelServer:
 
     def add(self, key: str, feats: list[np.ndarray], costs: np.ndarray) -> int:
         """Measured candidates of one workload from a search worker; returns the model's version after it."""
+        yield_cpu()
         with self.lock:
             self.trials += len(costs)
             measured = [float(c) for c in costs if c < FAILED_COST]

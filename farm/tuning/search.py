@@ -14,7 +14,7 @@ A worker reports its profile: seconds blocked on builds, seconds blocked on
 measurements, seconds in the cost model (feature extraction and prediction), and the
 rest of its wall time, spent in the evolutionary search itself.
 
-Search workers reserve no CPU (`num_cpus=0`): a reservation would let sessions starve
+Search workers yield the CPU to measurements (`cluster.priority`) and reserve none (`num_cpus=0`): a reservation would let sessions starve
 the builds they wait for on a small cluster. With a local-folder database they run on
 the driver's node, which holds the folder; with an object-store URI anywhere.
 """
@@ -30,6 +30,7 @@ import ray
 import tvm
 
 from cluster.nodes import NODE_ID_LABEL
+from cluster.priority import BACKGROUND, yield_cpu
 
 @dataclass
 class SearchProfile:
@@ -81,7 +82,7 @@ def placement(db_uri: str) -> dict:
     return {"label_selector": {NODE_ID_LABEL: ray.get_runtime_context().get_node_id()}}
 
 
-@ray.remote(num_cpus=0, max_retries=0)
+@ray.remote(num_cpus=0, max_retries=0, runtime_env=BACKGROUND)
 def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     """Seed the group's new workloads from similar ones, then tune it; returns its profile and the seeds measured."""
     from tvm.s_tir.meta_schedule import TuneContext, tune_tasks
@@ -97,6 +98,7 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     from .seeding import seed_workload
 
     start = time.perf_counter()
+    yield_cpu()
     # MetaSchedule's per-round tables go to the work folder's logs, not to the driver's terminal
     logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
     target = tvm.target.Target(group.target)

@@ -7,6 +7,7 @@ comes last.
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 
@@ -22,6 +23,7 @@ from cluster.builder import RayBuilder
 from cluster.measurement import MeasureSettings
 from cluster.metrics import PublishBestLatency
 from cluster.nodes import NoDeviceError
+from cluster.priority import BACKGROUND, yield_cpu
 from cluster.runner import RayRunner
 from tests.tuning_db.workloads import matmul
 from tuning_db import TuningDatabase
@@ -74,6 +76,18 @@ def test_actors_of_a_kind_live_only_on_nodes_of_that_kind(farm_cluster):
         placed = ray.get([d.actor.describe.remote() for d in runner.pool.devices])
         assert {p["node_id"] for p in placed} == farm_cluster.node_ids(kind)
         assert all(p["num_threads"] == 2 and p["device_fingerprint"].endswith(p["node_id"][:12]) for p in placed)
+
+
+def test_builds_yield_the_cpu_to_measurements_which_keep_theirs(farm_cluster, builder):
+    @ray.remote(runtime_env=BACKGROUND)
+    def background_policy() -> bool:
+        yield_cpu()
+        return os.sched_getscheduler(0) == os.SCHED_IDLE
+
+    assert ray.get(background_policy.remote())
+    built_inputs(builder, RayRunner("x86-64").device_kind, n=2)
+    placed = ray.get([d.actor.describe.remote() for d in RayRunner("x86-64-v3").pool.devices + RayRunner("x86-64").pool.devices])
+    assert placed and not any(p["yields_cpu"] for p in placed)
 
 
 def test_a_kind_no_node_serves_fails_at_once_naming_the_kinds_there_are(farm_cluster):
@@ -147,7 +161,7 @@ def test_farm_metrics_reach_the_prometheus_export(farm_cluster):
 
 def test_a_node_killed_mid_session_costs_retries_not_measurements(farm_cluster, builder):
     doomed, spare = farm_cluster.nodes["x86-64"]
-    runner = RayRunner("x86-64", MeasureSettings(number=1, min_repeat_ms=300))
+    runner = RayRunner("x86-64", MeasureSettings(number=1, repeat=1, min_repeat_ms=300))
     futures = runner.run(built_inputs(builder, runner.device_kind, n=12))
     first = futures[0].result()
     farm_cluster.cluster.remove_node(doomed, allow_graceful=False)
