@@ -47,10 +47,10 @@ from cluster.runner import RayRunner  # noqa: E402
 from tests.tuning_db.workloads import matmul, matmul128_log  # noqa: E402
 
 THREADS = 2
-# LocalRunner runs no warm-up of its own beyond the time evaluator's, so neither does the Ray runner here.
-DEFAULT_SETTINGS = MeasureSettings(warmup=0)
+# LocalRunner's evaluator defaults (one 100 ms repeat, all reported), and no warm-up of its own beyond the time evaluator's.
+DEFAULT_SETTINGS = MeasureSettings(warmup=0, repeat=1, min_repeat_ms=100)
 # A fixed number of runs (no min_repeat_ms stretching) leaves little but the runners' own costs.
-FIXED_WORK = MeasureSettings(warmup=0, number=10, min_repeat_ms=0)
+FIXED_WORK = MeasureSettings(warmup=0, number=10, repeat=1, min_repeat_ms=0)
 
 
 def candidates(n: int) -> list[tvm.IRModule]:
