@@ -44,7 +44,7 @@ EXTRACTOR = "per-store-feature"
 FAILED_COST = 1e10  # MetaSchedule's cost for a candidate without run times
 
 
-def mean_costs(results: Iterable[RunnerResult | list[float] | None]) -> np.ndarray:
+def median_costs(results: Iterable[RunnerResult | list[float] | None]) -> np.ndarray:
     """Median run time per candidate (MetaSchedule's training target), `FAILED_COST` where it has none."""
     out = []
     for r in results:
@@ -139,7 +139,7 @@ def record_features(db: TuningDatabase, target: tvm.target.Target, key_of_target
             ids.append(row.record_id)
         if candidates:
             context = TuneContext(mod=workload.mod, target=target, num_threads=1)
-            yield key, features(extractor, context, candidates), mean_costs(costs), ids
+            yield key, features(extractor, context, candidates), median_costs(costs), ids
 
 
 @ray.remote(num_cpus=0, max_concurrency=4, runtime_env=BACKGROUND)
@@ -303,7 +303,7 @@ class RemoteCostModel(PyCostModel):
         if not candidates:
             return
         start = time.perf_counter()
-        self.server.add.remote(self._key(context), features(self.extractor, context, candidates), mean_costs(results))
+        self.server.add.remote(self._key(context), features(self.extractor, context, candidates), median_costs(results))
         self.seconds += time.perf_counter() - start
 
     def predict(self, context: TuneContext, candidates: list) -> np.ndarray:
@@ -317,4 +317,4 @@ class RemoteCostModel(PyCostModel):
         return scores.astype("float64")
 
 
-__all__ = ["CostModelServer", "RemoteCostModel", "FarmXGBModel", "record_features", "mean_costs"]
+__all__ = ["CostModelServer", "RemoteCostModel", "FarmXGBModel", "record_features", "median_costs"]

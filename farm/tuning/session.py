@@ -241,7 +241,6 @@ class TuningSession:
         self.stage = "done"
         return summary
 
-
     def _search(self, device_kind, to_tune: list, plan: TuningPlan, best: dict[str, float]):
         """Pre-train the central cost model, run the search workers, save the model back; (profile, cost model info, workers)."""
         import ray

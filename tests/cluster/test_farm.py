@@ -61,11 +61,11 @@ def wait_until_gone(runner: RayRunner, node_id: str, timeout: float = 60) -> Non
         time.sleep(0.2)
         if any(n["NodeID"] == node_id and n["Alive"] for n in ray.nodes()):
             continue
+        if not actors:
+            return
         try:
             ray.get([a.describe.remote() for a in actors], timeout=5)
         except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
-            return
-        if not actors:
             return
     raise AssertionError(f"node {node_id[:12]} still serves {timeout} s after it was killed")
 
