@@ -10,8 +10,8 @@ node straight to the measuring one. MetaSchedule gets an artifact path per candi
 Build failures are results (`BuilderResult(None, message)`), never exceptions: a
 compile error, a build task whose worker died after Ray's retries, and a build that made
 no progress for `timeout_sec` while others finished (cancelled). Ray reuses its worker
-processes, so the ~14 s import of TVM's tensor intrinsics is paid once per worker, and
-`warm_up()` pays it up front on every CPU. Builds yield the CPU to measurements
+processes, so the import of TVM's tensor intrinsics (`tvm_intrinsics`) is paid once per
+worker, and `warm_up()` pays it up front on every CPU. Builds yield the CPU to measurements
 (`priority`).
 """
 
@@ -32,6 +32,7 @@ from tuning_db.keys import canonical_target, target_key
 from .artifacts import ARTIFACTS, ArtifactRegistry
 from .metrics import metrics
 from .priority import BACKGROUND, yield_cpu
+from .tvm_intrinsics import import_tensor_intrinsics
 
 
 @ray.remote(num_cpus=1, num_returns=2, runtime_env=BACKGROUND)
@@ -40,6 +41,7 @@ def build_candidate(mod_json: str, target_json: str, params: bytes | None) -> tu
     from tvm.s_tir.meta_schedule.builder.local_builder import default_build
 
     yield_cpu()
+    import_tensor_intrinsics()
     try:
         mod = tvm.ir.load_json(mod_json)
         target = tvm.target.Target(json.loads(target_json))
@@ -57,7 +59,7 @@ def build_candidate(mod_json: str, target_json: str, params: bytes | None) -> tu
 def _warm_builder() -> float:
     start = time.perf_counter()
     yield_cpu()
-    import tvm.s_tir.tensor_intrin  # noqa: F401 - registering the intrinsics is the slow part
+    import_tensor_intrinsics()
 
     time.sleep(0.5)  # hold the CPU so that every warm-up task lands on its own worker
     return time.perf_counter() - start

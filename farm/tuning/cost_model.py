@@ -35,6 +35,7 @@ from tvm.s_tir.meta_schedule.feature_extractor import PerStoreFeature
 from tvm.s_tir.meta_schedule.runner import RunnerResult
 
 from cluster.priority import BACKGROUND, yield_cpu
+from cluster.tvm_intrinsics import import_tensor_intrinsics
 from tuning_db.cost_models import CostModelStore
 from tuning_db.database import TuningDatabase
 from tuning_db.metaschedule import record_json
@@ -138,6 +139,7 @@ def record_features(db: TuningDatabase, target: tvm.target.Target, key_of_target
             costs.append(row.run_secs)
             ids.append(row.record_id)
         if candidates:
+            import_tensor_intrinsics()
             context = TuneContext(mod=workload.mod, target=target, num_threads=1)
             yield key, features(extractor, context, candidates), median_costs(costs), ids
 

@@ -31,6 +31,7 @@ import tvm
 
 from cluster.nodes import NODE_ID_LABEL
 from cluster.priority import BACKGROUND, yield_cpu
+from cluster.tvm_intrinsics import import_tensor_intrinsics
 
 @dataclass
 class SearchProfile:
@@ -60,6 +61,7 @@ class SearchGroup:
     trials_per_task: int | None
     trials_per_iter: int
     population: int
+    generations: int
     db_uri: str
     job_id: str
     model: str
@@ -99,6 +101,7 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
 
     start = time.perf_counter()
     yield_cpu()
+    import_tensor_intrinsics()
     # MetaSchedule's per-round tables go to the work folder's logs, not to the driver's terminal
     logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
     target = tvm.target.Target(group.target)
@@ -108,7 +111,9 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     try:
         os.makedirs(group.work_dir, exist_ok=True)
         names = [name for name, _, _ in group.tasks]
-        strategy = EvolutionarySearch(population_size=group.population, init_min_unmeasured=min(50, group.population // 2))
+        strategy = EvolutionarySearch(
+            population_size=group.population, init_min_unmeasured=min(50, group.population // 2), genetic_num_iters=group.generations
+        )
         contexts = [
             TuneContext(
                 mod=tvm.ir.load_json(mod_json),
