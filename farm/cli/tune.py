@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Optional
 
 import typer
@@ -41,8 +38,9 @@ def tune(
     from cluster.connect import connect
     from cluster.nodes import NoDeviceError
 
-    from ..models.onnx_import import ModelImportError, parse_input_shapes, prepare, random_inputs
-    from ..tuning.session import TuningPlan, TuningSession
+    from ..models.onnx_import import ModelImportError, parse_input_shapes, prepare
+    from ..tuning.job import TuneJob
+    from ..tuning.session import TuningPlan
 
     try:
         onnx_model = prepare(model, parse_input_shapes(input_shape or []))
@@ -51,24 +49,17 @@ def tune(
     kinds = list(dict.fromkeys(k.strip() for k in (target or _default_kind()).split(",") if k.strip()))
     connect(address, kinds=kinds)
     plan = TuningPlan(trials=trials, trials_per_task=trials_per_task, done_after=done_after)
-    job_id = uuid.uuid4().hex[:12]
     name = os.path.splitext(os.path.basename(model))[0]
     with open(model, "rb") as f:
         original = f.read()
-    inputs = random_inputs(onnx_model.inputs)
-    sessions = [
-        TuningSession(onnx_model, name, kind, plan, db or default_db_uri(), out, job_id=job_id, search_workers=search_workers)
-        for kind in kinds
-    ]
-    with stdout_to_stderr(json_out), ThreadPoolExecutor(max_workers=len(sessions)) as pool:
-        futures = {s.kind: pool.submit(_tune_one, s, original, inputs) for s in sessions}
-        show_progress(sessions, list(futures.values()))
-        summaries = {}
-        for kind, future in futures.items():
-            try:
-                summaries[kind] = future.result()
-            except NoDeviceError as e:
-                fail(str(e))
+    job = TuneJob(onnx_model, original, name, kinds, plan, db or default_db_uri(), out, search_workers=search_workers)
+    with stdout_to_stderr(json_out):
+        job.start()
+        show_progress(job.sessions, job.futures)
+        try:
+            summaries = job.results()
+        except NoDeviceError as e:
+            fail(str(e))
     for kind, s in summaries.items():
         if not json_out:
             console.print(
@@ -79,21 +70,8 @@ def tune(
                 highlight=False,
             )
     if json_out:
-        emit_json({"model": name, "job_id": job_id, "targets": summaries})
+        emit_json({"model": name, "job_id": job.job_id, "targets": summaries})
     disagree = [k for k, s in summaries.items() if not s["agrees"]]
     if disagree:
         fail(f"the tuned variant for {', '.join(disagree)} does not compute what the ONNX model computes (see benchmark.json)", code=1)
 
-
-def _tune_one(session, original: bytes, inputs: dict) -> dict:
-    """One kind: tune, write the variant, verify it against ONNX Runtime on a node of the kind."""
-    from ..benchmark import compare_on_device
-    from ..tuning.session import VARIANT_LIBRARY
-
-    summary = session.run()
-    session.stage = "verifying"
-    check = compare_on_device(session.kind, os.path.join(summary.variant_dir, VARIANT_LIBRARY), original, inputs)
-    with open(os.path.join(summary.variant_dir, "benchmark.json"), "w") as f:
-        json.dump(check, f, indent=2)
-    session.stage = "done"
-    return {**summary.as_json(), **{k: check[k] for k in ("tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees")}}

@@ -1,0 +1,52 @@
+"""The FastAPI application: every router under `/api/v1`, registry errors as HTTP statuses, the upload limit.
+
+`create_app` takes an open `Registry` (the caller owns and closes it) and, optionally, the
+workflow service that runs workflows on the cluster: it is told of new and cancelled
+workflows and asked for the cluster's device kinds, and its `recover` runs at start-up.
+Without one, workflows are only recorded (pending) and `/targets` is empty.
+
+No request body may exceed `max_upload_bytes` plus room for the form's other fields; the
+excess is refused with 413 while it is read, before anything is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib.metadata import version
+
+from fastapi import FastAPI
+
+from farm.api.deps import WorkflowService
+from farm.api.errors import install_error_handlers
+from farm.api.limits import BodyLimit
+from farm.api.routes import models, projects, system, users, variants
+from farm.api.routes import workflows as workflow_routes
+from farm.registry.database import Registry
+
+API_PREFIX = "/api/v1"
+MiB = 1 << 20
+FORM_ROOM_BYTES = 2 * MiB
+
+
+def create_app(registry: Registry, *, max_upload_bytes: int = 512 * MiB, workflows: WorkflowService | None = None) -> FastAPI:
+    """The farm's REST API over `registry`, with `workflows` (if given) running what users submit."""
+
+    def lifespan(app: FastAPI) -> Iterator[None]:
+        if workflows is not None:
+            workflows.recover()
+        yield
+
+    app = FastAPI(
+        title="tuning farm",
+        summary="Upload ONNX models, autotune them for every device kind of a Ray cluster, download the variants.",
+        version=version("tuning-farm"),
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    app.state.workflows = workflows
+    app.state.max_upload_bytes = max_upload_bytes
+    for module in (system, users, projects, models, variants, workflow_routes):
+        app.include_router(module.router, prefix=API_PREFIX)
+    install_error_handlers(app, max_upload_bytes)
+    app.add_middleware(BodyLimit, max_body_bytes=max_upload_bytes + FORM_ROOM_BYTES, max_upload_bytes=max_upload_bytes)
+    return app

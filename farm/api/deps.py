@@ -1,0 +1,51 @@
+"""What the routes share: the registry, one transaction per request, the workflow service, paging parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Optional, Protocol
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from farm.registry.database import Registry
+from farm.registry.queries import MAX_LIMIT
+
+
+class WorkflowService(Protocol):
+    """Runs the registry's workflows on the cluster (`farm.workflows.service.WorkflowService`)."""
+
+    def submit(self, workflow_id: str) -> None:
+        """A new pending workflow was committed: start it when resources are free."""
+
+    def cancel(self, workflow_id: str) -> None:
+        """The registry marked the workflow cancelled: stop whatever runs it."""
+
+    def targets(self) -> list[dict]:
+        """The cluster's device kinds: `{name, platform, target, nodes}`."""
+
+    def recover(self) -> None:
+        """Called once at server start-up: pick up what a previous server left."""
+
+
+def get_registry(request: Request) -> Registry:
+    return request.app.state.registry
+
+
+def get_workflows(request: Request) -> WorkflowService | None:
+    return request.app.state.workflows
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]
+WorkflowsDep = Annotated[Optional[WorkflowService], Depends(get_workflows)]
+
+
+def db_session(registry: RegistryDep) -> Iterator[Session]:
+    """The request's transaction: committed when the route returns (before the response is sent), rolled back if it raises."""
+    with registry.session() as s:
+        yield s
+
+
+SessionDep = Annotated[Session, Depends(db_session, scope="function")]
+Offset = Annotated[int, Query(ge=0, description="Records to skip.")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Records per page.")]

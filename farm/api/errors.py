@@ -1,0 +1,26 @@
+"""The registry's errors as HTTP responses, each `{"detail": "<message>"}`: 404, 409, 422, 403; and a clear 413."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from farm.api.limits import too_large_detail
+from farm.registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RegistryError
+
+STATUS: dict[type[RegistryError], int] = {NotFound: 404, Conflict: 409, InvalidInput: 422, PermissionDenied: 403, RegistryError: 400}
+
+
+async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:
+    status = next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
+    return JSONResponse({"detail": exc.message}, status_code=status)
+
+
+def install_error_handlers(app: FastAPI, max_upload_bytes: int) -> None:
+    """Map registry errors to their status codes, and say what the upload limit is when a body exceeds it."""
+    app.add_exception_handler(RegistryError, _registry_error)
+
+    async def too_large(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": too_large_detail(max_upload_bytes)}, status_code=413)
+
+    app.add_exception_handler(413, too_large)

@@ -1,0 +1,103 @@
+"""Models: multipart upload of an ONNX file, listing by project and labels, show, edit, move, delete, variants.
+
+An upload is received into a temporary file under the app's body limit (a request over
+it is refused with 413 while it is read), checked against the exact `max_upload_bytes`,
+then handed to the registry, which validates it as ONNX before storing anything. A file
+the registry refuses (not ONNX, truncated, a bad name) is a 400 naming the uploaded file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
+
+from farm.api.auth import CurrentUser, Optimizer
+from farm.api.deps import Limit, Offset, RegistryDep, SessionDep
+from farm.api.schemas import ModelMove, ModelOut, ModelUpdate, Page, VariantOut
+from farm.registry import catalog
+from farm.registry.errors import InvalidInput
+from farm.registry.schema import Model, Variant
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+
+def _split(labels: str) -> list[str]:
+    return [label.strip() for label in labels.split(",") if label.strip()]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ModelOut)
+def upload_model(
+    request: Request,
+    user: Optimizer,
+    registry: RegistryDep,
+    s: SessionDep,
+    file: Annotated[UploadFile, File(description="The ONNX model.")],
+    name: Annotated[str | None, Form(description="Default: the file's name without its extension.")] = None,
+    description: Annotated[str, Form()] = "",
+    labels: Annotated[str, Form(description="Comma-separated labels.")] = "",
+    project_id: Annotated[str | None, Form(description="The project to put it in; none leaves it detached.")] = None,
+) -> Model:
+    if file.size is not None and file.size > request.app.state.max_upload_bytes:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE)
+    filename = os.path.basename(file.filename or "model.onnx")
+    with tempfile.TemporaryDirectory(prefix="farm-upload-") as tmp:
+        path = os.path.join(tmp, "model.onnx")
+        with open(path, "wb") as out:
+            shutil.copyfileobj(file.file, out)
+        try:
+            return catalog.upload_model(
+                s,
+                registry.artifacts,
+                path,
+                name=name if name is not None else os.path.splitext(filename)[0],
+                description=description,
+                labels=_split(labels),
+                project_id=project_id or None,
+                created_by=user.id,
+                filename=filename,
+            )
+        except InvalidInput as e:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
+
+
+@router.get("", response_model=Page[ModelOut])
+def list_models(
+    _: CurrentUser,
+    s: SessionDep,
+    project_id: str | None = None,
+    detached: Annotated[bool | None, Query(description="Only models in no project (true) or in one (false).")] = None,
+    labels: Annotated[str, Query(description="Comma-separated; a model must carry every one.")] = "",
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> dict:
+    items, total = catalog.list_models(s, project_id=project_id, detached=detached, labels=_split(labels), offset=offset, limit=limit)
+    return {"items": items, "total": total, "offset": offset, "limit": limit}
+
+
+@router.get("/{model_id}", response_model=ModelOut)
+def get_model(model_id: str, _: CurrentUser, s: SessionDep) -> Model:
+    return catalog.get_model(s, model_id)
+
+
+@router.patch("/{model_id}", response_model=ModelOut)
+def update_model(model_id: str, body: ModelUpdate, _: Optimizer, s: SessionDep) -> Model:
+    return catalog.update_model(s, model_id, name=body.name, description=body.description, labels=body.labels)
+
+
+@router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_model(model_id: str, _: Optimizer, s: SessionDep) -> None:
+    catalog.delete_model(s, model_id)
+
+
+@router.post("/{model_id}/move", response_model=ModelOut)
+def move_model(model_id: str, body: ModelMove, _: Optimizer, s: SessionDep) -> Model:
+    return catalog.move_model(s, model_id, body.project_id)
+
+
+@router.get("/{model_id}/variants", response_model=list[VariantOut])
+def list_variants(model_id: str, _: CurrentUser, s: SessionDep) -> list[Variant]:
+    return catalog.list_variants(s, model_id)

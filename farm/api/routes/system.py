@@ -1,0 +1,23 @@
+"""The server itself: a health check (no token needed) and the device kinds the cluster serves."""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+from fastapi import APIRouter
+
+from farm.api.auth import CurrentUser
+from farm.api.deps import WorkflowsDep
+from farm.api.schemas import Health, TargetOut
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", response_model=Health)
+def health() -> Health:
+    return Health(status="ok", version=version("tuning-farm"))
+
+
+@router.get("/targets", response_model=list[TargetOut])
+def targets(_: CurrentUser, service: WorkflowsDep) -> list[dict]:
+    return service.targets() if service is not None else []

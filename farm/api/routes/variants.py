@@ -1,0 +1,46 @@
+"""Variants: show one, and download its artifact under its artifact name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+
+from farm.api.auth import CurrentUser
+from farm.api.deps import RegistryDep, SessionDep
+from farm.api.schemas import VariantOut
+from farm.registry import catalog
+from farm.registry.artifacts import ArtifactStore
+from farm.registry.errors import NotFound
+from farm.registry.schema import Variant
+
+router = APIRouter(prefix="/variants", tags=["variants"])
+CHUNK_BYTES = 1 << 20
+
+
+@router.get("/{variant_id}", response_model=VariantOut)
+def get_variant(variant_id: str, _: CurrentUser, s: SessionDep) -> Variant:
+    return catalog.get_variant(s, variant_id)
+
+
+def _chunks(store: ArtifactStore, key: str) -> Iterator[bytes]:
+    with store.open(key) as f:
+        while chunk := f.read(CHUNK_BYTES):
+            yield chunk
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition header for `filename`, RFC 5987-encoded when it is not plain ASCII (as Starlette's FileResponse does)."""
+    quoted = quote(filename)
+    return f'attachment; filename="{filename}"' if quoted == filename else f"attachment; filename*=utf-8''{quoted}"
+
+
+@router.get("/{variant_id}/download", response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
+def download_variant(variant_id: str, _: CurrentUser, registry: RegistryDep, s: SessionDep) -> StreamingResponse:
+    variant = catalog.get_variant(s, variant_id)
+    if not registry.artifacts.exists(variant.artifact_key):
+        raise NotFound(f"the artifact of variant {variant_id} ({variant.artifact_name}) is missing from the artifact store")
+    headers = {"Content-Disposition": _attachment(variant.artifact_name), "Content-Length": str(registry.artifacts.size(variant.artifact_key))}
+    return StreamingResponse(_chunks(registry.artifacts, variant.artifact_key), media_type="application/octet-stream", headers=headers)

@@ -1,0 +1,211 @@
+"""Request and response bodies of the REST API; responses are read straight from the registry's records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, computed_field, model_validator
+
+T = TypeVar("T")
+
+
+class Record(BaseModel):
+    """A response built from an ORM record's attributes."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing and how many records match in all."""
+
+    items: list[T]
+    total: int
+    offset: int
+    limit: int
+
+
+class UserOut(Record):
+    id: str
+    email: str
+    is_admin: bool
+    can_optimize: bool
+    is_active: bool
+    webhook_url: str | None
+    created_at: datetime
+
+    @computed_field
+    @property
+    def read_only(self) -> bool:
+        """Neither admin nor optimizer: may list, show and download only."""
+        return not (self.is_admin or self.can_optimize)
+
+
+class UserCreate(BaseModel):
+    email: str
+    admin: bool = False
+    can_optimize: bool = True
+    read_only: bool = False
+
+
+class UserUpdate(BaseModel):
+    """Fields to change; `read_only: true` takes both roles away, `read_only: false` grants can-optimize."""
+
+    admin: bool | None = None
+    can_optimize: bool | None = None
+    read_only: bool | None = None
+    is_active: bool | None = None
+    webhook_url: str | None = Field(None, description="An http(s) URL notified when the user's workflows end; an empty string removes it.")
+
+    @model_validator(mode="after")
+    def _roles_agree(self) -> UserUpdate:
+        if self.read_only and (self.admin or self.can_optimize):
+            raise ValueError("read_only cannot be combined with admin or can_optimize set to true")
+        return self
+
+    def roles(self) -> dict[str, bool | None]:
+        """The `is_admin` and `can_optimize` values this update sets (None: unchanged)."""
+        if self.read_only:
+            return {"is_admin": False, "can_optimize": False}
+        can_optimize = True if self.read_only is False and self.can_optimize is None else self.can_optimize
+        return {"is_admin": self.admin, "can_optimize": can_optimize}
+
+
+class TokenCreate(BaseModel):
+    name: str = "default"
+
+
+class TokenOut(Record):
+    id: str
+    user_id: str
+    name: str
+    prefix: str = Field(description="The token's first characters, to tell tokens apart.")
+    created_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class TokenCreated(TokenOut):
+    token: str = Field(description="The token itself: shown this once, only its hash is stored.")
+
+
+class ProjectCreate(BaseModel):
+    name: str
+    description: str = ""
+
+
+class ProjectUpdate(BaseModel):
+    name: str | None = None
+    description: str | None = None
+
+
+class ProjectOut(Record):
+    id: str
+    name: str
+    description: str
+    created_at: datetime
+
+
+class TensorOut(BaseModel):
+    name: str
+    dtype: str
+    shape: list[int | str] = Field(description="Dimensions; a string names a dynamic one.")
+
+
+class ModelOut(Record):
+    id: str
+    name: str
+    description: str
+    labels: list[str]
+    project_id: str | None = Field(description="None for a detached model.")
+    inputs: list[TensorOut]
+    outputs: list[TensorOut]
+    created_by: str | None
+    created_at: datetime
+
+
+class ModelUpdate(BaseModel):
+    name: str | None = None
+    description: str | None = None
+    labels: list[str] | None = Field(None, description="Replaces every label.")
+
+
+class ModelMove(BaseModel):
+    project_id: str | None = Field(description="The project to move into; null detaches the model.")
+
+
+class VariantOut(Record):
+    id: str
+    model_id: str
+    kind: str = Field(description="'original' or the device kind it was tuned for.")
+    target: dict[str, Any] | None
+    target_key: str | None
+    parent_id: str | None
+    workflow_id: str | None
+    artifact_key: str
+    artifact_name: str
+    size_bytes: int
+    metrics: dict[str, Any]
+    created_at: datetime
+
+
+class Stages(BaseModel):
+    autotune: bool = True
+    benchmark: bool = True
+    package: bool = Field(False, description="Packaging the ranked variants (not available yet: a workflow asking for it fails).")
+
+
+class WorkflowCreate(BaseModel):
+    model_id: str
+    targets: list[str] = Field(min_length=1, description="Device kinds to tune for, e.g. ['x86-64-v3', 'znver4'].")
+    trials: PositiveInt = Field(200, description="Trials to measure per kind, over all tasks.")
+    trials_per_task: PositiveInt | None = None
+    input_shapes: dict[str, list[PositiveInt]] | None = Field(None, description="Static shapes for inputs with dynamic dimensions.")
+    stages: Stages = Stages()
+    webhook_url: str | None = Field(None, description="Notified when the workflow ends (default: the user's webhook URL).")
+
+    def options(self) -> dict[str, Any]:
+        """The workflow's options as the registry stores them."""
+        return self.model_dump(include={"trials", "trials_per_task", "input_shapes", "stages"})
+
+
+class WorkflowOut(Record):
+    id: str
+    model_id: str
+    input_variant_id: str
+    targets: list[str]
+    options: dict[str, Any]
+    state: str = Field(description="pending, running, completed, failed or cancelled.")
+    progress: dict[str, Any] = Field(description="Per kind: stage, trials, total, best_latency_ms.")
+    error: str | None
+    created_by: str
+    webhook_url: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    outputs: dict[str, Any]
+
+
+class BenchmarkOut(Record):
+    id: str
+    variant_id: str
+    workflow_id: str | None
+    kind: str
+    results: dict[str, Any]
+    created_at: datetime
+
+
+class TargetOut(BaseModel):
+    """A device kind the cluster serves."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    platform: str
+    target: dict[str, Any]
+    nodes: int
+
+
+class Health(BaseModel):
+    status: str
+    version: str

@@ -1,0 +1,109 @@
+"""`farm model …`: upload ONNX models to the farm server, list, show and move them."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from ..client import Model
+from .output import console, emit_json, fail
+from .remote import JsonOption, TokenOption, UrlOption, connect, plain
+
+app = typer.Typer(help="Models: uploaded ONNX files and their variants.", no_args_is_help=True)
+
+LabelOption = Annotated[Optional[list[str]], typer.Option("--label", help="A label (repeatable, or comma-separated).")]
+
+
+def _labels(values: list[str] | None) -> list[str]:
+    return [v.strip() for value in values or [] for v in value.split(",") if v.strip()]
+
+
+def _shapes(model: Model) -> str:
+    return ", ".join(f"{t['name']}{t['shape']}" for t in model.inputs)
+
+
+@app.command()
+def upload(
+    path: Annotated[str, typer.Argument(help="The ONNX file.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Model name (default: the file's name without .onnx).")] = None,
+    project: Annotated[Optional[str], typer.Option("--project", help="Project id or name (default: detached).")] = None,
+    label: LabelOption = None,
+    description: Annotated[str, typer.Option("--description", help="What the model is.")] = "",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Upload an ONNX model; the server validates it and infers its inputs."""
+    if not os.path.isfile(path):
+        fail(f"{path}: no such file")
+    with connect(url, token) as client:
+        model = client.upload_model(path, name=name, project=project, labels=_labels(label), description=description)
+    if as_json:
+        emit_json(model.as_json())
+    else:
+        console.print(f"uploaded {model.name} ({model.id}): inputs {_shapes(model)}", highlight=False, markup=False)
+
+
+@app.command("list")
+def list_models(
+    project: Annotated[Optional[str], typer.Option("--project", help="Only this project's models (id or name).")] = None,
+    label: LabelOption = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List models, of a project or carrying every label given."""
+    with connect(url, token) as client:
+        models = client.models(project=project, labels=_labels(label))
+    if as_json:
+        emit_json([m.as_json() for m in models])
+        return
+    table = Table("id", "name", "project", "labels", "inputs")
+    for m in models:
+        table.add_row(*plain(m.id, m.name, m.project_id or "-", ", ".join(m.labels), _shapes(m)))
+    console.print(table)
+
+
+@app.command()
+def show(
+    model_id: Annotated[str, typer.Argument(help="Model id.")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a model with its inputs, outputs and variants."""
+    with connect(url, token) as client:
+        model = client.model(model_id)
+        variants = model.variants()
+    if as_json:
+        emit_json({**model.as_json(), "variants": [v.as_json() for v in variants]})
+        return
+    console.print(f"model {model.name} ({model.id}) in {model.project_id or 'no project'}, labels: {', '.join(model.labels) or '-'}", highlight=False, markup=False)
+    console.print(f"inputs {_shapes(model)}", highlight=False, markup=False)
+    table = Table("variant id", "kind", "file", "bytes", "created")
+    for v in variants:
+        table.add_row(*plain(v.id, v.kind, v.artifact_name, f"{v.size_bytes:,}", f"{v.created_at:%Y-%m-%d %H:%M}"))
+    console.print(table)
+
+
+@app.command()
+def move(
+    model_id: Annotated[str, typer.Argument(help="Model id.")],
+    project: Annotated[Optional[str], typer.Argument(help="Project id or name to move into.")] = None,
+    detach: Annotated[bool, typer.Option("--detach", help="Take the model out of its project.")] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Move a model into a project, or detach it with --detach."""
+    if (project is not None) == detach:
+        fail("give either a PROJECT to move into or --detach")
+    with connect(url, token) as client:
+        model = client.model(model_id).move(project)
+    if as_json:
+        emit_json(model.as_json())
+    else:
+        console.print(f"{model.name} ({model.id}) is now in {model.project_id or 'no project'}", highlight=False, markup=False)

@@ -1,0 +1,43 @@
+"""`farm serve`: the REST API over the registry of a data folder, with workflows run on the Ray cluster."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Optional
+
+import typer
+
+from ..paths import data_dir as default_data_dir
+from .output import err_console
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Folder of registry.db and artifacts/ (default: $FARM_DATA_DIR or the user data directory).")] = None,
+    address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
+    db: Annotated[Optional[str], typer.Option("--db", help="Tuning database URI (default: $FARM_DB, else tuning-db/ in the data folder).")] = None,
+    max_running: Annotated[int, typer.Option("--max-running", help="Workflows run at once; more wait, pending.")] = 2,
+) -> None:
+    """Serve the farm's API (OpenAPI at /docs) until interrupted."""
+    import uvicorn
+
+    from ..api import create_app
+    from ..registry import Registry
+    from ..workflows.service import WorkflowService
+
+    folder = data_dir or default_data_dir()
+    registry = Registry.for_data_dir(folder)
+    service = WorkflowService(
+        registry,
+        address=address,
+        db_uri=db or os.environ.get("FARM_DB") or os.path.join(folder, "tuning-db"),
+        work_root=os.path.join(folder, "work"),
+        max_running=max_running,
+    )
+    err_console.print(f"registry {registry.engine.url}, artifacts {registry.artifacts.uri}", highlight=False, markup=False)
+    try:
+        uvicorn.run(create_app(registry, workflows=service), host=host, port=port)
+    finally:
+        service.close()
+        registry.close()

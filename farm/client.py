@@ -1,0 +1,343 @@
+"""The farm's Python SDK: a thin, typed client of the REST API.
+
+```python
+from farm.client import Client
+
+farm = Client()                      # $FARM_URL (default http://127.0.0.1:8000) and $FARM_API_TOKEN
+model = farm.upload_model("resnet.onnx", project="vision", labels=["cnn"])
+workflow = model.optimize(targets=["x86-64-v3", "znver4"], trials=200)
+workflow.wait(on_progress=lambda w: print(w.progress))
+for variant in workflow.variants():
+    variant.download("variants/")
+```
+
+Records are small dataclasses (`Project`, `Model`, `Variant`, `Workflow`) holding the
+client that fetched them, so their methods talk to the same server. Every HTTP error
+raises `FarmAPIError` with the status and the server's message; a workflow that ends
+failed or cancelled makes `Workflow.wait` raise `WorkflowFailed`.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import ConfigDict, TypeAdapter
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+PAGE = 500
+TERMINAL = ("completed", "failed", "cancelled")
+T = TypeVar("T")
+
+
+class FarmAPIError(Exception):
+    """The server refused a request: `status` is the HTTP status, `detail` its message."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class WorkflowFailed(Exception):
+    """A workflow ended failed or cancelled; `workflow` is its final record."""
+
+    def __init__(self, workflow: Workflow) -> None:
+        super().__init__(f"workflow {workflow.id} {workflow.state}" + (f": {workflow.error}" if workflow.error else ""))
+        self.workflow = workflow
+
+
+def _detail(response: httpx.Response) -> str:
+    """The server's message: its `detail` (validation errors joined into one line), else the body."""
+    try:
+        detail = response.json()["detail"]
+    except (ValueError, KeyError, TypeError):
+        return response.text or response.reason_phrase
+    if isinstance(detail, list):
+        return "; ".join(f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg')}" for e in detail)
+    return str(detail)
+
+
+@functools.cache
+def _adapter(cls: type[T]) -> TypeAdapter[T]:
+    return TypeAdapter(cls)
+
+
+def _parse(cls: type[T], client: Client, data: dict) -> T:
+    """A record of `cls` from the API's JSON (unknown keys ignored, times parsed)."""
+    return _adapter(cls).validate_python({**data, "client": client})
+
+
+class _Record:
+    """What every record shares: validation from the API's JSON (the `client` field is checked by type), its fields as JSON."""
+
+    __pydantic_config__ = ConfigDict(arbitrary_types_allowed=True)
+
+    def as_json(self) -> dict:
+        """The record as the API sent it (times as ISO strings), without the client."""
+        return _adapter(type(self)).dump_python(self, mode="json", exclude={"client"})
+
+    def _update(self, data: dict) -> None:
+        """Take the fields of a newer copy of this record from the API."""
+        fresh = _parse(type(self), self.client, data)
+        for f in fields(fresh):
+            setattr(self, f.name, getattr(fresh, f.name))
+
+
+@dataclass
+class Project(_Record):
+    id: str
+    name: str
+    description: str
+    created_at: datetime
+    client: Client = field(repr=False, compare=False)
+
+
+@dataclass
+class Variant(_Record):
+    id: str
+    model_id: str
+    kind: str
+    target: dict | None
+    target_key: str | None
+    parent_id: str | None
+    workflow_id: str | None
+    artifact_name: str
+    size_bytes: int
+    metrics: dict
+    created_at: datetime
+    client: Client = field(repr=False, compare=False)
+
+    def download(self, path: str = ".") -> str:
+        """Save the artifact to `path` (a folder gets it under its artifact name); returns the file written."""
+        if os.path.isdir(path):
+            path = os.path.join(path, self.artifact_name)
+        partial = f"{path}.part"
+        with self.client._stream(f"/variants/{self.id}/download") as response, open(partial, "wb") as out:
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+        os.replace(partial, path)
+        return path
+
+
+@dataclass
+class Model(_Record):
+    id: str
+    name: str
+    description: str
+    labels: list[str]
+    project_id: str | None
+    inputs: list[dict]
+    outputs: list[dict]
+    created_by: str | None
+    created_at: datetime
+    client: Client = field(repr=False, compare=False)
+
+    def move(self, project: str | Project | None) -> Model:
+        """Move into a project (id, name or `Project`), or detach with None."""
+        project_id = self.client._project_id(project) if project is not None else None
+        self._update(self.client._request("POST", f"/models/{self.id}/move", json={"project_id": project_id}))
+        return self
+
+    def variants(self) -> list[Variant]:
+        """The original and every tuned variant."""
+        return [_parse(Variant, self.client, v) for v in self.client._request("GET", f"/models/{self.id}/variants")]
+
+    def optimize(
+        self,
+        targets: Iterable[str],
+        trials: int = 200,
+        trials_per_task: int | None = None,
+        input_shapes: dict[str, list[int]] | None = None,
+        stages: dict[str, bool] | None = None,
+        webhook_url: str | None = None,
+    ) -> Workflow:
+        """Start a workflow tuning this model for each device kind in `targets`."""
+        return self.client.create_workflow(
+            self.id, targets, trials=trials, trials_per_task=trials_per_task, input_shapes=input_shapes, stages=stages, webhook_url=webhook_url
+        )
+
+
+@dataclass
+class Workflow(_Record):
+    id: str
+    model_id: str
+    targets: list[str]
+    options: dict
+    state: str
+    progress: dict
+    error: str | None
+    created_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    outputs: dict
+    client: Client = field(repr=False, compare=False)
+
+    def status(self) -> str:
+        """Refresh from the server and return the state."""
+        self._update(self.client._request("GET", f"/workflows/{self.id}"))
+        return self.state
+
+    def wait(self, timeout: float | None = None, poll: float = 2.0, on_progress: Callable[[Workflow], None] | None = None) -> Workflow:
+        """Poll until the workflow ends; `on_progress(self)` after every poll. Raises `WorkflowFailed` or `TimeoutError`."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.status()
+            if on_progress is not None:
+                on_progress(self)
+            if self.state == "completed":
+                return self
+            if self.state in TERMINAL:
+                raise WorkflowFailed(self)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"workflow {self.id} still {self.state} after {timeout:g} s")
+            time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+
+    def cancel(self) -> Workflow:
+        self._update(self.client._request("POST", f"/workflows/{self.id}/cancel"))
+        return self
+
+    def variants(self) -> list[Variant]:
+        """The variants this workflow produced."""
+        variants = self.client._request("GET", f"/models/{self.model_id}/variants")
+        return [_parse(Variant, self.client, v) for v in variants if v["workflow_id"] == self.id]
+
+    def metrics(self) -> list[dict]:
+        """The benchmark results of this workflow's variants."""
+        return self.client.benchmarks(workflow_id=self.id)
+
+
+class Client:
+    """A connection to a farm server; use as a context manager or call `close()`."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 300.0) -> None:
+        self.url = (url or os.environ.get("FARM_URL") or DEFAULT_URL).rstrip("/")
+        token = token or os.environ.get("FARM_API_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, path, **kwargs)
+        if response.is_error:
+            raise FarmAPIError(response.status_code, _detail(response))
+        return response.json()
+
+    @contextmanager
+    def _stream(self, path: str) -> Iterator[httpx.Response]:
+        """A streamed GET whose errors raise `FarmAPIError`."""
+        with self._http.stream("GET", path) as response:
+            if response.is_error:
+                response.read()
+                raise FarmAPIError(response.status_code, _detail(response))
+            yield response
+
+    def _pages(self, path: str, params: dict) -> list[dict]:
+        items: list[dict] = []
+        while True:
+            page = self._request("GET", path, params={**params, "offset": len(items), "limit": PAGE})
+            items += page["items"]
+            if not page["items"] or len(items) >= page["total"]:
+                return items
+
+    def _project_id(self, project: str | Project) -> str:
+        return project.id if isinstance(project, Project) else self.project(project).id
+
+    def create_token(self, name: str = "default") -> dict:
+        """A new API token for this client's user; `token` in the result is shown this once."""
+        return self._request("POST", "/tokens", json={"name": name})
+
+    def create_project(self, name: str, description: str = "") -> Project:
+        return _parse(Project, self, self._request("POST", "/projects", json={"name": name, "description": description}))
+
+    def projects(self) -> list[Project]:
+        return [_parse(Project, self, p) for p in self._pages("/projects", {})]
+
+    def project(self, project: str) -> Project:
+        """The project with this id or name."""
+        try:
+            return _parse(Project, self, self._request("GET", f"/projects/{project}"))
+        except FarmAPIError as e:
+            if e.status != 404:
+                raise
+        match = next((p for p in self.projects() if p.name == project), None)
+        if match is None:
+            raise FarmAPIError(404, f"no project with id or name {project!r}")
+        return match
+
+    def upload_model(
+        self, path: str, name: str | None = None, project: str | Project | None = None, labels: Iterable[str] = (), description: str = ""
+    ) -> Model:
+        """Upload an ONNX file as a new model (named after the file by default), detached or in `project` (id, name or `Project`)."""
+        data = {
+            "name": name or os.path.splitext(os.path.basename(path))[0],
+            "description": description,
+            "labels": ",".join(labels),
+        }
+        if project is not None:
+            data["project_id"] = self._project_id(project)
+        with open(path, "rb") as f:
+            created = self._request("POST", "/models", data=data, files={"file": (os.path.basename(path), f, "application/octet-stream")})
+        return _parse(Model, self, created)
+
+    def models(self, project: str | Project | None = None, labels: Iterable[str] = ()) -> list[Model]:
+        """Every model, or those of a project, carrying every label given."""
+        params = {"labels": ",".join(labels)}
+        if project is not None:
+            params["project_id"] = self._project_id(project)
+        return [_parse(Model, self, m) for m in self._pages("/models", params)]
+
+    def model(self, model_id: str) -> Model:
+        return _parse(Model, self, self._request("GET", f"/models/{model_id}"))
+
+    def variant(self, variant_id: str) -> Variant:
+        return _parse(Variant, self, self._request("GET", f"/variants/{variant_id}"))
+
+    def create_workflow(
+        self,
+        model_id: str,
+        targets: Iterable[str],
+        *,
+        trials: int = 200,
+        trials_per_task: int | None = None,
+        input_shapes: dict[str, list[int]] | None = None,
+        stages: dict[str, bool] | None = None,
+        webhook_url: str | None = None,
+    ) -> Workflow:
+        """Start a workflow tuning a model for each device kind in `targets` (see `Model.optimize`)."""
+        body = {"model_id": model_id, "targets": list(targets), "trials": trials, "trials_per_task": trials_per_task, "input_shapes": input_shapes, "webhook_url": webhook_url}
+        if stages is not None:
+            body["stages"] = stages
+        return _parse(Workflow, self, self._request("POST", "/workflows", json=body))
+
+    def workflow(self, workflow_id: str) -> Workflow:
+        return _parse(Workflow, self, self._request("GET", f"/workflows/{workflow_id}"))
+
+    def workflows(self, model_id: str | None = None, state: str | None = None) -> list[Workflow]:
+        """Workflows, newest first, of a model or in a state."""
+        params = {k: v for k, v in {"model_id": model_id, "state": state}.items() if v is not None}
+        return [_parse(Workflow, self, w) for w in self._pages("/workflows", params)]
+
+    def benchmarks(self, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None) -> list[dict]:
+        params = {k: v for k, v in {"model_id": model_id, "variant_id": variant_id, "workflow_id": workflow_id}.items() if v is not None}
+        return self._request("GET", "/benchmarks", params=params)
+
+    def targets(self) -> list[dict]:
+        """The device kinds the farm's cluster serves: name, platform, TVM target, nodes."""
+        return self._request("GET", "/targets")

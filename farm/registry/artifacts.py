@@ -1,0 +1,168 @@
+"""Content-addressed artifact storage: model files and packaged folders, in a local folder or object storage.
+
+An artifact's key is the SHA-256 of its bytes (64 lowercase hex characters) and it lives at
+`<uri>/sha256/<key[:2]>/<key>`, so storing the same bytes twice writes them once and two
+registries sharing the store share the bytes. The URI is a local folder (`/path`,
+`file:///path`) or any fsspec URL, in practice `s3://bucket/prefix` through s3fs.
+
+Writes are never seen half-done: a local write goes to a temporary name beside the final
+one and is renamed into place; an S3 PUT (multipart included) becomes visible only whole.
+A folder is stored as a deterministic `.tar.gz` (entries sorted, times, owners and gzip
+header zeroed, permissions reduced to 0o755/0o644), so the same content gives the same key
+wherever and whenever it was written. Artifacts are never deleted by the registry: a key
+may be shared by several records.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import uuid
+from typing import BinaryIO
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from farm.registry.errors import InvalidInput, NotFound
+
+_KEY = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1 << 20
+
+
+def check_key(key: str) -> str:
+    """`key` if it is an artifact key (64 lowercase hex characters), else `InvalidInput`."""
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        raise InvalidInput(f"{key!r} is not an artifact key (64 lowercase hex characters of a SHA-256)")
+    return key
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _tar_entries(folder: str) -> list[tuple[str, str]]:
+    """`(archive name, full path)` of every directory, file and link under `folder`, sorted by archive name."""
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        rel = os.path.relpath(dirpath, folder)
+        for name in dirnames + filenames:
+            arcname = name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}"
+            entries.append((arcname, os.path.join(dirpath, name)))
+    return sorted(entries)
+
+
+def _write_tar_gz(folder: str, dest: str) -> None:
+    with open(dest, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for arcname, full in _tar_entries(folder):
+            st = os.lstat(full)
+            info = tarfile.TarInfo(arcname)
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            if stat.S_ISLNK(st.st_mode):
+                info.type, info.linkname, info.mode = tarfile.SYMTYPE, os.readlink(full), 0o777
+                tar.addfile(info)
+            elif stat.S_ISDIR(st.st_mode):
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size, info.mode = st.st_size, 0o755 if st.st_mode & 0o111 else 0o644
+                with open(full, "rb") as f:
+                    tar.addfile(info, f)
+
+
+class ArtifactStore:
+    """Content-addressed blobs under `uri`; keys are the SHA-256 hex of the bytes."""
+
+    def __init__(self, uri: str, storage_options: dict | None = None) -> None:
+        if "://" not in uri:
+            uri = os.path.abspath(os.path.expanduser(uri))
+        self.uri = uri.rstrip("/")
+        self.fs, root = fsspec.core.url_to_fs(self.uri, **(storage_options or {}))
+        self.root = root.rstrip("/")
+        self.local = isinstance(self.fs, LocalFileSystem)
+        if self.local:
+            os.makedirs(self.root, exist_ok=True)
+
+    def _path(self, key: str) -> str:
+        check_key(key)
+        return f"{self.root}/sha256/{key[:2]}/{key}"
+
+    def exists(self, key: str) -> bool:
+        """Whether the artifact is stored."""
+        path = self._path(key)
+        if not self.local:
+            self.fs.invalidate_cache(path)
+        return self.fs.exists(path)
+
+    def put_file(self, path: str) -> str:
+        """Store a file's bytes (unless already stored) and return their key."""
+        key = _sha256(path)
+        if self.exists(key):
+            return key
+        final = self._path(key)
+        if self.local:
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            tmp = f"{final}.tmp-{uuid.uuid4().hex}"
+            try:
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, final)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            self.fs.put_file(path, final)
+        return key
+
+    def put_folder(self, folder: str) -> str:
+        """Store a folder as a deterministic `.tar.gz` and return its key (same content, same key)."""
+        if not os.path.isdir(folder):
+            raise InvalidInput(f"{folder} is not a folder")
+        with tempfile.TemporaryDirectory(prefix="farm-artifact-") as work:
+            archive = os.path.join(work, "folder.tar.gz")
+            _write_tar_gz(folder, archive)
+            return self.put_file(archive)
+
+    def open(self, key: str) -> BinaryIO:
+        """The artifact's bytes as a binary file object (close it, or use it in a `with`)."""
+        path = self._path(key)
+        try:
+            return self.fs.open(path, "rb")
+        except FileNotFoundError:
+            raise NotFound(f"artifact {key} is not in the store at {self.uri}") from None
+
+    def size(self, key: str) -> int:
+        """The artifact's size in bytes."""
+        path = self._path(key)
+        try:
+            return int(self.fs.size(path))
+        except FileNotFoundError:
+            raise NotFound(f"artifact {key} is not in the store at {self.uri}") from None
+
+    def get_file(self, key: str, dest_path: str) -> str:
+        """Copy the artifact to `dest_path` (folders created as needed); returns `dest_path`."""
+        os.makedirs(os.path.dirname(os.path.abspath(dest_path)), exist_ok=True)
+        with self.open(key) as src, open(dest_path, "wb") as dst:
+            shutil.copyfileobj(src, dst, _CHUNK)
+        return dest_path
+
+    def extract_folder(self, key: str, dest_dir: str) -> str:
+        """Unpack a folder stored by `put_folder` into `dest_dir` (members escaping it are refused); returns `dest_dir`."""
+        os.makedirs(dest_dir, exist_ok=True)
+        with self.open(key) as f:
+            try:
+                with tarfile.open(fileobj=f, mode="r|gz") as tar:
+                    tar.extractall(dest_dir, filter="data")
+            except tarfile.FilterError as e:
+                raise InvalidInput(f"artifact {key} holds an unsafe member: {e}") from None
+            except (tarfile.ReadError, gzip.BadGzipFile, EOFError) as e:
+                raise InvalidInput(f"artifact {key} is not a stored folder (.tar.gz): {e}") from None
+        return dest_dir

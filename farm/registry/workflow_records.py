@@ -1,0 +1,171 @@
+"""Workflow records and their state machine: pending → running → completed | failed | cancelled.
+
+This module only records; running a workflow belongs to the workflow service. Rules:
+- `start_workflow` takes a pending workflow to running (anything else is a `Conflict`);
+- `complete_workflow` needs a running one; `fail_workflow` accepts pending or running;
+- `cancel_workflow` accepts pending or running; cancelling a finished one is a `Conflict`;
+- a terminal state never changes again: completing or failing a finished workflow (say,
+  a driver reporting after a cancel) is a no-op returning it, and progress reports are
+  ignored; `finished_at` is set on every terminal transition.
+
+Options are checked where the registry knows their meaning (`trials`, `trials_per_task`:
+positive integers; `input_shapes`: input name → positive dimensions; `stages`: booleans
+for `autotune`, `benchmark` (default true) and `package` (default false)) and kept otherwise as given.
+Progress starts as `{stage: "pending", trials: 0, total: None, best_latency_ms: None}`
+per target kind.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from farm.registry.catalog import ORIGINAL
+from farm.registry.errors import Conflict, InvalidInput
+from farm.registry.queries import fetch, page
+from farm.registry.schema import ACTIVE_STATES, WORKFLOW_STATES, Model, User, Variant, Workflow, utcnow
+from farm.registry.validation import check_webhook_url
+
+STAGES = ("autotune", "benchmark", "package")
+DEFAULT_STAGES = ("autotune", "benchmark")
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _targets(targets: list[str]) -> list[str]:
+    if not isinstance(targets, (list, tuple)) or not all(isinstance(t, str) and t.strip() for t in targets):
+        raise InvalidInput("targets must be a list of device kind names")
+    kinds = list(dict.fromkeys(t.strip() for t in targets))
+    if not kinds:
+        raise InvalidInput("a workflow needs at least one target device kind")
+    return kinds
+
+
+def _options(options: dict) -> dict:
+    if not isinstance(options, dict):
+        raise InvalidInput("workflow options must be a JSON object")
+    for key in ("trials", "trials_per_task"):
+        if options.get(key) is not None and not _positive_int(options[key]):
+            raise InvalidInput(f"{key} must be a positive integer, not {options[key]!r}")
+    shapes = options.get("input_shapes") or {}
+    if not isinstance(shapes, dict) or not all(isinstance(d, (list, tuple)) and d and all(_positive_int(x) for x in d) for d in shapes.values()):
+        raise InvalidInput("input_shapes must map input names to lists of positive dimensions, e.g. {\"input\": [1, 3, 224, 224]}")
+    stages = options.get("stages") or {}
+    if not isinstance(stages, dict) or set(stages) - set(STAGES) or not all(isinstance(v, bool) for v in stages.values()):
+        raise InvalidInput(f"stages must map {', '.join(STAGES)} to true or false")
+    return {**options, "input_shapes": {k: list(v) for k, v in shapes.items()}, "stages": {stage: stages.get(stage, stage in DEFAULT_STAGES) for stage in STAGES}}
+
+
+def create_workflow(
+    s: Session,
+    model_id: str,
+    *,
+    targets: list[str],
+    options: dict,
+    created_by: str,
+    input_variant_id: str | None = None,
+    webhook_url: str | None = None,
+) -> Workflow:
+    """A pending workflow tuning a variant of the model (its original by default) for each target kind."""
+    model = fetch(s, Model, model_id)
+    fetch(s, User, created_by)
+    kinds = _targets(targets)
+    if input_variant_id is None:
+        input_variant_id = s.scalar(select(Variant.id).where(Variant.model_id == model.id, Variant.kind == ORIGINAL).order_by(Variant.created_at))
+        if input_variant_id is None:
+            raise Conflict(f"model {model.name!r} has no original variant to optimize")
+    elif fetch(s, Variant, input_variant_id).model_id != model.id:
+        raise InvalidInput(f"variant {input_variant_id} is not a variant of model {model.name!r}")
+    workflow = Workflow(
+        model_id=model.id,
+        input_variant_id=input_variant_id,
+        targets=kinds,
+        options=_options(options),
+        state="pending",
+        progress={kind: {"stage": "pending", "trials": 0, "total": None, "best_latency_ms": None} for kind in kinds},
+        created_by=created_by,
+        webhook_url=check_webhook_url(webhook_url) if webhook_url is not None else None,
+        outputs={},
+    )
+    s.add(workflow)
+    s.flush()
+    return workflow
+
+
+def list_workflows(s: Session, *, model_id: str | None = None, state: str | None = None, offset: int = 0, limit: int = 50) -> tuple[list[Workflow], int]:
+    """A page of workflows, newest first, and how many match the filters."""
+    stmt = select(Workflow).order_by(Workflow.created_at.desc(), Workflow.id.desc())
+    if model_id is not None:
+        stmt = stmt.where(Workflow.model_id == model_id)
+    if state is not None:
+        if state not in WORKFLOW_STATES:
+            raise InvalidInput(f"unknown workflow state {state!r}: one of {', '.join(WORKFLOW_STATES)}")
+        stmt = stmt.where(Workflow.state == state)
+    return page(s, stmt, offset, limit)
+
+
+def get_workflow(s: Session, workflow_id: str) -> Workflow:
+    """The workflow with this id, or `NotFound`."""
+    return fetch(s, Workflow, workflow_id)
+
+
+def start_workflow(s: Session, workflow_id: str, driver: str) -> Workflow:
+    """Mark a pending workflow running under `driver` (the Ray actor or job that runs it)."""
+    workflow = fetch(s, Workflow, workflow_id)
+    if workflow.state != "pending":
+        raise Conflict(f"workflow {workflow.id} is {workflow.state}; only a pending workflow can start")
+    workflow.state, workflow.driver, workflow.started_at = "running", driver, utcnow()
+    s.flush()
+    return workflow
+
+
+def update_progress(s: Session, workflow_id: str, progress: dict) -> Workflow:
+    """Merge `{kind: {field: value}}` into the workflow's progress; ignored once the workflow is finished."""
+    workflow = fetch(s, Workflow, workflow_id)
+    if not isinstance(progress, dict) or not all(isinstance(v, dict) for v in progress.values()):
+        raise InvalidInput("progress must map device kinds to objects, e.g. {\"x86-64\": {\"trials\": 12}}")
+    if workflow.state in ACTIVE_STATES:
+        merged = dict(workflow.progress)
+        for kind, fields in progress.items():
+            merged[kind] = {**merged.get(kind, {}), **fields}
+        workflow.progress = merged
+        s.flush()
+    return workflow
+
+
+def _finish(s: Session, workflow: Workflow, state: str) -> Workflow:
+    workflow.state, workflow.finished_at = state, utcnow()
+    s.flush()
+    return workflow
+
+
+def complete_workflow(s: Session, workflow_id: str, outputs: dict) -> Workflow:
+    """Mark a running workflow completed with its outputs; a no-op on a finished one."""
+    workflow = fetch(s, Workflow, workflow_id)
+    if workflow.state not in ACTIVE_STATES:
+        return workflow
+    if workflow.state == "pending":
+        raise Conflict(f"workflow {workflow.id} is pending; it must start before it can complete")
+    if not isinstance(outputs, dict):
+        raise InvalidInput("workflow outputs must be a JSON object")
+    workflow.outputs = outputs
+    return _finish(s, workflow, "completed")
+
+
+def fail_workflow(s: Session, workflow_id: str, error: str) -> Workflow:
+    """Mark a pending or running workflow failed with the error; a no-op on a finished one."""
+    workflow = fetch(s, Workflow, workflow_id)
+    if workflow.state not in ACTIVE_STATES:
+        return workflow
+    workflow.error = str(error)
+    return _finish(s, workflow, "failed")
+
+
+def cancel_workflow(s: Session, workflow_id: str) -> Workflow:
+    """Cancel a pending or running workflow; one already finished is a `Conflict`."""
+    workflow = fetch(s, Workflow, workflow_id)
+    if workflow.state not in ACTIVE_STATES:
+        raise Conflict(f"workflow {workflow.id} is already {workflow.state}")
+    return _finish(s, workflow, "cancelled")

@@ -1,0 +1,1 @@
+"""Workflows: running the registry's optimization workflows on the Ray cluster."""

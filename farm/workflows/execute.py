@@ -1,0 +1,159 @@
+"""Running one workflow: its stages on the Ray cluster, every outcome recorded in the registry.
+
+`execute_workflow` is the body of a workflow's driver, whether that is the detached Ray
+actor the API's `WorkflowService` starts or a `ray job submit … -- farm workflow run ID`
+job. It expects the workflow `running` and leaves it `completed` or `failed`:
+
+- **autotune**: the input variant's ONNX file is fetched from the artifact store and
+  tuned for every target kind at once (`farm.tuning.job.TuneJob`, the same code as
+  `farm tune`, on the shared tuning database), its progress (stage, trials measured of
+  planned, estimated latency) written to the workflow every few seconds;
+- **benchmark**: each kind's variant against ONNX Runtime on a node of that kind, same
+  random inputs (latency statistics, speed-up, largest output differences) recorded as
+  the variant's benchmark result.
+
+Each verified variant folder becomes a content-addressed artifact and a Variant whose
+parent is the input variant. A variant that does not compute what the ONNX model
+computes is not registered and fails the workflow (naming the kinds). Any error fails
+the workflow with a readable message; every candidate measured before it stays in the
+tuning database, so the same workflow run again continues from there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import wait
+
+from ..registry import catalog, workflow_records
+from ..registry.database import Registry
+from ..tuning.job import BENCHMARK_FILE, TuneJob
+from .notify import post_webhook
+
+PROGRESS_EVERY_S = 5.0
+VARIANT_METRICS = ("tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees",
+                   "tasks", "tasks_tuned", "trials_measured", "trials_reused", "tuning_seconds", "compile_seconds")
+
+
+class WorkflowError(RuntimeError):
+    """A workflow that cannot complete, with the message its record gets."""
+
+
+def _progress(job: TuneJob) -> dict:
+    progress = {}
+    for kind, p in job.progress().items():
+        secs = p.get("estimated_latency_s")
+        progress[kind] = {"stage": p["stage"], "trials": p["trials"], "total": p["total"], "best_latency_ms": secs * 1e3 if secs else None}
+    return progress
+
+
+def _tune(registry: Registry, workflow_id: str, job: TuneJob) -> dict[str, dict]:
+    job.start()
+    while wait(job.futures, timeout=PROGRESS_EVERY_S).not_done:
+        with registry.session() as s:
+            workflow_records.update_progress(s, workflow_id, _progress(job))
+    with registry.session() as s:
+        workflow_records.update_progress(s, workflow_id, _progress(job))
+    return job.results()
+
+
+def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str) -> dict:
+    from cluster.connect import connect
+
+    from ..models.onnx_import import ModelImportError, prepare
+    from ..tuning.session import TuningPlan
+
+    with registry.session() as s:
+        workflow = workflow_records.get_workflow(s, workflow_id)
+        model = catalog.get_model(s, workflow.model_id)
+        source = catalog.get_variant(s, workflow.input_variant_id)
+        targets, options, name = list(workflow.targets), dict(workflow.options or {}), model.name
+        model_id, source_id, source_key = model.id, source.id, source.artifact_key
+    stages = {"autotune": True, "benchmark": True, "package": False, **(options.get("stages") or {})}
+    if not stages["autotune"]:
+        raise WorkflowError("a workflow without the autotune stage has no variant to benchmark or package")
+    if stages["package"]:
+        raise WorkflowError("the package stage is not available yet: create the workflow with stages.package false")
+    onnx_path = os.path.join(work_dir, "model.onnx")
+    registry.artifacts.get_file(source_key, onnx_path)
+    shapes = {k: tuple(v) for k, v in (options.get("input_shapes") or {}).items()}
+    try:
+        onnx_model = prepare(onnx_path, shapes)
+    except ModelImportError as e:
+        raise WorkflowError(str(e).replace(onnx_path, name)) from None
+    with open(onnx_path, "rb") as f:
+        original = f.read()
+    connect()
+    plan = TuningPlan(trials=int(options.get("trials", 200)), trials_per_task=options.get("trials_per_task"))
+    job = TuneJob(onnx_model, original, name, targets, plan, db_uri, os.path.join(work_dir, "variants"), job_id=workflow_id[:12])
+    results = _tune(registry, workflow_id, job)
+    outputs, disagree = {"variants": {}}, []
+    for kind, summary in results.items():
+        if not summary["agrees"]:
+            disagree.append(kind)
+            continue
+        key = registry.artifacts.put_folder(summary["variant_dir"])
+        with open(os.path.join(summary["variant_dir"], BENCHMARK_FILE)) as f:
+            check = json.load(f)
+        with registry.session() as s:
+            variant = catalog.add_variant(
+                s, model_id, kind=kind, artifact_key=key, artifact_name=f"{name}-{kind}.tar.gz",
+                size_bytes=registry.artifacts.size(key), target=_variant_target(summary["variant_dir"]),
+                target_key=summary["target_key"], parent_id=source_id, workflow_id=workflow_id,
+                metrics={k: summary[k] for k in VARIANT_METRICS},
+            )
+            if stages["benchmark"]:
+                catalog.add_benchmark(s, variant.id, kind=kind, results=check, workflow_id=workflow_id)
+            outputs["variants"][kind] = {"variant_id": variant.id, **{k: summary[k] for k in VARIANT_METRICS}}
+    if disagree:
+        raise WorkflowError(f"the tuned variant for {', '.join(disagree)} does not compute what the ONNX model computes")
+    return outputs
+
+
+def _variant_target(variant_dir: str) -> dict:
+    with open(os.path.join(variant_dir, "metadata.json")) as f:
+        return json.load(f)["target"]
+
+
+def execute_workflow(registry: Registry, workflow_id: str, *, db_uri: str, work_root: str) -> str:
+    """Run a `running` workflow to its end; its final state. Never raises for the workflow's own errors."""
+    work_dir = os.path.join(work_root, workflow_id)
+    os.makedirs(work_dir, exist_ok=True)
+    try:
+        outputs = _run_stages(registry, workflow_id, db_uri, work_dir)
+        with registry.session() as s:
+            workflow_records.complete_workflow(s, workflow_id, outputs)
+    except Exception as e:  # noqa: BLE001 - every error ends the workflow failed, with its message
+        message = str(e) if isinstance(e, WorkflowError) else f"{type(e).__name__}: {e}"
+        with registry.session() as s:
+            workflow_records.fail_workflow(s, workflow_id, message)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return notify(registry, workflow_id)
+
+
+def notify(registry: Registry, workflow_id: str) -> str:
+    """POST the finished workflow to its webhook (or its creator's); its state."""
+    from ..api.schemas import WorkflowOut
+
+    with registry.session() as s:
+        workflow = workflow_records.get_workflow(s, workflow_id)
+        url = workflow.webhook_url or _creator_webhook(s, workflow.created_by)
+        payload = WorkflowOut.model_validate(workflow).model_dump(mode="json")
+        state = workflow.state
+    if url:
+        post_webhook(url, payload)
+    return state
+
+
+def _creator_webhook(s, user_id: str | None) -> str | None:
+    from ..registry import accounts
+    from ..registry.errors import NotFound
+
+    if not user_id:
+        return None
+    try:
+        return accounts.get_user(s, user_id).webhook_url
+    except NotFound:
+        return None

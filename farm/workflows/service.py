@@ -1,0 +1,147 @@
+"""The API server's side of workflows: start pending ones when there is room, watch their drivers, cancel.
+
+`WorkflowService` connects the server to the Ray cluster (`--address`, `$RAY_ADDRESS`,
+else an embedded one) and runs a dispatcher thread. Every `poll_s` seconds, and at once
+when a workflow is submitted, it:
+
+- fails each `running` workflow whose driver actor is gone (its node died, or the
+  embedded cluster went down with a previous server): every record it measured is in
+  the tuning database, so running it again continues from there;
+- starts the oldest `pending` workflows while fewer than `max_running` run, each in its
+  own driver actor (`farm.workflows.driver`), so several models tune at once and share
+  the tuning database, and a queue forms instead of oversubscribing a small cluster.
+
+All state lives in the registry, so a restarted server picks up where the last one
+stopped (`recover`): live drivers keep running, pending workflows start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from ..paths import data_dir, default_db_uri
+from ..registry import workflow_records
+from ..registry.database import Registry
+from ..registry.errors import Conflict
+from .driver import driver_alive, driver_name, start_driver, stop_driver
+from .execute import notify
+
+log = logging.getLogger(__name__)
+
+DRIVER_LOST = (
+    "the workflow's driver stopped before it finished (its node died, or the server's embedded Ray cluster "
+    "stopped); the trials it measured are kept in the tuning database and a new workflow continues from them"
+)
+
+
+class WorkflowService:
+    """Dispatches the registry's workflows to driver actors on the Ray cluster."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        address: str | None = None,
+        db_uri: str | None = None,
+        work_root: str | None = None,
+        max_running: int = 2,
+        poll_s: float = 2.0,
+    ) -> None:
+        self.registry = registry
+        self.address = address
+        self.db_uri = db_uri or default_db_uri()
+        self.work_root = work_root or os.path.join(data_dir(), "work")
+        self.max_running = max_running
+        self.poll_s = poll_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def _local_files(self) -> bool:
+        """Whether the driver must run on this node: a SQLite registry, or artifacts or database in a local folder."""
+        return self.registry.url.startswith("sqlite") or "://" not in self.registry.artifacts.uri or "://" not in self.db_uri
+
+    def recover(self) -> None:
+        """Connect to Ray and start dispatching (at server start-up)."""
+        from cluster.connect import connect
+
+        connect(self.address)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="workflow-dispatcher", daemon=True)
+            self._thread.start()
+
+    def submit(self, workflow_id: str) -> None:
+        """A new pending workflow: dispatch now rather than at the next poll."""
+        self._wake.set()
+
+    def cancel(self, workflow_id: str) -> None:
+        """Stop the driver of a workflow the registry has marked cancelled."""
+        with self.registry.session() as s:
+            driver = workflow_records.get_workflow(s, workflow_id).driver
+        if driver:
+            stop_driver(driver)
+        notify(self.registry, workflow_id)
+
+    def targets(self) -> list[dict]:
+        """The device kinds the cluster's live nodes serve: name, platform, canonical target, node count."""
+        from cluster.nodes import live_nodes
+
+        kinds: dict[str, dict] = {}
+        for node in live_nodes():
+            for name in node.kinds:
+                kind = node.kind(name)
+                entry = kinds.setdefault(name, {"name": name, "platform": kind.platform, "target": kind.target, "nodes": 0})
+                entry["nodes"] += 1
+        return sorted(kinds.values(), key=lambda k: k["name"])
+
+    def close(self) -> None:
+        """Stop dispatching (running drivers go on)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def dispatch_once(self) -> None:
+        """Fail workflows whose driver is gone, then start pending ones while there is room."""
+        with self.registry.session() as s:
+            running = [(w.id, w.driver) for w in workflow_records.list_workflows(s, state="running", limit=10_000)[0]]
+            pending = [w.id for w in workflow_records.list_workflows(s, state="pending", limit=10_000)[0]]
+        alive = 0
+        for workflow_id, driver in running:
+            if driver and driver_alive(driver):
+                alive += 1
+                continue
+            with self.registry.session() as s:
+                workflow_records.fail_workflow(s, workflow_id, DRIVER_LOST)
+            notify(self.registry, workflow_id)
+        for workflow_id in reversed(pending):  # oldest first
+            if alive >= self.max_running:
+                break
+            self._start(workflow_id)
+            alive += 1
+
+    def _start(self, workflow_id: str) -> None:
+        try:
+            with self.registry.session() as s:
+                workflow_records.start_workflow(s, workflow_id, driver=driver_name(workflow_id))
+        except Conflict:  # cancelled meanwhile
+            return
+        try:
+            start_driver(workflow_id, self.registry.url, self.registry.artifacts.uri, self.db_uri, self.work_root, local_files=self._local_files)
+        except Exception as e:  # noqa: BLE001 - a driver that cannot start fails its workflow, not the server
+            with self.registry.session() as s:
+                workflow_records.fail_workflow(s, workflow_id, f"could not start the workflow's driver on the Ray cluster: {e}")
+            notify(self.registry, workflow_id)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.dispatch_once()
+            except Exception:  # noqa: BLE001 - the dispatcher keeps going; the next poll retries
+                log.exception("workflow dispatch failed")
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
