@@ -71,10 +71,24 @@ class StartedNode:
     started_at: float
 
 
+DASHBOARD_PORT = 8265
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((LOCAL_IP, 0))
         return s.getsockname()[1]
+
+
+def dashboard_port(free_ports: bool) -> int:
+    """Ray's usual dashboard (and job server) port 8265, unless it is taken and free ports were asked for."""
+    if free_ports:
+        with socket.socket() as s:
+            try:
+                s.bind((LOCAL_IP, DASHBOARD_PORT))
+            except OSError:
+                return free_port()
+    return DASHBOARD_PORT
 
 
 def ray_start_command(spec: NodeSpec) -> list[str]:
@@ -83,7 +97,7 @@ def ray_start_command(spec: NodeSpec) -> list[str]:
     if spec.head:
         cmd += ["--head", "--port", str(spec.port or 6379), f"--include-dashboard={str(spec.include_dashboard).lower()}"]
         if spec.include_dashboard:
-            cmd += ["--dashboard-port", str(free_port() if spec.free_ports else 8265)]
+            cmd += ["--dashboard-port", str(dashboard_port(spec.free_ports))]
     else:
         cmd += ["--address", spec.address]
     labels = node_labels(spec.kinds, spec.num_cores)

@@ -3,7 +3,9 @@
 Head: the machine's CPUs for builds, no device. Device nodes: two `x86-64` nodes (one
 of them is killed by the fault test) and one `x86-64-v3` node, each without CPUs of its
 own. Health checks are shortened so a killed node is declared dead in ~2 s, and
-metrics are exported every second.
+metrics are exported every second. Every node's dashboard agent gets a port of its own
+(on one machine they would all take the default, and the job server then finds no agent
+to run a `ray job submit`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import ray
 from ray.cluster_utils import Cluster
 
 from cluster.connect import use_token_auth
+from cluster.launcher import free_port
 from cluster.devices import resolve_kinds
 from cluster.nodes import node_labels
 
@@ -35,12 +38,15 @@ class FarmCluster:
         use_token_auth()
         self.cluster = Cluster(
             initialize_head=True,
-            head_node_args={"num_cpus": os.cpu_count(), "object_store_memory": OBJECT_STORE, "_system_config": SYSTEM_CONFIG},
+            head_node_args={"num_cpus": os.cpu_count(), "object_store_memory": OBJECT_STORE, "_system_config": SYSTEM_CONFIG,
+                            "dashboard_agent_listen_port": free_port()},
         )
         self.nodes: dict[str, list] = {}
         for kind in ["x86-64", "x86-64", "x86-64-v3"]:
             labels = node_labels(resolve_kinds([kind], num_cores=CORES), CORES)
-            self.nodes.setdefault(kind, []).append(self.cluster.add_node(num_cpus=0, object_store_memory=OBJECT_STORE, labels=labels))
+            self.nodes.setdefault(kind, []).append(self.cluster.add_node(
+                num_cpus=0, object_store_memory=OBJECT_STORE, labels=labels, dashboard_agent_listen_port=free_port()
+            ))
         ray.init(address=self.cluster.address, namespace="farm")
 
     def node_ids(self, kind: str) -> set[str]:

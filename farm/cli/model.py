@@ -1,4 +1,4 @@
-"""`farm model …`: upload ONNX models to the farm server, list, show and move them."""
+"""`farm model …`: upload ONNX models to the farm server, list, show and move them, download their variants."""
 
 from __future__ import annotations
 
@@ -107,3 +107,21 @@ def move(
         emit_json(model.as_json())
     else:
         console.print(f"{model.name} ({model.id}) is now in {model.project_id or 'no project'}", highlight=False, markup=False)
+
+
+@app.command()
+def download(
+    variant_id: Annotated[str, typer.Argument(help="Variant id (see `farm model show`).")],
+    out: Annotated[str, typer.Option("--out", help="File, or folder to save it in under its own name.")] = ".",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Download a variant: the original ONNX file, or a tuned variant's folder as .tar.gz."""
+    with connect(url, token) as client:
+        variant = client.variant(variant_id)
+        path = variant.download(out)
+    if as_json:
+        emit_json({**variant.as_json(), "path": os.path.abspath(path)})
+    else:
+        console.print(f"{variant.kind} variant of model {variant.model_id} → {path}", highlight=False, markup=False)

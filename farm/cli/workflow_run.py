@@ -62,12 +62,11 @@ def run(
                 fail(f"{user.email} may not start workflows (read-only user)")
             options = {"trials": trials, "trials_per_task": trials_per_task, "input_shapes": shapes}
             kinds = [k.strip() for k in target.split(",") if k.strip()]
-            workflow = workflow_records.create_workflow(s, model_id, targets=kinds, options=options, created_by=user.id)
-            workflow_id = workflow.id
-        connect(address)
-        with registry.session() as s:
+            connect(address)
+            # one transaction: the server's dispatcher never sees it pending, nor running without its live marker
+            workflow_id = workflow_records.create_workflow(s, model_id, targets=kinds, options=options, created_by=user.id).id
+            marker = claim_driver(workflow_id)
             workflow_records.start_workflow(s, workflow_id, driver=driver_name(workflow_id))
-        marker = claim_driver(workflow_id)
         with stdout_to_stderr(json_out):
             typer.echo(f"workflow {workflow_id}: running", err=True)
             state = execute_workflow(registry, workflow_id, db_uri=db or default_db_uri(), work_root=os.path.join(folder, "work"))

@@ -37,7 +37,7 @@ def farm(server, admin_token):
     return run
 
 
-def test_catalog_commands(farm, model_file):
+def test_catalog_commands(farm, model_file, tmp_path):
     project = json.loads(farm("project", "create", "vision", "--description", "image models", "--json"))
     assert project["name"] == "vision"
     model = json.loads(farm("model", "upload", model_file, "--project", "vision", "--label", "cnn", "--label", "small,edge", "--json"))
@@ -50,6 +50,8 @@ def test_catalog_commands(farm, model_file):
     details = json.loads(farm("model", "show", model["id"], "--json"))
     assert details["inputs"][0]["shape"] == [1, 3, 8, 8] and [v["kind"] for v in details["variants"]] == ["original"]
     assert json.loads(farm("model", "move", model["id"], "--detach", "--json"))["project_id"] is None
+    saved = json.loads(farm("model", "download", details["variants"][0]["id"], "--out", str(tmp_path), "--json"))
+    assert saved["path"] == str(tmp_path / "tiny.onnx") and open(saved["path"], "rb").read() == open(model_file, "rb").read()
     assert "tiny" in farm("model", "list")
     assert "vision" in farm("project", "list")
 

@@ -1,0 +1,159 @@
+"""Workflows end to end: the API server dispatches them to driver actors on a two-kind Ray cluster.
+
+Real parts only: the farm's API server (uvicorn on loopback) with its `WorkflowService`
+on the test module's Ray cluster (head + x86-64 ×2 + x86-64-v3), a real SQLite
+registry, real tuning of a tiny ONNX model, a webhook receiver on loopback, and
+`ray job submit` against the cluster's job server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tarfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import onnx
+import pytest
+import ray
+
+from cluster.actors import NAMESPACE
+from cluster.devices import kind_named
+from farm.client import Client, WorkflowFailed
+from farm.models.examples import resnet_cnn
+from farm.workflows.driver import driver_alive, driver_name
+from farm.workflows.service import DRIVER_LOST, WorkflowService
+from tests.farm.api.server import LiveServer
+from tests.ray_cluster import CORES
+from tuning_db.database import TuningDatabase
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class Webhook:
+    """A loopback HTTP receiver that keeps every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory, farm_cluster):
+    data = tmp_path_factory.mktemp("farm-data")
+    db_uri = str(data / "tuning-db")
+    from farm.registry import Registry
+
+    service = WorkflowService(Registry.for_data_dir(str(data)), address=farm_cluster.cluster.address, db_uri=db_uri,
+                              work_root=str(data / "work"), max_running=2, poll_s=0.5)
+    server = LiveServer(str(data), workflows=service)
+    _, token = server.user("admin@example.com", admin=True)
+    models = tmp_path_factory.mktemp("models")
+    onnx.save(resnet_cnn(size=8, width=4, blocks=1), str(models / "tiny.onnx"))
+    onnx.save(resnet_cnn(size=8, width=4, blocks=1, classes=5, seed=1), str(models / "other.onnx"))
+    yield {"server": server, "client": Client(server.url, token), "token": token, "db": db_uri, "data": str(data),
+           "models": models, "head": farm_cluster.cluster.head_node}
+    service.close()
+    service.registry.close()
+    server.stop()
+
+
+def _job_records(db_uri: str, kind: str, workflow_id: str) -> set[str]:
+    return TuningDatabase(db_uri).view(kind_named(kind, CORES).target_key).record_ids_of_job(workflow_id[:12])
+
+
+def test_a_workflow_for_two_kinds_completes_with_verified_variants_and_notifies(farm, tmp_path):
+    client, hook = farm["client"], Webhook()
+    model = client.upload_model(str(farm["models"] / "tiny.onnx"), name="tiny")
+    workflow = model.optimize(targets=["x86-64", "x86-64-v3"], trials=64, trials_per_task=1, webhook_url=hook.url)
+    assert workflow.state == "pending"
+    workflow.wait(timeout=600, poll=1.0)
+    assert workflow.state == "completed" and workflow.error is None
+    assert workflow.started_at and workflow.finished_at >= workflow.started_at
+    variants = {v.kind: v for v in workflow.variants()}
+    assert sorted(variants) == ["x86-64", "x86-64-v3"]
+    original = [v for v in model.variants() if v.kind == "original"][0]
+    for kind, variant in variants.items():
+        assert variant.parent_id == original.id and variant.target["mcpu"] == kind
+        assert variant.metrics["agrees"] and variant.metrics["trials_measured"] > 0
+        assert workflow.outputs["variants"][kind]["variant_id"] == variant.id
+        assert workflow.progress[kind]["stage"] == "done" and workflow.progress[kind]["trials"] > 0
+        with tarfile.open(variant.download(str(tmp_path))) as tar:
+            names = set(tar.getnames())
+            assert {"model.so", "metadata.json", "benchmark.json"} <= {os.path.basename(n) for n in names}
+            meta = json.load(tar.extractfile([m for m in tar.getmembers() if m.name.endswith("metadata.json")][0]))
+            assert meta["kind"] == kind and meta["inputs"][0]["shape"] == [1, 3, 8, 8]
+    metrics = {m["kind"]: m for m in workflow.metrics()}
+    assert sorted(metrics) == ["x86-64", "x86-64-v3"]
+    assert all(m["results"]["agrees"] and m["results"]["tvm_latency_ms"] > 0 and m["results"]["ort_latency_ms"] > 0 for m in metrics.values())
+    deadline = time.monotonic() + 10
+    while not hook.received and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert [(h["id"], h["state"]) for h in hook.received] == [(workflow.id, "completed")]
+
+
+def test_a_workflow_whose_driver_dies_mid_tuning_fails_and_keeps_its_records(farm):
+    client = farm["client"]
+    model = client.upload_model(str(farm["models"] / "other.onnx"), name="other")
+    workflow = model.optimize(targets=["x86-64-v3"], trials=400, trials_per_task=64)
+    deadline = time.monotonic() + 300
+    while not (workflow.status() == "running" and (workflow.progress["x86-64-v3"].get("trials") or 0) > 0):
+        assert time.monotonic() < deadline and workflow.state in ("pending", "running"), workflow.as_json()
+        time.sleep(0.5)
+    kept = _job_records(farm["db"], "x86-64-v3", workflow.id)
+    assert kept, "the first measured batch is committed to the tuning database"
+    ray.kill(ray.get_actor(driver_name(workflow.id), namespace=NAMESPACE), no_restart=True)
+    with pytest.raises(WorkflowFailed):
+        workflow.wait(timeout=60, poll=0.5)
+    assert workflow.state == "failed" and workflow.error == DRIVER_LOST
+    assert kept <= _job_records(farm["db"], "x86-64-v3", workflow.id)
+
+
+def test_a_cancelled_workflow_stops_its_driver(farm):
+    client = farm["client"]
+    model = client.model([m for m in client.models() if m.name == "other"][0].id)
+    workflow = model.optimize(targets=["x86-64"], trials=400, trials_per_task=64)
+    deadline = time.monotonic() + 120
+    while workflow.status() == "pending":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    workflow.cancel()
+    assert workflow.state == "cancelled" and workflow.finished_at is not None
+    deadline = time.monotonic() + 30
+    while driver_alive(driver_name(workflow.id)):
+        assert time.monotonic() < deadline, "the driver actor was not stopped"
+        time.sleep(0.2)
+    time.sleep(1.0)
+    assert workflow.status() == "cancelled"
+
+
+def test_ray_job_submit_runs_a_workflow_into_the_same_registry(farm):
+    client = farm["client"]
+    model = client.upload_model(str(farm["models"] / "tiny.onnx"), name="submitted")
+    dashboard = "http://" + farm["head"].address_info["webui_url"]
+    proc = subprocess.run(
+        ["ray", "job", "submit", "--address", dashboard, "--working-dir", REPO, "--",
+         "farm", "workflow", "run", model.id, "--target", "x86-64-v3", "--trials", "4",
+         "--data-dir", farm["data"], "--db", farm["db"], "--token", farm["token"], "--json"],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    done = [w for w in client.workflows(model_id=model.id) if w.options.get("trials") == 4]
+    assert len(done) == 1 and done[0].state == "completed", [w.as_json() for w in done]
+    (variant,) = done[0].variants()
+    assert variant.kind == "x86-64-v3" and variant.metrics["agrees"] and variant.metrics["trials_measured"] <= 4
