@@ -38,9 +38,9 @@ def _frame_stack(context: int = 1) -> list[inspect.FrameInfo]:
 
 def import_tensor_intrinsics() -> None:
     """Import `tvm.s_tir.tensor_intrin` (registering TVM's tensor intrinsics) if this process has not yet."""
-    if "tvm.s_tir.tensor_intrin" in sys.modules:
-        return
-    with _LOCK:
+    with _LOCK:  # a module is in sys.modules while it is being imported: check under the lock
+        if "tvm.s_tir.tensor_intrin" in sys.modules:
+            return
         stack, inspect.stack = inspect.stack, _frame_stack
         try:
             import tvm.s_tir.tensor_intrin  # noqa: F401 - importing registers the intrinsics

@@ -9,6 +9,7 @@ import typer
 
 from ..paths import data_dir as default_data_dir
 from .output import err_console
+from .workflow_run import data_folder_db
 
 
 def serve(
@@ -26,12 +27,12 @@ def serve(
     from ..registry import Registry
     from ..workflows.service import WorkflowService
 
-    folder = data_dir or default_data_dir()
+    folder = os.path.abspath(data_dir or default_data_dir())
     registry = Registry.for_data_dir(folder)
     service = WorkflowService(
         registry,
         address=address,
-        db_uri=db or os.environ.get("FARM_DB") or os.path.join(folder, "tuning-db"),
+        db_uri=data_folder_db(db, folder),
         work_root=os.path.join(folder, "work"),
         max_running=max_running,
     )

@@ -20,8 +20,13 @@ from typing import Annotated, Optional
 import typer
 
 from ..paths import data_dir as default_data_dir
-from ..paths import default_db_uri
 from .output import emit_json, fail, stdout_to_stderr
+
+
+def data_folder_db(db: str | None, folder: str) -> str:
+    """The tuning database of a data folder: `db`, else `$FARM_DB`, else `<folder>/tuning-db` (as `farm serve` uses)."""
+    db = db or os.environ.get("FARM_DB") or os.path.join(folder, "tuning-db")
+    return db if "://" in db else os.path.abspath(db)
 
 
 def run(
@@ -49,11 +54,12 @@ def run(
 
     if not token:
         fail("an API token is required (--token or $FARM_API_TOKEN)")
-    folder = data_dir or default_data_dir()
+    folder = os.path.abspath(data_dir or default_data_dir())
     try:
         shapes = {k: list(v) for k, v in parse_input_shapes(input_shape or []).items()}
     except ModelImportError as e:
         fail(str(e))
+    connect(address)
     registry = Registry.for_data_dir(folder)
     try:
         with registry.session() as s:
@@ -62,14 +68,13 @@ def run(
                 fail(f"{user.email} may not start workflows (read-only user)")
             options = {"trials": trials, "trials_per_task": trials_per_task, "input_shapes": shapes}
             kinds = [k.strip() for k in target.split(",") if k.strip()]
-            connect(address)
             # one transaction: the server's dispatcher never sees it pending, nor running without its live marker
             workflow_id = workflow_records.create_workflow(s, model_id, targets=kinds, options=options, created_by=user.id).id
             marker = claim_driver(workflow_id)
             workflow_records.start_workflow(s, workflow_id, driver=driver_name(workflow_id))
         with stdout_to_stderr(json_out):
             typer.echo(f"workflow {workflow_id}: running", err=True)
-            state = execute_workflow(registry, workflow_id, db_uri=db or default_db_uri(), work_root=os.path.join(folder, "work"))
+            state = execute_workflow(registry, workflow_id, db_uri=data_folder_db(db, folder), work_root=os.path.join(folder, "work"))
         del marker
         with registry.session() as s:
             out = WorkflowOut.model_validate(workflow_records.get_workflow(s, workflow_id)).model_dump(mode="json")
@@ -80,6 +85,6 @@ def run(
     if json_out:
         emit_json(out)
     else:
-        typer.echo(json.dumps(out["outputs"], indent=2) if state == "completed" else out["error"])
+        typer.echo(json.dumps(out["outputs"], indent=2) if state == "completed" else out["error"] or f"workflow {workflow_id} {state}")
     if state != "completed":
         raise typer.Exit(1)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 from ..models.onnx_import import OnnxModel, random_inputs
 from .session import VARIANT_LIBRARY, TuningPlan, TuningSession
@@ -45,25 +46,31 @@ class TuneJob:
             for kind in kinds
         ]
         self.futures: list[Future] = []
-        self._pool: ThreadPoolExecutor | None = None
 
     def start(self) -> None:
-        """Start every kind's session in its own thread."""
+        """Start every kind's session in its own daemon thread (a driver that gives up on the job can exit at once)."""
         inputs = random_inputs(self.model.inputs)
-        self._pool = ThreadPoolExecutor(max_workers=len(self.sessions), thread_name_prefix="tune")
-        self.futures = [self._pool.submit(self._tune_one, s, inputs) for s in self.sessions]
+        for session in self.sessions:
+            future: Future = Future()
+            threading.Thread(target=self._run, args=(session, inputs, future), name=f"tune-{session.kind}", daemon=True).start()
+            self.futures.append(future)
 
     def progress(self) -> dict[str, dict]:
         """Per kind: stage, trials measured, trials planned, estimated model latency from the best records."""
         return {s.kind: s.progress() for s in self.sessions}
 
     def results(self) -> dict[str, dict]:
-        """Wait for every kind; its summary merged with its verification. Raises the first session's error."""
+        """Wait for every kind; its summary merged with its verification. Raises the first error of a session that failed."""
+        for future in self.futures:
+            if future.done() and future.exception() is not None:
+                raise future.exception()
+        return {s.kind: f.result() for s, f in zip(self.sessions, self.futures)}
+
+    def _run(self, session: TuningSession, inputs: dict, future: Future) -> None:
         try:
-            return {s.kind: f.result() for s, f in zip(self.sessions, self.futures)}
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
+            future.set_result(self._tune_one(session, inputs))
+        except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the future
+            future.set_exception(e)
 
     def _tune_one(self, session: TuningSession, inputs: dict) -> dict:
         from ..benchmark import compare_on_device

@@ -14,6 +14,8 @@ artifacts or tuning database are local files there.
 
 from __future__ import annotations
 
+import logging
+
 import ray
 
 from cluster.actors import NAMESPACE
@@ -21,6 +23,8 @@ from cluster.nodes import NODE_ID_LABEL
 
 from ..registry.database import Registry
 from .execute import execute_workflow
+
+log = logging.getLogger(__name__)
 
 
 def driver_name(workflow_id: str) -> str:
@@ -38,6 +42,9 @@ class WorkflowDriver:
     def run(self, workflow_id: str, db_uri: str, work_root: str) -> str:
         try:
             return execute_workflow(self.registry, workflow_id, db_uri=db_uri, work_root=work_root)
+        except Exception:
+            log.exception("workflow %s: its driver failed", workflow_id)
+            raise
         finally:
             self.registry.close()
             ray.actor.exit_actor()

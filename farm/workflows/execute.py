@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from concurrent.futures import wait
+from concurrent.futures import FIRST_EXCEPTION, wait
 
 from ..registry import catalog, workflow_records
 from ..registry.database import Registry
@@ -40,6 +40,15 @@ class WorkflowError(RuntimeError):
     """A workflow that cannot complete, with the message its record gets."""
 
 
+class WorkflowStopped(RuntimeError):
+    """The workflow is no longer running (cancelled, or failed by the server): its driver stops."""
+
+
+def _still_running(workflow) -> None:
+    if workflow.state != "running":
+        raise WorkflowStopped(f"workflow {workflow.id} is {workflow.state}")
+
+
 def _progress(job: TuneJob) -> dict:
     progress = {}
     for kind, p in job.progress().items():
@@ -50,11 +59,13 @@ def _progress(job: TuneJob) -> dict:
 
 def _tune(registry: Registry, workflow_id: str, job: TuneJob) -> dict[str, dict]:
     job.start()
-    while wait(job.futures, timeout=PROGRESS_EVERY_S).not_done:
+    while wait(job.futures, timeout=PROGRESS_EVERY_S, return_when=FIRST_EXCEPTION).not_done:
         with registry.session() as s:
-            workflow_records.update_progress(s, workflow_id, _progress(job))
+            _still_running(workflow_records.update_progress(s, workflow_id, _progress(job)))
+        if any(f.done() and f.exception() for f in job.futures):
+            break
     with registry.session() as s:
-        workflow_records.update_progress(s, workflow_id, _progress(job))
+        _still_running(workflow_records.update_progress(s, workflow_id, _progress(job)))
     return job.results()
 
 
@@ -66,6 +77,7 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
 
     with registry.session() as s:
         workflow = workflow_records.get_workflow(s, workflow_id)
+        _still_running(workflow)
         model = catalog.get_model(s, workflow.model_id)
         source = catalog.get_variant(s, workflow.input_variant_id)
         targets, options, name = list(workflow.targets), dict(workflow.options or {}), model.name
@@ -97,6 +109,7 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
         with open(os.path.join(summary["variant_dir"], BENCHMARK_FILE)) as f:
             check = json.load(f)
         with registry.session() as s:
+            _still_running(workflow_records.get_workflow(s, workflow_id))
             variant = catalog.add_variant(
                 s, model_id, kind=kind, artifact_key=key, artifact_name=f"{name}-{kind}.tar.gz",
                 size_bytes=registry.artifacts.size(key), target=_variant_target(summary["variant_dir"]),
@@ -117,17 +130,26 @@ def _variant_target(variant_dir: str) -> dict:
 
 
 def execute_workflow(registry: Registry, workflow_id: str, *, db_uri: str, work_root: str) -> str:
-    """Run a `running` workflow to its end; its final state. Never raises for the workflow's own errors."""
+    """Run a `running` workflow to its end; its final state. Never raises for the workflow's own errors.
+
+    The driver checks the workflow's state at every progress update and before it
+    records a variant: once it is no longer `running` (cancelled, or failed by the
+    server), the driver stops there and records nothing more.
+    """
     work_dir = os.path.join(work_root, workflow_id)
     os.makedirs(work_dir, exist_ok=True)
     try:
         outputs = _run_stages(registry, workflow_id, db_uri, work_dir)
         with registry.session() as s:
             workflow_records.complete_workflow(s, workflow_id, outputs)
-    except Exception as e:  # noqa: BLE001 - every error ends the workflow failed, with its message
+    except WorkflowStopped:
+        pass
+    except BaseException as e:  # every error ends the workflow failed, with its message; an interrupt too, then goes on
         message = str(e) if isinstance(e, WorkflowError) else f"{type(e).__name__}: {e}"
         with registry.session() as s:
             workflow_records.fail_workflow(s, workflow_id, message)
+        if not isinstance(e, Exception):
+            raise
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return notify(registry, workflow_id)

@@ -20,7 +20,7 @@ def post_webhook(url: str, payload: dict) -> bool:
     """POST `payload` as JSON to `url`; whether the receiver answered 2xx."""
     try:
         response = httpx.post(url, json=payload, timeout=TIMEOUT_S)
-    except httpx.HTTPError as e:
+    except (httpx.HTTPError, httpx.InvalidURL) as e:
         log.warning("webhook %s failed: %s", url, e)
         return False
     if not response.is_success:

@@ -53,6 +53,8 @@ class WorkflowService:
         self.address = address
         self.db_uri = db_uri or default_db_uri()
         self.work_root = work_root or os.path.join(data_dir(), "work")
+        if max_running < 1:
+            raise ValueError("max_running must be at least 1")
         self.max_running = max_running
         self.poll_s = poll_s
         self._wake = threading.Event()
@@ -62,7 +64,7 @@ class WorkflowService:
     @property
     def _local_files(self) -> bool:
         """Whether the driver must run on this node: a SQLite registry, or artifacts or database in a local folder."""
-        return self.registry.url.startswith("sqlite") or "://" not in self.registry.artifacts.uri or "://" not in self.db_uri
+        return self.registry.url.startswith("sqlite") or self.registry.artifacts.local or "://" not in self.db_uri or self.db_uri.startswith("file://")
 
     def recover(self) -> None:
         """Connect to Ray and start dispatching (at server start-up)."""
@@ -116,8 +118,9 @@ class WorkflowService:
                 alive += 1
                 continue
             with self.registry.session() as s:
-                workflow_records.fail_workflow(s, workflow_id, DRIVER_LOST)
-            notify(self.registry, workflow_id)
+                failed = workflow_records.fail_workflow(s, workflow_id, DRIVER_LOST).error == DRIVER_LOST
+            if failed:  # not when the driver finished meanwhile (it notified)
+                notify(self.registry, workflow_id)
         for workflow_id in reversed(pending):  # oldest first
             if alive >= self.max_running:
                 break
