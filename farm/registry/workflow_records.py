@@ -68,9 +68,13 @@ def create_workflow(
     input_variant_id: str | None = None,
     webhook_url: str | None = None,
 ) -> Workflow:
-    """A pending workflow tuning a variant of the model (its original by default) for each target kind."""
+    """A pending workflow tuning a variant of the model (its original by default) for each target kind.
+
+    Without a `webhook_url` of its own, the workflow notifies its creator's webhook URL, if any.
+    """
     model = fetch(s, Model, model_id)
-    fetch(s, User, created_by)
+    creator = fetch(s, User, created_by)
+    webhook_url = webhook_url or creator.webhook_url
     kinds = _targets(targets)
     if input_variant_id is None:
         input_variant_id = s.scalar(select(Variant.id).where(Variant.model_id == model.id, Variant.kind == ORIGINAL).order_by(Variant.created_at))

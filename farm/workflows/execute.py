@@ -156,26 +156,15 @@ def execute_workflow(registry: Registry, workflow_id: str, *, db_uri: str, work_
 
 
 def notify(registry: Registry, workflow_id: str) -> str:
-    """POST the finished workflow to its webhook (or its creator's); its state."""
+    """POST the finished workflow to its webhook (its creator's unless it was given one); its state."""
     from ..api.schemas import WorkflowOut
 
     with registry.session() as s:
         workflow = workflow_records.get_workflow(s, workflow_id)
-        url = workflow.webhook_url or _creator_webhook(s, workflow.created_by)
+        url = workflow.webhook_url
         payload = WorkflowOut.model_validate(workflow).model_dump(mode="json")
         state = workflow.state
     if url:
         post_webhook(url, payload)
     return state
 
-
-def _creator_webhook(s, user_id: str | None) -> str | None:
-    from ..registry import accounts
-    from ..registry.errors import NotFound
-
-    if not user_id:
-        return None
-    try:
-        return accounts.get_user(s, user_id).webhook_url
-    except NotFound:
-        return None

@@ -30,7 +30,7 @@ def create_workflow(body: WorkflowCreate, user: Optimizer, registry: RegistryDep
             targets=body.targets,
             options=body.options(),
             created_by=user.id,
-            webhook_url=body.webhook_url or user.webhook_url,
+            webhook_url=body.webhook_url,
         )
     if service is not None:
         service.submit(workflow.id)

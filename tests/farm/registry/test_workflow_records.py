@@ -130,3 +130,13 @@ def test_workflows_are_listed_newest_first_and_filtered(registry, model_id, user
         assert list_workflows(s, model_id=model_id, offset=1, limit=1) == ([get_workflow(s, ids[1])], 3)
         with pytest.raises(InvalidInput, match="unknown workflow state 'done'"):
             list_workflows(s, state="done")
+
+
+def test_a_workflow_without_a_webhook_notifies_its_creators(registry, model_id, user_id):
+    from farm.registry.accounts import update_user
+
+    assert new_workflow(registry, model_id, user_id).webhook_url is None
+    with registry.session() as s:
+        update_user(s, user_id, webhook_url="https://hooks.example.com/mine")
+    assert new_workflow(registry, model_id, user_id).webhook_url == "https://hooks.example.com/mine"
+    assert new_workflow(registry, model_id, user_id, webhook_url="https://hooks.example.com/this-one").webhook_url == "https://hooks.example.com/this-one"
