@@ -12,7 +12,11 @@ CPUs to builds and serves no device, plus one worker node per device kind with n
 of its own (measurement actors take none), all on 127.0.0.1. Several nodes on one
 machine need distinct ports, the dashboard agent's included, so every port is chosen
 free up front; each node's object store is bounded (Ray would take ~30% of memory per
-node otherwise). Every node runs with Ray's token authentication (see `_node_env`).
+node otherwise). Every node runs with Ray's token authentication (see `_node_env`). Each
+worker node gets a Ray temp folder of its own (removed by `stop`): nodes on one machine
+would otherwise share the head's session folder, and each node's runtime-env agent
+deletes and re-extracts a job's `working_dir` there in place, under the job's running
+driver (`ray job submit --working-dir .` then fails on files that vanish mid-run).
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -56,6 +62,7 @@ class NodeSpec:
     node_ip: str | None = None
     include_dashboard: bool = False
     free_ports: bool = False
+    temp_dir: str | None = None
     extra_args: list[str] = field(default_factory=list)
 
 
@@ -69,6 +76,7 @@ class StartedNode:
     address: str
     log: str
     started_at: float
+    temp_dir: str | None = None
 
 
 DASHBOARD_PORT = 8265
@@ -109,6 +117,8 @@ def ray_start_command(spec: NodeSpec) -> list[str]:
         cmd += ["--object-store-memory", str(spec.object_store_bytes)]
     if spec.node_ip:
         cmd += ["--node-ip-address", spec.node_ip]
+    if spec.temp_dir:
+        cmd += ["--temp-dir", spec.temp_dir]
     if spec.free_ports:
         names = ["node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port"]
         if spec.head:
@@ -199,7 +209,7 @@ def launch(spec: NodeSpec, state_dir: str, timeout_s: float = 120.0) -> StartedN
             raise ClusterError(f"the node did not start within {timeout_s:.0f} s:\n{_tail(log_path)}")
         time.sleep(0.2)
     address = _head_address(log_path, spec) if spec.head else spec.address
-    node = StartedNode(pid, spec.head, [k.name for k in spec.kinds], address, log_path, time.time())
+    node = StartedNode(pid, spec.head, [k.name for k in spec.kinds], address, log_path, time.time(), spec.temp_dir)
     _save(state_dir, started_nodes(state_dir) + [node])
     return node
 
@@ -222,7 +232,8 @@ def start_local(
     nodes = [launch(head, state_dir)]
     try:
         for kind in kinds:
-            spec = NodeSpec([kind], num_cores, address=nodes[0].address, num_cpus=0, object_store_bytes=object_store_bytes, node_ip=LOCAL_IP, free_ports=True)
+            spec = NodeSpec([kind], num_cores, address=nodes[0].address, num_cpus=0, object_store_bytes=object_store_bytes, node_ip=LOCAL_IP,
+                            free_ports=True, temp_dir=tempfile.mkdtemp(prefix="ray-farm-node-"))
             nodes.append(launch(spec, state_dir))
     except ClusterError:
         stop(state_dir)
@@ -254,6 +265,9 @@ def stop(state_dir: str, grace_s: float = 45.0) -> list[StartedNode]:
     heads = [n for n in nodes if n.head]
     _terminate([n.pid for n in workers], grace_s)
     _terminate([n.pid for n in heads], grace_s)
+    for node in nodes:
+        if node.temp_dir:
+            shutil.rmtree(node.temp_dir, ignore_errors=True)
     _save(state_dir, [])
     return nodes
 

@@ -5,12 +5,15 @@ of them is killed by the fault test) and one `x86-64-v3` node, each without CPUs
 own. Health checks are shortened so a killed node is declared dead in ~2 s, and
 metrics are exported every second. Every node's dashboard agent gets a port of its own
 (on one machine they would all take the default, and the job server then finds no agent
-to run a `ray job submit`).
+to run a `ray job submit`), and every device node a temp folder of its own (nodes sharing
+one would each re-extract a job's working_dir in place under its running driver).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import ray
 from ray.cluster_utils import Cluster
@@ -42,12 +45,18 @@ class FarmCluster:
                             "dashboard_agent_listen_port": free_port()},
         )
         self.nodes: dict[str, list] = {}
+        self.temp_dirs: list[str] = []
         for kind in ["x86-64", "x86-64", "x86-64-v3"]:
             labels = node_labels(resolve_kinds([kind], num_cores=CORES), CORES)
             self.nodes.setdefault(kind, []).append(self.cluster.add_node(
-                num_cpus=0, object_store_memory=OBJECT_STORE, labels=labels, dashboard_agent_listen_port=free_port()
+                num_cpus=0, object_store_memory=OBJECT_STORE, labels=labels, dashboard_agent_listen_port=free_port(),
+                temp_dir=self._temp_dir(),
             ))
         ray.init(address=self.cluster.address, namespace="farm")
+
+    def _temp_dir(self) -> str:
+        self.temp_dirs.append(tempfile.mkdtemp(prefix="ray-node-"))
+        return self.temp_dirs[-1]
 
     def node_ids(self, kind: str) -> set[str]:
         return {n.node_id for n in self.nodes[kind]}
@@ -55,4 +64,6 @@ class FarmCluster:
     def shutdown(self) -> None:
         ray.shutdown()
         self.cluster.shutdown()
+        for path in self.temp_dirs:
+            shutil.rmtree(path, ignore_errors=True)
 
