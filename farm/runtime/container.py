@@ -1,0 +1,186 @@
+"""Reading a model folder: `metadata.json` checked, the library's SHA-256 verified, the tensors described.
+
+A model folder is what `farm tune --out` writes per device kind and what the packages
+unpack: `metadata.json` (model name, inputs, outputs, TVM target, library file and its
+SHA-256, optionally the `cpu_flags` the code needs) beside the library it names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ContainerError, ModelError
+from .tensors import TensorInfo, find_tensor
+
+METADATA = "metadata.json"
+REQUIRED_KEYS = ("model", "inputs", "outputs", "target", "library", "library_sha256")
+PLATFORMS = {"llvm": "cpu", "cuda": "cuda"}  # TVM target kind -> device platform that runs it
+ELF_MAGIC = b"\x7fELF"
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """A checked model folder: its metadata, tensors and library path."""
+
+    folder: str
+    metadata: dict
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    library: str
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata["model"])
+
+    @property
+    def platform(self) -> str:
+        """The device platform the library runs on (`cpu`, `cuda`)."""
+        return PLATFORMS[self.metadata["target"]["kind"]]
+
+    @property
+    def cpu_flags(self) -> list[str]:
+        """/proc/cpuinfo flags the code needs (empty when the metadata does not say)."""
+        return list(self.metadata.get("cpu_flags") or [])
+
+    def get_tensor(self, name: str) -> TensorInfo:
+        return find_tensor(self.inputs + self.outputs, name)
+
+
+class ModelView:
+    """What a loaded model tells about itself from its folder (`self._container`): name, metadata, tensors."""
+
+    _container: ModelFolder
+
+    @property
+    def name(self) -> str:
+        return self._container.name
+
+    @property
+    def metadata(self) -> dict:
+        return self._container.metadata
+
+    @property
+    def inputs(self) -> list[TensorInfo]:
+        return list(self._container.inputs)
+
+    @property
+    def outputs(self) -> list[TensorInfo]:
+        return list(self._container.outputs)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self._container.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [o.name for o in self._container.outputs]
+
+    def get_tensor(self, name: str) -> TensorInfo:
+        """The input or output called `name`; `InvalidArgumentError` listing the names there are."""
+        return self._container.get_tensor(name)
+
+
+def file_sha256(path: str) -> str:
+    """The SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _elf_end(path: str) -> int:
+    """The bytes an ELF file's headers say it holds (its program segments and section table); 0 for a file that is not ELF."""
+    with open(path, "rb") as f:
+        ident = f.read(16)
+        if len(ident) < 16 or not ident.startswith(ELF_MAGIC):
+            return 0
+        wide, order = ident[4] == 2, "<" if ident[5] == 1 else ">"
+        header_format = order + ("HHIQQQIHHHHHH" if wide else "HHIIIIIHHHHHH")
+        header = f.read(struct.calcsize(header_format))
+        if len(header) < struct.calcsize(header_format):
+            return struct.calcsize(header_format) + 16
+        _, _, _, _, phoff, shoff, _, _, phentsize, phnum, shentsize, shnum, _ = struct.unpack(header_format, header)
+        ends = [phoff + phnum * phentsize, shoff + shnum * shentsize]
+        f.seek(phoff)
+        table = f.read(phnum * phentsize)
+        if len(table) == phnum * phentsize:
+            segment_format = order + ("8xQ16xQ" if wide else "4xI8xI")  # p_offset, p_filesz
+            for i in range(phnum):
+                offset, filesz = struct.unpack_from(segment_format, table, i * phentsize)
+                ends.append(offset + filesz)
+    return max(ends)
+
+
+def _tensor(metadata_path: str, key: str, entry: object) -> TensorInfo:
+    try:
+        shape = tuple(entry["shape"])
+        np.dtype(entry["dtype"])
+        if not isinstance(entry["name"], str) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise ValueError("a name and a static shape of non-negative integers")
+    except (KeyError, TypeError, ValueError) as e:
+        raise ContainerError(f"{metadata_path}: {key} entry {entry!r} is not a tensor description ({type(e).__name__}: {e})") from e
+    return TensorInfo(entry["name"], str(np.dtype(entry["dtype"])), shape)
+
+
+def _load_metadata(path: str) -> dict:
+    try:
+        with open(path) as f:
+            metadata = json.load(f)
+    except FileNotFoundError:
+        raise ContainerError(f"{path} is missing: not a model folder") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ContainerError(f"{path} is not readable JSON: {e}") from e
+    if not isinstance(metadata, dict):
+        raise ContainerError(f"{path} holds a {type(metadata).__name__}, not a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in metadata]
+    if missing:
+        raise ContainerError(f"{path} lacks {', '.join(missing)}")
+    for key in ("inputs", "outputs"):
+        if not isinstance(metadata[key], list):
+            raise ContainerError(f"{path}: {key} must be a list of tensor descriptions")
+    flags = metadata.get("cpu_flags")
+    if flags is not None and not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)):
+        raise ContainerError(f"{path}: cpu_flags must be a list of /proc/cpuinfo flag names")
+    return metadata
+
+
+def read_model_folder(folder: str | os.PathLike) -> ModelFolder:
+    """The checked model folder at `folder`: `ContainerError` if anything is missing or corrupt, `ModelError` for a target the runtime cannot run."""
+    folder = os.path.abspath(os.fspath(folder))
+    if not os.path.isdir(folder):
+        raise ContainerError(f"model folder {folder} does not exist")
+    path = os.path.join(folder, METADATA)
+    metadata = _load_metadata(path)
+    library_name = metadata["library"]
+    if not isinstance(library_name, str) or os.path.basename(library_name) != library_name or library_name in ("", ".", ".."):
+        raise ContainerError(f"{path}: library must be a file name inside the folder, got {library_name!r}")
+    library = os.path.join(folder, library_name)
+    if not os.path.isfile(library):
+        raise ContainerError(f"the library {library} named by {path} is missing")
+    actual = file_sha256(library)
+    if actual != metadata["library_sha256"]:
+        raise ContainerError(
+            f"{library} is corrupt: its SHA-256 is {actual}, {METADATA} records {metadata['library_sha256']}"
+        )
+    # dlopen maps a truncated library past its end and the process dies of SIGBUS: refuse it first
+    expected, size = _elf_end(library), os.path.getsize(library)
+    if expected > size:
+        raise ContainerError(f"{library} is truncated: its ELF headers describe {expected} bytes, the file holds {size}")
+    target = metadata["target"]
+    if not isinstance(target, dict) or target.get("kind") not in PLATFORMS:
+        kind = target.get("kind") if isinstance(target, dict) else target
+        raise ModelError(f"{path}: the runtime runs TVM targets {', '.join(PLATFORMS)}, not {kind!r}")
+    return ModelFolder(
+        folder=folder,
+        metadata=metadata,
+        inputs=[_tensor(path, "inputs", e) for e in metadata["inputs"]],
+        outputs=[_tensor(path, "outputs", e) for e in metadata["outputs"]],
+        library=library,
+    )

@@ -1,0 +1,133 @@
+"""This host and the devices on it that the runtime can run models on (`get_local_info`).
+
+Device ids are `cpu:0` (one CPU device for the whole processor) and `cuda:N` for every
+GPU TVM can drive. A device's `kind` uses the farm's names for device kinds: LLVM's name
+for the CPU (`znver4`), `cuda-sm<compute capability>` for a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import socket
+from dataclasses import asdict, dataclass, field
+
+import tvm
+
+from .errors import DeviceError, InvalidArgumentError
+
+CPUINFO = "/proc/cpuinfo"
+DEVICE_ID = re.compile(r"(cpu|cuda):(\d+)")
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """A device of this host: `id` (`cpu:0`), `platform` (`cpu`/`cuda`), `kind`, model `name`, `cores`, `index`.
+
+    `cores` is the physical cores a CPU device may use, the streaming multiprocessors of a GPU.
+    """
+
+    id: str
+    platform: str
+    kind: str
+    name: str
+    cores: int
+    index: int
+
+    def tvm_device(self) -> tvm.runtime.Device:
+        """This device as TVM addresses it."""
+        return tvm.device(self.platform, self.index)
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    """This host: hostname, OS, architecture, Python and TVM versions, and its devices."""
+
+    name: str
+    os: str
+    architecture: str
+    python: str
+    tvm_version: str
+    devices: list[DeviceInfo] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+def _cpuinfo_blocks() -> list[dict[str, str]]:
+    """/proc/cpuinfo as one dict per logical processor (empty where there is no such file)."""
+    try:
+        with open(CPUINFO) as f:
+            text = f.read()
+    except OSError:
+        return []
+    blocks = []
+    for chunk in text.split("\n\n"):
+        fields = dict(line.split(":", 1) for line in chunk.splitlines() if ":" in line)
+        if fields:
+            blocks.append({k.strip(): v.strip() for k, v in fields.items()})
+    return blocks
+
+
+def host_cpu_flags() -> set[str] | None:
+    """The CPU flags the kernel reports for this machine; None where it reports none (not Linux)."""
+    for block in _cpuinfo_blocks():
+        if "flags" in block:
+            return set(block["flags"].split())
+    return None
+
+
+def _usable_cpus() -> set[int] | None:
+    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on: distinct (physical id, core id) of its usable processors."""
+    usable = _usable_cpus()
+    cores = {
+        (b.get("physical id", "0"), b["core id"])
+        for b in _cpuinfo_blocks()
+        if "core id" in b and (usable is None or int(b.get("processor", -1)) in usable)
+    }
+    return len(cores) or len(usable or ()) or os.cpu_count() or 1
+
+
+def _cpu_device() -> DeviceInfo:
+    from tvm.target import codegen
+
+    names = [b["model name"] for b in _cpuinfo_blocks() if "model name" in b]
+    name = names[0] if names else platform.processor()
+    return DeviceInfo("cpu:0", "cpu", str(codegen.llvm_get_system_cpu()), name, physical_cores(), 0)
+
+
+def _cuda_devices() -> list[DeviceInfo]:
+    devices = []
+    while tvm.cuda(len(devices)).exist:
+        index = len(devices)
+        dev = tvm.cuda(index)
+        kind = "cuda-sm" + dev.compute_version.replace(".", "")
+        devices.append(DeviceInfo(f"cuda:{index}", "cuda", kind, str(dev.device_name or ""), int(dev.multi_processor_count), index))
+    return devices
+
+
+def get_local_info() -> HostInfo:
+    """This host and its devices: the CPU, then every CUDA GPU TVM can drive."""
+    return HostInfo(
+        name=socket.gethostname(),
+        os=platform.system(),
+        architecture=platform.machine(),
+        python=platform.python_version(),
+        tvm_version=tvm.__version__,
+        devices=[_cpu_device(), *_cuda_devices()],
+    )
+
+
+def find_device(device_id: str, devices: list[DeviceInfo]) -> DeviceInfo:
+    """The device of `devices` named `device_id` (`cpu:0`, `cuda:1`)."""
+    if not isinstance(device_id, str) or not DEVICE_ID.fullmatch(device_id):
+        raise InvalidArgumentError(f"device {device_id!r}: device ids look like 'cpu:0' or 'cuda:0'")
+    for device in devices:
+        if device.id == device_id:
+            return device
+    raise DeviceError(f"device {device_id!r} does not exist on this host (devices: {', '.join(d.id for d in devices)})")
