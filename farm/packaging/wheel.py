@@ -1,0 +1,157 @@
+"""A variant as a pip wheel: the library, its metadata and the farm's portable runtime, depending only on TVM and numpy.
+
+`build_wheel` lays out a small setuptools project in a temporary folder and builds it with
+`pip wheel --no-build-isolation` (setuptools ≥ 70.1 builds wheels itself). The import
+package (`farm_model_<model>_<kind>`) holds a generated `__init__.py` (`load()`, `run()`,
+`METADATA`, `__version__`), the variant under `model/`, and `runtime/`: the modules of
+`farm.runtime` except `remote.py`, copied verbatim (they import only the standard library,
+numpy, TVM and each other). The wheel is tagged for the platform of the library's target
+triple (`py3-none-linux_x86_64`), since it carries a native shared object.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from .variant import BENCHMARK_FILE, METADATA_FILE, PackagingError, Variant, read_variant
+
+RUNTIME_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime")
+NOT_PORTABLE = ("remote.py",)
+
+_INIT = '''"""{model} compiled by Apache TVM for {kind} ({target_key}), packaged by tuning-farm.
+
+    import {package}
+    model = {package}.load(threads=4)        # a runtime Model: inputs, outputs, run, create_request, profile
+    outputs = {package}.run({{"{first_input}": array}})  # one inference on a model loaded once per process
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .runtime import Model, load_model
+
+__version__ = {version!r}
+MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model")
+with open(os.path.join(MODEL_DIR, "metadata.json")) as _f:
+    METADATA: dict = json.load(_f)
+
+_default: Model | None = None
+
+
+def load(threads: int | None = None, devices=None) -> Model:
+    """The bundled model, loaded by the runtime (`threads`: TVM threads; `devices`: as `runtime.load_model` takes them)."""
+    return load_model(MODEL_DIR, devices=devices, threads=threads)
+
+
+def run(inputs) -> dict:
+    """One inference (inputs: list in input order or dict by name of numpy arrays) on a model loaded at the first call."""
+    global _default
+    if _default is None:
+        _default = load()
+    return _default.run(inputs)
+'''
+
+
+def names(metadata: dict, name: str | None = None) -> tuple[str, str]:
+    """(distribution name, import package) of a variant's wheel: `farm-model-<model>-<kind>` unless `name` is given."""
+    base = name or f"farm-model-{metadata['model']}-{metadata['kind']}"
+    package = re.sub(r"[^a-z0-9]+", "_", base.lower()).strip("_")
+    if not package.isidentifier():
+        raise PackagingError(f"wheel name {base!r} gives no valid Python package name ({package!r})")
+    return package.replace("_", "-"), package
+
+
+def platform_tag(target: dict) -> str:
+    """The wheel platform tag of a TVM target's host triple, e.g. `x86_64-linux-gnu` → `linux_x86_64`."""
+    triple = target.get("mtriple") or target.get("host", {}).get("mtriple", "")
+    arch, _, system = triple.partition("-")
+    if not arch or "linux" not in system:
+        raise PackagingError(f"only Linux libraries can be packaged as wheels; the target triple is {triple!r}")
+    return f"linux_{arch}"
+
+
+def _pyproject(variant: Variant, dist: str, package: str, version: str) -> str:
+    meta = variant.metadata
+    dependencies = [
+        f"apache-tvm=={importlib.metadata.version('apache-tvm')}",
+        f"apache-tvm-ffi=={importlib.metadata.version('apache-tvm-ffi')}",
+        "numpy",
+    ]
+    description = f"{meta['model']} compiled by Apache TVM for {meta['kind']} (tuning-farm)"
+    q = json.dumps  # TOML basic strings share JSON's escapes
+    return "\n".join([
+        "[build-system]",
+        'requires = ["setuptools>=70.1"]',
+        'build-backend = "setuptools.build_meta"',
+        "",
+        "[project]",
+        f"name = {q(dist)}",
+        f"version = {q(version)}",
+        f"description = {q(description)}",
+        'requires-python = ">=3.10"',
+        f"dependencies = {json.dumps(dependencies)}",
+        "",
+        "[tool.setuptools]",
+        f"packages = {json.dumps([package, f'{package}.runtime'])}",
+        "",
+        "[tool.setuptools.package-data]",
+        f'{package} = ["model/*"]',
+        "",
+        "[tool.distutils.bdist_wheel]",
+        'python-tag = "py3"',
+        f"plat-name = {q(platform_tag(meta['target']))}",
+        "",
+    ])
+
+
+def _write_package(variant: Variant, root: str, package: str, version: str) -> None:
+    meta = variant.metadata
+    runtime_files = sorted(f for f in os.listdir(RUNTIME_DIR) if f.endswith(".py") and f not in NOT_PORTABLE) if os.path.isdir(RUNTIME_DIR) else []
+    if "__init__.py" not in runtime_files:
+        raise PackagingError(f"{RUNTIME_DIR}: the farm runtime is missing; it is what the wheel runs the model with")
+    os.makedirs(os.path.join(root, package, "runtime"))
+    for name in runtime_files:
+        shutil.copyfile(os.path.join(RUNTIME_DIR, name), os.path.join(root, package, "runtime", name))
+    model_dir = os.path.join(root, package, "model")
+    os.makedirs(model_dir)
+    for name in (METADATA_FILE, meta["library"], BENCHMARK_FILE):
+        if os.path.isfile(os.path.join(variant.folder, name)):
+            shutil.copyfile(os.path.join(variant.folder, name), os.path.join(model_dir, name))
+    init = _INIT.format(
+        model=meta["model"], kind=meta["kind"], target_key=meta.get("target_key", ""), package=package,
+        first_input=meta["inputs"][0]["name"] if meta["inputs"] else "input", version=version,
+    )
+    with open(os.path.join(root, package, "__init__.py"), "w") as f:
+        f.write(init)
+
+
+def build_wheel(variant_dir: str, out_dir: str, *, name: str | None = None, version: str = "1.0.0") -> str:
+    """Build the variant's wheel into `out_dir` and return its path; PackagingError with pip's output when the build fails."""
+    variant = read_variant(variant_dir)
+    dist, package = names(variant.metadata, name)
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="farm-wheel-") as work:
+        src, built = os.path.join(work, "src"), os.path.join(work, "dist")
+        os.makedirs(src)
+        with open(os.path.join(src, "pyproject.toml"), "w") as f:
+            f.write(_pyproject(variant, dist, package, version))
+        _write_package(variant, src, package, version)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--disable-pip-version-check", "-q", "-w", built, src],
+            capture_output=True, text=True, cwd=work,
+        )
+        wheels = [f for f in os.listdir(built) if f.endswith(".whl")] if os.path.isdir(built) else []
+        if proc.returncode != 0 or len(wheels) != 1:
+            raise PackagingError(f"building the wheel of {variant.folder} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+        path = os.path.join(os.path.abspath(out_dir), wheels[0])
+        shutil.move(os.path.join(built, wheels[0]), path)
+    return path

@@ -1,0 +1,181 @@
+"""The tarball, the ranked candidates zip and the Docker context: layout, safe member names, and the models in them run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tvm
+from tvm import relax
+
+from farm.packaging import (
+    PackagingError,
+    build_candidates_zip,
+    build_docker_context,
+    build_tarball,
+    build_wheel,
+    candidate_from_folder,
+    parse_priorities,
+    rank,
+)
+from farm.runtime import load_model
+
+from .helpers import assert_matches, assert_safe_names
+
+
+def _tvm_outputs(value) -> list[np.ndarray]:
+    if isinstance(value, tvm.runtime.Tensor):
+        return [value.numpy()]
+    return [v for item in value for v in _tvm_outputs(item)]
+
+
+def test_tarball_runs_with_plain_tvm_and_the_runtime(tuned_variants, reference, tmp_path):
+    variant = tuned_variants["kinds"]["x86-64"]
+    path = Path(build_tarball(str(variant), str(tmp_path / "out")))
+    assert path.name == "tiny-x86-64.tar.gz"
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+        assert_safe_names([m.name for m in members])
+        assert [m.name for m in members] == ["tiny-x86-64", *(f"tiny-x86-64/{n}" for n in ("README.txt", "example.py", "metadata.json", "model.so"))]
+        assert members[0].isdir() and all(m.isfile() and m.mode == 0o644 and m.uid == 0 for m in members[1:])
+        tar.extractall(tmp_path / "x", filter="data")
+    folder = tmp_path / "x" / "tiny-x86-64"
+    assert build_tarball(str(variant), str(tmp_path / "again")) and (tmp_path / "again" / path.name).read_bytes() == path.read_bytes()
+
+    metadata = json.loads((folder / "metadata.json").read_text())
+    original = json.loads((variant / "metadata.json").read_text())
+    assert metadata == {**original, "benchmark": json.loads((variant / "benchmark.json").read_text())}
+    assert 2 <= len((folder / "README.txt").read_text().splitlines()) <= 6
+
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(folder / "model.so")), tvm.cpu())
+    outputs = _tvm_outputs(vm["main"](*(tvm.runtime.tensor(x) for x in reference["inputs"].values())))
+    assert_matches(reference, dict(zip(reference["output_names"], outputs, strict=True)))
+
+    with load_model(folder, threads=1) as model:
+        assert_matches(reference, model.run(reference["inputs"]))
+        profile = model.profile(repeat=3, warmup=1)
+    assert len(profile.model_durations_ns) == 3 and profile.layer_durations_ns
+
+    proc = subprocess.run([sys.executable, str(folder / "example.py")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.startswith(f"{reference['output_names'][0]} (1, 10) float32")
+
+
+@pytest.fixture()
+def three_candidates(tuned_variants, tmp_path):
+    """Both kinds, plus a slower copy of the x86-64 variant (its benchmark edited), so x86-64 has two candidates."""
+    slow = tmp_path / "slow-x86-64"
+    shutil.copytree(tuned_variants["kinds"]["x86-64"], slow)
+    bench = json.loads((slow / "benchmark.json").read_text())
+    bench["tvm_latency_ms"] = 1e6
+    (slow / "benchmark.json").write_text(json.dumps(bench))
+    return [candidate_from_folder(str(slow), variant_id="slow"),
+            *(candidate_from_folder(str(tuned_variants["kinds"][k]), variant_id=k) for k in ("x86-64", "x86-64-v3"))]
+
+
+def test_candidates_zip_layout_and_ranking(three_candidates, reference, tmp_path):
+    path = Path(build_candidates_zip(three_candidates, str(tmp_path / "out")))
+    assert path.name == "CandidateModels.zip"
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        assert_safe_names(names)
+        assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in zf.infolist())
+        ranking = json.loads(zf.read("models_rank.json"))
+        zf.extractall(tmp_path / "x")
+    assert ranking == rank(three_candidates)
+    assert [e["rank"] for e in ranking] == [1, 2, 3] and ranking[-1]["variant_id"] == "slow"
+    by_id = {e["variant_id"]: e["model_config"]["config"]["model_path"] for e in ranking}
+    assert by_id == {
+        "x86-64": "CandidateModels/x86-64/BestCandidateModel_1/model/model.so",
+        "slow": "CandidateModels/x86-64/BestCandidateModel_2/model/model.so",
+        "x86-64-v3": "CandidateModels/x86-64-v3/BestCandidateModel_1/model/model.so",
+    }
+    assert {"SampleCode/run_model.py", "SampleCode/README.txt", "models_rank.json"} <= set(names)
+    for model_path in by_id.values():
+        folder = model_path.rsplit("/model/", 1)[0]
+        assert {f"{folder}/{f}" for f in ("model/metadata.json", "model/model.so", "tuning_history.json", "metrics.json", "inference_settings.json")} <= set(names)
+    root = tmp_path / "x" / "CandidateModels" / "x86-64-v3" / "BestCandidateModel_1"
+    settings = json.loads((root / "inference_settings.json").read_text())
+    assert (settings["device"], settings["kind"], settings["target"]["mcpu"]) == ("cpu", "x86-64-v3", "x86-64-v3")
+    assert settings["threads"] >= 1 and settings["inputs"] == [{"name": "input", "dtype": "float32", "shape": [1, 3, 8, 8]}]
+    history = json.loads((root / "tuning_history.json").read_text())
+    assert history["source_model"]["name"] == "tiny.onnx" and history["tuning"]["kind"] == "x86-64-v3"
+    assert json.loads((root / "metrics.json").read_text())["metrics"]["agrees"] is True
+    with load_model(root / "model", threads=1) as model:
+        assert_matches(reference, model.run(reference["inputs"]))
+
+    proc = subprocess.run([sys.executable, "SampleCode/run_model.py"], cwd=tmp_path / "x", capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    best = json.loads(proc.stdout)
+    assert best["folder"] == str(tmp_path / "x" / Path(ranking[0]["model_config"]["config"]["model_path"]).parent)
+    assert list(best["outputs"]) == reference["output_names"]
+
+
+def test_candidates_zip_top_k_and_priorities(three_candidates, tmp_path):
+    priorities = parse_priorities("-max_abs_diff")
+    path = build_candidates_zip(three_candidates, str(tmp_path), priorities=priorities, name="Best", top_k=1)
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        ranking = json.loads(zf.read("models_rank.json"))
+    assert Path(path).name == "Best.zip" and not any("BestCandidateModel_2" in n for n in names)
+    assert sorted(e["target"] for e in ranking) == ["x86-64", "x86-64-v3"]
+    assert [set(e["metrics"]) for e in ranking] == [{"max_abs_diff"}] * 2
+    with pytest.raises(PackagingError, match="top_k"):
+        build_candidates_zip(three_candidates, str(tmp_path), top_k=0)
+    with pytest.raises(PackagingError, match="no candidates"):
+        build_candidates_zip([], str(tmp_path))
+
+
+def test_docker_context(tuned_variants, tmp_path):
+    path = Path(build_docker_context(str(tuned_variants["kinds"]["x86-64"]), str(tmp_path)))
+    assert path.name == "tiny-x86-64-docker.tar.gz"
+    with tarfile.open(path) as tar:
+        names = tar.getnames()
+        assert_safe_names(names)
+        dockerfile = tar.extractfile("Dockerfile").read().decode()
+        serve = tar.extractfile("serve.py").read().decode()
+    wheel = "farm_model_tiny_x86_64-1.0.0-py3-none-linux_x86_64.whl"
+    assert sorted(names) == sorted(["Dockerfile", "serve.py", wheel])
+    lines = dockerfile.splitlines()
+    assert "FROM python:3.11-slim" in lines and "EXPOSE 8080" in lines
+    assert f"COPY {wheel} serve.py ./" in lines
+    assert f"RUN pip install --no-cache-dir ./{wheel}" in lines
+    assert lines[-1] == 'CMD ["python", "serve.py", "--port", "8080"]'
+    assert "from farm_model_tiny_x86_64 import METADATA, load" in serve
+    compile(serve, "serve.py", "exec")
+
+
+def test_incomplete_or_corrupt_variants_are_refused(tuned_variants, tmp_path):
+    with pytest.raises(PackagingError, match="no metadata.json"):
+        build_tarball(str(tmp_path), str(tmp_path / "out"))
+    broken = tmp_path / "broken"
+    shutil.copytree(tuned_variants["kinds"]["x86-64"], broken)
+    with open(broken / "model.so", "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(PackagingError, match="SHA-256"):
+        build_tarball(str(broken), str(tmp_path / "out"))
+    (broken / "model.so").unlink()
+    with pytest.raises(PackagingError, match="'model.so' .* is missing"):
+        candidate_from_folder(str(broken))
+    (broken / "metadata.json").write_text("{not json")
+    with pytest.raises(PackagingError, match="not valid JSON"):
+        build_tarball(str(broken), str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_wheel_name_and_version_options(tuned_variants, tmp_path):
+    path = Path(build_wheel(str(tuned_variants["kinds"]["x86-64"]), str(tmp_path), name="Acme Vision!", version="2.1"))
+    assert path.name == "acme_vision-2.1-py3-none-linux_x86_64.whl"
+    with zipfile.ZipFile(path) as zf:
+        assert "acme_vision/model/model.so" in zf.namelist() and "__version__ = '2.1'" in zf.read("acme_vision/__init__.py").decode()
+    with pytest.raises(PackagingError, match="building the wheel"):
+        build_wheel(str(tuned_variants["kinds"]["x86-64"]), str(tmp_path), version="not a version")
+    with pytest.raises(PackagingError, match="no valid Python package name"):
+        build_wheel(str(tuned_variants["kinds"]["x86-64"]), str(tmp_path), name="3d")
