@@ -8,7 +8,8 @@ it and measurements on one device never overlap (a Ray actor runs one call at a 
 
 Measurements run in a TVM popen worker (a fresh interpreter, never a fork), started
 warm with the actor and restarted after a crash or a timeout, so a candidate that
-segfaults or hangs costs an error result, not the actor. The worker inherits the
+segfaults or hangs costs an error result, not the actor. Benchmarks of compiled models
+run in the same worker (`run`), so they never overlap a measurement on the device either. The worker inherits the
 actor's `TVM_NUM_THREADS`, set from the node's `farm.io/num-cores` label: Ray gives its
 workers `OMP_NUM_THREADS=1`, which TVM would follow otherwise.
 """
@@ -95,6 +96,17 @@ class MeasurementActor:
             "started": started,
             "finished": finished,
         }
+
+
+    def run(self, fn, args: tuple, timeout_s: float):
+        """`fn(*args)` in this device's worker, between measurements (benchmarks, verification); its errors are raised."""
+        self.worker.send(fn, args, timeout=timeout_s)
+        try:
+            return self.worker.recv()
+        except TimeoutError:
+            raise TimeoutError(f"{getattr(fn, '__name__', 'the call')} took more than {timeout_s} s on node {self.node_id[:12]}") from None
+        except ChildProcessError:
+            raise ChildProcessError(f"the device worker of node {self.node_id[:12]} died running {getattr(fn, '__name__', 'the call')}") from None
 
 
 def actor_name(node_id: str, device: str) -> str:

@@ -131,13 +131,22 @@ def cpu_kind(mcpu: str, num_cores: int) -> DeviceKind:
     return DeviceKind(mcpu, "cpu", _exported(target))
 
 
-def missing_extensions(mcpu: str, flags: set[str]) -> list[str]:
-    """ISA extensions code for `mcpu` may use that a CPU with these flags lacks."""
+def _isa_features(mcpu: str) -> list[str]:
     import tvm
     from tvm.target import codegen
 
     needs = codegen.llvm_get_cpu_features(tvm.target.Target({"kind": "llvm", "mcpu": mcpu, "mtriple": CANONICAL_TRIPLE}))
-    return sorted(f for f in needs if f in ISA_FLAGS and ISA_FLAGS[f] not in flags)
+    return sorted(f for f in needs if f in ISA_FLAGS)
+
+
+def missing_extensions(mcpu: str, flags: set[str]) -> list[str]:
+    """ISA extensions code for `mcpu` may use that a CPU with these flags lacks."""
+    return [f for f in _isa_features(mcpu) if ISA_FLAGS[f] not in flags]
+
+
+def required_cpu_flags(mcpu: str) -> list[str]:
+    """The `/proc/cpuinfo` flags a CPU needs to run code built for `mcpu` (what a runtime checks before loading it)."""
+    return sorted({ISA_FLAGS[f] for f in _isa_features(mcpu)})
 
 
 def default_num_cores() -> int:

@@ -1,8 +1,9 @@
 """Verification and baseline: a variant through the TVM VM against the original model through ONNX Runtime, on a device node.
 
-`compare_on_device` runs one Ray task on a node that serves the variant's kind, pinned
-by Ray's `ray.io/node-id` label. The variant library and the ONNX model travel as bytes
-(no shared filesystem). Both runtimes get the same random inputs and the node's thread
+`compare_on_device` runs the comparison in the measurement actor of a node that serves
+the variant's kind (`cluster.actors.MeasurementActor.run`, in its device worker), so it
+never overlaps a tuning measurement on that device. The variant library and the ONNX
+model travel as bytes (no shared filesystem). Both runtimes get the same random inputs and the node's thread
 count (`TVM_NUM_THREADS`; ONNX Runtime's `intra_op_num_threads`, CPU provider), warm up,
 then run `repeat` timed inferences each. The result has latency statistics for both
 (median, mean, std, p90 in ms), throughput, the speed-up over ONNX Runtime, and the
@@ -19,7 +20,8 @@ import time
 import numpy as np
 import ray
 
-from cluster.nodes import NODE_ID_LABEL, nodes_serving
+from cluster.actors import device_actors
+from cluster.nodes import nodes_serving
 
 ABS_TOL = 1e-3
 REL_TOL = 1e-2
@@ -93,19 +95,16 @@ def run_comparison(library: bytes, onnx_model: bytes, inputs: dict[str, np.ndarr
         "threads": threads,
         "warmup": warmup,
         "repeat": repeat,
-        "node_id": ray.get_runtime_context().get_node_id(),
     }
 
 
-def compare_on_device(kind: str, library_path: str, onnx_model: bytes, inputs: dict[str, np.ndarray], *, warmup: int = 5, repeat: int = 50) -> dict:
-    """`run_comparison` on a live node serving `kind`, with that node's thread count."""
+def compare_on_device(
+    kind: str, library_path: str, onnx_model: bytes, inputs: dict[str, np.ndarray], *, warmup: int = 5, repeat: int = 50, timeout_s: float = 600.0
+) -> dict:
+    """`run_comparison` in the device worker of a live node serving `kind`, with that node's thread count."""
     node = nodes_serving(kind)[0]
-    threads = node.num_cores or 1
-    task = ray.remote(run_comparison).options(
-        num_cpus=0,
-        label_selector={NODE_ID_LABEL: node.node_id},
-        runtime_env={"env_vars": {"TVM_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}},
-    )
+    actor = device_actors(node, node.kind_platforms[kind])[0]
     with open(library_path, "rb") as f:
         library = f.read()
-    return ray.get(task.remote(library, onnx_model, inputs, threads, warmup, repeat))
+    result = ray.get(actor.run.remote(run_comparison, (library, onnx_model, inputs, node.num_cores or 1, warmup, repeat), timeout_s))
+    return {**result, "node_id": node.node_id}

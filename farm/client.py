@@ -11,7 +11,7 @@ for variant in workflow.variants():
     variant.download("variants/")
 ```
 
-Records are small dataclasses (`Project`, `Model`, `Variant`, `Workflow`) holding the
+Records are small dataclasses (`Project`, `Model`, `Variant`, `Workflow`, `Package`) holding the
 client that fetched them, so their methods talk to the same server. Every HTTP error
 raises `FarmAPIError` with the status and the server's message; a workflow that ends
 failed or cancelled makes `Workflow.wait` raise `WorkflowFailed`.
@@ -117,14 +117,23 @@ class Variant(_Record):
 
     def download(self, path: str = ".") -> str:
         """Save the artifact to `path` (a folder gets it under its artifact name); returns the file written."""
-        if os.path.isdir(path):
-            path = os.path.join(path, self.artifact_name)
-        partial = f"{path}.part"
-        with self.client._stream(f"/variants/{self.id}/download") as response, open(partial, "wb") as out:
-            for chunk in response.iter_bytes():
-                out.write(chunk)
-        os.replace(partial, path)
-        return path
+        return self.client._download(f"/variants/{self.id}/download", path, self.artifact_name)
+
+
+@dataclass
+class Package(_Record):
+    id: str
+    variant_id: str
+    workflow_id: str | None
+    format: str
+    artifact_name: str
+    size_bytes: int
+    created_at: datetime
+    client: Client = field(repr=False, compare=False)
+
+    def download(self, path: str = ".") -> str:
+        """Save the package to `path` (a folder gets it under its file name); returns the file written."""
+        return self.client._download(f"/packages/{self.id}/download", path, self.artifact_name)
 
 
 @dataclass
@@ -158,11 +167,18 @@ class Model(_Record):
         input_shapes: dict[str, list[int]] | None = None,
         stages: dict[str, bool] | None = None,
         webhook_url: str | None = None,
+        benchmark: dict | None = None,
+        priorities: list[str] | None = None,
     ) -> Workflow:
-        """Start a workflow tuning this model for each device kind in `targets`."""
+        """Start a workflow tuning this model for each device kind in `targets` (see `Client.create_workflow`)."""
         return self.client.create_workflow(
-            self.id, targets, trials=trials, trials_per_task=trials_per_task, input_shapes=input_shapes, stages=stages, webhook_url=webhook_url
+            self.id, targets, trials=trials, trials_per_task=trials_per_task, input_shapes=input_shapes, stages=stages,
+            webhook_url=webhook_url, benchmark=benchmark, priorities=priorities,
         )
+
+    def packages(self) -> list[Package]:
+        """Every package built from this model's variants."""
+        return self.client.packages(model_id=self.id)
 
 
 @dataclass
@@ -214,6 +230,15 @@ class Workflow(_Record):
         """The benchmark results of this workflow's variants."""
         return self.client.benchmarks(workflow_id=self.id)
 
+    def ranking(self) -> list[dict]:
+        """The variants ranked by the workflow's metric priorities (`models_rank.json`), once its package stage ran."""
+        self.status()
+        return self.outputs.get("ranking", [])
+
+    def packages(self, format: str | None = None) -> list[Package]:
+        """The packages this workflow built (wheel, tarball, zip, dockerfile), optionally of one format."""
+        return self.client.packages(workflow_id=self.id, format=format)
+
 
 class Client:
     """A connection to a farm server; use as a context manager or call `close()`."""
@@ -247,6 +272,17 @@ class Client:
                 response.read()
                 raise FarmAPIError(response.status_code, _detail(response))
             yield response
+
+    def _download(self, path: str, dest: str, filename: str) -> str:
+        """Stream a GET of `path` into `dest` (a folder gets `filename`), through a partial file; the file written."""
+        if os.path.isdir(dest):
+            dest = os.path.join(dest, filename)
+        partial = f"{dest}.part"
+        with self._stream(path) as response, open(partial, "wb") as out:
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+        os.replace(partial, dest)
+        return dest
 
     def _pages(self, path: str, params: dict) -> list[dict]:
         items: list[dict] = []
@@ -319,11 +355,21 @@ class Client:
         input_shapes: dict[str, list[int]] | None = None,
         stages: dict[str, bool] | None = None,
         webhook_url: str | None = None,
+        benchmark: dict | None = None,
+        priorities: list[str] | None = None,
     ) -> Workflow:
-        """Start a workflow tuning a model for each device kind in `targets` (see `Model.optimize`)."""
-        body = {"model_id": model_id, "targets": list(targets), "trials": trials, "trials_per_task": trials_per_task, "input_shapes": input_shapes, "webhook_url": webhook_url}
+        """Start a workflow tuning a model for each device kind in `targets`.
+
+        `stages` switches autotune/benchmark/package; `benchmark` takes warmup, repeat,
+        batch_sizes and sla_ms; `priorities` ranks the variants for packaging, most
+        important metric first, `-name` meaning lower is better.
+        """
+        body = {"model_id": model_id, "targets": list(targets), "trials": trials, "trials_per_task": trials_per_task, "input_shapes": input_shapes,
+                "webhook_url": webhook_url, "priorities": priorities}
         if stages is not None:
             body["stages"] = stages
+        if benchmark is not None:
+            body["benchmark"] = benchmark
         return _parse(Workflow, self, self._request("POST", "/workflows", json=body))
 
     def workflow(self, workflow_id: str) -> Workflow:
@@ -337,6 +383,27 @@ class Client:
     def benchmarks(self, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None) -> list[dict]:
         params = {k: v for k, v in {"model_id": model_id, "variant_id": variant_id, "workflow_id": workflow_id}.items() if v is not None}
         return self._request("GET", "/benchmarks", params=params)
+
+    def packages(self, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None, format: str | None = None) -> list[Package]:
+        """Packages matching every filter given, oldest first."""
+        params = {k: v for k, v in {"model_id": model_id, "variant_id": variant_id, "workflow_id": workflow_id, "format": format}.items() if v is not None}
+        return [_parse(Package, self, p) for p in self._request("GET", "/packages", params=params)]
+
+    def package(self, package_id: str) -> Package:
+        return _parse(Package, self, self._request("GET", f"/packages/{package_id}"))
+
+    def prices(self) -> dict[str, float]:
+        """The hourly price of each device kind that has one, in US dollars."""
+        return {p["kind"]: p["usd_per_hour"] for p in self._request("GET", "/prices")}
+
+    def set_price(self, kind: str, usd_per_hour: float) -> dict:
+        """Set what an hour of `kind` costs (admins only); benchmarks then report cost per million inferences."""
+        return self._request("PUT", f"/prices/{kind}", json={"usd_per_hour": usd_per_hour})
+
+    def delete_price(self, kind: str) -> None:
+        response = self._http.delete(f"/prices/{kind}")
+        if response.is_error:
+            raise FarmAPIError(response.status_code, _detail(response))
 
     def targets(self) -> list[dict]:
         """The device kinds the farm's cluster serves: name, platform, TVM target, nodes."""

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from farm.api.deps import WorkflowService
 from farm.api.errors import install_error_handlers
 from farm.api.limits import BodyLimit
-from farm.api.routes import models, projects, system, users, variants
+from farm.api.routes import models, packages, prices, projects, system, users, variants
 from farm.api.routes import workflows as workflow_routes
 from farm.registry.database import Registry
 
@@ -45,7 +45,7 @@ def create_app(registry: Registry, *, max_upload_bytes: int = 512 * MiB, workflo
     app.state.registry = registry
     app.state.workflows = workflows
     app.state.max_upload_bytes = max_upload_bytes
-    for module in (system, users, projects, models, variants, workflow_routes):
+    for module in (system, users, projects, models, variants, workflow_routes, packages, prices):
         app.include_router(module.router, prefix=API_PREFIX)
     install_error_handlers(app, max_upload_bytes)
     app.add_middleware(BodyLimit, max_body_bytes=max_upload_bytes + FORM_ROOM_BYTES, max_upload_bytes=max_upload_bytes)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, computed_field, model_validator
 
 T = TypeVar("T")
 
@@ -152,7 +152,14 @@ class VariantOut(Record):
 class Stages(BaseModel):
     autotune: bool = True
     benchmark: bool = True
-    package: bool = Field(False, description="Packaging the ranked variants (not available yet: a workflow asking for it fails).")
+    package: bool = Field(False, description="Rank the variants and package them: a wheel and a shared-object tarball per kind, a ranked-candidates zip and a Docker build context.")
+
+
+class BenchmarkSpec(BaseModel):
+    warmup: NonNegativeInt = 5
+    repeat: PositiveInt = 50
+    batch_sizes: list[PositiveInt] = Field(default_factory=list, description="Batch sizes to re-compile and benchmark (the model's first input dimension must be dynamic).")
+    sla_ms: PositiveFloat | None = Field(None, description="A p90 latency SLA: the benchmark reports the largest batch size that meets it.")
 
 
 class WorkflowCreate(BaseModel):
@@ -162,11 +169,15 @@ class WorkflowCreate(BaseModel):
     trials_per_task: PositiveInt | None = None
     input_shapes: dict[str, list[PositiveInt]] | None = Field(None, description="Static shapes for inputs with dynamic dimensions.")
     stages: Stages = Stages()
+    benchmark: BenchmarkSpec = BenchmarkSpec()
+    priorities: list[str] | None = Field(
+        None, description="Metrics ranking the variants, most important first; '-' before a name means lower is better (default: agrees, then -tvm_latency_ms)."
+    )
     webhook_url: str | None = Field(None, description="Notified when the workflow ends (default: the user's webhook URL).")
 
     def options(self) -> dict[str, Any]:
         """The workflow's options as the registry stores them."""
-        return self.model_dump(include={"trials", "trials_per_task", "input_shapes", "stages"})
+        return self.model_dump(include={"trials", "trials_per_task", "input_shapes", "stages", "benchmark", "priorities"})
 
 
 class WorkflowOut(Record):
@@ -193,6 +204,27 @@ class BenchmarkOut(Record):
     kind: str
     results: dict[str, Any]
     created_at: datetime
+
+
+class PackageOut(Record):
+    id: str
+    variant_id: str
+    workflow_id: str | None
+    format: str = Field(description="wheel, tarball, zip (ranked candidates) or dockerfile (a Docker build context).")
+    artifact_name: str
+    size_bytes: int
+    created_at: datetime
+
+
+class PriceIn(BaseModel):
+    usd_per_hour: float = Field(ge=0, allow_inf_nan=False, description="What an hour of the device kind costs, in US dollars.")
+
+
+class PriceOut(Record):
+    kind: str
+    usd_per_hour: float
+    updated_by: str | None
+    updated_at: datetime
 
 
 class TargetOut(BaseModel):

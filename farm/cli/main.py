@@ -10,6 +10,9 @@ from .db import app as db_app
 from .example import example
 from .model import app as model_app
 from .output import route_warnings
+from .package import package
+from .packages import app as packages_app
+from .price import app as price_app
 from .project import app as project_app
 from .serve import serve
 from .token import app as token_app
@@ -24,11 +27,14 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(token_app, name="token")
 app.add_typer(project_app, name="project")
 app.add_typer(model_app, name="model")
+app.add_typer(packages_app, name="packages")
+app.add_typer(price_app, name="price")
 workflow_app.command("run")(workflow_run)
 app.add_typer(workflow_app, name="workflow")
 app.command()(tune)
 app.command()(example)
 app.command()(serve)
+app.command()(package)
 
 
 @app.callback()

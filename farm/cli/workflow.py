@@ -93,6 +93,12 @@ def _print(w: Workflow) -> None:
         console.print(f"error: {w.error}", highlight=False, markup=False)
     for kind, p in w.progress.items():
         console.print(_line(kind, p), highlight=False, markup=False)
+    for entry in w.outputs.get("ranking", []):
+        latency = entry["metrics"].get("tvm_latency_ms", {}).get("value")
+        shown = f"{latency:.3f} ms" if isinstance(latency, (int, float)) else "-"
+        console.print(f"rank {entry['rank']}: {entry['target']} (variant {entry['variant_id']}) {shown}", highlight=False, markup=False)
+    for package in w.outputs.get("packages", []):
+        console.print(f"package {package['package_id']}: {package['format']} {package['artifact_name']} ({package['size_bytes']} bytes)", highlight=False, markup=False)
 
 
 @app.command()
@@ -104,6 +110,10 @@ def create(
     input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions (repeatable).")] = None,
     stages: Annotated[str, typer.Option("--stages", help="Stages to run, comma-separated.")] = "autotune,benchmark",
     webhook_url: Annotated[Optional[str], typer.Option("--webhook-url", help="Notified when the workflow ends (default: your account's).")] = None,
+    batch_sizes: Annotated[Optional[str], typer.Option("--batch-sizes", help="Benchmark these batch sizes too, e.g. 1,4,16 (needs a dynamic batch dimension).")] = None,
+    sla_ms: Annotated[Optional[float], typer.Option("--sla-ms", min=0.0, help="p90 latency SLA: report the largest batch size that meets it.")] = None,
+    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Timed runs per benchmark.")] = 50,
+    priorities: Annotated[Optional[str], typer.Option("--priorities", help="Ranking metrics, most important first; -NAME = lower is better (default: agrees,-tvm_latency_ms).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the workflow until it ends.")] = False,
     timeout: TimeoutOption = None,
     poll: PollOption = 2.0,
@@ -122,6 +132,12 @@ def create(
     if chosen - set(STAGES):
         fail(f"unknown stage(s) {', '.join(sorted(chosen - set(STAGES)))}: choose from {', '.join(STAGES)}")
     kinds = [k.strip() for k in target.split(",") if k.strip()]
+    try:
+        batches = [int(b) for b in batch_sizes.split(",") if b.strip()] if batch_sizes else []
+    except ValueError:
+        fail(f"--batch-sizes takes integers separated by commas, not {batch_sizes!r}")
+    benchmark = {"repeat": repeat, "batch_sizes": batches, "sla_ms": sla_ms}
+    ranking = [p.strip() for p in priorities.split(",") if p.strip()] if priorities else None
     with connect(url, token) as client:
         workflow = client.create_workflow(
             model_id,
@@ -131,6 +147,8 @@ def create(
             input_shapes=shapes or None,
             stages={stage: stage in chosen for stage in STAGES},
             webhook_url=webhook_url,
+            benchmark=benchmark,
+            priorities=ranking,
         )
         if wait:
             err_console.print(f"workflow {workflow.id} created", highlight=False, markup=False)

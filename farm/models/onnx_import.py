@@ -149,7 +149,21 @@ def freeze_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) ->
             for dim, size in zip(value.type.tensor_type.shape.dim, shapes[value.name]):
                 dim.Clear()
                 dim.dim_value = size
+    _infer_output_shapes(frozen)
     return frozen
+
+
+def _infer_output_shapes(model: onnx.ModelProto) -> None:
+    """Outputs declared with symbolic dimensions (`batch`) get the static shapes the frozen inputs imply, in place."""
+    symbolic = [v for v in model.graph.output if any(not d.HasField("dim_value") for d in v.type.tensor_type.shape.dim)]
+    if not symbolic:
+        return
+    for value in symbolic:
+        value.type.tensor_type.ClearField("shape")
+    inferred = {v.name: v.type.tensor_type for v in onnx.shape_inference.infer_shapes(model).graph.output}
+    for value in symbolic:
+        if value.name in inferred and inferred[value.name].HasField("shape"):
+            value.type.tensor_type.shape.CopyFrom(inferred[value.name].shape)
 
 
 def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:

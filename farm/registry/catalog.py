@@ -320,6 +320,11 @@ def add_package(
     return package
 
 
+def get_package(s: Session, package_id: str) -> Package:
+    """The package with this id, or `NotFound`."""
+    return fetch(s, Package, package_id)
+
+
 def list_packages(s: Session, *, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None) -> list[Package]:
     """Package records matching every filter given, oldest first."""
     return list(s.scalars(_filtered(Package, model_id, variant_id, workflow_id)))

@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -183,3 +183,15 @@ class Package(Base):
     artifact_name: Mapped[str] = mapped_column(String(255), nullable=False)
     size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
     created_at: Mapped[datetime] = _created()
+
+
+class DevicePrice(Base):
+    """What an hour of a device kind costs, set by an admin; benchmarks turn it into a cost per million inferences."""
+
+    __tablename__ = "device_prices"
+    label = "device price"
+
+    kind: Mapped[str] = mapped_column(String(128), primary_key=True)
+    usd_per_hour: Mapped[float] = mapped_column(Float, nullable=False)
+    updated_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = _created()

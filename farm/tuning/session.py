@@ -19,7 +19,6 @@ tuning summary), which the runtime and the packager load as they are.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
@@ -29,12 +28,14 @@ from dataclasses import dataclass, field, replace
 import tvm
 from tvm.s_tir.meta_schedule import relax_integration
 
+from cluster.devices import required_cpu_flags
 from cluster.nodes import nodes_serving
 from tuning_db.database import TuningDatabase
 from tuning_db.metaschedule import ParquetDatabase
 from tuning_db.workload import workload_key
 
 from ..models.onnx_import import OnnxModel
+from ..runtime.container import file_sha256
 
 # TVM's operator lowering keeps global state (TOPI tag scopes): sessions in threads of one
 # driver extract tasks and compile one at a time, while their searches run side by side.
@@ -132,14 +133,6 @@ def fused_module(mod: tvm.IRModule, target: tvm.target.Target, params: dict) -> 
         return tvm.transform.Sequential(passes)(mod)
 
 
-def _file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def default_search_workers(tasks: int) -> int:
     """One search worker per four CPUs of the cluster (the rest build candidates), at most one per task."""
     import ray
@@ -215,8 +208,7 @@ class TuningSession:
         db = ParquetDatabase(self.db_uri, target, auto_compact_files=None)
         try:
             start = time.perf_counter()
-            with _TVM_LOCK:
-                executable = relax_integration.compile_relax(db, mod, target, named)
+            executable = compile_with_records(db, self.model, target)
             compile_s = time.perf_counter() - start
             latency = {}
             for task, key in zip(tasks, keys):
@@ -299,6 +291,13 @@ class TuningSession:
             ray.kill(server)
 
 
+def compile_with_records(db: ParquetDatabase, model: OnnxModel, target: tvm.target.Target):
+    """The model compiled for `target` with the best schedule of each task the database holds (TVM's defaults for the others)."""
+    with _TVM_LOCK:
+        mod, params = model.relax
+        return relax_integration.compile_relax(db, mod, target, _named_params(mod, params, len(model.inputs)))
+
+
 def write_variant(executable, model: OnnxModel, model_name: str, device_kind: dict, summary: SessionSummary) -> None:
     """The variant folder: the compiled library, then its metadata (written last, so a folder with metadata is complete)."""
     os.makedirs(summary.variant_dir, exist_ok=True)
@@ -307,15 +306,16 @@ def write_variant(executable, model: OnnxModel, model_name: str, device_kind: di
     metadata = {
         "model": model_name,
         "source": model.source,
-        "source_sha256": _file_sha256(model.source) if os.path.isfile(model.source) else "",
+        "source_sha256": file_sha256(model.source) if os.path.isfile(model.source) else "",
         "inputs": [i.as_json() for i in model.inputs],
         "outputs": [o.as_json() for o in model.outputs],
         "kind": device_kind["name"],
         "target": device_kind["target"],
         "target_key": device_kind["target_key"],
+        "cpu_flags": required_cpu_flags(device_kind["target"]["mcpu"]) if device_kind["platform"] == "cpu" else [],
         "tvm_version": tvm.__version__,
         "library": VARIANT_LIBRARY,
-        "library_sha256": _file_sha256(library),
+        "library_sha256": file_sha256(library),
         "tuning": summary.as_json(),
     }
     tmp = os.path.join(summary.variant_dir, VARIANT_METADATA + ".tmp")

@@ -9,8 +9,12 @@ job. It expects the workflow `running` and leaves it `completed` or `failed`:
   `farm tune`, on the shared tuning database), its progress (stage, trials measured of
   planned, estimated latency) written to the workflow every few seconds;
 - **benchmark**: each kind's variant against ONNX Runtime on a node of that kind, same
-  random inputs (latency statistics, speed-up, largest output differences) recorded as
-  the variant's benchmark result.
+  random inputs (latency statistics, speed-up, largest output differences, optional
+  batch-size sweep and SLA, cost per million inferences at the admin's price for the
+  kind, warnings) recorded as the variant's benchmark result
+  (`farm.workflows.benchmark_stage`);
+- **package**: the variants ranked by the workflow's metric priorities and packaged
+  (`farm.workflows.package_stage`): the ranking and the packages go into its outputs.
 
 Each verified variant folder becomes a content-addressed artifact and a Variant whose
 parent is the input variant. A variant that does not compute what the ONNX model
@@ -26,14 +30,19 @@ import os
 import shutil
 from concurrent.futures import FIRST_EXCEPTION, wait
 
-from ..registry import catalog, workflow_records
+from ..packaging import candidate_from_folder, parse_priorities
+from ..registry import catalog, prices, workflow_records
 from ..registry.database import Registry
 from ..tuning.job import BENCHMARK_FILE, TuneJob
+from .benchmark_stage import BenchmarkOptions, BenchmarkOptionsError, benchmark_variant
 from .notify import post_webhook
+from .package_stage import package_variants
 
 PROGRESS_EVERY_S = 5.0
 VARIANT_METRICS = ("tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees",
                    "tasks", "tasks_tuned", "trials_measured", "trials_reused", "tuning_seconds", "compile_seconds")
+BENCHMARK_METRICS = ("tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees",
+                     "cost_per_million_usd", "ort_cost_per_million_usd")
 
 
 class WorkflowError(RuntimeError):
@@ -72,7 +81,7 @@ def _tune(registry: Registry, workflow_id: str, job: TuneJob) -> dict[str, dict]
 def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str) -> dict:
     from cluster.connect import connect
 
-    from ..models.onnx_import import ModelImportError, prepare
+    from ..models.onnx_import import ModelImportError, prepare, random_inputs
     from ..tuning.session import TuningPlan
 
     with registry.session() as s:
@@ -85,8 +94,13 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
     stages = {"autotune": True, "benchmark": True, "package": False, **(options.get("stages") or {})}
     if not stages["autotune"]:
         raise WorkflowError("a workflow without the autotune stage has no variant to benchmark or package")
-    if stages["package"]:
-        raise WorkflowError("the package stage is not available yet: create the workflow with stages.package false")
+    try:
+        bench_options = BenchmarkOptions.from_options(options.get("benchmark"))
+        priorities = options.get("priorities")
+        if priorities:
+            parse_priorities(",".join(priorities))
+    except ValueError as e:
+        raise WorkflowError(str(e)) from None
     onnx_path = os.path.join(work_dir, "model.onnx")
     registry.artifacts.get_file(source_key, onnx_path)
     shapes = {k: tuple(v) for k, v in (options.get("input_shapes") or {}).items()}
@@ -96,37 +110,63 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
         raise WorkflowError(str(e).replace(onnx_path, name)) from None
     with open(onnx_path, "rb") as f:
         original = f.read()
+    inputs = random_inputs(onnx_model.inputs)
     connect()
     plan = TuningPlan(trials=int(options.get("trials", 200)), trials_per_task=options.get("trials_per_task"))
     job = TuneJob(onnx_model, original, name, targets, plan, db_uri, os.path.join(work_dir, "variants"), job_id=workflow_id[:12])
     results = _tune(registry, workflow_id, job)
-    outputs, disagree = {"variants": {}}, []
+    disagree = [kind for kind, summary in results.items() if not summary["agrees"]]
+    if disagree:
+        raise WorkflowError(f"the tuned variant for {', '.join(disagree)} does not compute what the ONNX model computes")
+    outputs, candidates = {"variants": {}}, []
     for kind, summary in results.items():
-        if not summary["agrees"]:
-            disagree.append(kind)
-            continue
-        key = registry.artifacts.put_folder(summary["variant_dir"])
-        with open(os.path.join(summary["variant_dir"], BENCHMARK_FILE)) as f:
-            check = json.load(f)
+        variant_dir = summary["variant_dir"]
+        with open(os.path.join(variant_dir, "metadata.json")) as f:
+            metadata = json.load(f)
+        metrics = {k: summary[k] for k in VARIANT_METRICS}
+        report = None
+        if stages["benchmark"]:
+            _stage(registry, workflow_id, kind, "benchmarking")
+            with registry.session() as s:
+                price = prices.price_of(s, kind)
+            try:
+                report = benchmark_variant(kind, variant_dir, metadata, onnx_path, inputs, shapes, db_uri, bench_options, price)
+            except BenchmarkOptionsError as e:
+                raise WorkflowError(str(e)) from None
+            with open(os.path.join(variant_dir, BENCHMARK_FILE), "w") as f:
+                json.dump(report, f, indent=2)
+            metrics.update({k: report[k] for k in BENCHMARK_METRICS if report.get(k) is not None})
+            metrics.update(tvm_p90_ms=report["tvm"]["p90_ms"], throughput_per_s=report["tvm"]["throughput_per_s"])
+        key = registry.artifacts.put_folder(variant_dir)
         with registry.session() as s:
             _still_running(workflow_records.get_workflow(s, workflow_id))
             variant = catalog.add_variant(
                 s, model_id, kind=kind, artifact_key=key, artifact_name=f"{name}-{kind}.tar.gz",
-                size_bytes=registry.artifacts.size(key), target=_variant_target(summary["variant_dir"]),
-                target_key=summary["target_key"], parent_id=source_id, workflow_id=workflow_id,
-                metrics={k: summary[k] for k in VARIANT_METRICS},
+                size_bytes=registry.artifacts.size(key), target=metadata["target"],
+                target_key=summary["target_key"], parent_id=source_id, workflow_id=workflow_id, metrics=metrics,
             )
-            if stages["benchmark"]:
-                catalog.add_benchmark(s, variant.id, kind=kind, results=check, workflow_id=workflow_id)
-            outputs["variants"][kind] = {"variant_id": variant.id, **{k: summary[k] for k in VARIANT_METRICS}}
-    if disagree:
-        raise WorkflowError(f"the tuned variant for {', '.join(disagree)} does not compute what the ONNX model computes")
+            if report is not None:
+                catalog.add_benchmark(s, variant.id, kind=kind, results=report, workflow_id=workflow_id)
+            outputs["variants"][kind] = {"variant_id": variant.id, **metrics}
+        candidate = candidate_from_folder(variant_dir, variant.id)
+        if metrics.get("cost_per_million_usd") is not None:
+            candidate.metrics["cost_per_million_usd"] = metrics["cost_per_million_usd"]
+        candidates.append(candidate)
+    if stages["package"]:
+        for kind in targets:
+            _stage(registry, workflow_id, kind, "packaging")
+        outputs.update(package_variants(registry, workflow_id, candidates, priorities, os.path.join(work_dir, "packages")))
+    for kind in targets:
+        _stage(registry, workflow_id, kind, "done")
     return outputs
 
 
-def _variant_target(variant_dir: str) -> dict:
-    with open(os.path.join(variant_dir, "metadata.json")) as f:
-        return json.load(f)["target"]
+def _stage(registry: Registry, workflow_id: str, kind: str, stage: str) -> None:
+    """Show `kind` at `stage` in the workflow's progress (a stopped workflow stops its driver here)."""
+    with registry.session() as s:
+        progress = dict(workflow_records.get_workflow(s, workflow_id).progress or {})
+        progress[kind] = {**progress.get(kind, {}), "stage": stage}
+        _still_running(workflow_records.update_progress(s, workflow_id, progress))
 
 
 def execute_workflow(registry: Registry, workflow_id: str, *, db_uri: str, work_root: str) -> str:

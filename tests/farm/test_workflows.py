@@ -2,8 +2,9 @@
 
 Real parts only: the farm's API server (uvicorn on loopback) with its `WorkflowService`
 on the test module's Ray cluster (head + x86-64 ×2 + x86-64-v3), a real SQLite
-registry, real tuning of a tiny ONNX model, a webhook receiver on loopback, and
-`ray job submit` against the cluster's job server.
+registry, real tuning of a tiny ONNX model, its benchmark (batch sweep, SLA, cost) and
+packages (the ranked zip read back, a tarball loaded by the runtime), a webhook
+receiver on loopback, and `ray job submit` against the cluster's job server.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import subprocess
 import tarfile
 import threading
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import ray
 
@@ -24,6 +28,8 @@ from cluster.actors import NAMESPACE
 from cluster.devices import kind_named
 from farm.client import Client, WorkflowFailed
 from farm.models.examples import resnet_cnn
+from farm.models.onnx_import import random_inputs
+from farm.runtime import load_model
 from farm.workflows.driver import driver_alive, driver_name
 from farm.workflows.service import DRIVER_LOST, WorkflowService
 from tests.farm.api.server import LiveServer
@@ -66,6 +72,7 @@ def farm(tmp_path_factory, farm_cluster):
     models = tmp_path_factory.mktemp("models")
     onnx.save(resnet_cnn(size=8, width=4, blocks=1), str(models / "tiny.onnx"))
     onnx.save(resnet_cnn(size=8, width=4, blocks=1, classes=5, seed=1), str(models / "other.onnx"))
+    onnx.save(resnet_cnn(size=8, width=4, blocks=1, dynamic_batch=True), str(models / "batchable.onnx"))
     yield {"server": server, "client": Client(server.url, token), "token": token, "db": db_uri, "data": str(data),
            "models": models, "head": farm_cluster.cluster.head_node}
     service.close()
@@ -79,8 +86,13 @@ def _job_records(db_uri: str, kind: str, workflow_id: str) -> set[str]:
 
 def test_a_workflow_for_two_kinds_completes_with_verified_variants_and_notifies(farm, tmp_path):
     client, hook = farm["client"], Webhook()
-    model = client.upload_model(str(farm["models"] / "tiny.onnx"), name="tiny")
-    workflow = model.optimize(targets=["x86-64", "x86-64-v3"], trials=64, trials_per_task=1, webhook_url=hook.url)
+    client.set_price("x86-64", 0.36)
+    model = client.upload_model(str(farm["models"] / "batchable.onnx"), name="tiny")
+    workflow = model.optimize(
+        targets=["x86-64", "x86-64-v3"], trials=64, trials_per_task=1, webhook_url=hook.url, input_shapes={"input": [1, 3, 8, 8]},
+        stages={"autotune": True, "benchmark": True, "package": True}, benchmark={"repeat": 10, "batch_sizes": [1, 2], "sla_ms": 1000.0},
+        priorities=["agrees", "-tvm_latency_ms"],
+    )
     assert workflow.state == "pending"
     workflow.wait(timeout=600, poll=1.0)
     assert workflow.state == "completed" and workflow.error is None
@@ -101,6 +113,31 @@ def test_a_workflow_for_two_kinds_completes_with_verified_variants_and_notifies(
     metrics = {m["kind"]: m for m in workflow.metrics()}
     assert sorted(metrics) == ["x86-64", "x86-64-v3"]
     assert all(m["results"]["agrees"] and m["results"]["tvm_latency_ms"] > 0 and m["results"]["ort_latency_ms"] > 0 for m in metrics.values())
+    for kind, m in metrics.items():
+        sweep = m["results"]["batch_sweep"]
+        assert [r["batch_size"] for r in sweep] == [1, 2] and all(r["agrees"] and r["throughput_per_s"] > 0 for r in sweep)
+        assert m["results"]["sla"] == {"p90_ms": 1000.0, "max_batch_size": 2} and isinstance(m["results"]["warnings"], list)
+    assert metrics["x86-64"]["results"]["cost_per_million_usd"] > 0 and metrics["x86-64"]["results"]["usd_per_hour"] == 0.36
+    assert metrics["x86-64-v3"]["results"]["cost_per_million_usd"] is None
+
+    ranking = workflow.ranking()
+    assert [r["rank"] for r in ranking] == [1, 2] and {r["target"] for r in ranking} == {"x86-64", "x86-64-v3"}
+    latencies = [variants[r["target"]].metrics["tvm_latency_ms"] for r in ranking]
+    assert latencies == sorted(latencies) and ranking[0]["metrics"]["agrees"]["priority"] == 1
+    packages = workflow.packages()
+    assert sorted(p.format for p in packages) == ["dockerfile", "tarball", "tarball", "wheel", "wheel", "zip"]
+    (zipped,) = workflow.packages(format="zip")
+    with zipfile.ZipFile(zipped.download(str(tmp_path))) as archive:
+        assert json.loads(archive.read("models_rank.json")) == ranking
+        assert any(n.startswith(f"CandidateModels/{ranking[0]['target']}/BestCandidateModel_1/") for n in archive.namelist())
+    v3_tarball = [p for p in workflow.packages(format="tarball") if p.variant_id == variants["x86-64-v3"].id][0]
+    with tarfile.open(v3_tarball.download(str(tmp_path / "v3.tar.gz"))) as tar:
+        tar.extractall(tmp_path / "v3", filter="data")
+    (folder,) = (tmp_path / "v3").iterdir()
+    loaded = load_model(str(folder))
+    inputs = random_inputs(loaded.inputs)
+    expected = ort.InferenceSession(str(farm["models"] / "batchable.onnx")).run(None, inputs)
+    assert np.abs(loaded.run(inputs)[loaded.output_names[0]] - expected[0]).max() < 1e-3
     deadline = time.monotonic() + 10
     while not hook.received and time.monotonic() < deadline:
         time.sleep(0.1)

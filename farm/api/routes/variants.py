@@ -1,4 +1,4 @@
-"""Variants: show one, and download its artifact under its artifact name."""
+"""Variants: show one, and download its artifact under its artifact name (packages download the same way)."""
 
 from __future__ import annotations
 
@@ -37,10 +37,15 @@ def _attachment(filename: str) -> str:
     return f'attachment; filename="{filename}"' if quoted == filename else f"attachment; filename*=utf-8''{quoted}"
 
 
+def artifact_response(store: ArtifactStore, key: str, filename: str, what: str) -> StreamingResponse:
+    """The artifact `key` streamed as an attachment named `filename`; 404 naming `what` when the store lost it."""
+    if not store.exists(key):
+        raise NotFound(f"the artifact of {what} ({filename}) is missing from the artifact store")
+    headers = {"Content-Disposition": _attachment(filename), "Content-Length": str(store.size(key))}
+    return StreamingResponse(_chunks(store, key), media_type="application/octet-stream", headers=headers)
+
+
 @router.get("/{variant_id}/download", response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
 def download_variant(variant_id: str, _: CurrentUser, registry: RegistryDep, s: SessionDep) -> StreamingResponse:
     variant = catalog.get_variant(s, variant_id)
-    if not registry.artifacts.exists(variant.artifact_key):
-        raise NotFound(f"the artifact of variant {variant_id} ({variant.artifact_name}) is missing from the artifact store")
-    headers = {"Content-Disposition": _attachment(variant.artifact_name), "Content-Length": str(registry.artifacts.size(variant.artifact_key))}
-    return StreamingResponse(_chunks(registry.artifacts, variant.artifact_key), media_type="application/octet-stream", headers=headers)
+    return artifact_response(registry.artifacts, variant.artifact_key, variant.artifact_name, f"variant {variant_id}")

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from farm.registry import accounts, catalog, workflow_records
+from farm.registry import accounts, catalog, prices, workflow_records
 
 ROLES = ("admin", "optimizer", "reader", "none", "revoked", "deactivated")
 
@@ -34,6 +34,10 @@ def world(server, model_file):
         ids["doomed_model"] = catalog.upload_model(s, server.registry.artifacts, model_file, name="doomed").id
         ids["variant"] = catalog.list_variants(s, model.id)[0].id
         ids["workflow"] = workflow_records.create_workflow(s, model.id, targets=["x86-64"], options={}, created_by=ids["optimizer"]).id
+        key = server.registry.artifacts.put_file(model_file)
+        ids["package"] = catalog.add_package(s, ids["variant"], format="tarball", artifact_key=key, artifact_name="tiny.tar.gz",
+                                             size_bytes=server.registry.artifacts.size(key)).id
+        prices.set_price(s, "x86-64-v2", 0.1)
     with open(model_file, "rb") as f:
         onnx_bytes = f.read()
     return {"tokens": tokens, "ids": ids, "onnx": onnx_bytes}
@@ -59,6 +63,8 @@ GUARDED = [
     ("optimizer", "DELETE", "/models/{doomed_model}", lambda w: {}),
     ("optimizer", "POST", "/workflows", lambda w: {"json": {"model_id": w["ids"]["model"], "targets": ["x86-64"], "trials": 8}}),
     ("optimizer", "POST", "/workflows/{workflow}/cancel", lambda w: {}),
+    ("admin", "PUT", "/prices/x86-64", lambda w: {"json": {"usd_per_hour": 0.25}}),
+    ("admin", "DELETE", "/prices/x86-64-v2", lambda w: {}),
 ]
 
 
@@ -103,6 +109,10 @@ READS = [
     "/workflows/{workflow}",
     "/benchmarks",
     "/targets",
+    "/prices",
+    "/packages",
+    "/packages/{package}",
+    "/packages/{package}/download",
 ]
 
 

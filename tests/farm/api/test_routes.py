@@ -99,7 +99,10 @@ def test_workflows_are_recorded_submitted_listed_and_cancelled(admin, server, se
     assert created.status_code == 201, created.text
     workflow = created.json()
     assert workflow["state"] == "pending" and workflow["targets"] == ["x86-64-v3", "znver4"]
-    assert workflow["options"] == {"trials": 16, "trials_per_task": None, "input_shapes": {"input": [1, 3, 8, 8]}, "stages": {"autotune": True, "benchmark": True, "package": False}}
+    assert workflow["options"] == {
+        "trials": 16, "trials_per_task": None, "input_shapes": {"input": [1, 3, 8, 8]}, "stages": {"autotune": True, "benchmark": True, "package": False},
+        "benchmark": {"warmup": 5, "repeat": 50, "batch_sizes": [], "sla_ms": None}, "priorities": None,
+    }
     assert workflow["progress"]["znver4"]["stage"] == "pending"
     assert service.submitted[-1] == workflow["id"]
 
@@ -132,3 +135,30 @@ def test_benchmarks_filter_and_targets(admin, server, model_file):
     assert result["variant_id"] == original.id and result["results"] == {"tvm": {"mean_ms": 1.5}}
     assert admin.get("/benchmarks", params={"variant_id": "0" * 32}).json() == []
     assert admin.get("/targets").json() == [{"name": "x86-64-v3", "platform": "cpu", "target": {"kind": "llvm", "mcpu": "haswell"}, "nodes": 2}]
+
+
+def test_prices_are_set_listed_and_removed_by_admins(admin):
+    assert admin.put("/prices/x86-64-v3", json={"usd_per_hour": 0.34}).json()["usd_per_hour"] == 0.34
+    assert admin.put("/prices/x86-64-v3", json={"usd_per_hour": 0.5}).status_code == 200
+    assert {p["kind"]: p["usd_per_hour"] for p in admin.get("/prices").json()}["x86-64-v3"] == 0.5
+    assert admin.put("/prices/x86-64", json={"usd_per_hour": -1}).status_code == 422
+    assert admin.put("/prices/x86-64", json={}).status_code == 422
+    assert admin.delete("/prices/x86-64-v3").status_code == 204
+    missing = admin.delete("/prices/x86-64-v3")
+    assert missing.status_code == 404 and "x86-64-v3" in missing.json()["detail"]
+
+
+def test_packages_are_listed_by_format_and_downloaded(admin, server, model_file, tmp_path):
+    model = _upload(admin, model_file, "packaged")
+    with server.registry.session() as s:
+        variant = catalog.list_variants(s, model["id"])[0]
+        key = server.registry.artifacts.put_file(model_file)
+        package = catalog.add_package(s, variant.id, format="wheel", artifact_key=key, artifact_name="packaged-1.0.0-py3-none-linux_x86_64.whl", size_bytes=server.registry.artifacts.size(key))
+    listed = admin.get("/packages", params={"model_id": model["id"], "format": "wheel"}).json()
+    assert [p["id"] for p in listed] == [package.id] and listed[0]["artifact_name"].endswith(".whl")
+    assert admin.get("/packages", params={"model_id": model["id"], "format": "zip"}).json() == []
+    download = admin.get(f"/packages/{package.id}/download")
+    with open(model_file, "rb") as f:
+        assert download.status_code == 200 and download.content == f.read()
+    assert "packaged-1.0.0-py3-none-linux_x86_64.whl" in download.headers["content-disposition"]
+    assert admin.get("/packages/" + "0" * 32).status_code == 404

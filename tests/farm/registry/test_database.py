@@ -20,7 +20,7 @@ from farm.registry.catalog import create_project, get_project, list_projects
 from farm.registry.database import MIGRATIONS
 from farm.registry.schema import Base, Variant
 
-TABLES = {"users", "api_tokens", "projects", "models", "variants", "workflows", "benchmark_results", "packages", "alembic_version"}
+TABLES = {"users", "api_tokens", "projects", "models", "variants", "workflows", "benchmark_results", "packages", "device_prices", "alembic_version"}
 
 
 def versions(reg: Registry) -> list[str]:
@@ -30,7 +30,7 @@ def versions(reg: Registry) -> list[str]:
 
 def test_an_empty_database_is_migrated_to_exactly_the_orm_schema(registry):
     assert set(inspect(registry.engine).get_table_names()) == TABLES
-    assert versions(registry) == ["0001"]
+    assert versions(registry) == ["0002"]
     with registry.engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -46,7 +46,7 @@ def test_reopening_keeps_the_data_and_leaves_the_schema_at_head(tmp_path):
     again = Registry(url, artifacts)
     with again.session() as s:
         assert get_project(s, project_id).description == "image models"
-    assert versions(again) == ["0001"]
+    assert versions(again) == ["0002"]
     again.close()
 
 
@@ -57,7 +57,7 @@ def test_processes_opening_a_fresh_database_at_once_all_succeed(tmp_path):
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     reg = Registry(url, str(tmp_path / "artifacts"))
-    assert versions(reg) == ["0001"]
+    assert versions(reg) == ["0002"]
     reg.close()
 
 
@@ -109,4 +109,23 @@ def test_urls_come_from_the_data_folder_unless_the_environment_says(tmp_path, mo
     reg = Registry.for_data_dir(str(tmp_path / "data"))
     assert reg.url == f"sqlite:///{other}/registry.db" and reg.artifacts.uri == str(other / "blobs")
     assert os.path.isfile(other / "registry.db") and not os.path.exists(tmp_path / "data" / "registry.db")
+    reg.close()
+
+
+def test_a_registry_of_the_first_schema_is_upgraded_in_place_keeping_its_data(tmp_path):
+    from sqlalchemy import create_engine
+
+    url, artifacts = default_registry_url(str(tmp_path)), str(tmp_path / "artifacts")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(text("INSERT INTO projects (id, name, description, created_at) VALUES ('p1', 'old', 'kept', '2026-01-01 00:00:00')"))
+    engine.dispose()
+    reg = Registry(url, artifacts)
+    assert versions(reg) == ["0002"] and "device_prices" in inspect(reg.engine).get_table_names()
+    with reg.session() as s:
+        assert get_project(s, "p1").description == "kept"
     reg.close()

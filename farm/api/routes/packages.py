@@ -1,0 +1,41 @@
+"""Packages the workflows built (wheel, shared-object tarball, ranked-candidates zip, Docker build context): list and download."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from farm.api.auth import CurrentUser
+from farm.api.deps import RegistryDep, SessionDep
+from farm.api.routes.variants import artifact_response
+from farm.api.schemas import PackageOut
+from farm.registry import catalog
+from farm.registry.schema import Package
+
+router = APIRouter(prefix="/packages", tags=["packages"])
+
+
+@router.get("", response_model=list[PackageOut])
+def list_packages(
+    _: CurrentUser,
+    s: SessionDep,
+    model_id: str | None = None,
+    variant_id: str | None = None,
+    workflow_id: str | None = None,
+    fmt: Annotated[str | None, Query(alias="format", description="Only packages of this format.")] = None,
+) -> list[Package]:
+    packages = catalog.list_packages(s, model_id=model_id, variant_id=variant_id, workflow_id=workflow_id)
+    return [p for p in packages if fmt is None or p.format == fmt]
+
+
+@router.get("/{package_id}", response_model=PackageOut)
+def get_package(package_id: str, _: CurrentUser, s: SessionDep) -> Package:
+    return catalog.get_package(s, package_id)
+
+
+@router.get("/{package_id}/download", response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
+def download_package(package_id: str, _: CurrentUser, registry: RegistryDep, s: SessionDep) -> StreamingResponse:
+    package = catalog.get_package(s, package_id)
+    return artifact_response(registry.artifacts, package.artifact_key, package.artifact_name, f"package {package_id}")

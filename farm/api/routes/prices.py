@@ -1,0 +1,30 @@
+"""Device prices: every user reads them, admins set and remove them (benchmarks report cost per million inferences from them)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from farm.api.auth import Admin, CurrentUser
+from farm.api.deps import RegistryDep, SessionDep
+from farm.api.schemas import PriceIn, PriceOut
+from farm.registry import prices
+from farm.registry.schema import DevicePrice
+
+router = APIRouter(prefix="/prices", tags=["prices"])
+
+
+@router.get("", response_model=list[PriceOut])
+def list_prices(_: CurrentUser, s: SessionDep) -> list[DevicePrice]:
+    return prices.list_prices(s)
+
+
+@router.put("/{kind}", response_model=PriceOut)
+def set_price(kind: str, body: PriceIn, admin: Admin, registry: RegistryDep) -> DevicePrice:
+    with registry.session() as s:
+        return prices.set_price(s, kind, body.usd_per_hour, updated_by=admin.id)
+
+
+@router.delete("/{kind}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_price(kind: str, _: Admin, registry: RegistryDep) -> None:
+    with registry.session() as s:
+        prices.delete_price(s, kind)

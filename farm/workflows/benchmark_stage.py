@@ -1,0 +1,186 @@
+"""The benchmark stage of a workflow: each tuned variant against ONNX Runtime on a device node of its kind.
+
+For every kind, the variant (TVM VM) and the original (ONNX Runtime, CPU provider, the
+node's thread count) run on identical random inputs in the device worker of a node of
+that kind (`farm.benchmark.compare_on_device`): warm-up, repeats, median/mean/std/p90,
+throughput and numerical agreement. On top of that:
+
+- **batch-size sweep** (`batch_sizes`): the model is re-compiled for each batch size with
+  the best records the tuning database holds for the kind (TVM's default schedules
+  for layers never tuned at that size) and compared again; it needs inputs whose first
+  dimension is dynamic in the ONNX model. A batch size TVM fails to compile is reported
+  in the sweep with its error (TVM 0.27's LLVM codegen rejects some default schedules,
+  e.g. the test CNN at batch 4 for baseline x86-64) and the other sizes go on;
+- **latency SLA** (`sla_ms`): the largest batch size whose p90 latency meets it;
+- **cost per million inferences** from the hourly price an admin set for the kind
+  (at batch 1, and at the best throughput of the sweep);
+- **warnings** on implausible results: a median below 1 µs, a variant slower than ONNX
+  Runtime, or a spread larger than half the median.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+
+import onnx
+
+from ..benchmark import compare_on_device
+from ..models.onnx_import import ModelImportError, prepare, random_inputs
+
+IMPLAUSIBLE_MS = 1e-3
+NOISY_CV = 0.5
+
+
+class BenchmarkOptionsError(ValueError):
+    """Benchmark options that cannot be honoured (bad values, a sweep over a model without a dynamic batch)."""
+
+
+@dataclass
+class BenchmarkOptions:
+    """How a workflow benchmarks: repeats, warm-up, batch sizes to sweep, an optional p90 latency SLA."""
+
+    warmup: int = 5
+    repeat: int = 50
+    batch_sizes: list[int] = field(default_factory=list)
+    sla_ms: float | None = None
+
+    @classmethod
+    def from_options(cls, options: dict | None) -> BenchmarkOptions:
+        """The options of a workflow's `benchmark` entry; `BenchmarkOptionsError` names what is wrong."""
+        options = dict(options or {})
+        unknown = set(options) - {"warmup", "repeat", "batch_sizes", "sla_ms"}
+        if unknown:
+            raise BenchmarkOptionsError(f"unknown benchmark options: {', '.join(sorted(unknown))} (known: warmup, repeat, batch_sizes, sla_ms)")
+        opts = cls(**options)
+        if not isinstance(opts.warmup, int) or opts.warmup < 0 or not isinstance(opts.repeat, int) or opts.repeat < 1:
+            raise BenchmarkOptionsError("benchmark warmup must be an integer >= 0 and repeat an integer >= 1")
+        if not isinstance(opts.batch_sizes, list) or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in opts.batch_sizes):
+            raise BenchmarkOptionsError("batch_sizes must be a list of integers >= 1")
+        if opts.sla_ms is not None and (not isinstance(opts.sla_ms, (int, float)) or opts.sla_ms <= 0):
+            raise BenchmarkOptionsError("sla_ms must be a positive number of milliseconds")
+        opts.batch_sizes = sorted(set(opts.batch_sizes))
+        return opts
+
+
+def cost_per_million(latency_ms: float, batch_size: int, usd_per_hour: float | None) -> float | None:
+    """US dollars per million inferences at `latency_ms` per batch of `batch_size` on a device costing `usd_per_hour`."""
+    if usd_per_hour is None or latency_ms <= 0:
+        return None
+    return usd_per_hour / 3600.0 * (latency_ms / 1e3) / batch_size * 1e6
+
+
+def warnings_for(result: dict) -> list[str]:
+    """What looks implausible in one comparison's result."""
+    found = []
+    tvm, ort = result["tvm"], result["ort"]
+    for name, stats in (("the variant", tvm), ("ONNX Runtime", ort)):
+        if stats["median_ms"] < IMPLAUSIBLE_MS:
+            found.append(f"{name} took {stats['median_ms'] * 1e3:.3f} µs per inference: below 1 µs, the measurement is implausible")
+        if stats["std_ms"] > NOISY_CV * stats["median_ms"]:
+            found.append(f"{name}'s latencies spread widely (std {stats['std_ms']:.3g} ms, median {stats['median_ms']:.3g} ms): the device was likely busy")
+    if result["speedup_vs_ort"] < 1.0:
+        found.append(f"the variant is slower than ONNX Runtime ({result['tvm_latency_ms']:.3g} ms vs {result['ort_latency_ms']:.3g} ms)")
+    if not result["agrees"]:
+        found.append(f"the variant's outputs differ from ONNX Runtime's (max abs diff {result['max_abs_diff']:.3g})")
+    return found
+
+
+def _batched_shapes(onnx_path: str, shapes: dict[str, tuple[int, ...]], batch: int) -> dict[str, tuple[int, ...]]:
+    """Input shapes with the first dimension set to `batch`; only inputs whose first dimension is dynamic can take it."""
+    model = onnx.load(onnx_path, load_external_data=False)
+    initializers = {i.name for i in model.graph.initializer}
+    batched = {}
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        dims = value.type.tensor_type.shape.dim
+        if not dims or (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
+            raise BenchmarkOptionsError(f"a batch-size sweep needs a dynamic first dimension, but input {value.name!r} has a fixed one")
+        given = shapes.get(value.name)
+        rest = list(given[1:]) if given else [d.dim_value for d in dims[1:]]
+        if any(d <= 0 for d in rest):
+            raise BenchmarkOptionsError(f"input {value.name!r} has other dynamic dimensions: give its shape in the workflow's input_shapes")
+        batched[value.name] = (batch, *rest)
+    return batched
+
+
+def _compile_for_batch(onnx_path: str, shapes: dict, batch: int, target: dict, db_uri: str, folder: str) -> tuple[str, dict]:
+    """The model re-compiled at `batch` with the database's records for `target`: (library path, random inputs)."""
+    import tvm
+
+    from tuning_db.metaschedule import ParquetDatabase
+
+    from ..tuning.session import compile_with_records
+
+    try:
+        model = prepare(onnx_path, _batched_shapes(onnx_path, shapes, batch))
+    except ModelImportError as e:
+        raise BenchmarkOptionsError(f"batch size {batch}: {e}") from None
+    tvm_target = tvm.target.Target(target)
+    db = ParquetDatabase(db_uri, tvm_target, auto_compact_files=None)
+    try:
+        executable = compile_with_records(db, model, tvm_target)
+    finally:
+        db.close()
+    library = os.path.join(folder, f"model-b{batch}.so")
+    executable.export_library(library)
+    return library, random_inputs(model.inputs)
+
+
+def benchmark_variant(
+    kind: str,
+    variant_dir: str,
+    metadata: dict,
+    onnx_path: str,
+    inputs: dict,
+    shapes: dict[str, tuple[int, ...]],
+    db_uri: str,
+    options: BenchmarkOptions,
+    usd_per_hour: float | None,
+) -> dict:
+    """Benchmark one kind's variant folder on `inputs` (and re-compiled per swept batch size); the variant's benchmark result."""
+    with open(onnx_path, "rb") as f:
+        original = f.read()
+    base = compare_on_device(kind, os.path.join(variant_dir, metadata["library"]), original, inputs, warmup=options.warmup, repeat=options.repeat)
+    sweep = []
+    with tempfile.TemporaryDirectory(prefix="farm-sweep-") as folder:
+        for batch in options.batch_sizes:
+            try:
+                library, batch_inputs = _compile_for_batch(onnx_path, shapes, batch, metadata["target"], db_uri, folder)
+            except BenchmarkOptionsError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a batch size TVM cannot compile is a result of the sweep, not the workflow's end
+                sweep.append({"batch_size": batch, "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip(),
+                              "warnings": [f"TVM could not compile the model at batch size {batch}"]})
+                continue
+            result = compare_on_device(kind, library, original, batch_inputs, warmup=options.warmup, repeat=options.repeat)
+            sweep.append({
+                "batch_size": batch,
+                "tvm_median_ms": result["tvm"]["median_ms"],
+                "tvm_p90_ms": result["tvm"]["p90_ms"],
+                "ort_median_ms": result["ort"]["median_ms"],
+                "ort_p90_ms": result["ort"]["p90_ms"],
+                "throughput_per_s": batch * result["tvm"]["throughput_per_s"],
+                "speedup_vs_ort": result["speedup_vs_ort"],
+                "agrees": result["agrees"],
+                "cost_per_million_usd": cost_per_million(result["tvm"]["median_ms"], batch, usd_per_hour),
+                "warnings": warnings_for(result),
+            })
+    report = {**base, "kind": kind, "usd_per_hour": usd_per_hour, "batch_sweep": sweep, "warnings": warnings_for(base)}
+    report["cost_per_million_usd"] = cost_per_million(base["tvm_latency_ms"], 1, usd_per_hour)
+    report["ort_cost_per_million_usd"] = cost_per_million(base["ort_latency_ms"], 1, usd_per_hour)
+    measured = [r for r in sweep if "error" not in r]
+    if measured:
+        best = max(measured, key=lambda r: r["throughput_per_s"])
+        report["best_throughput"] = {"batch_size": best["batch_size"], "throughput_per_s": best["throughput_per_s"], "cost_per_million_usd": best["cost_per_million_usd"]}
+        report["warnings"] += [f"batch {r['batch_size']}: {w}" for r in sweep for w in r["warnings"]]
+    if options.sla_ms is not None:
+        met = [r["batch_size"] for r in measured if r["tvm_p90_ms"] <= options.sla_ms]
+        if not measured and base["tvm"]["p90_ms"] <= options.sla_ms:
+            met = [1]
+        report["sla"] = {"p90_ms": options.sla_ms, "max_batch_size": max(met) if met else None}
+        if not met:
+            report["warnings"].append(f"no batch size meets the p90 SLA of {options.sla_ms} ms")
+    return report
