@@ -53,7 +53,7 @@ def require_optimizer(user: CurrentUser) -> User:
 def require_admin(user: CurrentUser) -> User:
     """An admin: the role that manages users."""
     if not user.is_admin:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{user.email} is not an admin: managing users needs the admin role")
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{user.email} is not an admin: this needs the admin role (managing users, setting device prices)")
     return user
 
 
