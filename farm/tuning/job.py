@@ -4,8 +4,9 @@ The job runs one `TuningSession` per kind in threads of the calling process (the
 sessions' searches, builds and measurements run on the Ray cluster), then verifies each
 kind's variant on a node of that kind: the variant through the TVM VM and the original
 through ONNX Runtime, same random inputs (`farm.benchmark.compare_on_device`), written
-to the variant folder as `benchmark.json`. `farm tune` and the platform's workflows both
-drive tuning through this class.
+to the variant folder as `benchmark.json` (warm-up and repeats as the caller sets them: a
+workflow's benchmark stage builds on this comparison rather than running it again).
+`farm tune` and the platform's workflows both drive tuning through this class.
 """
 
 from __future__ import annotations
@@ -38,8 +39,11 @@ class TuneJob:
         *,
         job_id: str | None = None,
         search_workers: int | None = None,
+        verify_warmup: int = 5,
+        verify_repeat: int = 50,
     ) -> None:
         self.model, self.original, self.model_name = model, original, model_name
+        self.verify_warmup, self.verify_repeat = verify_warmup, verify_repeat
         self.job_id = job_id or uuid.uuid4().hex[:12]
         self.sessions = [
             TuningSession(model, model_name, kind, plan, db_uri, out_dir, job_id=self.job_id, search_workers=search_workers)
@@ -77,7 +81,8 @@ class TuneJob:
 
         summary = session.run()
         session.stage = "verifying"
-        check = compare_on_device(session.kind, os.path.join(summary.variant_dir, VARIANT_LIBRARY), self.original, inputs)
+        check = compare_on_device(session.kind, os.path.join(summary.variant_dir, VARIANT_LIBRARY), self.original, inputs,
+                                  warmup=self.verify_warmup, repeat=self.verify_repeat)
         with open(os.path.join(summary.variant_dir, BENCHMARK_FILE), "w") as f:
             json.dump(check, f, indent=2)
         session.stage = "done"

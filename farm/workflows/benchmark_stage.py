@@ -1,9 +1,10 @@
 """The benchmark stage of a workflow: each tuned variant against ONNX Runtime on a device node of its kind.
 
 For every kind, the variant (TVM VM) and the original (ONNX Runtime, CPU provider, the
-node's thread count) run on identical random inputs in the device worker of a node of
-that kind (`farm.benchmark.compare_on_device`): warm-up, repeats, median/mean/std/p90,
-throughput and numerical agreement. On top of that:
+node's thread count) ran on identical random inputs in the device worker of a node of
+that kind when the tuning job verified it (`farm.benchmark.compare_on_device`, with the
+stage's warm-up and repeats): median/mean/std/p90, throughput and numerical agreement.
+That comparison is the base of the result; on top of it:
 
 - **batch-size sweep** (`batch_sizes`): the model is re-compiled for each batch size with
   the best records the tuning database holds for the kind (TVM's default schedules
@@ -131,19 +132,18 @@ def _compile_for_batch(onnx_path: str, shapes: dict, batch: int, target: dict, d
 
 def benchmark_variant(
     kind: str,
-    variant_dir: str,
+    check: dict,
     metadata: dict,
     onnx_path: str,
-    inputs: dict,
     shapes: dict[str, tuple[int, ...]],
     db_uri: str,
     options: BenchmarkOptions,
     usd_per_hour: float | None,
 ) -> dict:
-    """Benchmark one kind's variant folder on `inputs` (and re-compiled per swept batch size); the variant's benchmark result."""
+    """A variant's benchmark result: its device comparison `check` (the tuning job's, at `options`' warm-up and repeats)
+    with the batch sweep, SLA, cost and warnings added."""
     with open(onnx_path, "rb") as f:
         original = f.read()
-    base = compare_on_device(kind, os.path.join(variant_dir, metadata["library"]), original, inputs, warmup=options.warmup, repeat=options.repeat)
     sweep = []
     with tempfile.TemporaryDirectory(prefix="farm-sweep-") as folder:
         for batch in options.batch_sizes:
@@ -168,17 +168,17 @@ def benchmark_variant(
                 "cost_per_million_usd": cost_per_million(result["tvm"]["median_ms"], batch, usd_per_hour),
                 "warnings": warnings_for(result),
             })
-    report = {**base, "kind": kind, "usd_per_hour": usd_per_hour, "batch_sweep": sweep, "warnings": warnings_for(base)}
-    report["cost_per_million_usd"] = cost_per_million(base["tvm_latency_ms"], 1, usd_per_hour)
-    report["ort_cost_per_million_usd"] = cost_per_million(base["ort_latency_ms"], 1, usd_per_hour)
+    report = {**check, "kind": kind, "usd_per_hour": usd_per_hour, "batch_sweep": sweep, "warnings": warnings_for(check)}
+    report["cost_per_million_usd"] = cost_per_million(check["tvm_latency_ms"], 1, usd_per_hour)
+    report["ort_cost_per_million_usd"] = cost_per_million(check["ort_latency_ms"], 1, usd_per_hour)
     measured = [r for r in sweep if "error" not in r]
     if measured:
         best = max(measured, key=lambda r: r["throughput_per_s"])
         report["best_throughput"] = {"batch_size": best["batch_size"], "throughput_per_s": best["throughput_per_s"], "cost_per_million_usd": best["cost_per_million_usd"]}
-        report["warnings"] += [f"batch {r['batch_size']}: {w}" for r in sweep for w in r["warnings"]]
+    report["warnings"] += [f"batch {r['batch_size']}: {w}" for r in sweep for w in r["warnings"]]
     if options.sla_ms is not None:
         met = [r["batch_size"] for r in measured if r["tvm_p90_ms"] <= options.sla_ms]
-        if not measured and base["tvm"]["p90_ms"] <= options.sla_ms:
+        if not measured and check["tvm"]["p90_ms"] <= options.sla_ms:
             met = [1]
         report["sla"] = {"p90_ms": options.sla_ms, "max_batch_size": max(met) if met else None}
         if not met:

@@ -81,7 +81,7 @@ def _tune(registry: Registry, workflow_id: str, job: TuneJob) -> dict[str, dict]
 def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str) -> dict:
     from cluster.connect import connect
 
-    from ..models.onnx_import import ModelImportError, prepare, random_inputs
+    from ..models.onnx_import import ModelImportError, prepare
     from ..tuning.session import TuningPlan
 
     with registry.session() as s:
@@ -96,9 +96,7 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
         raise WorkflowError("a workflow without the autotune stage has no variant to benchmark or package")
     try:
         bench_options = BenchmarkOptions.from_options(options.get("benchmark"))
-        priorities = options.get("priorities")
-        if priorities:
-            parse_priorities(",".join(priorities))
+        priorities = parse_priorities(",".join(options["priorities"])) if options.get("priorities") else None
     except ValueError as e:
         raise WorkflowError(str(e)) from None
     onnx_path = os.path.join(work_dir, "model.onnx")
@@ -110,10 +108,10 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
         raise WorkflowError(str(e).replace(onnx_path, name)) from None
     with open(onnx_path, "rb") as f:
         original = f.read()
-    inputs = random_inputs(onnx_model.inputs)
     connect()
     plan = TuningPlan(trials=int(options.get("trials", 200)), trials_per_task=options.get("trials_per_task"))
-    job = TuneJob(onnx_model, original, name, targets, plan, db_uri, os.path.join(work_dir, "variants"), job_id=workflow_id[:12])
+    job = TuneJob(onnx_model, original, name, targets, plan, db_uri, os.path.join(work_dir, "variants"), job_id=workflow_id[:12],
+                  verify_warmup=bench_options.warmup, verify_repeat=bench_options.repeat)
     results = _tune(registry, workflow_id, job)
     disagree = [kind for kind, summary in results.items() if not summary["agrees"]]
     if disagree:
@@ -129,8 +127,10 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
             _stage(registry, workflow_id, kind, "benchmarking")
             with registry.session() as s:
                 price = prices.price_of(s, kind)
+            with open(os.path.join(variant_dir, BENCHMARK_FILE)) as f:
+                check = json.load(f)
             try:
-                report = benchmark_variant(kind, variant_dir, metadata, onnx_path, inputs, shapes, db_uri, bench_options, price)
+                report = benchmark_variant(kind, check, metadata, onnx_path, shapes, db_uri, bench_options, price)
             except BenchmarkOptionsError as e:
                 raise WorkflowError(str(e)) from None
             with open(os.path.join(variant_dir, BENCHMARK_FILE), "w") as f:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from ..packaging import Candidate, build_candidates_zip, build_docker_context, build_tarball, build_wheel, parse_priorities, rank
+from ..packaging import Candidate, MetricPriority, build_candidates_zip, build_docker_context, build_tarball, build_wheel, rank
 from ..registry import catalog
 from ..registry.database import Registry
 
@@ -30,17 +30,16 @@ def _store(registry: Registry, path: str, variant_id: str, workflow_id: str, fmt
         return {"package_id": package.id, "format": fmt, "kind": kind, "variant_id": variant_id, "artifact_name": package.artifact_name, "size_bytes": package.size_bytes}
 
 
-def package_variants(registry: Registry, workflow_id: str, candidates: list[Candidate], priorities: list[str] | None, out_dir: str) -> dict:
-    """Rank `candidates`, build and record every package; `{"ranking": models_rank list, "packages": [...]}`."""
-    parsed = parse_priorities(",".join(priorities)) if priorities else None
-    ranking = rank(candidates, parsed)
+def package_variants(registry: Registry, workflow_id: str, candidates: list[Candidate], priorities: list[MetricPriority] | None, out_dir: str) -> dict:
+    """Rank `candidates` (default priorities when None), build and record every package; `{"ranking": models_rank list, "packages": [...]}`."""
+    ranking = rank(candidates, priorities)
     os.makedirs(out_dir, exist_ok=True)
     packages = []
     for candidate in candidates:
         for fmt, build in PER_VARIANT.items():
             packages.append(_store(registry, build(candidate.variant_dir, out_dir), candidate.variant_id, workflow_id, fmt, candidate.kind))
     best = next(c for c in candidates if c.variant_id == ranking[0]["variant_id"])
-    zip_path = build_candidates_zip(candidates, out_dir, priorities=parsed)
+    zip_path = build_candidates_zip(candidates, out_dir, priorities=priorities)
     packages.append(_store(registry, zip_path, best.variant_id, workflow_id, "zip", best.kind))
     packages.append(_store(registry, build_docker_context(best.variant_dir, out_dir), best.variant_id, workflow_id, "dockerfile", best.kind))
     return {"ranking": ranking, "packages": packages}
