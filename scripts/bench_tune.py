@@ -39,7 +39,8 @@ import uuid
 import onnx
 
 from cluster.connect import connect
-from farm.benchmark import compare_on_device, run_comparison
+from farm.benchmark import compare_on_device
+from farm.engines.timing import time_engines
 from farm.cli.tune import _default_kind
 from farm.models.examples import EXAMPLES
 from farm.models.onnx_import import prepare, random_inputs
@@ -135,7 +136,7 @@ def stock(path: str, kind_target: dict, trials: int, folder: str, threads: int) 
     wall = float(next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("WALL")))
     model = prepare(path)
     with open(lib, "rb") as f, open(path, "rb") as g:
-        check = run_comparison(f.read(), g.read(), random_inputs(model.inputs), threads, warmup=10, repeat=50)
+        check = time_engines({"model.so": f.read(), "model.onnx": g.read()}, random_inputs(model.inputs), cores=threads, warmup=10, repeat=50)
     return {"wall_seconds": wall, "tvm_latency_ms": check["tvm_latency_ms"], "agrees": check["agrees"]}
 
 

@@ -171,7 +171,7 @@ class WorkflowCreate(BaseModel):
     stages: Stages = Stages()
     benchmark: BenchmarkSpec = BenchmarkSpec()
     priorities: list[str] | None = Field(
-        None, description="Metrics ranking the variants, most important first; '-' before a name means lower is better (default: agrees, then -tvm_latency_ms)."
+        None, description="Metrics ranking the variants, most important first; '-' before a name means lower is better (default: agrees, then -best_latency_ms: the latency of the engine each variant runs)."
     )
     webhook_url: str | None = Field(None, description="Notified when the workflow ends (default: the user's webhook URL).")
 

@@ -32,7 +32,7 @@ def package(
     fmt: Annotated[str, typer.Option("--format", help="wheel, tarball or dockerfile (one package per variant), or zip (all variants ranked).")],
     out: Annotated[str, typer.Option("--out", help="Folder for the packages.")] = "packages",
     priorities: Annotated[
-        Optional[str], typer.Option("--priorities", help="Ranking of --format zip, e.g. agrees,-tvm_latency_ms,+speedup_vs_ort (+ higher, - lower is better).")
+        Optional[str], typer.Option("--priorities", help="Ranking of --format zip, e.g. agrees,-best_latency_ms,+speedup_vs_ort (+ higher, - lower is better).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the packages (and the ranking) as JSON.")] = False,
 ) -> None:

@@ -34,7 +34,7 @@ def tune(
     out: Annotated[str, typer.Option("--out", help="Folder for the variants, one sub-folder per kind.")] = "variants",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Tune MODEL for each device kind, concurrently, and write `OUT/<kind>/` (library + metadata)."""
+    """Tune MODEL for each device kind, concurrently, time every engine on the device, and write `OUT/<kind>/` with the fastest."""
     from cluster.connect import connect
     from cluster.nodes import NoDeviceError
 
@@ -62,16 +62,18 @@ def tune(
             fail(str(e))
     for kind, s in summaries.items():
         if not json_out:
+            engines = ", ".join(f"{name} {e['latency_ms']:.3f} ms ({e['threads'] or 'default'} threads)" for name, e in s["engines"].items())
             console.print(
                 f"{kind}: {s['tasks']} tasks ({s['tasks_tuned']} tuned), {s['trials_measured']} trials measured, "
-                f"{s['trials_reused']} reused, {s['tuning_seconds']:.1f} s; TVM {s['tvm_latency_ms']:.3f} ms vs "
-                f"ONNX Runtime {s['ort_latency_ms']:.3f} ms ({s['speedup_vs_ort']:.2f}x), max abs diff {s['max_abs_diff']:.2e}"
-                f"{'' if s['agrees'] else ' — OUTPUTS DISAGREE'} → {s['variant_dir']}",
+                f"{s['trials_reused']} reused, {s['tuning_seconds']:.1f} s; engine {s['engine']} {s['best_latency_ms']:.3f} ms vs "
+                f"ONNX Runtime's default {s['ort_latency_ms']:.3f} ms ({s['ort_latency_ms'] / s['best_latency_ms']:.2f}x); "
+                f"measured: {engines}; TVM max abs diff {s['max_abs_diff']:.2e}"
+                f"{'' if s['engines']['tvm']['agrees'] else ' — TVM OUTPUTS DISAGREE'} → {s['variant_dir']}",
                 highlight=False,
             )
     if json_out:
         emit_json({"model": name, "job_id": job.job_id, "targets": summaries})
     disagree = [k for k, s in summaries.items() if not s["agrees"]]
     if disagree:
-        fail(f"the tuned variant for {', '.join(disagree)} does not compute what the ONNX model computes (see benchmark.json)", code=1)
+        fail(f"the variant for {', '.join(disagree)} does not compute what the ONNX model computes (see benchmark.json)", code=1)
 

@@ -94,7 +94,7 @@ def _print(w: Workflow) -> None:
     for kind, p in w.progress.items():
         console.print(_line(kind, p), highlight=False, markup=False)
     for entry in w.outputs.get("ranking", []):
-        latency = entry["metrics"].get("tvm_latency_ms", {}).get("value")
+        latency = entry["metrics"].get("best_latency_ms", {}).get("value")
         shown = f"{latency:.3f} ms" if isinstance(latency, (int, float)) else "-"
         console.print(f"rank {entry['rank']}: {entry['target']} (variant {entry['variant_id']}) {shown}", highlight=False, markup=False)
     for package in w.outputs.get("packages", []):
@@ -113,7 +113,7 @@ def create(
     batch_sizes: Annotated[Optional[str], typer.Option("--batch-sizes", help="Benchmark these batch sizes too, e.g. 1,4,16 (needs a dynamic batch dimension).")] = None,
     sla_ms: Annotated[Optional[float], typer.Option("--sla-ms", min=0.0, help="p90 latency SLA: report the largest batch size that meets it.")] = None,
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Timed runs per benchmark.")] = 50,
-    priorities: Annotated[Optional[str], typer.Option("--priorities", help="Ranking metrics, most important first; -NAME = lower is better (default: agrees,-tvm_latency_ms).")] = None,
+    priorities: Annotated[Optional[str], typer.Option("--priorities", help="Ranking metrics, most important first; -NAME = lower is better (default: agrees,-best_latency_ms).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the workflow until it ends.")] = False,
     timeout: TimeoutOption = None,
     poll: PollOption = 2.0,

@@ -80,7 +80,7 @@ def _candidate_files(c: Candidate, folder: str) -> dict[str, bytes | str]:
     source = meta.get("source", "")
     return {
         f"{folder}/model/{METADATA_FILE}": os.path.join(variant.folder, METADATA_FILE),
-        f"{folder}/model/{meta['library']}": variant.library,
+        **{f"{folder}/model/{name}": os.path.join(variant.folder, name) for name in variant.model_files},
         f"{folder}/tuning_history.json": _json({
             "source_model": {"name": os.path.basename(source), "sha256": meta.get("source_sha256", "")},
             "model": c.model, "kind": c.kind, "target_key": meta.get("target_key"), "tvm_version": meta.get("tvm_version"),

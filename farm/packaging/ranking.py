@@ -5,7 +5,7 @@ by the first metric, ties by the second, and so on; candidates equal on every pr
 their given order. A candidate that lacks a priority's metric (a variant never benchmarked
 has no latency) sorts after every candidate that has it, at that priority.
 
-Priorities are written `agrees,-tvm_latency_ms,+speedup_vs_ort`: metric names, comma-separated,
+Priorities are written `agrees,-best_latency_ms,+speedup_vs_ort`: metric names, comma-separated,
 most important first; a leading `+` means higher is better, `-` lower is better, and a bare
 name takes the metric's natural direction (higher is better for `agrees`, `speedup_vs_ort`,
 throughputs and `trials_measured`, lower for latencies, differences and sizes). METRICS
@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from .variant import read_variant, safe_name
 
 CANDIDATES_FOLDER = "CandidateModels"
-MODEL_TYPE = "TVMRelaxExecutable"
+MODEL_TYPES = {"tvm": "TVMRelaxExecutable", "onnxruntime": "ONNXModel"}  # engine -> model_config type, as Olive names ONNX models
 
 _STATS = ("median_ms", "mean_ms", "std_ms", "p90_ms", "throughput_per_s")
-_BENCHMARK = ("agrees", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff")
+_BENCHMARK = ("agrees", "best_latency_ms", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff")
 METRICS: tuple[str, ...] = (
     *_BENCHMARK,
     *(f"{side}_{stat}" for side in ("tvm", "ort") for stat in _STATS),
@@ -46,7 +46,7 @@ class MetricPriority:
     higher_is_better: bool
 
 
-DEFAULT_PRIORITIES: tuple[MetricPriority, ...] = (MetricPriority("agrees", True), MetricPriority("tvm_latency_ms", False))
+DEFAULT_PRIORITIES: tuple[MetricPriority, ...] = (MetricPriority("agrees", True), MetricPriority("best_latency_ms", False))
 
 
 @dataclass
@@ -76,7 +76,7 @@ def candidate_from_folder(variant_dir: str, variant_id: str | None = None) -> Ca
 
 
 def parse_priorities(spec: str, metrics: Iterable[str] = METRICS) -> list[MetricPriority]:
-    """`"agrees,-tvm_latency_ms,+speedup_vs_ort"` → priorities, most important first; ValueError for empty, repeated or
+    """`"agrees,-best_latency_ms,+speedup_vs_ort"` → priorities, most important first; ValueError for empty, repeated or
     unknown names (`metrics`: the names allowed, METRICS unless the caller's candidates carry more)."""
     metrics = tuple(metrics)
     priorities: list[MetricPriority] = []
@@ -100,16 +100,21 @@ def candidate_folder(kind: str, k: int) -> str:
 
 
 def inference_settings(candidate: Candidate) -> dict:
-    """How to run a candidate: device, kind and TVM target, the thread count it was benchmarked with, its tensors."""
+    """How to run a candidate: its engine, device, kind and TVM target, the threads it measured fastest with, its tensors;
+    for ONNX Runtime, Olive's execution providers and session options as the farm chose them."""
     target = candidate.metadata.get("target", {})
-    return {
+    engine = candidate.metadata.get("engine") or "tvm"
+    measured = (candidate.metadata.get("engines") or {}).get(engine) or {}
+    settings = {
+        "engine": engine,
         "device": "cuda" if target.get("kind") == "cuda" else "cpu",
         "kind": candidate.kind,
         "target": target,
-        "threads": candidate.benchmark.get("threads"),
+        "threads": measured.get("threads", candidate.benchmark.get("threads")),
         "inputs": candidate.metadata.get("inputs", []),
         "outputs": candidate.metadata.get("outputs", []),
     }
+    return {**settings, **measured.get("settings", {})} if engine == "onnxruntime" else settings
 
 
 def _number(value) -> float | None:
@@ -139,8 +144,10 @@ def rank(candidates: Iterable[Candidate], priorities: Sequence[MetricPriority] |
     entries = []
     for position, c in enumerate(order(candidates, priorities), 1):
         per_kind[c.kind] += 1
+        engine = c.metadata.get("engine") or "tvm"
+        model_file = c.metadata.get("onnx_model") if engine == "onnxruntime" else c.metadata.get("library", "model.so")
         config = {
-            "model_path": f"{candidate_folder(c.kind, per_kind[c.kind])}/model/{c.metadata.get('library', 'model.so')}",
+            "model_path": f"{candidate_folder(c.kind, per_kind[c.kind])}/model/{model_file}",
             "target": c.metadata.get("target", {}),
             "inference_settings": inference_settings(c),
         }
@@ -149,7 +156,7 @@ def rank(candidates: Iterable[Candidate], priorities: Sequence[MetricPriority] |
             "variant_id": c.variant_id,
             "target": c.kind,
             "model": c.model,
-            "model_config": {"type": MODEL_TYPE, "config": config},
+            "model_config": {"type": MODEL_TYPES[engine], "config": config},
             "metrics": {
                 p.name: {"value": c.metrics.get(p.name), "priority": i, "higher_is_better": p.higher_is_better}
                 for i, p in enumerate(priorities, 1)

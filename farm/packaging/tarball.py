@@ -1,7 +1,7 @@
 """A variant as a shared-object tarball: the library, its metadata and an example that runs it with plain Apache TVM.
 
-`<model>-<kind>.tar.gz` unpacks to one folder `<model>-<kind>/` holding `model.so`,
-`metadata.json` (the variant's metadata with its benchmark under `"benchmark"`, library
+`<model>-<kind>.tar.gz` unpacks to one folder `<model>-<kind>/` holding `model.so`, the
+ONNX model when ONNX Runtime is one of the variant's engines, `metadata.json` (the variant's metadata with its benchmark under `"benchmark"`, library
 checksum unchanged, so `farm.runtime.load_model` loads the unpacked folder), `example.py`
 and `README.txt`. The archive is deterministic: members sorted, mode 0644 (folder 0755),
 no owners, fixed times.
@@ -78,15 +78,18 @@ def write_tar_gz(path: str, files: dict[str, bytes], folder: str | None = None) 
             tar.addfile(info, io.BytesIO(files[name]))
 
 
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def build_tarball(variant_dir: str, out_dir: str) -> str:
     """Write `<model>-<kind>.tar.gz` into `out_dir` and return its path."""
     variant = read_variant(variant_dir)
     meta = variant.metadata
-    with open(variant.library, "rb") as f:
-        library = f.read()
     metadata = {**meta, "benchmark": variant.benchmark} if variant.benchmark else meta
-    files = {
-        meta["library"]: library,
+    files = {name: _read(os.path.join(variant.folder, name)) for name in variant.model_files}
+    files |= {
         METADATA_FILE: json.dumps(metadata, indent=2).encode(),
         "example.py": EXAMPLE.format(model=meta["model"], kind=meta["kind"]).encode(),
         "README.txt": README.format(

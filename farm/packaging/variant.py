@@ -1,9 +1,11 @@
 """Reading a variant folder (`farm tune --out DIR` writes DIR/<kind>/) before it is packaged.
 
 A variant folder holds `metadata.json` (model, inputs, outputs, kind, target, library and its
-SHA-256, tuning summary), the library it names (`model.so`, a Relax executable) and, when
-it was benchmarked, `benchmark.json`. `read_variant` checks all of that, library checksum
-included, so no package is ever built from an incomplete or corrupt folder.
+SHA-256, tuning summary, the engine chosen and what each engine measured), the library it
+names (`model.so`, a Relax executable), the ONNX model when ONNX Runtime is one of its
+engines (`model.onnx`) and, when it was benchmarked, `benchmark.json`. `read_variant`
+checks all of that, checksums included, so no package is ever built from an incomplete or
+corrupt folder.
 """
 
 from __future__ import annotations
@@ -35,6 +37,23 @@ class Variant:
     @property
     def library(self) -> str:
         return os.path.join(self.folder, self.metadata["library"])
+
+    @property
+    def engine(self) -> str:
+        """The engine the variant runs: the one the farm chose (`tvm` for a folder that does not say)."""
+        return str(self.metadata.get("engine") or "tvm")
+
+    @property
+    def model_files(self) -> list[str]:
+        """The file names a loadable copy of the folder needs besides its metadata: the library, and the ONNX model if any."""
+        return [self.metadata["library"], *([self.metadata["onnx_model"]] if self.metadata.get("onnx_model") else [])]
+
+    def requirements(self) -> list[str]:
+        """The pip requirements of a package running this variant: TVM's (the runtime loads it), ONNX Runtime's for its engine."""
+        from ..engines import engine_named
+
+        extra = engine_named(self.engine).requirements() if self.engine != "tvm" else []
+        return [*engine_named("tvm").requirements(), *extra, "numpy"]
 
     @property
     def stem(self) -> str:
@@ -75,6 +94,15 @@ def read_variant(folder: str) -> Variant:
         raise PackagingError(f"{folder}: the library {metadata['library']!r} named by {METADATA_FILE} is missing")
     if file_sha256(library) != metadata["library_sha256"]:
         raise PackagingError(f"{library}: SHA-256 differs from {METADATA_FILE}'s library_sha256 (corrupt or replaced library)")
+    onnx_name = metadata.get("onnx_model")
+    if onnx_name is not None:
+        onnx_path = os.path.join(folder, str(onnx_name))
+        if os.path.basename(str(onnx_name)) != onnx_name or not os.path.isfile(onnx_path):
+            raise PackagingError(f"{folder}: the ONNX model {onnx_name!r} named by {METADATA_FILE} is missing")
+        if file_sha256(onnx_path) != metadata.get("onnx_model_sha256"):
+            raise PackagingError(f"{onnx_path}: SHA-256 differs from {METADATA_FILE}'s onnx_model_sha256 (corrupt or replaced model)")
+    elif metadata.get("engine", "tvm") != "tvm":
+        raise PackagingError(f"{metadata_path}: engine {metadata['engine']!r} needs the ONNX model, which the folder does not name")
     benchmark_path = os.path.join(folder, BENCHMARK_FILE)
     benchmark = _read_json(benchmark_path) if os.path.isfile(benchmark_path) else {}
     return Variant(folder, metadata, benchmark)

@@ -1,17 +1,19 @@
-"""A variant as a pip wheel: the library, its metadata and the farm's portable runtime, depending only on TVM and numpy.
+"""A variant as a pip wheel: its model files, metadata and the farm's portable runtime, depending on TVM and numpy.
+
+A variant whose engine is ONNX Runtime also carries the ONNX model and depends on
+`onnxruntime` (the version the farm measured it with); its runtime loads that engine.
 
 `build_wheel` lays out a small setuptools project in a temporary folder and builds it with
 `pip wheel --no-build-isolation` (setuptools ≥ 70.1 builds wheels itself). The import
 package (`farm_model_<model>_<kind>`) holds a generated `__init__.py` (`load()`, `run()`,
 `METADATA`, `__version__`), the variant under `model/`, and `runtime/`: the modules of
 `farm.runtime` except `remote.py`, copied verbatim (they import only the standard library,
-numpy, TVM and each other). The wheel is tagged for the platform of the library's target
+numpy, TVM and each other; `ort_model.py` ONNX Runtime, when such a model loads). The wheel is tagged for the platform of the library's target
 triple (`py3-none-linux_x86_64`), since it carries a native shared object.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import re
@@ -81,12 +83,8 @@ def platform_tag(target: dict) -> str:
 
 def _pyproject(variant: Variant, dist: str, package: str, version: str) -> str:
     meta = variant.metadata
-    dependencies = [
-        f"apache-tvm=={importlib.metadata.version('apache-tvm')}",
-        f"apache-tvm-ffi=={importlib.metadata.version('apache-tvm-ffi')}",
-        "numpy",
-    ]
-    description = f"{meta['model']} compiled by Apache TVM for {meta['kind']} (tuning-farm)"
+    dependencies = variant.requirements()
+    description = f"{meta['model']} optimized for {meta['kind']} by tuning-farm (engine: {variant.engine})"
     q = json.dumps  # TOML basic strings share JSON's escapes
     return "\n".join([
         "[build-system]",
@@ -123,7 +121,7 @@ def _write_package(variant: Variant, root: str, package: str, version: str) -> N
         shutil.copyfile(os.path.join(RUNTIME_DIR, name), os.path.join(root, package, "runtime", name))
     model_dir = os.path.join(root, package, "model")
     os.makedirs(model_dir)
-    for name in (METADATA_FILE, meta["library"], BENCHMARK_FILE):
+    for name in (METADATA_FILE, *variant.model_files, BENCHMARK_FILE):
         if os.path.isfile(os.path.join(variant.folder, name)):
             shutil.copyfile(os.path.join(variant.folder, name), os.path.join(model_dir, name))
     init = _INIT.format(

@@ -11,7 +11,9 @@ print(model.profile(repeat=50).as_json())
 ```
 
 Only the standard library, numpy and TVM are needed (the packages copy this package into
-their wheels); `farm.runtime.remote` runs models on the farm's device nodes through Ray.
+their wheels), and ONNX Runtime for a variant whose engine is ONNX Runtime
+(`OnnxRuntimeModel`, same interface); `farm.runtime.remote` runs models on the farm's
+device nodes through Ray.
 """
 
 from .errors import (
@@ -28,6 +30,7 @@ from .errors import (
 )
 from .local_info import DeviceInfo, HostInfo, get_local_info
 from .model import Model, load_model
+from .ort_model import OnnxRuntimeModel
 from .profiling import ProfileResult
 from .request import InferRequest, InferStatus
 from .tensors import TensorInfo
@@ -43,6 +46,7 @@ __all__ = [
     "InvalidArgumentError",
     "Model",
     "ModelError",
+    "OnnxRuntimeModel",
     "ProfileResult",
     "RemoteError",
     "RequestError",

@@ -2,7 +2,11 @@
 
 A model folder is what `farm tune --out` writes per device kind and what the packages
 unpack: `metadata.json` (model name, inputs, outputs, TVM target, library file and its
-SHA-256, optionally the `cpu_flags` the code needs) beside the library it names.
+SHA-256, optionally the `cpu_flags` the code needs) beside the library it names. A folder
+the farm benchmarked also names the engine it chose (`engine`: `tvm`, else `onnxruntime`,
+whose ONNX model `onnx_model` and its SHA-256 lie beside the library) and what it measured
+of each engine (`engines`: name -> latency, threads, settings); a folder without `engine`
+runs TVM.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from .tensors import TensorInfo, find_tensor
 
 METADATA = "metadata.json"
 REQUIRED_KEYS = ("model", "inputs", "outputs", "target", "library", "library_sha256")
+ENGINES = ("tvm", "onnxruntime")
+ONNX_FILE = "model.onnx"
 PLATFORMS = {"llvm": "cpu", "cuda": "cuda"}  # TVM target kind -> device platform that runs it
 ELF_MAGIC = b"\x7fELF"
 
@@ -42,6 +48,26 @@ class ModelFolder:
     def platform(self) -> str:
         """The device platform the library runs on (`cpu`, `cuda`)."""
         return PLATFORMS[self.metadata["target"]["kind"]]
+
+    @property
+    def engine(self) -> str:
+        """The engine the farm chose for this folder (`tvm` when it does not say)."""
+        return str(self.metadata.get("engine") or "tvm")
+
+    def engine_info(self, engine: str) -> dict:
+        """What the farm measured of `engine` (latency, threads, settings); empty when it did not."""
+        return dict((self.metadata.get("engines") or {}).get(engine) or {})
+
+    @property
+    def onnx_model(self) -> str:
+        """The path of the ONNX model (`ContainerError` when the folder has none, or a corrupt one)."""
+        name = self.metadata.get("onnx_model")
+        path = os.path.join(self.folder, name) if isinstance(name, str) and os.path.basename(name) == name and name else None
+        if path is None or not os.path.isfile(path):
+            raise ContainerError(f"{self.folder} holds no ONNX model (metadata onnx_model is {name!r}): it runs only on TVM")
+        if file_sha256(path) != self.metadata.get("onnx_model_sha256"):
+            raise ContainerError(f"{path} is corrupt: its SHA-256 differs from {METADATA}'s onnx_model_sha256")
+        return path
 
     @property
     def cpu_flags(self) -> list[str]:
@@ -145,6 +171,8 @@ def _load_metadata(path: str) -> dict:
     for key in ("inputs", "outputs"):
         if not isinstance(metadata[key], list):
             raise ContainerError(f"{path}: {key} must be a list of tensor descriptions")
+    if metadata.get("engine", "tvm") not in ENGINES:
+        raise ContainerError(f"{path}: engine must be one of {', '.join(ENGINES)}, got {metadata['engine']!r}")
     flags = metadata.get("cpu_flags")
     if flags is not None and not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)):
         raise ContainerError(f"{path}: cpu_flags must be a list of /proc/cpuinfo flag names")

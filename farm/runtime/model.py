@@ -9,8 +9,9 @@ it was created with: `$TVM_NUM_THREADS`, else its own guess at the physical core
 the logical CPUs on x86, one thread on a two-vCPU virtual machine). So a CPU model runs
 `threads` threads, by default `$TVM_NUM_THREADS` when set, else the physical cores this
 process may use (`DeviceInfo.cores`, as the farm measured the variant with), and the
-worker's pool is created with `TVM_NUM_THREADS` set to that number. `model.threads` is
-the number TVM reports using.
+worker's pool is created with `TVM_NUM_THREADS` set to that number (the count the farm
+measured fastest, when the folder records one). `model.threads` is the number TVM reports
+using. A folder whose engine is ONNX Runtime loads as a `farm.runtime.ort_model.OnnxRuntimeModel`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from .container import ModelFolder, ModelView, read_model_folder
+from .container import ENGINES, ModelFolder, ModelView, read_model_folder
 from .errors import (
     ContainerError,
     DeviceError,
@@ -40,6 +41,7 @@ from .profiling import (
     time_layers,
     time_model,
 )
+from .ort_model import OnnxRuntimeModel
 from .request import InferRequest
 from .tensors import ordered_arrays
 
@@ -150,7 +152,8 @@ class Model(ModelView):
         """On the worker thread: the plain VM's timings, then a second, instrumented VM's per-layer timings."""
         sync = device_sync(self._tvm_device)
         try:
-            model_ns = time_model(self._vm, args, sync, repeat, warmup)
+            main = self._vm["main"]
+            model_ns = time_model(lambda: main(*args), sync, repeat, warmup)
             layer_ns = time_layers(relax.VirtualMachine(self._module, self._tvm_device), args, sync, repeat)
         except Exception as e:
             raise InferError(f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}") from e
@@ -191,18 +194,29 @@ def _check_cpu(container: ModelFolder, architecture: str) -> None:
         )
 
 
-def load_model(folder: str | os.PathLike, devices: str | DeviceInfo | list | None = None, threads: int | None = None) -> Model:
+def load_model(
+    folder: str | os.PathLike, devices: str | DeviceInfo | list | None = None, threads: int | None = None, engine: str | None = None
+) -> Model | OnnxRuntimeModel:
     """The model of `folder` loaded on the first of `devices` (ids such as 'cpu:0') that can run it, else on this host's first.
 
-    `threads`: the number of TVM runtime threads; default `$TVM_NUM_THREADS` when set, else the CPU's physical cores.
+    `engine`: `tvm` or `onnxruntime`; default the one the farm chose for the folder
+    (`metadata.json`'s `engine`), with the settings it measured fastest. `threads`: the
+    number of TVM runtime threads (ONNX Runtime intra-op threads); default the count the
+    farm chose, else `$TVM_NUM_THREADS` when set, else the CPU's physical cores.
     """
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise InvalidArgumentError(f"threads must be an integer >= 1 or None, got {threads!r}")
+    if engine is not None and engine not in ENGINES:
+        raise InvalidArgumentError(f"engine must be one of {', '.join(ENGINES)} or None, got {engine!r}")
     container = read_model_folder(folder)
+    engine = engine or container.engine
     host = get_local_info()
     device = _choose_device(container, host.devices, devices)
+    if engine == "onnxruntime":
+        return OnnxRuntimeModel(container, container.onnx_model, container.engine_info(engine).get("settings") or {}, device, threads)
     if device.platform == "cpu":
         _check_cpu(container, host.architecture)
+        threads = threads or container.engine_info("tvm").get("threads")
         if threads is None and NUM_THREADS_VAR not in os.environ:
             threads = device.cores
     try:

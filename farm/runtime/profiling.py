@@ -71,16 +71,15 @@ def sample_inputs(infos: list[TensorInfo], seed: int = 0) -> list[np.ndarray]:
     ]
 
 
-def time_model(vm: relax.VirtualMachine, args: list, sync: Callable[[], None], repeat: int, warmup: int) -> list[int]:
-    """Nanoseconds of each of `repeat` inferences of `vm` on `args`, after `warmup` untimed ones."""
-    main = vm["main"]
+def time_model(infer: Callable[[], object], sync: Callable[[], None], repeat: int, warmup: int) -> list[int]:
+    """Nanoseconds of each of `repeat` calls of `infer` (one inference), after `warmup` untimed ones."""
     for _ in range(warmup):
-        main(*args)
+        infer()
     sync()
     durations = []
     for _ in range(repeat):
         start = time.perf_counter_ns()
-        main(*args)
+        infer()
         sync()
         durations.append(time.perf_counter_ns() - start)
     return durations

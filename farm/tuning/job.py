@@ -1,11 +1,15 @@
-"""A tuning job: one model tuned for several device kinds at once, each variant verified against ONNX Runtime.
+"""A tuning job: one model tuned for several device kinds at once, each kind's engines measured and the fastest chosen.
 
 The job runs one `TuningSession` per kind in threads of the calling process (the
-sessions' searches, builds and measurements run on the Ray cluster), then verifies each
-kind's variant on a node of that kind: the variant through the TVM VM and the original
-through ONNX Runtime, same random inputs (`farm.benchmark.compare_on_device`), written
-to the variant folder as `benchmark.json` (warm-up and repeats as the caller sets them: a
-workflow's benchmark stage builds on this comparison rather than running it again).
+sessions' searches, builds and measurements run on the Ray cluster), then times each
+kind's engines on a node of that kind (`farm.benchmark.compare_on_device`): the tuned TVM
+library at every thread count and the original model in ONNX Runtime at every session
+setting, each in a process of its own, same random inputs, checked against ONNX Runtime's
+default session. The comparison goes to the variant folder as `benchmark.json` (warm-up
+and repeats as the caller sets them: a workflow's benchmark stage builds on it rather
+than running it again) and the fastest agreeing engine becomes the variant's engine
+(`farm.engines.variant.record_engines`), so a variant is never slower than ONNX Runtime's
+default session on the device.
 `farm tune` and the platform's workflows both drive tuning through this class.
 """
 
@@ -21,7 +25,8 @@ from ..models.onnx_import import OnnxModel, random_inputs
 from .session import VARIANT_LIBRARY, TuningPlan, TuningSession
 
 BENCHMARK_FILE = "benchmark.json"
-VERIFICATION_KEYS = ("tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees")
+VERIFICATION_KEYS = ("engine", "best_latency_ms", "engines", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort",
+                     "max_abs_diff", "max_rel_diff", "agrees")
 
 
 class TuneJob:
@@ -78,12 +83,14 @@ class TuneJob:
 
     def _tune_one(self, session: TuningSession, inputs: dict) -> dict:
         from ..benchmark import compare_on_device
+        from ..engines.variant import record_engines
 
         summary = session.run()
-        session.stage = "verifying"
+        session.stage = "timing engines"
         check = compare_on_device(session.kind, os.path.join(summary.variant_dir, VARIANT_LIBRARY), self.original, inputs,
                                   warmup=self.verify_warmup, repeat=self.verify_repeat)
         with open(os.path.join(summary.variant_dir, BENCHMARK_FILE), "w") as f:
             json.dump(check, f, indent=2)
+        record_engines(summary.variant_dir, check, self.original)
         session.stage = "done"
         return {**summary.as_json(), **{k: check[k] for k in VERIFICATION_KEYS}}

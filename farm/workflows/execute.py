@@ -39,9 +39,9 @@ from .notify import post_webhook
 from .package_stage import package_variants
 
 PROGRESS_EVERY_S = 5.0
-VARIANT_METRICS = ("tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees",
+VARIANT_METRICS = ("engine", "best_latency_ms", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees",
                    "tasks", "tasks_tuned", "trials_measured", "trials_reused", "tuning_seconds", "compile_seconds")
-BENCHMARK_METRICS = ("tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees",
+BENCHMARK_METRICS = ("engine", "best_latency_ms", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees",
                      "cost_per_million_usd", "ort_cost_per_million_usd")
 
 
@@ -136,7 +136,8 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
             with open(os.path.join(variant_dir, BENCHMARK_FILE), "w") as f:
                 json.dump(report, f, indent=2)
             metrics.update({k: report[k] for k in BENCHMARK_METRICS if report.get(k) is not None})
-            metrics.update(tvm_p90_ms=report["tvm"]["p90_ms"], throughput_per_s=report["tvm"]["throughput_per_s"])
+            chosen = report["engines"][report["engine"]]["stats"]
+            metrics.update(tvm_p90_ms=report["tvm"]["p90_ms"], best_p90_ms=chosen["p90_ms"], throughput_per_s=chosen["throughput_per_s"])
         key = registry.artifacts.put_folder(variant_dir)
         with registry.session() as s:
             _still_running(workflow_records.get_workflow(s, workflow_id))

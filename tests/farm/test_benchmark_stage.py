@@ -6,15 +6,19 @@ import onnx
 import pytest
 
 from farm.models.examples import resnet_cnn
+from farm.engines.timing import REFERENCE, summarize
 from farm.workflows.benchmark_stage import BenchmarkOptions, BenchmarkOptionsError, _batched_shapes, cost_per_million, warnings_for
 
 
 def _result(tvm_ms: float, ort_ms: float, std_ms: float = 0.0, agrees: bool = True) -> dict:
-    def stats(ms: float) -> dict:
-        return {"median_ms": ms, "std_ms": std_ms, "p90_ms": ms}
+    """A device comparison as `summarize` makes it from one TVM and one ONNX Runtime configuration."""
 
-    return {"tvm": stats(tvm_ms), "ort": stats(ort_ms), "tvm_latency_ms": tvm_ms, "ort_latency_ms": ort_ms,
-            "speedup_vs_ort": ort_ms / tvm_ms, "agrees": agrees, "max_abs_diff": 0.0 if agrees else 0.5}
+    def config(engine: str, label: str, ms: float, agree: bool) -> dict:
+        return {"engine": engine, "label": label, "settings": {}, "threads": 2, "agrees": agree,
+                "max_abs_diff": 0.0 if agree else 0.5, "max_rel_diff": 0.0 if agree else 0.5,
+                "stats": {"median_ms": ms, "std_ms": std_ms, "p90_ms": ms}}
+
+    return summarize([config("onnxruntime", REFERENCE, ort_ms, True), config("tvm", "tvm-2t", tvm_ms, agrees)])
 
 
 def test_options_are_validated_with_messages_naming_the_problem():

@@ -43,7 +43,7 @@ def test_tarball_runs_with_plain_tvm_and_the_runtime(tuned_variants, reference, 
     with tarfile.open(path) as tar:
         members = tar.getmembers()
         assert_safe_names([m.name for m in members])
-        assert [m.name for m in members] == ["tiny-x86-64", *(f"tiny-x86-64/{n}" for n in ("README.txt", "example.py", "metadata.json", "model.so"))]
+        assert [m.name for m in members] == ["tiny-x86-64", *(f"tiny-x86-64/{n}" for n in ("README.txt", "example.py", "metadata.json", "model.onnx", "model.so"))]
         assert members[0].isdir() and all(m.isfile() and m.mode == 0o644 and m.uid == 0 for m in members[1:])
         tar.extractall(tmp_path / "x", filter="data")
     folder = tmp_path / "x" / "tiny-x86-64"
@@ -58,10 +58,11 @@ def test_tarball_runs_with_plain_tvm_and_the_runtime(tuned_variants, reference, 
     outputs = _tvm_outputs(vm["main"](*(tvm.runtime.tensor(x) for x in reference["inputs"].values())))
     assert_matches(reference, dict(zip(reference["output_names"], outputs, strict=True)))
 
-    with load_model(folder, threads=1) as model:
-        assert_matches(reference, model.run(reference["inputs"]))
-        profile = model.profile(repeat=3, warmup=1)
-    assert len(profile.model_durations_ns) == 3 and profile.layer_durations_ns
+    for engine in ("tvm", "onnxruntime"):  # the tarball carries both engines; TVM's profile has per-layer timings
+        with load_model(folder, threads=1, engine=engine) as model:
+            assert_matches(reference, model.run(reference["inputs"]))
+            profile = model.profile(repeat=3, warmup=1)
+        assert len(profile.model_durations_ns) == 3 and bool(profile.layer_durations_ns) == (engine == "tvm")
 
     proc = subprocess.run([sys.executable, str(folder / "example.py")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -74,7 +75,7 @@ def three_candidates(tuned_variants, tmp_path):
     slow = tmp_path / "slow-x86-64"
     shutil.copytree(tuned_variants["kinds"]["x86-64"], slow)
     bench = json.loads((slow / "benchmark.json").read_text())
-    bench["tvm_latency_ms"] = 1e6
+    bench["best_latency_ms"] = 1e6
     (slow / "benchmark.json").write_text(json.dumps(bench))
     return [candidate_from_folder(str(slow), variant_id="slow"),
             *(candidate_from_folder(str(tuned_variants["kinds"][k]), variant_id=k) for k in ("x86-64", "x86-64-v3"))]
@@ -92,19 +93,25 @@ def test_candidates_zip_layout_and_ranking(three_candidates, reference, tmp_path
     assert ranking == rank(three_candidates)
     assert [e["rank"] for e in ranking] == [1, 2, 3] and ranking[-1]["variant_id"] == "slow"
     by_id = {e["variant_id"]: e["model_config"]["config"]["model_path"] for e in ranking}
+    engines = {c.variant_id: c.metadata["engine"] for c in three_candidates}
+    files = {"tvm": ("TVMRelaxExecutable", "model.so"), "onnxruntime": ("ONNXModel", "model.onnx")}
     assert by_id == {
-        "x86-64": "CandidateModels/x86-64/BestCandidateModel_1/model/model.so",
-        "slow": "CandidateModels/x86-64/BestCandidateModel_2/model/model.so",
-        "x86-64-v3": "CandidateModels/x86-64-v3/BestCandidateModel_1/model/model.so",
+        "x86-64": f"CandidateModels/x86-64/BestCandidateModel_1/model/{files[engines['x86-64']][1]}",
+        "slow": f"CandidateModels/x86-64/BestCandidateModel_2/model/{files[engines['slow']][1]}",
+        "x86-64-v3": f"CandidateModels/x86-64-v3/BestCandidateModel_1/model/{files[engines['x86-64-v3']][1]}",
     }
+    assert all(e["model_config"]["type"] == files[engines[e["variant_id"]]][0] for e in ranking)
     assert {"SampleCode/run_model.py", "SampleCode/README.txt", "models_rank.json"} <= set(names)
     for model_path in by_id.values():
         folder = model_path.rsplit("/model/", 1)[0]
-        assert {f"{folder}/{f}" for f in ("model/metadata.json", "model/model.so", "tuning_history.json", "metrics.json", "inference_settings.json")} <= set(names)
+        assert {f"{folder}/{f}" for f in ("model/metadata.json", "model/model.so", "model/model.onnx", "tuning_history.json", "metrics.json",
+                                          "inference_settings.json")} <= set(names)
     root = tmp_path / "x" / "CandidateModels" / "x86-64-v3" / "BestCandidateModel_1"
     settings = json.loads((root / "inference_settings.json").read_text())
     assert (settings["device"], settings["kind"], settings["target"]["mcpu"]) == ("cpu", "x86-64-v3", "x86-64-v3")
-    assert settings["threads"] >= 1 and settings["inputs"] == [{"name": "input", "dtype": "float32", "shape": [1, 3, 8, 8]}]
+    if settings["engine"] == "onnxruntime":  # Olive's inference settings, as the farm measured them fastest
+        assert settings["execution_provider"] == ["CPUExecutionProvider"] and "session_options" in settings
+    assert settings["engine"] == engines["x86-64-v3"] and settings["inputs"] == [{"name": "input", "dtype": "float32", "shape": [1, 3, 8, 8]}]
     history = json.loads((root / "tuning_history.json").read_text())
     assert history["source_model"]["name"] == "tiny.onnx" and history["tuning"]["kind"] == "x86-64-v3"
     assert json.loads((root / "metrics.json").read_text())["metrics"]["agrees"] is True

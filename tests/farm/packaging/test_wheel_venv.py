@@ -61,7 +61,9 @@ def wheel(tuned_variants, tmp_path_factory) -> Path:
     return Path(build_wheel(str(tuned_variants["kinds"]["x86-64"]), str(tmp_path_factory.mktemp("wheel"))))
 
 
-def test_wheel_name_tag_and_metadata(wheel):
+def test_wheel_name_tag_and_metadata(wheel, tuned_variants):
+    engine = json.loads((tuned_variants["kinds"]["x86-64"] / "metadata.json").read_text())["engine"]
+    engine_requirements = [f"onnxruntime=={importlib.metadata.version('onnxruntime')}"] if engine == "onnxruntime" else []
     assert wheel.name == "farm_model_tiny_x86_64-1.0.0-py3-none-linux_x86_64.whl"
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
@@ -70,12 +72,14 @@ def test_wheel_name_tag_and_metadata(wheel):
     assert_safe_names(names)
     assert info["Name"] == "farm-model-tiny-x86-64" and info["Version"] == "1.0.0" and info["Requires-Python"] == ">=3.10"
     assert sorted(info.get_all("Requires-Dist")) == sorted([
-        f"apache-tvm=={importlib.metadata.version('apache-tvm')}", f"apache-tvm-ffi=={importlib.metadata.version('apache-tvm-ffi')}", "numpy"])
+        f"apache-tvm=={importlib.metadata.version('apache-tvm')}", f"apache-tvm-ffi=={importlib.metadata.version('apache-tvm-ffi')}", "numpy",
+        *engine_requirements])
     assert tags.get_all("Tag") == ["py3-none-linux_x86_64"]
     package = {n for n in names if not n.startswith("farm_model_tiny_x86_64-1.0.0.dist-info/")}
     runtime = {f"farm_model_tiny_x86_64/runtime/{p.name}" for p in RUNTIME.glob("*.py") if p.name != "remote.py"}
     assert package == {
         "farm_model_tiny_x86_64/__init__.py", "farm_model_tiny_x86_64/model/metadata.json", "farm_model_tiny_x86_64/model/model.so",
+        "farm_model_tiny_x86_64/model/model.onnx",
         "farm_model_tiny_x86_64/model/benchmark.json", *runtime,
     }
     assert "farm_model_tiny_x86_64/runtime/__init__.py" in runtime and "farm_model_tiny_x86_64/runtime/model.py" in runtime

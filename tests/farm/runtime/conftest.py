@@ -14,8 +14,20 @@ ATOL = 1e-3
 
 
 @pytest.fixture(scope="session")
-def variant(tuned_variants) -> Path:
-    """The x86-64 variant folder (do not modify: copy it with `variant_copy`)."""
+def variant(tuned_variants, tmp_path_factory) -> Path:
+    """The x86-64 variant folder with its engine set to TVM, which most runtime tests are about (do not modify: copy it
+    with `variant_copy`). The farm chose the faster engine for the tiny model; `chosen_variant` is the folder as it is."""
+    folder = tmp_path_factory.mktemp("tvm-variant") / "x86-64"
+    shutil.copytree(tuned_variants["kinds"]["x86-64"], folder)
+    path = folder / "metadata.json"
+    metadata = json.loads(path.read_text())
+    path.write_text(json.dumps({**metadata, "engine": "tvm"}))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def chosen_variant(tuned_variants) -> Path:
+    """The x86-64 variant folder as `farm tune` wrote it, its engine the one that measured fastest (do not modify)."""
     return tuned_variants["kinds"]["x86-64"]
 
 

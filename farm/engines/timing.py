@@ -1,0 +1,249 @@
+"""Timing engines side by side on one device, honestly: a process per configuration, in alternating rounds.
+
+Timing ONNX Runtime in the process that just ran TVM read it 10-25% slow (TVM's pool
+threads keep spinning after a call), and both engines read 10-30% slow inside the old
+verification. So every configuration of every engine (`Engine.configs`: TVM per thread
+count, ONNX Runtime per session setting) is loaded in a worker process of its own, with
+its own environment, and the timed inferences are spread over `rounds` rounds in which
+the configurations take turns (the order rotating each round), so slow drift of the
+machine reaches all of them alike. A pool that has just run keeps spinning, so before each
+round the farm waits until the other workers use no CPU (read per thread, in ns, from
+`/proc/<pid>/task/*/schedstat`); the CPU the other workers use during each round is
+measured and reported (`others_cpu_ms`), which shows that they stayed idle. Every figure carries the
+threads it ran with.
+
+`time_engines` runs wherever it is called; the farm calls it in the measurement actor of a
+node of the variant's kind (`farm.benchmark.compare_on_device`), so it never overlaps a
+tuning measurement on that device. The reference for agreement is ONNX Runtime's default
+session on the original model. The chosen engine is the fastest configuration (by median)
+whose outputs agree with the reference.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import numpy as np
+import psutil
+
+from . import engine_named
+from .base import EngineConfig
+
+ABS_TOL = 1e-3
+REL_TOL = 1e-2
+ROUNDS = 5
+QUIESCE_S = 1.0  # the longest wait for the other workers' pools to stop spinning before a round
+QUIESCE_STEP_S = 0.01  # longer than a scheduler tick: a spinning thread's schedstat moves only on ticks
+IDLE_CPU_S = 100e-6  # CPU the other workers may use in a step and still count as idle
+REFERENCE = "ort-default"
+
+
+def latency_stats(seconds: list[float]) -> dict:
+    """median/mean/std/p90 (ms) and throughput of a list of run times in seconds."""
+    ms = np.asarray(seconds) * 1e3
+    return {
+        "median_ms": float(np.median(ms)),
+        "mean_ms": float(ms.mean()),
+        "std_ms": float(ms.std()),
+        "p90_ms": float(np.percentile(ms, 90)),
+        "throughput_per_s": float(1e3 / np.median(ms)),
+    }
+
+
+def differences(outputs: list[np.ndarray], reference: list[np.ndarray]) -> dict:
+    """The largest absolute and relative differences of `outputs` from `reference`, and whether they agree."""
+    abs_diff = rel_diff = 0.0
+    shapes_match = len(outputs) == len(reference)
+    for a, b in zip(outputs, reference):
+        if a.shape != b.shape:
+            shapes_match = False
+            continue
+        diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
+        abs_diff = max(abs_diff, float(diff.max(initial=0.0)))
+        rel_diff = max(rel_diff, float((diff / np.maximum(np.abs(b), 1e-6)).max(initial=0.0)))
+    agrees = shapes_match and (abs_diff <= ABS_TOL or rel_diff <= REL_TOL)
+    return {"max_abs_diff": abs_diff, "max_rel_diff": rel_diff, "agrees": bool(agrees)}
+
+
+class _Worker:
+    """One configuration's timing process, started with the configuration's environment."""
+
+    def __init__(self, config: EngineConfig, timeout_s: float) -> None:
+        from tvm.support.popen_pool import PopenWorker
+
+        self.config, self.timeout_s = config, timeout_s
+        self.popen = PopenWorker()
+        self.process: psutil.Process | None = None
+
+    def start(self, artifact: bytes, device_type: str, inputs: list[np.ndarray], warmup: int) -> list[np.ndarray]:
+        """Start the process (the environment holds the configuration's variables while it starts) and load the engine."""
+        from .worker import prepare
+
+        env = engine_named(self.config.engine).worker_env(self.config)
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            self.popen.send(prepare, (self.config.as_json(), artifact, device_type, inputs, warmup), timeout=self.timeout_s)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        pid, outputs = self._recv("loading")
+        self.process = psutil.Process(pid)
+        return outputs
+
+    def time_runs(self, number: int) -> list[float]:
+        from .worker import time_runs
+
+        self.popen.send(time_runs, (number,), timeout=self.timeout_s)
+        return self._recv("timing")
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the process has used so far, all its threads (ns-precise from schedstat where Linux has it)."""
+        total, tasks = 0, f"/proc/{self.process.pid}/task"
+        try:
+            for tid in os.listdir(tasks):
+                with open(f"{tasks}/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            return total / 1e9
+        except OSError:
+            times = self.process.cpu_times()
+            return times.user + times.system
+
+    def close(self) -> None:
+        self.popen.kill()
+
+    def _recv(self, what: str):
+        try:
+            return self.popen.recv()
+        except TimeoutError:
+            raise TimeoutError(f"{self.config.label}: {what} took more than {self.timeout_s} s") from None
+        except ChildProcessError:
+            raise ChildProcessError(f"{self.config.label}: the timing worker died {what}") from None
+
+
+def _quiesce(workers: list[_Worker]) -> float:
+    """Wait (at most QUIESCE_S) until `workers` use no CPU over QUIESCE_STEP_S; their CPU seconds then.
+
+    A pool that just ran keeps spinning for a while (TVM's and ONNX Runtime's both do):
+    the next configuration must not start its round beside it.
+    """
+    deadline = time.monotonic() + QUIESCE_S
+    used = sum(w.cpu_seconds() for w in workers)
+    while time.monotonic() < deadline:
+        time.sleep(QUIESCE_STEP_S)
+        now = sum(w.cpu_seconds() for w in workers)
+        if now - used < IDLE_CPU_S:
+            return now
+        used = now
+    return used
+
+
+def _configs(engines: list[str], cores: int) -> list[EngineConfig]:
+    return [config for name in engines for config in engine_named(name).configs(cores)]
+
+
+def time_engines(
+    artifacts: dict[str, bytes],
+    inputs: dict[str, np.ndarray],
+    *,
+    cores: int,
+    device_type: str = "cpu",
+    warmup: int = 5,
+    repeat: int = 50,
+    rounds: int = ROUNDS,
+    engines: list[str] | None = None,
+    timeout_s: float = 600.0,
+) -> dict:
+    """Every configuration of `engines` (default: those whose file is in `artifacts`) timed on `inputs`; the fastest per engine.
+
+    `artifacts` maps an engine's file name (`model.so`, `model.onnx`) to its bytes; the
+    ONNX model is required (it is the reference). `repeat` timed inferences per
+    configuration in all, spread over `rounds` alternating rounds, after `warmup`.
+    """
+    names = engines or [name for name in ("onnxruntime", "tvm") if engine_named(name).artifact in artifacts]
+    configs = _configs(names, cores)
+    per_round = max(1, math.ceil(repeat / rounds))
+    workers = [_Worker(config, timeout_s) for config in configs]
+    try:
+        outputs = {}
+        for w in workers:
+            outputs[w.config.label] = w.start(artifacts[engine_named(w.config.engine).artifact], device_type, list(inputs.values()), warmup)
+        seconds: dict[str, list[float]] = {w.config.label: [] for w in workers}
+        others_cpu: dict[str, float] = dict.fromkeys(seconds, 0.0)
+        for r in range(rounds):
+            for i in range(len(workers)):
+                w = workers[(i + r) % len(workers)]
+                others = [o for o in workers if o is not w]
+                before = _quiesce(others)
+                seconds[w.config.label] += w.time_runs(per_round)
+                others_cpu[w.config.label] += sum(o.cpu_seconds() for o in others) - before
+    finally:
+        for w in workers:
+            w.close()
+    reference = outputs[REFERENCE]
+    results = []
+    for config in configs:
+        results.append({
+            **config.as_json(),
+            "stats": latency_stats(seconds[config.label]),
+            **differences(outputs[config.label], reference),
+            "others_cpu_ms": round(others_cpu[config.label] * 1e3, 3),
+        })
+    return summarize(results, warmup=warmup, repeat=per_round * rounds, rounds=rounds, cores=cores, device_type=device_type)
+
+
+def _engine_entry(result: dict) -> dict:
+    return {
+        "latency_ms": result["stats"]["median_ms"],
+        "p90_ms": result["stats"]["p90_ms"],
+        "agrees": result["agrees"],
+        "threads": result["threads"],
+        "config": result["label"],
+        "settings": result["settings"],
+        "stats": result["stats"],
+        "max_abs_diff": result["max_abs_diff"],
+        "max_rel_diff": result["max_rel_diff"],
+    }
+
+
+def summarize(results: list[dict], **run: object) -> dict:
+    """Per engine its fastest agreeing configuration (else its fastest), the chosen engine, and the figures of the old comparison.
+
+    `tvm`/`ort`, `tvm_latency_ms`/`ort_latency_ms` and `speedup_vs_ort` compare TVM at its
+    best thread count with ONNX Runtime's default session, as the verification always did;
+    `engines` has every engine at its best; `engine` and `best_latency_ms` are the choice.
+    """
+    engines: dict[str, dict] = {}
+    for name in dict.fromkeys(r["engine"] for r in results):
+        mine = [r for r in results if r["engine"] == name]
+        pool = [r for r in mine if r["agrees"]] or mine
+        engines[name] = _engine_entry(min(pool, key=lambda r: r["stats"]["median_ms"]))
+    default = next(r for r in results if r["label"] == REFERENCE)
+    agreeing = {name: e for name, e in engines.items() if e["agrees"]}
+    engine = min(agreeing, key=lambda name: agreeing[name]["latency_ms"])
+    summary = {
+        "engine": engine,
+        "best_latency_ms": engines[engine]["latency_ms"],
+        "ort_latency_ms": default["stats"]["median_ms"],
+        "ort": default["stats"],
+        "engines": engines,
+        "configs": results,
+        **run,
+    }
+    if "tvm" in engines:
+        tvm = engines["tvm"]
+        summary.update({
+            "tvm": tvm["stats"],
+            "tvm_latency_ms": tvm["latency_ms"],
+            "speedup_vs_ort": default["stats"]["median_ms"] / tvm["latency_ms"],
+            "max_abs_diff": tvm["max_abs_diff"],
+            "max_rel_diff": tvm["max_rel_diff"],
+            "threads": tvm["threads"],
+        })
+    summary["agrees"] = engines[engine]["agrees"]
+    return summary

@@ -1,0 +1,130 @@
+"""Engines timed side by side: every configuration in a process of its own, the others idle, the fastest agreeing one chosen;
+and the farm's figures hold when each engine is timed alone in a fresh process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+import pytest
+import tvm
+from tvm import relax
+
+from cluster.devices import detect_kinds
+from farm.engines import ENGINES, engine_named
+from farm.engines.timing import REFERENCE, summarize, time_engines
+from farm.models.examples import resnet_cnn
+from farm.models.onnx_import import prepare, random_inputs
+from farm.tuning.session import _named_params
+
+CORES = 2
+HONEST_TOLERANCE = 0.10
+
+ALONE = r'''
+import json, sys, time
+import numpy as np
+spec = json.loads(sys.argv[1])
+inputs = dict(np.load(spec["inputs"]))
+if spec["engine"] == "onnxruntime":
+    import onnxruntime as ort
+    session = ort.InferenceSession(spec["model"], providers=["CPUExecutionProvider"])
+    run = lambda: session.run(None, inputs)
+else:
+    import tvm
+    from tvm import relax
+    vm = relax.VirtualMachine(tvm.runtime.load_module(spec["model"]), tvm.cpu())
+    args = [tvm.runtime.tensor(x) for x in inputs.values()]
+    run = lambda: [t.numpy() for t in [vm["main"](*args)]]
+for _ in range(spec["warmup"]):
+    run()
+seconds = []
+for _ in range(spec["repeat"]):
+    start = time.perf_counter()
+    run()
+    seconds.append(time.perf_counter() - start)
+print(json.dumps(float(np.median(seconds)) * 1e3))
+'''
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory):
+    """A small CNN as ONNX and compiled by TVM (default schedules) for this host's best x86-64 level; its inputs."""
+    root = tmp_path_factory.mktemp("engines")
+    onnx_path = root / "model.onnx"
+    onnx.save(resnet_cnn(size=32, width=16, blocks=2), str(onnx_path))
+    model = prepare(str(onnx_path))
+    kind = [k for k in detect_kinds() if k.platform == "cpu"][-1]
+    mod, params = model.relax
+    bound = relax.transform.BindParams("main", _named_params(mod, params, len(model.inputs)))(mod)
+    library = root / "model.so"
+    relax.build(bound, target=tvm.target.Target(kind.target)).export_library(str(library))
+    inputs = random_inputs(model.inputs)
+    np.savez(root / "inputs.npz", **inputs)
+    return {"onnx": onnx_path, "library": library, "inputs": inputs, "npz": root / "inputs.npz"}
+
+
+@pytest.fixture(scope="module")
+def timed(model_files):
+    artifacts = {"model.so": model_files["library"].read_bytes(), "model.onnx": model_files["onnx"].read_bytes()}
+    return time_engines(artifacts, model_files["inputs"], cores=CORES, warmup=10, repeat=100)
+
+
+def test_engines_are_found_by_name_and_list_their_default_first():
+    assert set(ENGINES) == {"tvm", "onnxruntime"}
+    ort_configs = engine_named("onnxruntime").configs(CORES)
+    assert ort_configs[0].label == REFERENCE and ort_configs[0].settings["session_options"] == {}
+    assert {c.threads for c in ort_configs[1:]} == {1, 2}
+    assert [c.threads for c in engine_named("tvm").configs(4)] == [4, 2, 1]
+    with pytest.raises(ValueError, match="unknown engine 'tensorrt'.*tvm, onnxruntime"):
+        engine_named("tensorrt")
+
+
+def test_every_configuration_is_timed_with_its_threads_while_the_others_are_idle(timed):
+    labels = [c["label"] for c in timed["configs"]]
+    assert labels == [c.label for name in ("onnxruntime", "tvm") for c in engine_named(name).configs(CORES)]
+    for config in timed["configs"]:
+        assert config["stats"]["median_ms"] > 0 and config["agrees"], config
+        assert config["threads"] in (None, 1, 2)
+        # the other workers' pools have stopped spinning before each round and stay asleep during it
+        assert config["others_cpu_ms"] < 0.05 * config["stats"]["median_ms"] * timed["repeat"], config
+    assert timed["repeat"] == 100 and timed["rounds"] == 5
+
+
+def test_the_fastest_agreeing_engine_is_chosen_and_never_slower_than_the_default_session(timed):
+    fastest = min(timed["configs"], key=lambda c: c["stats"]["median_ms"])
+    assert timed["engine"] == fastest["engine"]
+    assert timed["best_latency_ms"] == fastest["stats"]["median_ms"] <= timed["ort_latency_ms"]
+    for name, entry in timed["engines"].items():
+        mine = [c["stats"]["median_ms"] for c in timed["configs"] if c["engine"] == name]
+        assert entry["latency_ms"] == min(mine) and entry["p90_ms"] >= entry["latency_ms"]
+    assert timed["tvm_latency_ms"] == timed["engines"]["tvm"]["latency_ms"]
+    assert timed["threads"] == timed["engines"]["tvm"]["threads"]
+
+
+def test_an_engine_whose_outputs_disagree_is_never_chosen():
+    def config(engine, label, ms, agrees):
+        return {"engine": engine, "label": label, "settings": {}, "threads": 1, "agrees": agrees, "max_abs_diff": 0.0 if agrees else 1.0,
+                "max_rel_diff": 0.0, "stats": {"median_ms": ms, "p90_ms": ms}}
+
+    summary = summarize([config("onnxruntime", REFERENCE, 2.0, True), config("tvm", "tvm-1t", 1.0, False)])
+    assert summary["engine"] == "onnxruntime" and summary["agrees"] and not summary["engines"]["tvm"]["agrees"]
+
+
+def _alone(engine: str, model: str, npz: str, threads: int | None) -> float:
+    env = {"TVM_NUM_THREADS": str(threads)} if threads else {}
+    spec = {"engine": engine, "model": model, "inputs": npz, "warmup": 10, "repeat": 100}
+    proc = subprocess.run([sys.executable, "-c", ALONE, json.dumps(spec)], capture_output=True, text=True, timeout=300,
+                          env={**__import__("os").environ, **env})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+def test_the_farm_figures_hold_for_each_engine_timed_alone_in_a_fresh_process(timed, model_files):
+    ort_alone = _alone("onnxruntime", str(model_files["onnx"]), str(model_files["npz"]), None)
+    tvm_threads = timed["engines"]["tvm"]["threads"]
+    tvm_alone = _alone("tvm", str(model_files["library"]), str(model_files["npz"]), tvm_threads)
+    ratios = {"ort": timed["ort_latency_ms"] / ort_alone, "tvm": timed["tvm_latency_ms"] / tvm_alone}
+    assert all(abs(r - 1) <= HONEST_TOLERANCE for r in ratios.values()), (ratios, timed["ort_latency_ms"], ort_alone, timed["tvm_latency_ms"], tvm_alone)

@@ -1,0 +1,51 @@
+"""The runtime loads a variant on the engine the farm chose for it, or on any other it carries, behind one interface."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from farm import runtime as rt
+
+from .conftest import assert_matches, random_inputs
+
+
+def test_a_variant_loads_on_the_engine_the_farm_chose_with_the_settings_it_measured(chosen_variant, onnx_reference):
+    metadata = json.loads((chosen_variant / "metadata.json").read_text())
+    assert metadata["engine"] in ("tvm", "onnxruntime") and set(metadata["engines"]) == {"tvm", "onnxruntime"}
+    chosen = metadata["engines"][metadata["engine"]]
+    assert all(chosen["latency_ms"] <= e["latency_ms"] for e in metadata["engines"].values() if e["agrees"])
+    with rt.load_model(chosen_variant) as model:
+        assert isinstance(model, rt.OnnxRuntimeModel if metadata["engine"] == "onnxruntime" else rt.Model)
+        if chosen["threads"]:
+            assert model.threads == chosen["threads"]
+        inputs = random_inputs(model)
+        assert_matches(model.run(inputs), onnx_reference(inputs))
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "tvm"])
+def test_every_engine_of_a_variant_runs_requests_and_profiles_behind_one_interface(chosen_variant, onnx_reference, engine):
+    with rt.load_model(chosen_variant, engine=engine, threads=1) as model:
+        assert model.threads == 1 and model.input_names and model.output_names
+        inputs = random_inputs(model, seed=3)
+        request = model.create_request()
+        request.infer(inputs)
+        assert request.wait() and request.status == rt.InferStatus.READY
+        assert_matches(request.outputs, onnx_reference(inputs))
+        profile = model.profile(repeat=3, warmup=1).as_json()
+        assert profile["repeat"] == 3 and profile["latency"]["median_ms"] > 0 and profile["threads"] == 1
+
+
+def test_a_corrupt_onnx_model_or_an_unknown_engine_is_refused_clearly(variant_copy):
+    folder = variant_copy()
+    (folder / "model.onnx").write_bytes(b"not a model")
+    with pytest.raises(rt.ContainerError, match="model.onnx is corrupt"):
+        rt.load_model(folder, engine="onnxruntime")
+    with pytest.raises(rt.InvalidArgumentError, match="engine must be one of tvm, onnxruntime"):
+        rt.load_model(folder, engine="tensorrt")
+    with pytest.raises(rt.ContainerError, match="engine must be one of"):
+        rt.load_model(variant_copy(lambda m: m.update(engine="tensorrt")))
+    without = variant_copy(lambda m: m.pop("onnx_model"))
+    with pytest.raises(rt.ContainerError, match="holds no ONNX model"):
+        rt.load_model(without, engine="onnxruntime")
