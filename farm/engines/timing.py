@@ -34,6 +34,8 @@ from .base import EngineConfig
 ABS_TOL = 1e-3
 REL_TOL = 1e-2
 ROUNDS = 5
+REWARM_S = 0.1  # untimed inferences before each round: one was not enough (a 0.45 ms model read 1.3x slow in its rounds)
+BUDGET_S = 10.0  # about how long one configuration's timed inferences may take: an untuned model can run 100x slower than ORT
 QUIESCE_S = 1.0  # the longest wait for the other workers' pools to stop spinning before a round
 QUIESCE_STEP_S = 0.01  # longer than a scheduler tick: a spinning thread's schedstat moves only on ticks
 IDLE_CPU_S = 100e-6  # CPU the other workers may use in a step and still count as idle
@@ -77,7 +79,7 @@ class _Worker:
         self.popen = PopenWorker()
         self.process: psutil.Process | None = None
 
-    def start(self, artifact: bytes, device_type: str, inputs: list[np.ndarray], warmup: int) -> list[np.ndarray]:
+    def start(self, artifact: bytes, device_type: str, inputs: list[np.ndarray], warmup: int, budget_s: float) -> tuple[list[np.ndarray], float]:
         """Start the process (the environment holds the configuration's variables while it starts) and load the engine."""
         from .worker import prepare
 
@@ -85,21 +87,21 @@ class _Worker:
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
-            self.popen.send(prepare, (self.config.as_json(), artifact, device_type, inputs, warmup), timeout=self.timeout_s)
+            self.popen.send(prepare, (self.config.as_json(), artifact, device_type, inputs, warmup, budget_s), timeout=self.timeout_s)
         finally:
             for k, v in saved.items():
                 if v is None:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        pid, outputs = self._recv("loading")
+        pid, outputs, run_s = self._recv("loading")
         self.process = psutil.Process(pid)
-        return outputs
+        return outputs, run_s
 
     def time_runs(self, number: int) -> list[float]:
         from .worker import time_runs
 
-        self.popen.send(time_runs, (number,), timeout=self.timeout_s)
+        self.popen.send(time_runs, (number, REWARM_S), timeout=self.timeout_s)
         return self._recv("timing")
 
     def cpu_seconds(self) -> float:
@@ -157,22 +159,26 @@ def time_engines(
     repeat: int = 50,
     rounds: int = ROUNDS,
     engines: list[str] | None = None,
+    budget_s: float = BUDGET_S,
     timeout_s: float = 600.0,
 ) -> dict:
     """Every configuration of `engines` (default: those whose file is in `artifacts`) timed on `inputs`; the fastest per engine.
 
     `artifacts` maps an engine's file name (`model.so`, `model.onnx`) to its bytes; the
     ONNX model is required (it is the reference). `repeat` timed inferences per
-    configuration in all, spread over `rounds` alternating rounds, after `warmup`.
+    configuration in all, spread over `rounds` alternating rounds, after `warmup`; a
+    configuration whose inferences are slow gets fewer (at least one per round), so that its
+    timing takes about `budget_s` (the count is in its result).
     """
     names = engines or [name for name in ("onnxruntime", "tvm") if engine_named(name).artifact in artifacts]
     configs = _configs(names, cores)
-    per_round = max(1, math.ceil(repeat / rounds))
     workers = [_Worker(config, timeout_s) for config in configs]
     try:
-        outputs = {}
+        outputs, per_round = {}, {}
         for w in workers:
-            outputs[w.config.label] = w.start(artifacts[engine_named(w.config.engine).artifact], device_type, list(inputs.values()), warmup)
+            artifact = artifacts[engine_named(w.config.engine).artifact]
+            outputs[w.config.label], run_s = w.start(artifact, device_type, list(inputs.values()), warmup, budget_s)
+            per_round[w.config.label] = max(1, min(math.ceil(repeat / rounds), int(budget_s / rounds / max(run_s, 1e-9))))
         seconds: dict[str, list[float]] = {w.config.label: [] for w in workers}
         others_cpu: dict[str, float] = dict.fromkeys(seconds, 0.0)
         for r in range(rounds):
@@ -180,7 +186,7 @@ def time_engines(
                 w = workers[(i + r) % len(workers)]
                 others = [o for o in workers if o is not w]
                 before = _quiesce(others)
-                seconds[w.config.label] += w.time_runs(per_round)
+                seconds[w.config.label] += w.time_runs(per_round[w.config.label])
                 others_cpu[w.config.label] += sum(o.cpu_seconds() for o in others) - before
     finally:
         for w in workers:
@@ -193,8 +199,9 @@ def time_engines(
             "stats": latency_stats(seconds[config.label]),
             **differences(outputs[config.label], reference),
             "others_cpu_ms": round(others_cpu[config.label] * 1e3, 3),
+            "repeat": len(seconds[config.label]),
         })
-    return summarize(results, warmup=warmup, repeat=per_round * rounds, rounds=rounds, cores=cores, device_type=device_type)
+    return summarize(results, warmup=warmup, repeat=max(r["repeat"] for r in results), rounds=rounds, cores=cores, device_type=device_type)
 
 
 def _engine_entry(result: dict) -> dict:

@@ -18,22 +18,33 @@ from .base import EngineConfig, Runner
 _RUNNER: list[Runner] = []
 
 
-def prepare(config: dict, artifact: bytes, device_type: str, inputs: list[np.ndarray], warmup: int) -> tuple[int, list[np.ndarray]]:
-    """Load `config`'s engine on `artifact`, run `warmup` untimed inferences (at least one); this process's id, the last outputs."""
+def prepare(
+    config: dict, artifact: bytes, device_type: str, inputs: list[np.ndarray], warmup: int, budget_s: float
+) -> tuple[int, list[np.ndarray], float]:
+    """Load `config`'s engine on `artifact` and run `warmup` untimed inferences (at least one; fewer once they took a fifth of
+    `budget_s`); this process's id, the last outputs and the seconds of the last inference."""
     from . import engine_named
 
     engine_config = EngineConfig(**config)
     runner = engine_named(engine_config.engine).load(artifact, engine_config, device_type, inputs)
     _RUNNER[:] = [runner]
-    for _ in range(max(0, warmup - 1)):
-        runner()
-    return os.getpid(), runner()
+    start = time.perf_counter()
+    for _ in range(max(1, warmup)):
+        last = time.perf_counter()
+        outputs = runner()
+        if time.perf_counter() - start > budget_s / 5:
+            break
+    return os.getpid(), outputs, time.perf_counter() - last
 
 
-def time_runs(number: int) -> list[float]:
-    """One untimed inference (the caches and thread pool warm again after another engine ran), then `number` timed ones (s)."""
+def time_runs(number: int, rewarm_s: float) -> list[float]:
+    """Untimed inferences for `rewarm_s` (at least one: the caches and the thread pool, asleep while other engines ran,
+    warm again), then `number` timed ones (s)."""
     runner = _RUNNER[0]
+    start = time.perf_counter()
     runner()
+    while time.perf_counter() - start < rewarm_s:
+        runner()
     seconds = []
     for _ in range(number):
         start = time.perf_counter()

@@ -89,7 +89,7 @@ def test_every_configuration_is_timed_with_its_threads_while_the_others_are_idle
         assert config["stats"]["median_ms"] > 0 and config["agrees"], config
         assert config["threads"] in (None, 1, 2)
         # the other workers' pools have stopped spinning before each round and stay asleep during it
-        assert config["others_cpu_ms"] < 0.05 * config["stats"]["median_ms"] * timed["repeat"], config
+        assert config["others_cpu_ms"] < 0.05 * config["stats"]["median_ms"] * config["repeat"], config
     assert timed["repeat"] == 100 and timed["rounds"] == 5
 
 
@@ -123,8 +123,13 @@ def _alone(engine: str, model: str, npz: str, threads: int | None) -> float:
 
 
 def test_the_farm_figures_hold_for_each_engine_timed_alone_in_a_fresh_process(timed, model_files):
-    ort_alone = _alone("onnxruntime", str(model_files["onnx"]), str(model_files["npz"]), None)
+    """Within 10% of the band that three fresh processes timing the engine alone span (a fresh process alone varies by
+    itself: one 0.45 ms ONNX Runtime session read 0.39-0.53 ms from one process to the next)."""
     tvm_threads = timed["engines"]["tvm"]["threads"]
-    tvm_alone = _alone("tvm", str(model_files["library"]), str(model_files["npz"]), tvm_threads)
-    ratios = {"ort": timed["ort_latency_ms"] / ort_alone, "tvm": timed["tvm_latency_ms"] / tvm_alone}
-    assert all(abs(r - 1) <= HONEST_TOLERANCE for r in ratios.values()), (ratios, timed["ort_latency_ms"], ort_alone, timed["tvm_latency_ms"], tvm_alone)
+    alone = {
+        "ort": [_alone("onnxruntime", str(model_files["onnx"]), str(model_files["npz"]), None) for _ in range(3)],
+        "tvm": [_alone("tvm", str(model_files["library"]), str(model_files["npz"]), tvm_threads) for _ in range(3)],
+    }
+    farm = {"ort": timed["ort_latency_ms"], "tvm": timed["tvm_latency_ms"]}
+    for engine, figures in alone.items():
+        assert (1 - HONEST_TOLERANCE) * min(figures) <= farm[engine] <= (1 + HONEST_TOLERANCE) * max(figures), (engine, farm, alone)

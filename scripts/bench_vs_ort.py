@@ -1,0 +1,143 @@
+"""Benchmark: what the farm hands back against ONNX Runtime, on real public ONNX models; prints JSON (and writes `--out`).
+
+    python scripts/bench_vs_ort.py [--models shufflenet,squeezenet,...] [--model NAME=PATH[@INPUT:D0,D1,..]]
+                                   [--budgets 0,300,1000] [--kind KIND] [--out bench.json]
+
+Built-in models are the ONNX model zoo's "light" exports that ship inside the `onnx`
+package (`onnx/backend/test/data/light/`); `--model` adds any other file (e.g. a detector or
+a transformer extracted from a package's wheel). Each model is tuned with `farm tune` on
+an embedded Ray for `--kind` (default: this host's own), budget after budget on one
+database (`--trials` is the model's total budget, so 300 continues the 0-trial run and
+1,000 the 300-trial one). Per budget: ONNX Runtime's default session, ONNX Runtime at
+its best measured settings, TVM at its best thread count, and the engine the farm chose
+(`best`) — median and p90 latency (ms), each with its ratio to ONNX Runtime's default and
+its threads; the hybrid engine (not built yet) is reported as null; tuning wall seconds
+and trials per minute; the model's FLOPs (TVM's estimate over its tuning tasks, each
+task's FLOPs times its weight) over the best latency in GFLOP/s against the machine's
+fp32 peak: cores x clock (/proc/cpuinfo's "cpu MHz") x FLOPs per cycle per core (AVX-512:
+16 lanes x 2 for the fused multiply-add x `--fma-units`, 2 on Xeon Gold/Platinum).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import onnx
+
+LIGHT = ("shufflenet", "squeezenet", "inception_v1", "resnet50", "densenet121")
+
+
+def light_model(name: str) -> str:
+    return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", f"light_{name}.onnx")
+
+
+def model_flops(path: str, shapes: dict, kind_name: str) -> float:
+    """FLOPs of one inference: TVM's estimate of each tuning task times its weight."""
+    import tvm
+    from tvm.s_tir.meta_schedule import relax_integration
+
+    from cluster.devices import kind_named
+    from farm.models.onnx_import import prepare
+    from farm.tuning.session import _named_params, fused_module
+
+    model = prepare(path, shapes)
+    target = tvm.target.Target(kind_named(kind_name, os.cpu_count() or 1).target)
+    mod, params = model.relax
+    tasks = relax_integration.extract_tasks(fused_module(mod, target, _named_params(mod, params, len(model.inputs))), target)
+    return float(sum(tvm.tir.analysis.estimate_tir_flops(t.dispatched[0]) * t.weight for t in tasks))
+
+
+def peak_gflops(fma_units: int) -> dict:
+    """This machine's fp32 peak, and how it was computed."""
+    with open("/proc/cpuinfo") as f:
+        mhz = [float(line.split(":")[1]) for line in f if line.startswith("cpu MHz")]
+    cores = os.cpu_count() or 1
+    per_cycle = 16 * 2 * fma_units
+    return {"gflops": cores * (max(mhz) / 1e3) * per_cycle, "cores": cores, "ghz": max(mhz) / 1e3, "flops_per_cycle_per_core": per_cycle,
+            "how": f"{cores} cores x {max(mhz) / 1e3:.2f} GHz x 16 fp32 lanes x 2 (FMA) x {fma_units} AVX-512 FMA units"}
+
+
+def tune(path: str, shapes: dict, kind: str, trials: int, db: str, out: str) -> dict:
+    shape_args = [a for name, dims in shapes.items() for a in ("--input-shape", f"{name}:{','.join(map(str, dims))}")]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.run(["farm", "tune", path, "--target", kind, "--trials", str(trials), "--db", db, "--out", out, "--json", *shape_args],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-3000:])
+    return json.loads(proc.stdout)["targets"][kind]
+
+
+def figures(summary: dict, flops: float, peak: dict) -> dict:
+    ort_default = summary["ort_latency_ms"]
+    bench = json.load(open(os.path.join(summary["variant_dir"], "benchmark.json")))
+    default = next(c for c in bench["configs"] if c["label"] == "ort-default")
+
+    def entry(latency: float, p90: float, threads) -> dict:
+        return {"median_ms": latency, "p90_ms": p90, "threads": threads, "ratio_to_ort_default": ort_default / latency}
+
+    engines = summary["engines"]
+    best = engines[summary["engine"]]
+    return {
+        "onnxruntime_default": entry(ort_default, default["stats"]["p90_ms"], default["threads"]),
+        "onnxruntime_tuned": {**entry(engines["onnxruntime"]["latency_ms"], engines["onnxruntime"]["p90_ms"], engines["onnxruntime"]["threads"]),
+                              "config": engines["onnxruntime"]["config"]},
+        "tvm": {**entry(engines["tvm"]["latency_ms"], engines["tvm"]["p90_ms"], engines["tvm"]["threads"]), "agrees": engines["tvm"]["agrees"]},
+        "hybrid": None,
+        "best": {**entry(best["latency_ms"], best["p90_ms"], best["threads"]), "engine": summary["engine"]},
+        "tvm_over_ort_tuned": engines["onnxruntime"]["latency_ms"] / engines["tvm"]["latency_ms"],
+        "tasks": summary["tasks"],
+        "trials_measured": summary["trials_measured"],
+        "tuning_seconds": summary["tuning_seconds"],
+        "trials_per_minute": 60 * summary["trials_measured"] / summary["tuning_seconds"] if summary["tuning_seconds"] else None,
+        "gflops": flops / (best["latency_ms"] / 1e3) / 1e9,
+        "percent_of_peak": 100 * flops / (best["latency_ms"] / 1e3) / 1e9 / peak["gflops"],
+    }
+
+
+def parse_model(spec: str) -> tuple[str, str, dict]:
+    name, rest = spec.split("=", 1)
+    path, _, shape = rest.partition("@")
+    shapes = {}
+    if shape:
+        input_name, dims = shape.rsplit(":", 1)
+        shapes[input_name] = tuple(int(d) for d in dims.split(","))
+    return name, path, shapes
+
+
+def main() -> None:
+    from farm.cli.tune import _default_kind
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="shufflenet,squeezenet", help=f"built-in models ({', '.join(LIGHT)})")
+    parser.add_argument("--model", action="append", default=[], help="NAME=PATH[@INPUT:D0,D1,...] (repeatable)")
+    parser.add_argument("--budgets", default="0,300,1000")
+    parser.add_argument("--kind", default=None)
+    parser.add_argument("--fma-units", type=int, default=2)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    kind = args.kind or _default_kind()
+    models = [(m, light_model(m), {}) for m in args.models.split(",") if m] + [parse_model(s) for s in args.model]
+    peak = peak_gflops(args.fma_units)
+    report = {"kind": kind, "peak": peak, "models": {}}
+    for name, path, shapes in models:
+        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
+            flops = model_flops(path, shapes, kind)
+            runs = {}
+            for budget in [int(b) for b in args.budgets.split(",")]:
+                runs[str(budget)] = figures(tune(path, shapes, kind, budget, os.path.join(work, "db"), os.path.join(work, f"out{budget}")), flops, peak)
+                print(f"{name} @ {budget}: {json.dumps(runs[str(budget)])}", file=sys.stderr, flush=True)
+            report["models"][name] = {"path": path, "gflop": flops / 1e9, "budgets": runs}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
