@@ -15,7 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from ..runtime.container import file_sha256
+from ..runtime.container import file_sha256, model_file_names
 
 METADATA_FILE = "metadata.json"
 BENCHMARK_FILE = "benchmark.json"
@@ -46,7 +46,7 @@ class Variant:
     @property
     def model_files(self) -> list[str]:
         """The file names a loadable copy of the folder needs besides its metadata: the library, and the ONNX model if any."""
-        return [self.metadata["library"], *([self.metadata["onnx_model"]] if self.metadata.get("onnx_model") else [])]
+        return model_file_names(self.metadata)
 
     def requirements(self) -> list[str]:
         """The pip requirements of a package running this variant: TVM's (the runtime loads it), ONNX Runtime's for its engine."""

@@ -59,6 +59,11 @@ class ModelFolder:
         return dict((self.metadata.get("engines") or {}).get(engine) or {})
 
     @property
+    def model_files(self) -> list[str]:
+        """The paths of the files that run the model (besides the metadata): the library, and the ONNX model if named."""
+        return [os.path.join(self.folder, name) for name in model_file_names(self.metadata)]
+
+    @property
     def onnx_model(self) -> str:
         """The path of the ONNX model (`ContainerError` when the folder has none, or a corrupt one)."""
         name = self.metadata.get("onnx_model")
@@ -110,6 +115,11 @@ class ModelView:
     def get_tensor(self, name: str) -> TensorInfo:
         """The input or output called `name`; `InvalidArgumentError` listing the names there are."""
         return self._container.get_tensor(name)
+
+
+def model_file_names(metadata: dict) -> list[str]:
+    """The names of the files a model folder's `metadata` says run the model: its library, and its ONNX model if any."""
+    return [metadata["library"], *([metadata["onnx_model"]] if metadata.get("onnx_model") else [])]
 
 
 def file_sha256(path: str) -> str:

@@ -12,16 +12,14 @@ variant needs none.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from .container import ModelFolder, ModelView
-from .errors import InferError, InvalidArgumentError, ModelError, RequestError
+from .container import ModelFolder
+from .errors import InferError, ModelError
+from .loaded import LoadedModel
 from .local_info import DeviceInfo
-from .profiling import ProfileResult, sample_inputs, time_model
-from .request import InferRequest
-from .tensors import ordered_arrays
+from .profiling import ProfileResult, time_model
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}  # device platform -> ONNX Runtime provider
 
@@ -46,12 +44,18 @@ def session_options(settings: dict, threads: int | None = None):
     return options
 
 
+def session_threads(settings: dict) -> int | None:
+    """The threads a session of `settings` computes with: inter-op threads in parallel mode, else intra-op (None: ORT's default)."""
+    options = settings.get("session_options") or {}
+    return options.get("inter_op_num_threads") if options.get("execution_mode") == 1 else options.get("intra_op_num_threads")
+
+
 def providers(settings: dict, platform: str) -> list[str]:
     """The execution providers of `settings`, else the one for a device of `platform`."""
     return list(settings.get("execution_provider") or [PROVIDERS[platform]])
 
 
-class OnnxRuntimeModel(ModelView):
+class OnnxRuntimeModel(LoadedModel):
     """A model loaded in an ONNX Runtime session on one device: the same API as `farm.runtime.Model`."""
 
     def __init__(self, container: ModelFolder, onnx_path: str, settings: dict, device: DeviceInfo, threads: int | None) -> None:
@@ -64,64 +68,16 @@ class OnnxRuntimeModel(ModelView):
         except Exception as e:
             raise ModelError(f"ONNX Runtime cannot load {onnx_path}: {type(e).__name__}: {e}") from e
         self._input_names = [i.name for i in self._session.get_inputs()]
-        self.threads = threads or (settings.get("session_options") or {}).get("intra_op_num_threads") or device.cores
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"farm-runtime-{container.name}")
+        self.threads = threads or session_threads(settings) or device.cores
+        self._start_executor()
         self._worker = self._executor.submit(threading.get_ident).result()
-
-    @property
-    def folder(self) -> str:
-        return self._container.folder
-
-    def create_request(self) -> InferRequest:
-        return InferRequest(self)
-
-    def run(self, inputs: list | tuple | dict, outputs: list | tuple | dict | None = None) -> dict[str, np.ndarray]:
-        """One inference, waited for: the outputs by name."""
-        request = self.create_request()
-        request.infer(inputs, outputs)
-        request.wait()
-        return request.outputs
-
-    def profile(self, repeat: int = 10, warmup: int = 2, inputs: list | tuple | dict | None = None) -> ProfileResult:
-        """Time `repeat` inferences (after `warmup`) of `inputs` (default: `sample_inputs`); ONNX Runtime gives no per-layer times here."""
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-            raise InvalidArgumentError(f"repeat must be an integer >= 1, got {repeat!r}")
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise InvalidArgumentError(f"warmup must be an integer >= 0, got {warmup!r}")
-        arrays = sample_inputs(self._container.inputs) if inputs is None else ordered_arrays("input", self._container.inputs, inputs)
-        return self._submit(self._profile, arrays, repeat, warmup).result()
-
-    def close(self) -> None:
-        """Cancel the queued requests, wait for the running one, stop the worker thread."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"OnnxRuntimeModel({self.name!r}, device={self.device.id!r}, threads={self.threads}, folder={self.folder!r})"
-
-    def _submit(self, fn, *args) -> Future:
-        try:
-            return self._executor.submit(fn, *args)
-        except RuntimeError as e:
-            raise RequestError(f"model {self.name!r} is closed") from e
-
-    def _on_worker(self) -> bool:
-        return threading.get_ident() == self._worker
 
     def _device_tensors(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         return [np.ascontiguousarray(a) for a in arrays]
 
     def _execute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         """On the worker thread: one inference, its outputs as numpy arrays."""
-        results = self._session.run(None, dict(zip(self._input_names, args)))
-        if len(results) != len(self._container.outputs):
-            raise ModelError(f"the model returned {len(results)} outputs, its metadata lists {len(self._container.outputs)}")
-        return results
+        return self._check_outputs(self._session.run(None, dict(zip(self._input_names, args))))
 
     def _profile(self, args: list[np.ndarray], repeat: int, warmup: int) -> ProfileResult:
         try:

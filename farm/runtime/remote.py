@@ -36,7 +36,8 @@ from cluster.nodes import NODE_ID_LABEL, NoDeviceError, live_nodes, nodes_servin
 from .container import METADATA, ModelFolder, ModelView, read_model_folder
 from .errors import DeviceError, RemoteError, RuntimeApiError
 from .local_info import DeviceInfo
-from .model import Model, load_model
+from .loaded import LoadedModel
+from .model import load_model
 from .profiling import ProfileResult
 from .tensors import ordered_arrays
 
@@ -47,14 +48,14 @@ class ModelServer:
     """The Ray actor that holds a model on its device node."""
 
     def __init__(self) -> None:
-        self.model: Model | None = None
+        self.model: LoadedModel | None = None
 
-    def load(self, archive: bytes, threads: int | None) -> dict:
-        """Unpack the folder into a temporary directory and load it; the device and threads it got."""
+    def load(self, archive: bytes, threads: int | None, engine: str | None = None) -> dict:
+        """Unpack the folder into a temporary directory and load it (on `engine`, default the folder's); the device and threads it got."""
         with tempfile.TemporaryDirectory(prefix="farm-runtime-") as folder:
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                 tar.extractall(folder, filter="data")
-            self.model = load_model(folder, threads=threads)  # the library stays mapped once the files are gone
+            self.model = load_model(folder, threads=threads, engine=engine)  # library mapped, ONNX read: the files may go
         return {"device": self.model.device, "threads": self.model.threads}
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -83,10 +84,10 @@ def _get(ref: ray.ObjectRef, what: str, timeout: float | None = None):
 
 
 def _archive(container: ModelFolder) -> bytes:
-    """The folder's metadata and library as an uncompressed tar archive."""
+    """The folder's metadata and model files (library, ONNX model) as an uncompressed tar archive."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path in (os.path.join(container.folder, METADATA), container.library):
+        for path in (os.path.join(container.folder, METADATA), *container.model_files):
             tar.add(path, arcname=os.path.basename(path))
     return buffer.getvalue()
 
@@ -136,8 +137,8 @@ class RemoteSession:
         """The device kinds the live nodes serve."""
         return sorted({kind for node in live_nodes() for kind in node.kinds})
 
-    def load_model(self, folder: str | os.PathLike, kind: str, threads: int | None = None) -> RemoteModel:
-        """The model of `folder` loaded on a live node serving `kind` (the nodes taken in turn); `threads` as in `load_model`."""
+    def load_model(self, folder: str | os.PathLike, kind: str, threads: int | None = None, engine: str | None = None) -> RemoteModel:
+        """The model of `folder` loaded on a live node serving `kind` (the nodes taken in turn); `threads`, `engine` as in `load_model`."""
         container = read_model_folder(folder)
         try:
             nodes = nodes_serving(kind)
@@ -151,7 +152,7 @@ class RemoteSession:
             runtime_env={"env_vars": {"TVM_NUM_THREADS": cores, "OMP_NUM_THREADS": cores}},
         ).remote()
         try:
-            loaded = _get(actor.load.remote(_archive(container), threads), f"loading {container.folder} on node {node.node_id}", LOAD_TIMEOUT_S)
+            loaded = _get(actor.load.remote(_archive(container), threads, engine), f"loading {container.folder} on node {node.node_id}", LOAD_TIMEOUT_S)
         except BaseException:
             ray.kill(actor)
             raise

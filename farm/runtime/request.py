@@ -30,7 +30,7 @@ from .errors import InferError, InvalidArgumentError, RequestError, RuntimeApiEr
 from .tensors import ordered_arrays
 
 if TYPE_CHECKING:
-    from .model import Model
+    from .loaded import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ Callback = Callable[[InferStatus, "RuntimeApiError | None"], None]
 class InferRequest:
     """One inference at a time of a model, run asynchronously; reusable once finished."""
 
-    def __init__(self, model: Model) -> None:
+    def __init__(self, model: LoadedModel) -> None:
         self._model = model
         self._lock = threading.Lock()
         self._status = InferStatus.READY

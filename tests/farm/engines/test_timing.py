@@ -18,6 +18,7 @@ from farm.engines import ENGINES, engine_named
 from farm.engines.timing import REFERENCE, summarize, time_engines
 from farm.models.examples import resnet_cnn
 from farm.models.onnx_import import prepare, random_inputs
+from farm.runtime.ort_model import session_threads
 from farm.tuning.session import _named_params
 
 CORES = 2
@@ -100,6 +101,8 @@ def test_the_fastest_agreeing_engine_is_chosen_and_never_slower_than_the_default
     for name, entry in timed["engines"].items():
         mine = [c["stats"]["median_ms"] for c in timed["configs"] if c["engine"] == name]
         assert entry["latency_ms"] == min(mine) and entry["p90_ms"] >= entry["latency_ms"]
+    for config in engine_named("onnxruntime").configs(CORES):  # the threads recorded are those the runtime will use
+        assert session_threads(config.settings) == config.threads
     assert timed["tvm_latency_ms"] == timed["engines"]["tvm"]["latency_ms"]
     assert timed["threads"] == timed["engines"]["tvm"]["threads"]
 

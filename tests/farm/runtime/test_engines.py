@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -18,10 +21,21 @@ def test_a_variant_loads_on_the_engine_the_farm_chose_with_the_settings_it_measu
     assert all(chosen["latency_ms"] <= e["latency_ms"] for e in metadata["engines"].values() if e["agrees"])
     with rt.load_model(chosen_variant) as model:
         assert isinstance(model, rt.OnnxRuntimeModel if metadata["engine"] == "onnxruntime" else rt.Model)
-        if chosen["threads"]:
-            assert model.threads == chosen["threads"]
         inputs = random_inputs(model)
         assert_matches(model.run(inputs), onnx_reference(inputs))
+
+
+def test_an_application_runs_the_engine_the_farm_chose_at_the_threads_it_measured(chosen_variant):
+    """In a fresh process (TVM sizes a process's thread pools once, so an earlier test's pool would cap it)."""
+    metadata = json.loads((chosen_variant / "metadata.json").read_text())
+    code = "import sys, farm.runtime as rt; m = rt.load_model(sys.argv[1]); print(type(m).__name__, m.threads)"
+    env = {k: v for k, v in os.environ.items() if k != "TVM_NUM_THREADS"}
+    proc = subprocess.run([sys.executable, "-c", code, str(chosen_variant)], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    name, threads = proc.stdout.split()
+    assert name == ("OnnxRuntimeModel" if metadata["engine"] == "onnxruntime" else "Model")
+    chosen = metadata["engines"][metadata["engine"]]["threads"]
+    assert int(threads) == (chosen or int(threads)), (proc.stdout, metadata["engines"])
 
 
 @pytest.mark.parametrize("engine", ["onnxruntime", "tvm"])

@@ -1,0 +1,93 @@
+"""What every loaded model shares, whatever its engine: one worker thread that runs its requests in order, and their API.
+
+A loaded model (`farm.runtime.model.Model` on TVM, `farm.runtime.ort_model.OnnxRuntimeModel`
+on ONNX Runtime) owns one worker thread; requests (`create_request`, `run`) and profiling
+are queued on it, so one model's inferences never overlap. An engine supplies how inputs
+become its tensors (`_device_tensors`), one inference (`_execute`) and a profile (`_profile`).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from .container import ModelView
+from .errors import InvalidArgumentError, ModelError, RequestError
+from .local_info import DeviceInfo
+from .profiling import ProfileResult, sample_inputs
+from .request import InferRequest
+from .tensors import ordered_arrays
+
+
+class LoadedModel(ModelView):
+    """A model loaded on one device: its tensors, requests to run it, and its profile."""
+
+    device: DeviceInfo
+    threads: int
+    _executor: ThreadPoolExecutor
+    _worker: int
+
+    def _start_executor(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"farm-runtime-{self._container.name}")
+
+    @property
+    def folder(self) -> str:
+        return self._container.folder
+
+    def create_request(self) -> InferRequest:
+        return InferRequest(self)
+
+    def run(self, inputs: list | tuple | dict, outputs: list | tuple | dict | None = None) -> dict[str, np.ndarray]:
+        """One inference, waited for: the outputs by name."""
+        request = self.create_request()
+        request.infer(inputs, outputs)
+        request.wait()
+        return request.outputs
+
+    def profile(self, repeat: int = 10, warmup: int = 2, inputs: list | tuple | dict | None = None) -> ProfileResult:
+        """Time `repeat` inferences (after `warmup`) of `inputs` (default: `sample_inputs`), whole and, where the engine
+        can, per layer; blocks."""
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise InvalidArgumentError(f"repeat must be an integer >= 1, got {repeat!r}")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise InvalidArgumentError(f"warmup must be an integer >= 0, got {warmup!r}")
+        arrays = sample_inputs(self._container.inputs) if inputs is None else ordered_arrays("input", self._container.inputs, inputs)
+        return self._submit(self._profile, self._device_tensors(arrays), repeat, warmup).result()
+
+    def close(self) -> None:
+        """Cancel the queued requests, wait for the running one, stop the worker thread."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, device={self.device.id!r}, threads={self.threads}, folder={self.folder!r})"
+
+    def _submit(self, fn, *args) -> Future:
+        try:
+            return self._executor.submit(fn, *args)
+        except RuntimeError as e:
+            raise RequestError(f"model {self.name!r} is closed") from e
+
+    def _on_worker(self) -> bool:
+        return threading.get_ident() == self._worker
+
+    def _check_outputs(self, results: list[np.ndarray]) -> list[np.ndarray]:
+        if len(results) != len(self._container.outputs):
+            raise ModelError(f"the model returned {len(results)} outputs, its metadata lists {len(self._container.outputs)}")
+        return results
+
+    def _device_tensors(self, arrays: list[np.ndarray]) -> list:
+        raise NotImplementedError
+
+    def _execute(self, args: list) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _profile(self, args: list, repeat: int, warmup: int) -> ProfileResult:
+        raise NotImplementedError
