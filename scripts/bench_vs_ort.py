@@ -14,8 +14,9 @@ its best measured settings, TVM at its best thread count, and the engine the far
 its threads; the hybrid engine (not built yet) is reported as null; tuning wall seconds
 and trials per minute; the model's FLOPs (TVM's estimate over its tuning tasks, each
 task's FLOPs times its weight) over the best latency in GFLOP/s against the machine's
-fp32 peak: cores x clock (/proc/cpuinfo's "cpu MHz") x FLOPs per cycle per core (AVX-512:
-16 lanes x 2 for the fused multiply-add x `--fma-units`, 2 on Xeon Gold/Platinum).
+fp32 peak: cores x clock (/proc/cpuinfo's "cpu MHz") x FLOPs per cycle per core (16 fp32
+lanes with AVX-512, 8 with AVX2, x 2 for the fused multiply-add x `--fma-units`: 2 on Xeon
+Gold/Platinum and on Zen 3/4).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def light_model(name: str) -> str:
 def model_flops(path: str, shapes: dict, kind_name: str) -> float:
     """FLOPs of one inference: TVM's estimate of each tuning task times its weight."""
     import tvm
+    from tvm.s_tir.analysis import estimate_tir_flops
     from tvm.s_tir.meta_schedule import relax_integration
 
     from cluster.devices import kind_named
@@ -49,17 +51,20 @@ def model_flops(path: str, shapes: dict, kind_name: str) -> float:
     target = tvm.target.Target(kind_named(kind_name, os.cpu_count() or 1).target)
     mod, params = model.relax
     tasks = relax_integration.extract_tasks(fused_module(mod, target, _named_params(mod, params, len(model.inputs))), target)
-    return float(sum(tvm.tir.analysis.estimate_tir_flops(t.dispatched[0]) * t.weight for t in tasks))
+    return float(sum(estimate_tir_flops(t.dispatched[0]) * t.weight for t in tasks))
 
 
 def peak_gflops(fma_units: int) -> dict:
-    """This machine's fp32 peak, and how it was computed."""
+    """This machine's fp32 peak, and how it was computed (16 lanes with AVX-512, 8 with AVX2)."""
     with open("/proc/cpuinfo") as f:
-        mhz = [float(line.split(":")[1]) for line in f if line.startswith("cpu MHz")]
+        lines = f.readlines()
+    mhz = [float(line.split(":")[1]) for line in lines if line.startswith("cpu MHz")]
+    flags = next((line.split(":")[1].split() for line in lines if line.startswith("flags")), [])
+    lanes, isa = (16, "AVX-512") if "avx512f" in flags else (8, "AVX2")
     cores = os.cpu_count() or 1
-    per_cycle = 16 * 2 * fma_units
+    per_cycle = lanes * 2 * fma_units
     return {"gflops": cores * (max(mhz) / 1e3) * per_cycle, "cores": cores, "ghz": max(mhz) / 1e3, "flops_per_cycle_per_core": per_cycle,
-            "how": f"{cores} cores x {max(mhz) / 1e3:.2f} GHz x 16 fp32 lanes x 2 (FMA) x {fma_units} AVX-512 FMA units"}
+            "how": f"{cores} cores x {max(mhz) / 1e3:.2f} GHz x {lanes} fp32 lanes ({isa}) x 2 (FMA) x {fma_units} FMA units"}
 
 
 def tune(path: str, shapes: dict, kind: str, trials: int, db: str, out: str) -> dict:
