@@ -18,28 +18,32 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import tvm
 from tvm import relax
 
-from .container import ENGINES, ModelFolder, read_model_folder
-from .loaded import LoadedModel
+from .container import ENGINES, ModelFolder, ModelView, read_model_folder
 from .errors import (
     ContainerError,
     DeviceError,
     InferError,
     InvalidArgumentError,
     ModelError,
+    RequestError,
 )
 from .local_info import DeviceInfo, find_device, get_local_info, host_cpu_flags
 from .profiling import (
     ProfileResult,
     device_sync,
+    sample_inputs,
     time_layers,
     time_model,
 )
 from .ort_model import OnnxRuntimeModel
+from .request import InferRequest
+from .tensors import ordered_arrays
 
 NUM_THREADS_VAR = "TVM_NUM_THREADS"
 ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}  # platform.machine() spellings -> LLVM triple's
@@ -74,7 +78,7 @@ def _numpy_outputs(value: object) -> list[np.ndarray]:
     return [array for item in value for array in _numpy_outputs(item)]
 
 
-class Model(LoadedModel):
+class Model(ModelView):
     """A model loaded on one device through TVM's Relax VM: its tensors, requests to run it, and its profile."""
 
     def __init__(self, container: ModelFolder, module: tvm.runtime.Module, device: DeviceInfo, threads: int | None) -> None:
@@ -82,19 +86,67 @@ class Model(LoadedModel):
         self._module = module
         self.device = device
         self._tvm_device = device.tvm_device()
-        self._start_executor()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"farm-runtime-{container.name}")
         try:
             self._vm, self.threads, self._worker = self._executor.submit(_start_worker, module, self._tvm_device, threads).result()
         except BaseException:
             self._executor.shutdown(wait=False)
             raise
 
+    @property
+    def folder(self) -> str:
+        return self._container.folder
+
+    def create_request(self) -> InferRequest:
+        return InferRequest(self)
+
+    def run(self, inputs: list | tuple | dict, outputs: list | tuple | dict | None = None) -> dict[str, np.ndarray]:
+        """One inference, waited for: the outputs by name."""
+        request = self.create_request()
+        request.infer(inputs, outputs)
+        request.wait()
+        return request.outputs
+
+    def profile(self, repeat: int = 10, warmup: int = 2, inputs: list | tuple | dict | None = None) -> ProfileResult:
+        """Time `repeat` inferences (after `warmup`) of `inputs` (default: `sample_inputs`), whole and per layer; blocks."""
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise InvalidArgumentError(f"repeat must be an integer >= 1, got {repeat!r}")
+        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+            raise InvalidArgumentError(f"warmup must be an integer >= 0, got {warmup!r}")
+        arrays = sample_inputs(self._container.inputs) if inputs is None else ordered_arrays("input", self._container.inputs, inputs)
+        return self._submit(self._profile, self._device_tensors(arrays), repeat, warmup).result()
+
+    def close(self) -> None:
+        """Cancel the queued requests, wait for the running one, stop the worker thread."""
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, device={self.device.id!r}, threads={self.threads}, folder={self.folder!r})"
+
+    def _submit(self, fn, *args) -> Future:
+        try:
+            return self._executor.submit(fn, *args)
+        except RuntimeError as e:
+            raise RequestError(f"model {self.name!r} is closed") from e
+
+    def _on_worker(self) -> bool:
+        return threading.get_ident() == self._worker
+
     def _device_tensors(self, arrays: list[np.ndarray]) -> list[tvm.runtime.Tensor]:
         return [tvm.runtime.tensor(a, self._tvm_device) for a in arrays]
 
     def _execute(self, args: list[tvm.runtime.Tensor]) -> list[np.ndarray]:
         """On the worker thread: one inference, its outputs as numpy arrays."""
-        return self._check_outputs(_numpy_outputs(self._vm["main"](*args)))
+        results = _numpy_outputs(self._vm["main"](*args))
+        if len(results) != len(self._container.outputs):
+            raise ModelError(f"the model returned {len(results)} outputs, its metadata lists {len(self._container.outputs)}")
+        return results
 
     def _profile(self, args: list[tvm.runtime.Tensor], repeat: int, warmup: int) -> ProfileResult:
         """On the worker thread: the plain VM's timings, then a second, instrumented VM's per-layer timings."""

@@ -31,6 +31,7 @@ from .tensors import ordered_arrays
 
 if TYPE_CHECKING:
     from .loaded import LoadedModel
+    from .model import Model
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ Callback = Callable[[InferStatus, "RuntimeApiError | None"], None]
 class InferRequest:
     """One inference at a time of a model, run asynchronously; reusable once finished."""
 
-    def __init__(self, model: LoadedModel) -> None:
+    def __init__(self, model: Model | LoadedModel) -> None:
         self._model = model
         self._lock = threading.Lock()
         self._status = InferStatus.READY
