@@ -79,7 +79,8 @@ def tune(path: str, shapes: dict, kind: str, trials: int, db: str, out: str) -> 
 
 def figures(summary: dict, flops: float, peak: dict) -> dict:
     ort_default = summary["ort_latency_ms"]
-    bench = json.load(open(os.path.join(summary["variant_dir"], "benchmark.json")))
+    with open(os.path.join(summary["variant_dir"], "benchmark.json")) as f:
+        bench = json.load(f)
     default = next(c for c in bench["configs"] if c["label"] == "ort-default")
 
     def entry(latency: float, p90: float, threads) -> dict:

@@ -7,8 +7,8 @@ first is the engine's own default), the environment its timing worker needs (TVM
 its thread pool from `TVM_NUM_THREADS` when the pool is created, so the count must be in
 the worker's environment before anything runs), how to load a runner from the variant's
 files inside that worker (`load`), and which Python requirements a package of it needs.
-Nothing here imports TVM or ONNX Runtime at module level: engines are found by name in
-`farm.engines.ENGINES` and import their runtime only where they run.
+Engines are found by name in `farm.engines.ENGINES`; they import ONNX Runtime only where
+they run it (TVM comes with `farm.runtime`, whose helpers they share).
 """
 
 from __future__ import annotations

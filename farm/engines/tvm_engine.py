@@ -19,15 +19,6 @@ from .base import Engine, EngineConfig, Runner, thread_counts
 NUM_THREADS_VAR = "TVM_NUM_THREADS"
 
 
-def tvm_outputs(value) -> list[np.ndarray]:
-    """The VM's result (a tensor or nested tuples of them) as flat numpy arrays, in order."""
-    import tvm
-
-    if isinstance(value, tvm.runtime.Tensor):
-        return [value.numpy()]
-    return [array for item in value for array in tvm_outputs(item)]
-
-
 class TvmEngine(Engine):
     name = "tvm"
     artifact = "model.so"
@@ -42,6 +33,8 @@ class TvmEngine(Engine):
         import tvm
         from tvm import relax
 
+        from ..runtime.model import numpy_outputs
+
         with tempfile.TemporaryDirectory(prefix="farm-engine-") as folder:
             path = os.path.join(folder, self.artifact)
             with open(path, "wb") as f:
@@ -52,7 +45,7 @@ class TvmEngine(Engine):
         main = vm["main"]
 
         def run() -> list[np.ndarray]:
-            return tvm_outputs(main(*args))  # .numpy() syncs the device and copies out, as an application must
+            return numpy_outputs(main(*args))  # .numpy() syncs the device and copies out, as an application must
 
         return run
 

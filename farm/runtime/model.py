@@ -71,11 +71,11 @@ def _start_worker(module: tvm.runtime.Module, device: tvm.runtime.Device, thread
     return vm, int(tvm.get_global_func("runtime.NumThreads")()), threading.get_ident()
 
 
-def _numpy_outputs(value: object) -> list[np.ndarray]:
+def numpy_outputs(value: object) -> list[np.ndarray]:
     """The VM's result (a tensor or nested tuples of them) as flat numpy arrays, in order."""
     if isinstance(value, tvm.runtime.Tensor):
         return [value.numpy()]
-    return [array for item in value for array in _numpy_outputs(item)]
+    return [array for item in value for array in numpy_outputs(item)]
 
 
 class Model(ModelView):
@@ -143,7 +143,7 @@ class Model(ModelView):
 
     def _execute(self, args: list[tvm.runtime.Tensor]) -> list[np.ndarray]:
         """On the worker thread: one inference, its outputs as numpy arrays."""
-        results = _numpy_outputs(self._vm["main"](*args))
+        results = numpy_outputs(self._vm["main"](*args))
         if len(results) != len(self._container.outputs):
             raise ModelError(f"the model returned {len(results)} outputs, its metadata lists {len(self._container.outputs)}")
         return results
