@@ -1,6 +1,9 @@
-"""Shared fixtures: the loopback S3 server and database URIs on local disk and on S3."""
+"""Shared fixtures: the loopback S3 server and database URIs on local disk and on S3; the test process's exit."""
 
 from __future__ import annotations
+
+import os
+import sys
 
 import pytest
 
@@ -33,3 +36,25 @@ def farm_cluster():
     farm = FarmCluster()
     yield farm
     farm.shutdown()
+
+
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config) -> None:
+    """Leave with pytest's status once it has reported everything, without the interpreter's finalization.
+
+    The suite's process holds ONNX Runtime sessions, TVM thread pools and Ray's core worker
+    side by side; destroying them in the interpreter's teardown crashed CI once after every
+    test had passed (SIGSEGV, exit 139, no traceback), a native teardown-order fault of
+    the libraries that no test is about. Every fixture has already been torn down here.
+    """
+    if _exit_status:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1])
