@@ -3,8 +3,9 @@
 `compare_on_device` runs `farm.engines.timing.time_engines` in the measurement actor of a
 node that serves the variant's kind (`cluster.actors.MeasurementActor.run`, in its device
 worker), so it never overlaps a tuning measurement on that device; every engine
-configuration is timed in a process of its own, in alternating rounds. The variant
-library and the ONNX model travel as bytes (no shared filesystem). The result has, per
+configuration is timed in a process of its own, in alternating rounds; `on_device` runs
+any such function there (the hybrid's per-kernel timing). The variant library, the ONNX
+model and the hybrid's plan archive travel as bytes (no shared filesystem). The result has, per
 engine, its best configuration's latency, p90, threads, settings and agreement with ONNX
 Runtime's default session (`engines`), the engine chosen (`engine`, `best_latency_ms`),
 every configuration measured (`configs`), and, as before, TVM against ONNX Runtime's
@@ -14,6 +15,7 @@ default (`tvm`, `ort`, `tvm_latency_ms`, `ort_latency_ms`, `speedup_vs_ort`, dif
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import ray
@@ -24,15 +26,26 @@ from cluster.nodes import nodes_serving
 from .engines.timing import time_engines
 
 
-def compare_on_device(
-    kind: str, library_path: str, onnx_model: bytes, inputs: dict[str, np.ndarray], *, warmup: int = 5, repeat: int = 50, timeout_s: float = 1800.0
-) -> dict:
-    """`time_engines` of the TVM library and the ONNX model in the device worker of a live node serving `kind`."""
+def on_device(kind: str, fn: Callable, args: tuple, timeout_s: float = 1800.0) -> tuple[object, dict]:
+    """`fn(*args, cores=..., device_type=...)` in the device worker of a live node serving `kind`; its result, and the node's
+    id, cores and device type."""
     node = nodes_serving(kind)[0]
     platform = node.kind_platforms[kind]
     actor = device_actors(node, platform)[0]
+    where = {"cores": node.num_cores or 1, "device_type": "cuda" if platform == "gpu" else "cpu"}
+    result = ray.get(actor.run.remote(functools.partial(fn, **where), args, timeout_s))
+    return result, {**where, "node_id": node.node_id}
+
+
+def compare_on_device(
+    kind: str, library_path: str, onnx_model: bytes, inputs: dict[str, np.ndarray], *, hybrid: bytes | None = None,
+    warmup: int = 5, repeat: int = 50, timeout_s: float = 1800.0,
+) -> dict:
+    """`time_engines` of the TVM library, the ONNX model (and the `hybrid` plan archive, if any) on a node serving `kind`."""
     with open(library_path, "rb") as f:
         artifacts = {"model.so": f.read(), "model.onnx": onnx_model}
-    options = {"cores": node.num_cores or 1, "device_type": "cuda" if platform == "gpu" else "cpu", "warmup": warmup, "repeat": repeat}
-    result = ray.get(actor.run.remote(functools.partial(time_engines, **options), (artifacts, inputs), timeout_s))
-    return {**result, "node_id": node.node_id}
+    if hybrid is not None:
+        artifacts["hybrid.zip"] = hybrid
+    timing = functools.partial(time_engines, warmup=warmup, repeat=repeat)
+    result, where = on_device(kind, timing, (artifacts, inputs), timeout_s)
+    return {**result, "node_id": where["node_id"]}

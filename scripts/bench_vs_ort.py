@@ -11,7 +11,8 @@ database (`--trials` is the model's total budget, so 300 continues the 0-trial r
 1,000 the 300-trial one). Per budget: ONNX Runtime's default session, ONNX Runtime at
 its best measured settings, TVM at its best thread count, and the engine the farm chose
 (`best`) — median and p90 latency (ms), each with its ratio to ONNX Runtime's default and
-its threads; the hybrid engine (not built yet) is reported as null; tuning wall seconds
+its threads; the hybrid (`built`, its kernels per engine, the per-kernel estimate and, when
+built, its end-to-end figures); tuning wall seconds
 and trials per minute; the model's FLOPs (TVM's estimate over its tuning tasks, each
 task's FLOPs times its weight) over the best latency in GFLOP/s against the machine's
 fp32 peak: cores x clock (/proc/cpuinfo's "cpu MHz") x FLOPs per cycle per core (16 fp32
@@ -77,6 +78,18 @@ def tune(path: str, shapes: dict, kind: str, trials: int, db: str, out: str) -> 
     return json.loads(proc.stdout)["targets"][kind]
 
 
+def hybrid_figures(summary: dict, entry) -> dict:
+    """The hybrid's end-to-end figures when it was built (else why not), its kernels per engine, and its plan's estimate."""
+    plan = summary["hybrid"]
+    out = {"built": plan.get("built", False), "kernels_per_engine": plan.get("kernels_per_engine"), "estimated_ms": plan.get("estimated_ms")}
+    if "error" in plan:
+        out["error"] = plan["error"]
+    if "hybrid" in summary["engines"]:
+        e = summary["engines"]["hybrid"]
+        out.update(entry(e["latency_ms"], e["p90_ms"], e["threads"]), agrees=e["agrees"])
+    return out
+
+
 def figures(summary: dict, flops: float, peak: dict) -> dict:
     ort_default = summary["ort_latency_ms"]
     with open(os.path.join(summary["variant_dir"], "benchmark.json")) as f:
@@ -93,7 +106,7 @@ def figures(summary: dict, flops: float, peak: dict) -> dict:
         "onnxruntime_tuned": {**entry(engines["onnxruntime"]["latency_ms"], engines["onnxruntime"]["p90_ms"], engines["onnxruntime"]["threads"]),
                               "config": engines["onnxruntime"]["config"]},
         "tvm": {**entry(engines["tvm"]["latency_ms"], engines["tvm"]["p90_ms"], engines["tvm"]["threads"]), "agrees": engines["tvm"]["agrees"]},
-        "hybrid": None,
+        "hybrid": hybrid_figures(summary, entry),
         "best": {**entry(best["latency_ms"], best["p90_ms"], best["threads"]), "engine": summary["engine"]},
         "tvm_over_ort_tuned": engines["onnxruntime"]["latency_ms"] / engines["tvm"]["latency_ms"],
         "tasks": summary["tasks"],

@@ -12,6 +12,15 @@ from .output import console, emit_json, fail, stdout_to_stderr
 from .progress import show_progress
 
 
+def _hybrid_line(plan: dict) -> str:
+    """The hybrid's plan in a few words: built or not, and the kernels each engine won."""
+    if "error" in plan:
+        return f"no hybrid ({plan['error']})"
+    counts = plan["kernels_per_engine"]
+    built = "hybrid built" if plan["built"] else "no hybrid (one engine won every kernel)"
+    return f"{built}: {counts['tvm']} kernels faster on TVM, {counts['onnxruntime']} on ONNX Runtime"
+
+
 def _default_kind() -> str:
     """The host's own kind: its LLVM CPU name when the farm can serve it, else its highest ISA level."""
     from cluster.devices import detect_kinds, host_cpu_name
@@ -68,7 +77,7 @@ def tune(
                 f"{s['trials_reused']} reused, {s['tuning_seconds']:.1f} s; engine {s['engine']} {s['best_latency_ms']:.3f} ms vs "
                 f"ONNX Runtime's default {s['ort_latency_ms']:.3f} ms ({s['ort_latency_ms'] / s['best_latency_ms']:.2f}x); "
                 f"measured: {engines}; TVM max abs diff {s['max_abs_diff']:.2e}"
-                f"{'' if s['engines']['tvm']['agrees'] else ' — TVM OUTPUTS DISAGREE'} → {s['variant_dir']}",
+                f"{'' if s['engines']['tvm']['agrees'] else ' — TVM OUTPUTS DISAGREE'}; {_hybrid_line(s['hybrid'])} → {s['variant_dir']}",
                 highlight=False,
             )
     if json_out:

@@ -8,10 +8,11 @@ uses loads every engine (`farm.runtime.load_model`).
 from __future__ import annotations
 
 from .base import Engine, EngineConfig
+from .hybrid_engine import HybridEngine
 from .onnxruntime_engine import OnnxRuntimeEngine
 from .tvm_engine import TvmEngine
 
-ENGINES: dict[str, type[Engine]] = {TvmEngine.name: TvmEngine, OnnxRuntimeEngine.name: OnnxRuntimeEngine}
+ENGINES: dict[str, type[Engine]] = {e.name: e for e in (TvmEngine, OnnxRuntimeEngine, HybridEngine)}
 
 
 def engine_named(name: str) -> Engine:

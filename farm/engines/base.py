@@ -1,7 +1,8 @@
 """The engine interface: how one engine runs a model on a device, which settings of it are worth measuring, what it ships.
 
 An engine is a way to execute a variant's model: `tvm` (the tuned Relax VM library),
-`onnxruntime` (the original ONNX model with inference settings chosen by measurement).
+`onnxruntime` (the original ONNX model with inference settings chosen by measurement),
+`hybrid` (each kernel on whichever of the two ran it faster).
 Each engine says which settings to try on a device of `cores` cores (`configs`; the
 first is the engine's own default), the environment its timing worker needs (TVM sizes
 its thread pool from `TVM_NUM_THREADS` when the pool is created, so the count must be in

@@ -17,10 +17,9 @@ import importlib.metadata
 
 import numpy as np
 
-from ..runtime.ort_model import PROVIDERS, providers, session_options
+from ..runtime.ort_model import PROVIDERS, SPINNING, providers, session_options
 from .base import Engine, EngineConfig, Runner, thread_counts
 
-SPINNING = "session.intra_op.allow_spinning"
 
 
 def inference_settings(session: dict, device_type: str = "cpu") -> dict:

@@ -170,7 +170,7 @@ def time_engines(
     configuration whose inferences are slow gets fewer (at least one per round), so that its
     timing takes about `budget_s` (the count is in its result).
     """
-    names = engines or [name for name in ("onnxruntime", "tvm") if engine_named(name).artifact in artifacts]
+    names = engines or [name for name in ("onnxruntime", "tvm", "hybrid") if engine_named(name).artifact in artifacts]
     configs = _configs(names, cores)
     workers = [_Worker(config, timeout_s) for config in configs]
     try:

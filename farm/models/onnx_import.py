@@ -217,13 +217,18 @@ def prepare(path: str, input_shapes: dict[str, tuple[int, ...]] | None = None) -
     problems = unsupported_operators(folded)
     if problems:
         raise ModelImportError(f"{path}: operators the TVM importer cannot handle: {', '.join(problems)}")
+    return from_proto(folded, os.path.abspath(path))
+
+
+def from_proto(proto: onnx.ModelProto, source: str = "") -> OnnxModel:
+    """An `OnnxModel` of a proto whose shapes are static and whose operators TVM imports (a prepared model or a part of one)."""
     return OnnxModel(
-        proto=folded,
-        inputs=graph_inputs(folded),
-        outputs=[_tensor_info(v) for v in folded.graph.output],
-        opset=default_opset(folded),
-        source=os.path.abspath(path),
-        op_types=sorted({n.op_type for n in folded.graph.node}),
+        proto=proto,
+        inputs=graph_inputs(proto),
+        outputs=[_tensor_info(v) for v in proto.graph.output],
+        opset=default_opset(proto),
+        source=source,
+        op_types=sorted({n.op_type for n in proto.graph.node}),
     )
 
 

@@ -21,10 +21,11 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .variant import read_variant, safe_name
+from ..runtime.ort_model import ORT_NO_SPIN, PROVIDERS
+from .variant import ENGINE_FILES, read_variant, safe_name
 
 CANDIDATES_FOLDER = "CandidateModels"
-MODEL_TYPES = {"tvm": "TVMRelaxExecutable", "onnxruntime": "ONNXModel"}  # engine -> model_config type, as Olive names ONNX models
+MODEL_TYPES = {"tvm": "TVMRelaxExecutable", "onnxruntime": "ONNXModel", "hybrid": "TVMOnnxRuntimeHybrid"}  # engine -> model_config type, as Olive names ONNX models
 
 _STATS = ("median_ms", "mean_ms", "std_ms", "p90_ms", "throughput_per_s")
 _BENCHMARK = ("agrees", "best_latency_ms", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff")
@@ -114,7 +115,12 @@ def inference_settings(candidate: Candidate) -> dict:
         "inputs": candidate.metadata.get("inputs", []),
         "outputs": candidate.metadata.get("outputs", []),
     }
-    return {**settings, **measured.get("settings", {})} if engine == "onnxruntime" else settings
+    if engine == "onnxruntime":
+        return {**settings, **measured.get("settings", {})}
+    if engine == "hybrid":  # its ONNX Runtime segments: the same threads as TVM, the pool not spinning between segments
+        session = {"intra_op_num_threads": settings["threads"], "extra_session_config": dict(ORT_NO_SPIN)}
+        return {**settings, "execution_provider": [PROVIDERS[settings["device"]]], "session_options": session}
+    return settings
 
 
 def _number(value) -> float | None:
@@ -145,7 +151,7 @@ def rank(candidates: Iterable[Candidate], priorities: Sequence[MetricPriority] |
     for position, c in enumerate(order(candidates, priorities), 1):
         per_kind[c.kind] += 1
         engine = c.metadata.get("engine") or "tvm"
-        model_file = c.metadata.get("onnx_model") if engine == "onnxruntime" else c.metadata.get("library", "model.so")
+        model_file = c.metadata.get(ENGINE_FILES.get(engine, "library"), "model.so")
         config = {
             "model_path": f"{candidate_folder(c.kind, per_kind[c.kind])}/model/{model_file}",
             "target": c.metadata.get("target", {}),

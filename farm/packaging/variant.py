@@ -3,7 +3,7 @@
 A variant folder holds `metadata.json` (model, inputs, outputs, kind, target, library and its
 SHA-256, tuning summary, the engine chosen and what each engine measured), the library it
 names (`model.so`, a Relax executable), the ONNX model when ONNX Runtime is one of its
-engines (`model.onnx`) and, when it was benchmarked, `benchmark.json`. `read_variant`
+engines (`model.onnx`), the hybrid's plan archive when the farm built one (`hybrid.zip`) and, when it was benchmarked, `benchmark.json`. `read_variant`
 checks all of that, checksums included, so no package is ever built from an incomplete or
 corrupt folder.
 """
@@ -15,11 +15,12 @@ import os
 import re
 from dataclasses import dataclass
 
-from ..runtime.container import file_sha256, model_file_names
+from ..runtime.container import EXTRA_FILES, file_sha256, model_file_names
 
 METADATA_FILE = "metadata.json"
 BENCHMARK_FILE = "benchmark.json"
 REQUIRED_KEYS = ("model", "kind", "inputs", "outputs", "target", "library", "library_sha256")
+ENGINE_FILES = {"onnxruntime": "onnx_model", "hybrid": "hybrid_model"}  # engine -> the metadata key of the file it runs
 
 
 class PackagingError(ValueError):
@@ -45,7 +46,7 @@ class Variant:
 
     @property
     def model_files(self) -> list[str]:
-        """The file names a loadable copy of the folder needs besides its metadata: the library, and the ONNX model if any."""
+        """The file names a loadable copy of the folder needs besides its metadata: the library, ONNX model and hybrid plan."""
         return model_file_names(self.metadata)
 
     def requirements(self) -> list[str]:
@@ -94,15 +95,18 @@ def read_variant(folder: str) -> Variant:
         raise PackagingError(f"{folder}: the library {metadata['library']!r} named by {METADATA_FILE} is missing")
     if file_sha256(library) != metadata["library_sha256"]:
         raise PackagingError(f"{library}: SHA-256 differs from {METADATA_FILE}'s library_sha256 (corrupt or replaced library)")
-    onnx_name = metadata.get("onnx_model")
-    if onnx_name is not None:
-        onnx_path = os.path.join(folder, str(onnx_name))
-        if os.path.basename(str(onnx_name)) != onnx_name or not os.path.isfile(onnx_path):
-            raise PackagingError(f"{folder}: the ONNX model {onnx_name!r} named by {METADATA_FILE} is missing")
-        if file_sha256(onnx_path) != metadata.get("onnx_model_sha256"):
-            raise PackagingError(f"{onnx_path}: SHA-256 differs from {METADATA_FILE}'s onnx_model_sha256 (corrupt or replaced model)")
-    elif metadata.get("engine", "tvm") != "tvm":
-        raise PackagingError(f"{metadata_path}: engine {metadata['engine']!r} needs the ONNX model, which the folder does not name")
+    for key in EXTRA_FILES:
+        name = metadata.get(key)
+        if name is None:
+            continue
+        path = os.path.join(folder, str(name))
+        if os.path.basename(str(name)) != name or not os.path.isfile(path):
+            raise PackagingError(f"{folder}: the {key} {name!r} named by {METADATA_FILE} is missing")
+        if file_sha256(path) != metadata.get(f"{key}_sha256"):
+            raise PackagingError(f"{path}: SHA-256 differs from {METADATA_FILE}'s {key}_sha256 (corrupt or replaced file)")
+    needs = ENGINE_FILES.get(metadata.get("engine", "tvm"))
+    if needs is not None and metadata.get(needs) is None:
+        raise PackagingError(f"{metadata_path}: engine {metadata['engine']!r} needs the {needs} file, which the folder does not name")
     benchmark_path = os.path.join(folder, BENCHMARK_FILE)
     benchmark = _read_json(benchmark_path) if os.path.isfile(benchmark_path) else {}
     return Variant(folder, metadata, benchmark)

@@ -12,7 +12,8 @@ print(model.profile(repeat=50).as_json())
 
 Only the standard library, numpy and TVM are needed (the packages copy this package into
 their wheels), and ONNX Runtime for a variant whose engine is ONNX Runtime
-(`OnnxRuntimeModel`, same interface); `farm.runtime.remote` runs models on the farm's
+(`OnnxRuntimeModel`, same interface) or `hybrid` (`HybridModel`: TVM and ONNX Runtime
+segments); `farm.runtime.remote` runs models on the farm's
 device nodes through Ray.
 """
 
@@ -30,6 +31,7 @@ from .errors import (
 )
 from .local_info import DeviceInfo, HostInfo, get_local_info
 from .model import Model, load_model
+from .hybrid_model import HybridModel
 from .ort_model import OnnxRuntimeModel
 from .profiling import ProfileResult
 from .request import InferRequest, InferStatus
@@ -46,6 +48,7 @@ __all__ = [
     "InvalidArgumentError",
     "Model",
     "ModelError",
+    "HybridModel",
     "OnnxRuntimeModel",
     "ProfileResult",
     "RemoteError",

@@ -4,9 +4,9 @@ A model folder is what `farm tune --out` writes per device kind and what the pac
 unpack: `metadata.json` (model name, inputs, outputs, TVM target, library file and its
 SHA-256, optionally the `cpu_flags` the code needs) beside the library it names. A folder
 the farm benchmarked also names the engine it chose (`engine`: `tvm`, else `onnxruntime`,
-whose ONNX model `onnx_model` and its SHA-256 lie beside the library) and what it measured
-of each engine (`engines`: name -> latency, threads, settings); a folder without `engine`
-runs TVM.
+whose ONNX model `onnx_model` and its SHA-256 lie beside the library, or `hybrid`, whose plan
+archive `hybrid_model` and its SHA-256 lie there too) and what it measured of each engine
+(`engines`: name -> latency, threads, settings); a folder without `engine` runs TVM.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ from .tensors import TensorInfo, find_tensor
 
 METADATA = "metadata.json"
 REQUIRED_KEYS = ("model", "inputs", "outputs", "target", "library", "library_sha256")
-ENGINES = ("tvm", "onnxruntime")
+ENGINES = ("tvm", "onnxruntime", "hybrid")
 ONNX_FILE = "model.onnx"
+HYBRID_FILE = "hybrid.zip"
+EXTRA_FILES = ("onnx_model", "hybrid_model")  # metadata keys naming a model file beside the library, each with its "<key>_sha256"
 PLATFORMS = {"llvm": "cpu", "cuda": "cuda"}  # TVM target kind -> device platform that runs it
 ELF_MAGIC = b"\x7fELF"
 
@@ -66,12 +68,20 @@ class ModelFolder:
     @property
     def onnx_model(self) -> str:
         """The path of the ONNX model (`ContainerError` when the folder has none, or a corrupt one)."""
-        name = self.metadata.get("onnx_model")
+        return self._checked_file("onnx_model", "ONNX model", "it runs only on TVM")
+
+    @property
+    def hybrid_model(self) -> str:
+        """The path of the hybrid plan archive (`ContainerError` when the folder has none, or a corrupt one)."""
+        return self._checked_file("hybrid_model", "hybrid plan", "the farm built no hybrid of it")
+
+    def _checked_file(self, key: str, what: str, otherwise: str) -> str:
+        name = self.metadata.get(key)
         path = os.path.join(self.folder, name) if isinstance(name, str) and os.path.basename(name) == name and name else None
         if path is None or not os.path.isfile(path):
-            raise ContainerError(f"{self.folder} holds no ONNX model (metadata onnx_model is {name!r}): it runs only on TVM")
-        if file_sha256(path) != self.metadata.get("onnx_model_sha256"):
-            raise ContainerError(f"{path} is corrupt: its SHA-256 differs from {METADATA}'s onnx_model_sha256")
+            raise ContainerError(f"{self.folder} holds no {what} (metadata {key} is {name!r}): {otherwise}")
+        if file_sha256(path) != self.metadata.get(f"{key}_sha256"):
+            raise ContainerError(f"{path} is corrupt: its SHA-256 differs from {METADATA}'s {key}_sha256")
         return path
 
     @property
@@ -118,8 +128,8 @@ class ModelView:
 
 
 def model_file_names(metadata: dict) -> list[str]:
-    """The names of the files a model folder's `metadata` says run the model: its library, and its ONNX model if any."""
-    return [metadata["library"], *([metadata["onnx_model"]] if metadata.get("onnx_model") else [])]
+    """The names of the files a model folder's `metadata` says run the model: its library, its ONNX model and hybrid plan if any."""
+    return [metadata["library"], *[metadata[key] for key in EXTRA_FILES if metadata.get(key)]]
 
 
 def file_sha256(path: str) -> str:

@@ -11,13 +11,15 @@ the logical CPUs on x86, one thread on a two-vCPU virtual machine). So a CPU mod
 process may use (`DeviceInfo.cores`, as the farm measured the variant with), and the
 worker's pool is created with `TVM_NUM_THREADS` set to that number (the count the farm
 measured fastest, when the folder records one). `model.threads` is the number TVM reports
-using. A folder whose engine is ONNX Runtime loads as a `farm.runtime.ort_model.OnnxRuntimeModel`.
+using. A folder whose engine is ONNX Runtime loads as a `farm.runtime.ort_model.OnnxRuntimeModel`,
+one whose engine is `hybrid` as a `farm.runtime.hybrid_model.HybridModel`.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -45,14 +47,17 @@ from .ort_model import OnnxRuntimeModel
 from .request import InferRequest
 from .tensors import ordered_arrays
 
+if TYPE_CHECKING:
+    from .hybrid_model import HybridModel
+
 NUM_THREADS_VAR = "TVM_NUM_THREADS"
 ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}  # platform.machine() spellings -> LLVM triple's
 
 _environ_lock = threading.Lock()
 
 
-def _start_worker(module: tvm.runtime.Module, device: tvm.runtime.Device, threads: int | None) -> tuple[relax.VirtualMachine, int, int]:
-    """On the model's worker thread, before TVM ran anything there: its thread pool, then the VM; (vm, threads, thread id)."""
+def configure_thread_pool(threads: int | None) -> int:
+    """On a thread before TVM ran anything there: its TVM thread pool sized `threads` (None: TVM's own choice); the threads TVM uses."""
     if threads is not None:
         with _environ_lock:
             saved = os.environ.get(NUM_THREADS_VAR)
@@ -64,11 +69,17 @@ def _start_worker(module: tvm.runtime.Module, device: tvm.runtime.Device, thread
                     del os.environ[NUM_THREADS_VAR]
                 else:
                     os.environ[NUM_THREADS_VAR] = saved
+    return int(tvm.get_global_func("runtime.NumThreads")())
+
+
+def _start_worker(module: tvm.runtime.Module, device: tvm.runtime.Device, threads: int | None) -> tuple[relax.VirtualMachine, int, int]:
+    """On the model's worker thread, before TVM ran anything there: its thread pool, then the VM; (vm, threads, thread id)."""
+    threads = configure_thread_pool(threads)
     try:
         vm = relax.VirtualMachine(module, device)
     except Exception as e:
         raise ModelError(f"the Relax VM does not start on this library: {type(e).__name__}: {e}") from e
-    return vm, int(tvm.get_global_func("runtime.NumThreads")()), threading.get_ident()
+    return vm, threads, threading.get_ident()
 
 
 def numpy_outputs(value: object) -> list[np.ndarray]:
@@ -196,10 +207,10 @@ def _check_cpu(container: ModelFolder, architecture: str) -> None:
 
 def load_model(
     folder: str | os.PathLike, devices: str | DeviceInfo | list | None = None, threads: int | None = None, engine: str | None = None
-) -> Model | OnnxRuntimeModel:
+) -> Model | OnnxRuntimeModel | HybridModel:
     """The model of `folder` loaded on the first of `devices` (ids such as 'cpu:0') that can run it, else on this host's first.
 
-    `engine`: `tvm` or `onnxruntime`; default the one the farm chose for the folder
+    `engine`: `tvm`, `onnxruntime` or `hybrid`; default the one the farm chose for the folder
     (`metadata.json`'s `engine`), with the settings it measured fastest. `threads`: the
     number of TVM runtime threads (ONNX Runtime intra-op threads); default the count the
     farm chose, else `$TVM_NUM_THREADS` when set, else the CPU's physical cores.
@@ -216,9 +227,13 @@ def load_model(
         return OnnxRuntimeModel(container, container.onnx_model, container.engine_info(engine).get("settings") or {}, device, threads)
     if device.platform == "cpu":
         _check_cpu(container, host.architecture)
-        threads = threads or container.engine_info("tvm").get("threads")
+        threads = threads or container.engine_info(engine).get("threads")
         if threads is None and NUM_THREADS_VAR not in os.environ:
             threads = device.cores
+    if engine == "hybrid":
+        from .hybrid_model import HybridModel
+
+        return HybridModel(container, container.hybrid_model, device, threads)
     try:
         module = tvm.runtime.load_module(container.library)
     except Exception as e:

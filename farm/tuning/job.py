@@ -1,11 +1,13 @@
 """A tuning job: one model tuned for several device kinds at once, each kind's engines measured and the fastest chosen.
 
 The job runs one `TuningSession` per kind in threads of the calling process (the
-sessions' searches, builds and measurements run on the Ray cluster), then times each
-kind's engines on a node of that kind (`farm.benchmark.compare_on_device`): the tuned TVM
-library at every thread count and the original model in ONNX Runtime at every session
-setting, each in a process of its own, same random inputs, checked against ONNX Runtime's
-default session. The comparison goes to the variant folder as `benchmark.json` (warm-up
+sessions' searches, builds and measurements run on the Ray cluster), then plans the
+kind's hybrid (`farm.engines.hybrid_plan`: every kernel timed in TVM, with the database's
+schedules, and in ONNX Runtime on a node of that kind, each kernel on the faster), then
+times each kind's engines on a node of that kind (`farm.benchmark.compare_on_device`): the
+tuned TVM library at every thread count, the original model in ONNX Runtime at every
+session setting and the hybrid at every thread count, each in a process of its own, same
+random inputs, checked against ONNX Runtime's default session. The comparison goes to the variant folder as `benchmark.json` (warm-up
 and repeats as the caller sets them: a workflow's benchmark stage builds on it rather
 than running it again) and the fastest agreeing engine becomes the variant's engine
 (`farm.engines.variant.record_engines`), so a variant is never slower than ONNX Runtime's
@@ -15,6 +17,7 @@ default session on the device.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -22,7 +25,8 @@ import uuid
 from concurrent.futures import Future
 
 from ..models.onnx_import import OnnxModel, random_inputs
-from .session import VARIANT_LIBRARY, TuningPlan, TuningSession
+from ..engines.variant import plan_summary, record_engines
+from .session import VARIANT_LIBRARY, TuningPlan, TuningSession, compile_with_records, exported_library
 
 BENCHMARK_FILE = "benchmark.json"
 VERIFICATION_KEYS = ("engine", "best_latency_ms", "engines", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort",
@@ -83,14 +87,35 @@ class TuneJob:
 
     def _tune_one(self, session: TuningSession, inputs: dict) -> dict:
         from ..benchmark import compare_on_device
-        from ..engines.variant import record_engines
 
         summary = session.run()
+        session.stage = "timing kernels"
+        plan, hybrid = self._plan_hybrid(session, inputs)
         session.stage = "timing engines"
         check = compare_on_device(session.kind, os.path.join(summary.variant_dir, VARIANT_LIBRARY), self.original, inputs,
-                                  warmup=self.verify_warmup, repeat=self.verify_repeat)
+                                  hybrid=hybrid, warmup=self.verify_warmup, repeat=self.verify_repeat)
         with open(os.path.join(summary.variant_dir, BENCHMARK_FILE), "w") as f:
             json.dump(check, f, indent=2)
-        record_engines(summary.variant_dir, check, self.original)
+        record_engines(summary.variant_dir, check, self.original, hybrid, plan)
         session.stage = "done"
-        return {**summary.as_json(), **{k: check[k] for k in VERIFICATION_KEYS}}
+        return {**summary.as_json(), **{k: check[k] for k in VERIFICATION_KEYS}, "hybrid": plan_summary(plan)}
+
+    def _plan_hybrid(self, session: TuningSession, inputs: dict) -> tuple[dict, bytes | None]:
+        """The per-kernel best-of of TVM (with the database's schedules) and ONNX Runtime on a node of the session's kind."""
+        import tvm
+
+        from cluster.nodes import nodes_serving
+        from tuning_db.metaschedule import ParquetDatabase
+
+        from ..benchmark import on_device
+        from ..engines.hybrid_plan import build_hybrid
+        from ..models.onnx_import import from_proto
+
+        target = tvm.target.Target(nodes_serving(session.kind)[0].kind(session.kind).target)
+        db = ParquetDatabase(session.db_uri, target, auto_compact_files=None)
+        try:
+            return build_hybrid(self.model.proto, inputs,
+                                lambda proto: exported_library(compile_with_records(db, from_proto(proto), target)),
+                                functools.partial(on_device, session.kind))
+        finally:
+            db.close()

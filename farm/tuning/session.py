@@ -298,6 +298,17 @@ def compile_with_records(db: ParquetDatabase, model: OnnxModel, target: tvm.targ
         return relax_integration.compile_relax(db, mod, target, _named_params(mod, params, len(model.inputs)))
 
 
+def exported_library(executable) -> bytes:
+    """The bytes of `executable` exported as a shared library (what a variant's `model.so` holds)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="farm-library-") as folder:
+        path = os.path.join(folder, VARIANT_LIBRARY)
+        executable.export_library(path)
+        with open(path, "rb") as f:
+            return f.read()
+
+
 def write_variant(executable, model: OnnxModel, model_name: str, device_kind: dict, summary: SessionSummary) -> None:
     """The variant folder: the compiled library, then its metadata (written last, so a folder with metadata is complete)."""
     os.makedirs(summary.variant_dir, exist_ok=True)

@@ -40,7 +40,7 @@ from .package_stage import package_variants
 
 PROGRESS_EVERY_S = 5.0
 VARIANT_METRICS = ("engine", "best_latency_ms", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees",
-                   "tasks", "tasks_tuned", "trials_measured", "trials_reused", "tuning_seconds", "compile_seconds")
+                   "tasks", "tasks_tuned", "trials_measured", "trials_reused", "tuning_seconds", "compile_seconds", "hybrid")
 BENCHMARK_METRICS = ("engine", "best_latency_ms", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees",
                      "cost_per_million_usd", "ort_cost_per_million_usd")
 

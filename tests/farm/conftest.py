@@ -36,3 +36,47 @@ def tuned_variants(tmp_path_factory) -> dict:
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
     return {"model": model, "out": root / "out", "kinds": {k: Path(root / "out" / k) for k in VARIANT_KINDS}, "summary": summary}
+
+
+def mixed_hybrid(model_path: str, target: dict, db_path: str) -> tuple[dict, bytes]:
+    """A hybrid plan of the model at `model_path` whose kernels alternate engines in pairs (TVM, TVM, ONNX Runtime, ...),
+    whatever they measure: the plan's assembly and execution under test, not its choice. TVM parts use TVM's default schedules."""
+    import tvm
+
+    from farm.engines.hybrid_plan import kernel_candidates, plan_segments
+    from farm.engines.kernels import Segmenter
+    from farm.models.onnx_import import from_proto, prepare
+    from farm.tuning.session import compile_with_records, exported_library
+    from tuning_db.metaschedule import ParquetDatabase
+
+    model = prepare(model_path)
+    segmenter = Segmenter(model.proto)
+    tvm_target = tvm.target.Target(target)
+    db = ParquetDatabase(db_path, tvm_target, auto_compact_files=None)
+    try:
+        def compile_tvm(proto):
+            return exported_library(compile_with_records(db, from_proto(proto), tvm_target))
+
+        candidates = kernel_candidates(segmenter, compile_tvm)
+        timings = [{"agrees": True, "tvm_us": 1.0 if i % 4 < 2 else 3.0, "onnxruntime_us": 2.0} for i in range(len(candidates))]
+        return plan_segments(segmenter, candidates, timings, compile_tvm, threads=1)
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="session")
+def hybrid_variant(tuned_variants, tmp_path_factory) -> Path:
+    """A copy of the x86-64 variant whose engine is a mixed hybrid (`mixed_hybrid`), recorded as the farm records one."""
+    import shutil
+
+    from farm.engines.variant import record_engines
+
+    folder = tmp_path_factory.mktemp("hybrid-variant") / "x86-64"
+    shutil.copytree(tuned_variants["kinds"]["x86-64"], folder)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    plan, archive = mixed_hybrid(str(tuned_variants["model"]), metadata["target"], str(folder.parent / "db"))
+    engines = {name: {**entry, "agrees": True} for name, entry in metadata["engines"].items()}
+    engines["hybrid"] = {"latency_ms": 0.001, "p90_ms": 0.001, "agrees": True, "threads": 1, "config": "hybrid-1t", "settings": {"num_threads": 1}}
+    check = {"engine": "hybrid", "engines": engines}
+    record_engines(str(folder), check, tuned_variants["model"].read_bytes(), archive, plan)
+    return folder

@@ -49,6 +49,12 @@ def test_a_short_real_tune_gives_a_verified_variant_per_kind(workspace):
         assert profile["wall_seconds"] > 0 and profile["build_seconds"] > 0 and profile["measure_seconds"] > 0
         assert profile["search_seconds"] + profile["build_seconds"] + profile["measure_seconds"] + profile["cost_model_seconds"] <= profile["wall_seconds"] + 1e-3
         assert 0 < t["cost_model"]["saved"]["samples"] <= t["trials_measured"]
+        hybrid = t["hybrid"]  # every kernel timed in both engines on a node of the kind, and planned on the faster
+        assert "error" not in hybrid, hybrid["error"]
+        assert hybrid["kernels"] and all(k["tvm_us"] > 0 and k["onnxruntime_us"] > 0 for k in hybrid["kernels"])
+        assert hybrid["kernels_per_engine"]["tvm"] + hybrid["kernels_per_engine"]["onnxruntime"] == len(hybrid["kernels"])
+        assert ("hybrid" in t["engines"]) == hybrid["built"] == (os.path.exists(os.path.join(t["variant_dir"], "hybrid.zip")))
+        assert meta["hybrid"] == hybrid and t["engine"] in t["engines"]
 
 
 def test_a_second_tune_of_the_same_model_measures_nothing(workspace):

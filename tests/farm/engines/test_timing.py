@@ -74,7 +74,7 @@ def timed(model_files):
 
 
 def test_engines_are_found_by_name_and_list_their_default_first():
-    assert set(ENGINES) == {"tvm", "onnxruntime"}
+    assert set(ENGINES) == {"tvm", "onnxruntime", "hybrid"}
     ort_configs = engine_named("onnxruntime").configs(CORES)
     assert ort_configs[0].label == REFERENCE and ort_configs[0].settings["session_options"] == {}
     assert {c.threads for c in ort_configs[1:]} == {1, 2}

@@ -186,3 +186,36 @@ def test_wheel_name_and_version_options(tuned_variants, tmp_path):
         build_wheel(str(tuned_variants["kinds"]["x86-64"]), str(tmp_path), version="not a version")
     with pytest.raises(PackagingError, match="no valid Python package name"):
         build_wheel(str(tuned_variants["kinds"]["x86-64"]), str(tmp_path), name="3d")
+
+
+def test_a_hybrid_variant_is_packaged_with_its_plan_and_runs_from_every_package(hybrid_variant, reference, tmp_path):
+    path = Path(build_tarball(str(hybrid_variant), str(tmp_path / "out")))
+    with tarfile.open(path) as tar:
+        assert "tiny-x86-64/hybrid.zip" in tar.getnames()
+        tar.extractall(tmp_path / "x", filter="data")
+    with load_model(tmp_path / "x" / "tiny-x86-64") as model:
+        assert type(model).__name__ == "HybridModel"
+        assert_matches(reference, model.run(reference["inputs"]))
+
+    candidate = candidate_from_folder(str(hybrid_variant), variant_id="hybrid")
+    entry = rank([candidate])[0]
+    config = entry["model_config"]
+    assert config["type"] == "TVMOnnxRuntimeHybrid" and config["config"]["model_path"].endswith("/model/hybrid.zip")
+    settings = config["config"]["inference_settings"]
+    assert settings["engine"] == "hybrid" and settings["threads"] == 1
+    assert settings["session_options"] == {"intra_op_num_threads": 1, "extra_session_config": {"session.intra_op.allow_spinning": "0"}}
+    with zipfile.ZipFile(build_candidates_zip([candidate], str(tmp_path / "zip"))) as zf:
+        assert "CandidateModels/x86-64/BestCandidateModel_1/model/hybrid.zip" in zf.namelist()
+
+    wheel = Path(build_wheel(str(hybrid_variant), str(tmp_path / "wheel")))
+    with zipfile.ZipFile(wheel) as zf:
+        requires = [line for line in zf.read(next(n for n in zf.namelist() if n.endswith("METADATA"))).decode().splitlines()
+                    if line.startswith("Requires-Dist:")]
+        assert any(n.endswith("/model/hybrid.zip") for n in zf.namelist())
+    assert any("onnxruntime==" in r for r in requires) and any("apache-tvm==" in r for r in requires)
+
+    (tmp_path / "broken").mkdir()
+    shutil.copytree(hybrid_variant, tmp_path / "broken" / "x86-64")
+    (tmp_path / "broken" / "x86-64" / "hybrid.zip").write_bytes(b"damaged")
+    with pytest.raises(PackagingError, match="hybrid.zip: SHA-256 differs"):
+        build_tarball(str(tmp_path / "broken" / "x86-64"), str(tmp_path / "never"))

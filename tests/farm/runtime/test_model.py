@@ -171,7 +171,7 @@ def test_close_cancels_queued_requests_and_refuses_new_ones(variant):
 
 
 PORTABLE_IMPORTS = {"numpy", "tvm"}
-ENGINE_IMPORTS = {"ort_model.py": {"onnxruntime"}}  # imported only when a model of that engine loads
+ENGINE_IMPORTS = {"ort_model.py": {"onnxruntime"}, "hybrid_model.py": {"onnxruntime"}}  # imported only when a model of that engine loads
 
 
 def test_portable_modules_import_only_the_standard_library_numpy_and_tvm():

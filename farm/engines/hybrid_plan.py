@@ -1,0 +1,190 @@
+"""Per-kernel best-of: time every kernel of a model in TVM and in ONNX Runtime on the device, and plan the hybrid.
+
+The founders of the hosted platform pick, for each kernel, the faster of generated code
+and a vendor library. On CPU the only kernel library at hand is ONNX Runtime's (the TVM
+wheel has no DNNL, BLAS or MKL), and it can win by a lot: on a detector tuned for 400
+trials, a convolution ran 4.0 ms as the best TVM schedule and 0.45-0.52 ms in ONNX Runtime.
+
+1. `kernel_candidates`: every kernel (`farm.engines.kernels`) cut out as an ONNX model and
+   compiled by TVM with the database's best schedules (the caller's `compile_tvm`).
+2. `time_kernels`, in the device's measurement worker: a process of its own started with
+   the thread count in its environment loads each kernel in both engines as a one-segment
+   hybrid (`farm.runtime.hybrid_model.HybridPipeline`: the call path the hybrid really
+   uses, numpy in and out, so the cost of crossing between the engines counts), feeds it
+   the tensors ONNX Runtime computes for the kernel's inputs from the model's inputs, checks
+   TVM's outputs against ONNX Runtime's, and times both engines over alternating rounds.
+3. `plan_segments`: each kernel on the faster engine whose outputs agree; consecutive
+   kernels of one engine merge into one segment (compiled or cut out again as one piece),
+   so crossings happen only where the engine changes. A plan whose kernels all chose one
+   engine is no hybrid and is not built.
+
+The hybrid is then timed end to end beside the pure engines (`farm.engines.timing`) and
+kept only where it is the fastest agreeing engine; its plan, with both timings of every
+kernel, is stored with the variant.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from itertools import groupby
+
+import numpy as np
+import onnx
+
+from ..runtime.hybrid_model import ENGINE_SUFFIXES, write_plan
+from .kernels import Segmenter
+
+KERNEL_ROUNDS = 5
+KERNEL_BUDGET_S = 0.05  # timed calls of one kernel in one engine per round, about
+KERNEL_WARMUP = 3
+
+CompileTvm = Callable[[onnx.ModelProto], bytes]  # an ONNX model -> its Relax VM library, compiled with the database's schedules
+
+
+def _segment_archive(engine: str, data: bytes, inputs: list[str], outputs: list[str]) -> bytes:
+    name = f"segment{ENGINE_SUFFIXES[engine]}"
+    plan = {"inputs": inputs, "outputs": outputs, "segments": [{"engine": engine, "file": name, "inputs": inputs, "outputs": outputs}]}
+    return write_plan(plan, {name: data})
+
+
+def kernel_candidates(segmenter: Segmenter, compile_tvm: CompileTvm) -> list[dict]:
+    """Per kernel: its description, tensor names, and a one-segment archive per engine (no `tvm` one where TVM failed: `tvm_error`)."""
+    candidates = []
+    for kernel in segmenter.kernels:
+        part = segmenter.segment_model(kernel.index, kernel.index)
+        inputs, outputs = segmenter.io(kernel.index, kernel.index)
+        entry = {**kernel.as_json(), "inputs": inputs, "outputs": outputs, "archives": {}}
+        entry["archives"]["onnxruntime"] = _segment_archive("onnxruntime", part.SerializeToString(), inputs, outputs)
+        try:
+            entry["archives"]["tvm"] = _segment_archive("tvm", compile_tvm(part), inputs, outputs)
+        except Exception as e:  # noqa: BLE001 - a kernel TVM cannot compile stays on ONNX Runtime
+            entry["tvm_error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
+        candidates.append(entry)
+    return candidates
+
+
+def _time_calls(run: Callable[[], object], budget_s: float) -> list[float]:
+    import time
+
+    start = time.perf_counter()
+    run()
+    once = max(time.perf_counter() - start, 1e-7)
+    seconds = []
+    for _ in range(max(1, int(budget_s / once))):
+        start = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def _time_in_worker(archives: list[dict[str, bytes]], names: list[tuple[list[str], list[str]]], inputs: dict[str, np.ndarray],
+                    device_type: str, threads: int, rounds: int, budget_s: float) -> list[dict]:
+    """In a process started with `TVM_NUM_THREADS` = `threads`: each kernel's agreement and run times in both engines."""
+    from ..runtime.hybrid_model import HybridPipeline
+    from .timing import differences
+
+    pipelines = [{engine: HybridPipeline(a, device_type, threads) for engine, a in kernel.items()} for kernel in archives]
+    values = dict(inputs)
+    feeds, results = [], []
+    for kernel, (ins, outs) in zip(pipelines, names):
+        feed = [values[n] for n in ins]
+        reference = [np.array(a) for a in kernel["onnxruntime"](feed)]
+        values.update(zip(outs, reference))
+        feeds.append(feed)
+        result: dict = {"seconds": {engine: [] for engine in kernel}}
+        if "tvm" in kernel:
+            result.update(differences([np.array(a) for a in kernel["tvm"](feed)], reference))
+        results.append(result)
+    for kernel, feed in zip(pipelines, feeds):
+        for run in kernel.values():
+            for _ in range(KERNEL_WARMUP):
+                run(feed)
+    for r in range(rounds):
+        for kernel, feed, result in zip(pipelines, feeds, results):
+            engines = list(kernel)
+            for engine in engines[r % len(engines):] + engines[:r % len(engines)]:
+                result["seconds"][engine] += _time_calls(lambda: kernel[engine](feed), budget_s)
+    return [{**{k: v for k, v in r.items() if k != "seconds"},
+             **{f"{engine}_us": float(np.median(s)) * 1e6 for engine, s in r["seconds"].items()}} for r in results]
+
+
+def time_kernels(candidates: list[dict], inputs: dict[str, np.ndarray], *, cores: int, device_type: str = "cpu",
+                 rounds: int = KERNEL_ROUNDS, budget_s: float = KERNEL_BUDGET_S, timeout_s: float = 1800.0) -> list[dict]:
+    """Both engines' median run time (us) of every kernel of `candidates` and TVM's agreement, with `cores` threads each.
+
+    Runs wherever it is called (the farm calls it in the device's measurement worker) and
+    starts one process of its own for the timing, so TVM's pool gets `cores` threads.
+    """
+    from tvm.support.popen_pool import PopenWorker
+
+    from .tvm_engine import NUM_THREADS_VAR
+
+    saved = os.environ.get(NUM_THREADS_VAR)
+    os.environ[NUM_THREADS_VAR] = str(cores)
+    try:
+        worker = PopenWorker()
+        worker.send(_time_in_worker, ([c["archives"] for c in candidates], [(c["inputs"], c["outputs"]) for c in candidates],
+                                      inputs, device_type, cores, rounds, budget_s), timeout=timeout_s)
+    finally:
+        if saved is None:
+            os.environ.pop(NUM_THREADS_VAR, None)
+        else:
+            os.environ[NUM_THREADS_VAR] = saved
+    try:
+        return worker.recv()
+    finally:
+        worker.kill()
+
+
+def choose(timings: list[dict]) -> list[str]:
+    """Per kernel, the engine that runs it: TVM where it agrees with ONNX Runtime and is faster, else ONNX Runtime."""
+    return ["tvm" if t.get("agrees") and t.get("tvm_us") is not None and t["tvm_us"] < t["onnxruntime_us"] else "onnxruntime"
+            for t in timings]
+
+
+def plan_segments(segmenter: Segmenter, candidates: list[dict], timings: list[dict], compile_tvm: CompileTvm, threads: int) -> tuple[dict, bytes | None]:
+    """The hybrid's plan (kernels with both timings and their engine, segments) and its `hybrid.zip`; None when one engine takes all."""
+    engines = choose(timings)
+    kernels = [
+        {**{k: v for k, v in c.items() if k not in ("archives", "inputs", "outputs")}, **t, "engine": e}
+        for c, t, e in zip(candidates, timings, engines)
+    ]
+    plan: dict = {
+        "inputs": [i.name for i in segmenter.model.graph.input if i.name not in segmenter.initializers],
+        "outputs": list(segmenter.graph_outputs),
+        "threads": threads,
+        "kernels": kernels,
+        "kernels_per_engine": {engine: engines.count(engine) for engine in ("tvm", "onnxruntime")},
+        "estimated_ms": sum(t[f"{e}_us"] for t, e in zip(timings, engines)) / 1e3,
+        "segments": [],
+    }
+    if len(set(engines)) < 2:
+        plan["built"] = False
+        return plan, None
+    files = {}
+    index = 0
+    for engine, group in groupby(range(len(engines)), key=lambda i: engines[i]):
+        members = list(group)
+        first, last = members[0], members[-1]
+        inputs, outputs = segmenter.io(first, last)
+        part = segmenter.segment_model(first, last)
+        name = f"segment{index:03d}{ENGINE_SUFFIXES[engine]}"
+        files[name] = compile_tvm(part) if engine == "tvm" else part.SerializeToString()
+        plan["segments"].append({"engine": engine, "file": name, "inputs": inputs, "outputs": outputs, "kernels": members})
+        index += 1
+    plan["built"] = True
+    return plan, write_plan(plan, files)
+
+
+def build_hybrid(model: onnx.ModelProto, inputs: dict[str, np.ndarray], compile_tvm: CompileTvm,
+                 on_device: Callable[[Callable, tuple], tuple[object, dict]]) -> tuple[dict, bytes | None]:
+    """Cut `model` into kernels, time each in both engines through `on_device(fn, args)` (`farm.benchmark.on_device` of a
+    kind), and plan the hybrid; (plan, `hybrid.zip` or None). Errors travel in the plan (`built` false, `error`)."""
+    try:
+        segmenter = Segmenter(model)
+        candidates = kernel_candidates(segmenter, compile_tvm)
+        timings, where = on_device(time_kernels, (candidates, inputs))
+        return plan_segments(segmenter, candidates, timings, compile_tvm, where["cores"])
+    except Exception as e:  # noqa: BLE001 - no hybrid is a result, not a failed tuning job
+        return {"built": False, "error": f"{type(e).__name__}: {e}"}, None

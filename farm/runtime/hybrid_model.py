@@ -1,0 +1,174 @@
+"""A variant whose engine is `hybrid`: the model as a sequence of segments, each run by the engine that was faster for it.
+
+Design: the farm cuts the ONNX model into kernels (`farm.engines.kernels`), times each on
+the device in both engines, and merges consecutive kernels of the same engine into one
+segment: a TVM segment is a Relax VM library compiled from that part of the ONNX graph
+with the database's best schedules, an ONNX Runtime segment is that part as an ONNX model
+in a session. Segments run in graph order; tensors pass between them as numpy arrays that
+share memory with TVM's tensors through DLPack (an array TVM cannot take without a copy,
+one not 64-byte aligned, is copied). A sequence of segments rather than one Relax module
+calling ONNX Runtime through `R.call_dps_packed`: each segment stays an ordinary program of
+its engine (tuned TVM code, or ONNX Runtime with its own graph fusions across the
+segment), the crossing is one Python call (6-10 us), and the per-kernel timings that chose
+the plan went through exactly this call path.
+
+Everything lives in one file of the variant folder, `hybrid.zip`: `plan.json` (graph
+inputs and outputs, the segments with their tensor names and files, and every kernel with
+its two timings) and one file per segment. Both engines share the cores: ONNX Runtime's
+pool does not spin after a segment (it would steal the cores TVM's next segment needs), and
+both engines get the same thread count. `onnxruntime` is imported only here, when such a
+model loads.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import threading
+import zipfile
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from .container import ModelFolder
+from .errors import ContainerError, InferError, ModelError
+from .loaded import LoadedModel
+from .local_info import DeviceInfo
+from .ort_model import ORT_NO_SPIN, PROVIDERS
+from .profiling import ProfileResult, time_model
+
+HYBRID_FILE = "hybrid.zip"
+PLAN_FILE = "plan.json"
+ENGINE_SUFFIXES = {"tvm": ".so", "onnxruntime": ".onnx"}
+
+
+def read_plan(archive: bytes) -> tuple[dict, dict[str, bytes]]:
+    """The plan of a `hybrid.zip` and its segments' files by name; `ContainerError` for anything malformed."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+            plan = json.loads(zf.read(PLAN_FILE))
+            segments = plan["segments"]
+            files = {}
+            for segment in segments:
+                name = segment["file"]
+                if segment["engine"] not in ENGINE_SUFFIXES or os.path.basename(name) != name or not name.endswith(ENGINE_SUFFIXES[segment["engine"]]):
+                    raise ValueError(f"segment file {name!r} of engine {segment['engine']!r}")
+                files[name] = zf.read(name)
+    except (zipfile.BadZipFile, KeyError, TypeError, ValueError) as e:
+        raise ContainerError(f"not a hybrid plan archive: {type(e).__name__}: {e}") from e
+    return plan, files
+
+
+def write_plan(plan: dict, files: dict[str, bytes]) -> bytes:
+    """A `hybrid.zip` holding `plan` and the segments' `files` (stored: libraries and weights barely compress)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(PLAN_FILE, json.dumps(plan, indent=2))
+        for name, data in files.items():
+            zf.writestr(name, data)
+    return buffer.getvalue()
+
+
+def to_tvm(array: np.ndarray, device: tvm.runtime.Device) -> tvm.runtime.Tensor:
+    """`array` as a TVM tensor on a CPU `device`, sharing its memory where TVM allows it (64-byte aligned, contiguous)."""
+    if device.dlpack_device_type() == 1 and array.flags.c_contiguous and array.ctypes.data % 64 == 0:
+        return tvm.runtime.from_dlpack(array)
+    return tvm.runtime.tensor(np.ascontiguousarray(array), device)
+
+
+def _flat(value: object) -> list:
+    return [value] if isinstance(value, tvm.runtime.Tensor) else [t for item in value for t in _flat(item)]
+
+
+class _TvmSegment:
+    def __init__(self, library: bytes, device: tvm.runtime.Device) -> None:
+        with tempfile.TemporaryDirectory(prefix="farm-hybrid-") as folder:
+            path = os.path.join(folder, "segment.so")
+            with open(path, "wb") as f:
+                f.write(library)
+            self.vm = relax.VirtualMachine(tvm.runtime.load_module(path), device)
+        self.main, self.device = self.vm["main"], device
+
+    def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.from_dlpack(t) for t in _flat(self.main(*[to_tvm(a, self.device) for a in arrays]))]
+
+
+class _OrtSegment:
+    def __init__(self, model: bytes, inputs: list[str], outputs: list[str], threads: int | None, platform: str) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        for key, value in ORT_NO_SPIN.items():
+            options.add_session_config_entry(key, value)
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(model, options, providers=[PROVIDERS[platform]])
+        self.inputs, self.outputs = inputs, outputs
+
+    def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(self.outputs, {name: np.ascontiguousarray(a) for name, a in zip(self.inputs, arrays)})
+
+
+class HybridPipeline:
+    """The segments of a hybrid plan loaded on one device: `pipeline(arrays)` runs one inference, graph inputs in order."""
+
+    def __init__(self, archive: bytes, device_type: str = "cpu", threads: int | None = None) -> None:
+        self.plan, files = read_plan(archive)
+        device = tvm.runtime.device(device_type, 0)
+        self.segments = []
+        for segment in self.plan["segments"]:
+            data = files[segment["file"]]
+            if segment["engine"] == "tvm":
+                run = _TvmSegment(data, device)
+            else:
+                run = _OrtSegment(data, segment["inputs"], segment["outputs"], threads, device_type)
+            self.segments.append((run, segment["inputs"], segment["outputs"]))
+
+    def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        values = dict(zip(self.plan["inputs"], arrays))
+        for run, inputs, outputs in self.segments:
+            values.update(zip(outputs, run([values[name] for name in inputs])))
+        return [values[name] for name in self.plan["outputs"]]
+
+
+class HybridModel(LoadedModel):
+    """A hybrid variant loaded on one device: the same API as `farm.runtime.Model`."""
+
+    def __init__(self, container: ModelFolder, archive_path: str, device: DeviceInfo, threads: int | None) -> None:
+        from .model import configure_thread_pool
+
+        self._container = container
+        self.device = device
+        with open(archive_path, "rb") as f:
+            archive = f.read()
+        self._start_executor()
+
+        def start() -> tuple[HybridPipeline, int, int]:
+            count = configure_thread_pool(threads)
+            return HybridPipeline(archive, device.platform, count), count, threading.get_ident()
+
+        try:
+            self._pipeline, self.threads, self._worker = self._executor.submit(start).result()
+        except ContainerError:
+            self._executor.shutdown(wait=False)
+            raise
+        except Exception as e:
+            self._executor.shutdown(wait=False)
+            raise ModelError(f"the hybrid plan of {archive_path} does not load: {type(e).__name__}: {e}") from e
+
+    def _device_tensors(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.ascontiguousarray(a) for a in arrays]
+
+    def _execute(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        """On the worker thread: one inference, its outputs as numpy arrays of their own."""
+        return self._check_outputs([np.array(a) for a in self._pipeline(args)])
+
+    def _profile(self, args: list[np.ndarray], repeat: int, warmup: int) -> ProfileResult:
+        try:
+            model_ns = time_model(lambda: self._pipeline(args), lambda: None, repeat, warmup)
+        except Exception as e:
+            raise InferError(f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}") from e
+        return ProfileResult(self.name, model_ns, {}, self.device.id, self.threads, warmup=warmup)
