@@ -84,6 +84,7 @@ def hybrid_figures(summary: dict, entry) -> dict:
     out = {"built": plan.get("built", False), "kernels_per_engine": plan.get("kernels_per_engine"), "estimated_ms": plan.get("estimated_ms")}
     if "error" in plan:
         out["error"] = plan["error"]
+    out["kernels"] = [{k: kernel.get(k) for k in ("name", "engine", "tvm_us", "onnxruntime_us", "agrees")} for kernel in plan.get("kernels", [])]
     if "hybrid" in summary["engines"]:
         e = summary["engines"]["hybrid"]
         out.update(entry(e["latency_ms"], e["p90_ms"], e["threads"]), agrees=e["agrees"])

@@ -14,9 +14,10 @@ the plan went through exactly this call path.
 
 Everything lives in one file of the variant folder, `hybrid.zip`: `plan.json` (graph
 inputs and outputs, the segments with their tensor names and files, and every kernel with
-its two timings) and one file per segment. Both engines share the cores: ONNX Runtime's
-pool does not spin after a segment (it would steal the cores TVM's next segment needs), and
-both engines get the same thread count. `onnxruntime` is imported only here, when such a
+its two timings) and one file per segment. Both engines share the cores and get the same
+thread count; whether ONNX Runtime's pool spins between runs (`ort_spinning`: faster
+between its own operators, but a spinning pool steals the cores TVM's next segment needs)
+is a setting the farm measures. Per-kernel timings run with it off. `onnxruntime` is imported only here, when such a
 model loads.
 """
 
@@ -37,7 +38,7 @@ from .container import ModelFolder
 from .errors import ContainerError, InferError, ModelError
 from .loaded import LoadedModel
 from .local_info import DeviceInfo
-from .ort_model import ORT_NO_SPIN, PROVIDERS
+from .ort_model import PROVIDERS, SPINNING
 from .profiling import ProfileResult, time_model
 
 HYBRID_FILE = "hybrid.zip"
@@ -97,12 +98,11 @@ class _TvmSegment:
 
 
 class _OrtSegment:
-    def __init__(self, model: bytes, inputs: list[str], outputs: list[str], threads: int | None, platform: str) -> None:
+    def __init__(self, model: bytes, inputs: list[str], outputs: list[str], threads: int | None, platform: str, spinning: bool) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        for key, value in ORT_NO_SPIN.items():
-            options.add_session_config_entry(key, value)
+        options.add_session_config_entry(SPINNING, "1" if spinning else "0")
         if threads is not None:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(model, options, providers=[PROVIDERS[platform]])
@@ -115,7 +115,7 @@ class _OrtSegment:
 class HybridPipeline:
     """The segments of a hybrid plan loaded on one device: `pipeline(arrays)` runs one inference, graph inputs in order."""
 
-    def __init__(self, archive: bytes, device_type: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, archive: bytes, device_type: str = "cpu", threads: int | None = None, ort_spinning: bool = False) -> None:
         self.plan, files = read_plan(archive)
         device = tvm.runtime.device(device_type, 0)
         self.segments = []
@@ -124,7 +124,7 @@ class HybridPipeline:
             if segment["engine"] == "tvm":
                 run = _TvmSegment(data, device)
             else:
-                run = _OrtSegment(data, segment["inputs"], segment["outputs"], threads, device_type)
+                run = _OrtSegment(data, segment["inputs"], segment["outputs"], threads, device_type, ort_spinning)
             self.segments.append((run, segment["inputs"], segment["outputs"]))
 
     def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -137,7 +137,7 @@ class HybridPipeline:
 class HybridModel(LoadedModel):
     """A hybrid variant loaded on one device: the same API as `farm.runtime.Model`."""
 
-    def __init__(self, container: ModelFolder, archive_path: str, device: DeviceInfo, threads: int | None) -> None:
+    def __init__(self, container: ModelFolder, archive_path: str, device: DeviceInfo, threads: int | None, settings: dict) -> None:
         from .model import configure_thread_pool
 
         self._container = container
@@ -148,7 +148,7 @@ class HybridModel(LoadedModel):
 
         def start() -> tuple[HybridPipeline, int, int]:
             count = configure_thread_pool(threads)
-            return HybridPipeline(archive, device.platform, count), count, threading.get_ident()
+            return HybridPipeline(archive, device.platform, count, bool(settings.get("ort_spinning"))), count, threading.get_ident()
 
         try:
             self._pipeline, self.threads, self._worker = self._executor.submit(start).result()

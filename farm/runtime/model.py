@@ -233,7 +233,7 @@ def load_model(
     if engine == "hybrid":
         from .hybrid_model import HybridModel
 
-        return HybridModel(container, container.hybrid_model, device, threads)
+        return HybridModel(container, container.hybrid_model, device, threads, container.engine_info(engine).get("settings") or {})
     try:
         module = tvm.runtime.load_module(container.library)
     except Exception as e:

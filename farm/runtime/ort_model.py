@@ -23,7 +23,6 @@ from .profiling import ProfileResult, time_model
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}  # device platform -> ONNX Runtime provider
 SPINNING = "session.intra_op.allow_spinning"  # session config entry: whether the intra-op pool spins between runs
-ORT_NO_SPIN = {SPINNING: "0"}
 
 
 def session_options(settings: dict, threads: int | None = None):
