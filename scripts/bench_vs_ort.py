@@ -4,8 +4,9 @@
                                    [--budgets 0,300,1000] [--kind KIND] [--out bench.json]
 
 Built-in models are the ONNX model zoo's "light" exports that ship inside the `onnx`
-package (`onnx/backend/test/data/light/`); `--model` adds any other file (e.g. a detector or
-a transformer extracted from a package's wheel). Each model is tuned with `farm tune` on
+package (`onnx/backend/test/data/light/`) and models that ship inside other packages
+(`PACKAGED`: a YOLOv8n detector in `nudenet`, PP-OCRv4's DBNet text detector and SVTR text
+recognizer in `rapidocr-onnxruntime`); `--model` adds any other file. Each model is tuned with `farm tune` on
 an embedded Ray for `--kind` (default: this host's own), budget after budget on one
 database (`--trials` is the model's total budget, so 300 continues the 0-trial run and
 1,000 the 300-trial one). Per budget: ONNX Runtime's default session, ONNX Runtime at
@@ -32,10 +33,31 @@ import tempfile
 import onnx
 
 LIGHT = ("shufflenet", "squeezenet", "inception_v1", "resnet50", "densenet121")
+# models inside other packages (`pip install --no-deps nudenet==3.4.2 rapidocr-onnxruntime==1.4.4`): name -> (package, file, shapes)
+PACKAGED = {
+    "nudenet": ("nudenet", "320n.onnx", {"images": (1, 3, 320, 320)}),  # YOLOv8n, a single-stage detector
+    "ocr_det": ("rapidocr_onnxruntime", "models/ch_PP-OCRv4_det_infer.onnx", {"x": (1, 3, 320, 320)}),  # DBNet, segmentation-style
+    "ocr_rec": ("rapidocr_onnxruntime", "models/ch_PP-OCRv4_rec_infer.onnx", {"x": (1, 3, 48, 320)}),  # SVTR, attention blocks
+}
 
 
 def light_model(name: str) -> str:
     return os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", f"light_{name}.onnx")
+
+
+def packaged_model(name: str) -> tuple[str, str, dict]:
+    """A model shipped inside an installed package (found without importing the package, whose own dependencies it may lack)."""
+    import importlib.util
+
+    package, file, shapes = PACKAGED[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"{name}: install it first: pip install --no-deps {package.replace('_', '-')}")
+    return name, os.path.join(list(spec.submodule_search_locations)[0], file), shapes
+
+
+def named_model(name: str) -> tuple[str, str, dict]:
+    return packaged_model(name) if name in PACKAGED else (name, light_model(name), {})
 
 
 def model_flops(path: str, shapes: dict, kind_name: str) -> float:
@@ -133,7 +155,7 @@ def main() -> None:
     from farm.cli.tune import _default_kind
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="shufflenet,squeezenet", help=f"built-in models ({', '.join(LIGHT)})")
+    parser.add_argument("--models", default="squeezenet,nudenet,ocr_det,ocr_rec", help=f"built-in models ({', '.join([*LIGHT, *PACKAGED])})")
     parser.add_argument("--model", action="append", default=[], help="NAME=PATH[@INPUT:D0,D1,...] (repeatable)")
     parser.add_argument("--budgets", default="0,300,1000")
     parser.add_argument("--kind", default=None)
@@ -141,7 +163,7 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     kind = args.kind or _default_kind()
-    models = [(m, light_model(m), {}) for m in args.models.split(",") if m] + [parse_model(s) for s in args.model]
+    models = [named_model(m) for m in args.models.split(",") if m] + [parse_model(s) for s in args.model]
     peak = peak_gflops(args.fma_units)
     report = {"kind": kind, "peak": peak, "models": {}}
     for name, path, shapes in models:

@@ -17,8 +17,8 @@ inputs and outputs, the segments with their tensor names and files, and every ke
 its two timings) and one file per segment. Both engines share the cores and get the same
 thread count; whether ONNX Runtime's pool spins between runs (`ort_spinning`: faster
 between its own operators, but a spinning pool steals the cores TVM's next segment needs)
-is a setting the farm measures. Per-kernel timings run with it off. `onnxruntime` is imported only here, when such a
-model loads.
+is a setting the farm measures (the per-kernel timings run it spinning). `onnxruntime` is
+imported only here, when such a model loads.
 """
 
 from __future__ import annotations
@@ -35,11 +35,10 @@ import tvm
 from tvm import relax
 
 from .container import ModelFolder
-from .errors import ContainerError, InferError, ModelError
+from .errors import ContainerError, ModelError
 from .loaded import LoadedModel
 from .local_info import DeviceInfo
 from .ort_model import PROVIDERS, SPINNING
-from .profiling import ProfileResult, time_model
 
 HYBRID_FILE = "hybrid.zip"
 PLAN_FILE = "plan.json"
@@ -159,16 +158,6 @@ class HybridModel(LoadedModel):
             self._executor.shutdown(wait=False)
             raise ModelError(f"the hybrid plan of {archive_path} does not load: {type(e).__name__}: {e}") from e
 
-    def _device_tensors(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.ascontiguousarray(a) for a in arrays]
-
     def _execute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         """On the worker thread: one inference, its outputs as numpy arrays of their own."""
         return self._check_outputs([np.array(a) for a in self._pipeline(args)])
-
-    def _profile(self, args: list[np.ndarray], repeat: int, warmup: int) -> ProfileResult:
-        try:
-            model_ns = time_model(lambda: self._pipeline(args), lambda: None, repeat, warmup)
-        except Exception as e:
-            raise InferError(f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}") from e
-        return ProfileResult(self.name, model_ns, {}, self.device.id, self.threads, warmup=warmup)

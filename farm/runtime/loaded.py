@@ -1,9 +1,12 @@
 """What every loaded model shares, whatever its engine: one worker thread that runs its requests in order, and their API.
 
-A loaded model (`farm.runtime.model.Model` on TVM, `farm.runtime.ort_model.OnnxRuntimeModel`
-on ONNX Runtime) owns one worker thread; requests (`create_request`, `run`) and profiling
-are queued on it, so one model's inferences never overlap. An engine supplies how inputs
-become its tensors (`_device_tensors`), one inference (`_execute`) and a profile (`_profile`).
+A loaded model (`farm.runtime.ort_model.OnnxRuntimeModel` on ONNX Runtime,
+`farm.runtime.hybrid_model.HybridModel` on both engines; `farm.runtime.model.Model`, on
+TVM, keeps its own copy of these methods) owns one worker thread; requests
+(`create_request`, `run`) and profiling are queued on it, so one model's inferences never
+overlap. An engine supplies one inference (`_execute`), and where it differs from the
+defaults here, how inputs become its tensors (`_device_tensors`: numpy arrays) and a
+profile (`_profile`: whole-model timings).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 
 from .container import ModelView
-from .errors import InvalidArgumentError, ModelError, RequestError
+from .errors import InferError, InvalidArgumentError, ModelError, RequestError
 from .local_info import DeviceInfo
-from .profiling import ProfileResult, sample_inputs
+from .profiling import ProfileResult, sample_inputs, time_model
 from .request import InferRequest
 from .tensors import ordered_arrays
 
@@ -84,10 +87,16 @@ class LoadedModel(ModelView):
         return results
 
     def _device_tensors(self, arrays: list[np.ndarray]) -> list:
-        raise NotImplementedError
+        """The inputs as the engine takes them (C-contiguous numpy arrays, unless it says otherwise)."""
+        return [np.ascontiguousarray(a) for a in arrays]
 
     def _execute(self, args: list) -> list[np.ndarray]:
         raise NotImplementedError
 
     def _profile(self, args: list, repeat: int, warmup: int) -> ProfileResult:
-        raise NotImplementedError
+        """On the worker thread: whole-model timings of `_execute` (an engine with per-layer timings says so itself)."""
+        try:
+            model_ns = time_model(lambda: self._execute(args), lambda: None, repeat, warmup)
+        except Exception as e:
+            raise InferError(f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}") from e
+        return ProfileResult(self.name, model_ns, {}, self.device.id, self.threads, warmup=warmup)

@@ -16,10 +16,9 @@ import threading
 import numpy as np
 
 from .container import ModelFolder
-from .errors import InferError, ModelError
+from .errors import ModelError
 from .loaded import LoadedModel
 from .local_info import DeviceInfo
-from .profiling import ProfileResult, time_model
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}  # device platform -> ONNX Runtime provider
 SPINNING = "session.intra_op.allow_spinning"  # session config entry: whether the intra-op pool spins between runs
@@ -73,16 +72,6 @@ class OnnxRuntimeModel(LoadedModel):
         self._start_executor()
         self._worker = self._executor.submit(threading.get_ident).result()
 
-    def _device_tensors(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.ascontiguousarray(a) for a in arrays]
-
     def _execute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         """On the worker thread: one inference, its outputs as numpy arrays."""
         return self._check_outputs(self._session.run(None, dict(zip(self._input_names, args))))
-
-    def _profile(self, args: list[np.ndarray], repeat: int, warmup: int) -> ProfileResult:
-        try:
-            model_ns = time_model(lambda: self._execute(args), lambda: None, repeat, warmup)
-        except Exception as e:
-            raise InferError(f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}") from e
-        return ProfileResult(self.name, model_ns, {}, self.device.id, self.threads, warmup=warmup)
