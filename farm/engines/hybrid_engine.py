@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..runtime.container import HYBRID_FILE
 from .base import Engine, EngineConfig, Runner, thread_counts
 from .onnxruntime_engine import OnnxRuntimeEngine
 from .tvm_engine import TvmEngine
@@ -18,7 +19,7 @@ from .tvm_engine import TvmEngine
 
 class HybridEngine(Engine):
     name = "hybrid"
-    artifact = "hybrid.zip"
+    artifact = HYBRID_FILE
 
     def configs(self, cores: int) -> list[EngineConfig]:
         configs = []

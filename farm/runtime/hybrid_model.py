@@ -40,8 +40,8 @@ from .loaded import LoadedModel
 from .local_info import DeviceInfo
 from .ort_model import PROVIDERS, SPINNING
 
-HYBRID_FILE = "hybrid.zip"
 PLAN_FILE = "plan.json"
+DLPACK_CPU = 1  # DLPack's kDLCPU
 ENGINE_SUFFIXES = {"tvm": ".so", "onnxruntime": ".onnx"}
 
 
@@ -74,7 +74,7 @@ def write_plan(plan: dict, files: dict[str, bytes]) -> bytes:
 
 def to_tvm(array: np.ndarray, device: tvm.runtime.Device) -> tvm.runtime.Tensor:
     """`array` as a TVM tensor on a CPU `device`, sharing its memory where TVM allows it (64-byte aligned, contiguous)."""
-    if device.dlpack_device_type() == 1 and array.flags.c_contiguous and array.ctypes.data % 64 == 0:
+    if device.dlpack_device_type() == DLPACK_CPU and array.flags.c_contiguous and array.ctypes.data % 64 == 0:
         return tvm.runtime.from_dlpack(array)
     return tvm.runtime.tensor(np.ascontiguousarray(array), device)
 
@@ -93,7 +93,10 @@ class _TvmSegment:
         self.main, self.device = self.vm["main"], device
 
     def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.from_dlpack(t) for t in _flat(self.main(*[to_tvm(a, self.device) for a in arrays]))]
+        outputs = _flat(self.main(*[to_tvm(a, self.device) for a in arrays]))
+        if self.device.dlpack_device_type() == DLPACK_CPU:  # CPU: numpy shares TVM's buffers
+            return [np.from_dlpack(t) for t in outputs]
+        return [t.numpy() for t in outputs]  # a GPU's outputs come to the host, where the next segment's engine takes them
 
 
 class _OrtSegment:
