@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.ray_cluster import FarmCluster
 from tests.s3_server import S3Server
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +43,16 @@ def farm_cluster():
 
 
 _exit_status: list[int] = []
+
+
+def ort_session(model: str | bytes) -> onnxruntime.InferenceSession:
+    """An ONNX Runtime CPU session of `model` (a path or bytes) as the farm makes them: on the process's shared thread pool
+    once a hybrid model in this process has made one (ONNX Runtime then refuses sessions with pools of their own)."""
+    import onnxruntime
+
+    from farm.runtime.ort_model import session_options
+
+    return onnxruntime.InferenceSession(model, session_options({}), providers=["CPUExecutionProvider"])
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:

@@ -13,8 +13,8 @@ trials, a convolution ran 4.0 ms as the best TVM schedule and 0.45-0.52 ms in ON
    uses, numpy in and out, so the cost of crossing between the engines counts), feeds it
    the tensors ONNX Runtime computes for the kernel's inputs from the model's inputs, checks
    TVM's outputs against ONNX Runtime's, and times both engines over alternating rounds.
-   ONNX Runtime's pool spins, as in its fastest sessions (light squeezenet on 2 threads:
-   2.95 ms spinning, 4.0 ms not); each timed batch starts after 10 ms of untimed calls, so
+   TVM's pool does not spin and ONNX Runtime's kernels share one pool, as in the hybrid
+   (`farm.runtime.hybrid_model`); each timed batch starts after 10 ms of untimed calls, so
    the other engine's pool has gone quiet.
 3. `plan_segments`: each kernel on the faster engine whose outputs agree; consecutive
    kernels of one engine merge into one segment (compiled or cut out again as one piece),
@@ -28,7 +28,6 @@ kernel, is stored with the variant.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from itertools import groupby
 
@@ -87,11 +86,12 @@ def _time_calls(run: Callable[[], object], budget_s: float) -> list[float]:
 
 def _time_in_worker(archives: list[dict[str, bytes]], names: list[tuple[list[str], list[str]]], inputs: dict[str, np.ndarray],
                     device_type: str, threads: int, rounds: int, budget_s: float) -> list[dict]:
-    """In a process started with `TVM_NUM_THREADS` = `threads`: each kernel's agreement and run times in both engines."""
+    """In a process started with `TVM_NUM_THREADS` = `threads` and TVM's pool not spinning: each kernel's agreement and run
+    times in both engines."""
     from ..runtime.hybrid_model import HybridPipeline
     from .timing import differences
 
-    pipelines = [{engine: HybridPipeline(a, device_type, threads, ort_spinning=True) for engine, a in kernel.items()} for kernel in archives]
+    pipelines = [{engine: HybridPipeline(a, device_type, threads) for engine, a in kernel.items()} for kernel in archives]
     values = dict(inputs)
     feeds, results = [], []
     for kernel, (ins, outs) in zip(pipelines, names):
@@ -125,19 +125,14 @@ def time_kernels(candidates: list[dict], inputs: dict[str, np.ndarray], *, cores
     """
     from tvm.support.popen_pool import PopenWorker
 
+    from ..runtime.hybrid_model import NO_SPIN
+    from .timing import environment
     from .tvm_engine import NUM_THREADS_VAR
 
-    saved = os.environ.get(NUM_THREADS_VAR)
-    os.environ[NUM_THREADS_VAR] = str(cores)
-    try:
+    with environment({NUM_THREADS_VAR: str(cores), **NO_SPIN}):
         worker = PopenWorker()
         worker.send(_time_in_worker, ([c["archives"] for c in candidates], [(c["inputs"], c["outputs"]) for c in candidates],
                                       inputs, device_type, cores, rounds, budget_s), timeout=timeout_s)
-    finally:
-        if saved is None:
-            os.environ.pop(NUM_THREADS_VAR, None)
-        else:
-            os.environ[NUM_THREADS_VAR] = saved
     try:
         return worker.recv()
     finally:

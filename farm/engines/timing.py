@@ -21,9 +21,12 @@ whose outputs agree with the reference.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
+
+from collections.abc import Iterator
 
 import numpy as np
 import psutil
@@ -69,6 +72,21 @@ def differences(outputs: list[np.ndarray], reference: list[np.ndarray]) -> dict:
     return {"max_abs_diff": abs_diff, "max_rel_diff": rel_diff, "agrees": bool(agrees)}
 
 
+@contextlib.contextmanager
+def environment(env: dict[str, str]) -> Iterator[None]:
+    """`os.environ` with `env` set while the block runs (a worker process started in it inherits them), then as it was."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 class _Worker:
     """One configuration's timing process, started with the configuration's environment."""
 
@@ -83,17 +101,8 @@ class _Worker:
         """Start the process (the environment holds the configuration's variables while it starts) and load the engine."""
         from .worker import prepare
 
-        env = engine_named(self.config.engine).worker_env(self.config)
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
+        with environment(engine_named(self.config.engine).worker_env(self.config)):
             self.popen.send(prepare, (self.config.as_json(), artifact, device_type, inputs, warmup, budget_s), timeout=self.timeout_s)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         pid, outputs, run_s = self._recv("loading")
         self.process = psutil.Process(pid)
         return outputs, run_s

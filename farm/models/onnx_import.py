@@ -170,10 +170,12 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     """ONNX Runtime's basic graph optimizations (constant folding, shape subgraphs) applied to a static-shape model."""
     import onnxruntime as ort
 
+    from ..runtime.ort_model import session_options
+
     with tempfile.TemporaryDirectory(prefix="farm-import-") as folder:
         src, out = os.path.join(folder, "in.onnx"), os.path.join(folder, "folded.onnx")
         onnx.save(model, src)
-        options = ort.SessionOptions()
+        options = session_options({})  # on the process's shared pool when a hybrid model made one
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         options.optimized_model_filepath = out
         try:

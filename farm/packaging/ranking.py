@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..runtime.ort_model import PROVIDERS, SPINNING
+from ..runtime.ort_model import PROVIDERS
 from .variant import ENGINE_FILES, read_variant, safe_name
 
 CANDIDATES_FOLDER = "CandidateModels"
@@ -117,10 +117,9 @@ def inference_settings(candidate: Candidate) -> dict:
     }
     if engine == "onnxruntime":
         return {**settings, **measured.get("settings", {})}
-    if engine == "hybrid":  # its ONNX Runtime segments: the same threads as TVM, the pool spinning between runs as measured
-        spinning = "1" if measured.get("settings", {}).get("ort_spinning") else "0"
-        session = {"intra_op_num_threads": settings["threads"], "extra_session_config": {SPINNING: spinning}}
-        return {**settings, "execution_provider": [PROVIDERS[settings["device"]]], "session_options": session}
+    if engine == "hybrid":  # its ONNX Runtime segments: one process-wide pool with as many threads as TVM's
+        return {**settings, "execution_provider": [PROVIDERS[settings["device"]]], "session_options": {"use_per_session_threads": False},
+                "global_thread_pool": {"intra_op_num_threads": settings["threads"], "inter_op_num_threads": 1}}
     return settings
 
 

@@ -15,9 +15,14 @@ the plan went through exactly this call path.
 Everything lives in one file of the variant folder, `hybrid.zip`: `plan.json` (graph
 inputs and outputs, the segments with their tensor names and files, and every kernel with
 its two timings) and one file per segment. Both engines share the cores and get the same
-thread count; whether ONNX Runtime's pool spins between runs (`ort_spinning`: faster
-between its own operators, but a spinning pool steals the cores TVM's next segment needs)
-is a setting the farm measures (the per-kernel timings run it spinning). `onnxruntime` is
+thread count. TVM's pool never spins in a hybrid (`SPIN_COUNT_VAR` = 0): its idle workers
+loop on `sched_yield` for 300,000 turns after each kernel, tens of milliseconds, beside
+the ONNX Runtime segment that follows (a YOLOv8n hybrid with one TVM kernel among 64 ran
+15.6 ms where its kernels added up to 10.7). TVM reads that count once per process, when
+its first pool starts, so a hybrid model sets it for the process unless the process did.
+ONNX Runtime's segments share one thread pool, made process-wide when the first hybrid
+loads (`farm.runtime.ort_model.share_thread_pool`: sessions with pools of their own spin
+against each other, and a cut then cost more than any kernel saves). `onnxruntime` is
 imported only here, when such a model loads.
 """
 
@@ -38,9 +43,11 @@ from .container import ModelFolder
 from .errors import ContainerError, ModelError
 from .loaded import LoadedModel
 from .local_info import DeviceInfo
-from .ort_model import PROVIDERS, SPINNING
+from .ort_model import PROVIDERS, session_options, share_thread_pool
 
 PLAN_FILE = "plan.json"
+SPIN_COUNT_VAR = "TVM_THREAD_POOL_SPIN_COUNT"
+NO_SPIN = {SPIN_COUNT_VAR: "0"}  # the environment a hybrid's process needs before TVM's first pool starts
 DLPACK_CPU = 1  # DLPack's kDLCPU
 ENGINE_SUFFIXES = {"tvm": ".so", "onnxruntime": ".onnx"}
 
@@ -100,14 +107,10 @@ class _TvmSegment:
 
 
 class _OrtSegment:
-    def __init__(self, model: bytes, inputs: list[str], outputs: list[str], threads: int | None, platform: str, spinning: bool) -> None:
+    def __init__(self, model: bytes, inputs: list[str], outputs: list[str], platform: str) -> None:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.add_session_config_entry(SPINNING, "1" if spinning else "0")
-        if threads is not None:
-            options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(model, options, providers=[PROVIDERS[platform]])
+        self.session = ort.InferenceSession(model, session_options({}), providers=[PROVIDERS[platform]])
         self.inputs, self.outputs = inputs, outputs
 
     def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -117,8 +120,9 @@ class _OrtSegment:
 class HybridPipeline:
     """The segments of a hybrid plan loaded on one device: `pipeline(arrays)` runs one inference, graph inputs in order."""
 
-    def __init__(self, archive: bytes, device_type: str = "cpu", threads: int | None = None, ort_spinning: bool = False) -> None:
+    def __init__(self, archive: bytes, device_type: str = "cpu", threads: int | None = None) -> None:
         self.plan, files = read_plan(archive)
+        self.ort_threads = share_thread_pool(threads)
         device = tvm.runtime.device(device_type, 0)
         self.segments = []
         for segment in self.plan["segments"]:
@@ -126,7 +130,7 @@ class HybridPipeline:
             if segment["engine"] == "tvm":
                 run = _TvmSegment(data, device)
             else:
-                run = _OrtSegment(data, segment["inputs"], segment["outputs"], threads, device_type, ort_spinning)
+                run = _OrtSegment(data, segment["inputs"], segment["outputs"], device_type)
             self.segments.append((run, segment["inputs"], segment["outputs"]))
 
     def __call__(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -139,18 +143,20 @@ class HybridPipeline:
 class HybridModel(LoadedModel):
     """A hybrid variant loaded on one device: the same API as `farm.runtime.Model`."""
 
-    def __init__(self, container: ModelFolder, archive_path: str, device: DeviceInfo, threads: int | None, settings: dict) -> None:
+    def __init__(self, container: ModelFolder, archive_path: str, device: DeviceInfo, threads: int | None) -> None:
         from .model import configure_thread_pool
 
         self._container = container
         self.device = device
         with open(archive_path, "rb") as f:
             archive = f.read()
+        for key, value in NO_SPIN.items():
+            os.environ.setdefault(key, value)
         self._start_executor()
 
         def start() -> tuple[HybridPipeline, int, int]:
             count = configure_thread_pool(threads)
-            return HybridPipeline(archive, device.platform, count, bool(settings.get("ort_spinning"))), count, threading.get_ident()
+            return HybridPipeline(archive, device.platform, count), count, threading.get_ident()
 
         try:
             self._pipeline, self.threads, self._worker = self._executor.submit(start).result()

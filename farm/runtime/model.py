@@ -233,7 +233,7 @@ def load_model(
     if engine == "hybrid":
         from .hybrid_model import HybridModel
 
-        return HybridModel(container, container.hybrid_model, device, threads, container.engine_info(engine).get("settings") or {})
+        return HybridModel(container, container.hybrid_model, device, threads)
     try:
         module = tvm.runtime.load_module(container.library)
     except Exception as e:

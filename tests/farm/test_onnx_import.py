@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
 from farm.models.examples import EXAMPLES, resnet_cnn
 from farm.models.onnx_import import ModelImportError, parse_input_shapes, prepare, random_inputs, to_relax
+from tests.conftest import ort_session
 
 
 def save(model: onnx.ModelProto, tmp_path, name: str = "model.onnx") -> str:
@@ -27,7 +27,7 @@ def test_example_models_import_into_relax_with_their_weights(name, in_shape, out
     mod, params = to_relax(model)
     assert "main" in [gv.name_hint for gv in mod.get_global_vars()]
     assert len(params["main"]) == len(model.proto.graph.initializer)
-    session = ort.InferenceSession(model.proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = ort_session(model.proto.SerializeToString())
     (out,) = session.run(None, random_inputs(model.inputs))
     assert out.shape == out_shape and np.isfinite(out).all()
 

@@ -20,7 +20,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import ray
 
@@ -32,6 +31,7 @@ from farm.models.onnx_import import random_inputs
 from farm.runtime import load_model
 from farm.workflows.driver import driver_alive, driver_name
 from farm.workflows.service import DRIVER_LOST, WorkflowService
+from tests.conftest import ort_session
 from tests.farm.api.server import LiveServer
 from tests.ray_cluster import CORES
 from tuning_db.database import TuningDatabase
@@ -136,7 +136,7 @@ def test_a_workflow_for_two_kinds_completes_with_verified_variants_and_notifies(
     (folder,) = (tmp_path / "v3").iterdir()
     loaded = load_model(str(folder))
     inputs = random_inputs(loaded.inputs)
-    expected = ort.InferenceSession(str(farm["models"] / "batchable.onnx")).run(None, inputs)
+    expected = ort_session(str(farm["models"] / "batchable.onnx")).run(None, inputs)
     assert np.abs(loaded.run(inputs)[loaded.output_names[0]] - expected[0]).max() < 1e-3
     deadline = time.monotonic() + 10
     while not hook.received and time.monotonic() < deadline:

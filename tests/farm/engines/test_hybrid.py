@@ -9,7 +9,6 @@ import zipfile
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import tvm
 
@@ -23,6 +22,7 @@ from farm.models.onnx_import import from_proto, prepare, random_inputs
 from farm.runtime import ContainerError
 from farm.runtime.hybrid_model import HybridPipeline, read_plan
 from farm.tuning.session import compile_with_records, exported_library
+from tests.conftest import ort_session
 from tuning_db.metaschedule import ParquetDatabase
 
 from ..conftest import mixed_hybrid
@@ -37,7 +37,7 @@ def model(tmp_path_factory):
     onnx.save(resnet_cnn(size=16, width=8, blocks=2), str(path))
     prepared = prepare(str(path))
     inputs = random_inputs(prepared.inputs)
-    reference = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, inputs)
+    reference = ort_session(str(path)).run(None, inputs)
     return {"path": path, "model": prepared, "inputs": inputs, "reference": reference}
 
 

@@ -15,7 +15,7 @@ from tvm import relax
 
 from cluster.devices import detect_kinds
 from farm.engines import ENGINES, engine_named
-from farm.engines.timing import REFERENCE, summarize, time_engines
+from farm.engines.timing import REFERENCE, REWARM_S, summarize, time_engines
 from farm.models.examples import resnet_cnn
 from farm.models.onnx_import import prepare, random_inputs
 from farm.runtime.ort_model import session_threads
@@ -89,8 +89,10 @@ def test_every_configuration_is_timed_with_its_threads_while_the_others_are_idle
     for config in timed["configs"]:
         assert config["stats"]["median_ms"] > 0 and config["agrees"], config
         assert config["threads"] in (None, 1, 2)
-        # the other workers' pools have stopped spinning before each round and stay asleep during it
-        assert config["others_cpu_ms"] < 0.05 * config["stats"]["median_ms"] * config["repeat"], config
+        # the other workers' pools have stopped spinning before each round and stay asleep during it: under 5% of a core over
+        # the rounds' wall time (each round re-warms for REWARM_S, then times its share of the repeats)
+        window_ms = timed["rounds"] * REWARM_S * 1e3 + config["stats"]["median_ms"] * config["repeat"]
+        assert config["others_cpu_ms"] < 0.05 * window_ms, config
     assert timed["repeat"] == 100 and timed["rounds"] == 5
 
 

@@ -23,6 +23,7 @@ import pytest
 
 import farm.runtime
 from farm.packaging import build_docker_context, build_wheel
+from farm.runtime.container import model_file_names
 
 from .helpers import assert_matches, assert_safe_names, env_without_pythonpath
 
@@ -62,8 +63,8 @@ def wheel(tuned_variants, tmp_path_factory) -> Path:
 
 
 def test_wheel_name_tag_and_metadata(wheel, tuned_variants):
-    engine = json.loads((tuned_variants["kinds"]["x86-64"] / "metadata.json").read_text())["engine"]
-    engine_requirements = [f"onnxruntime=={importlib.metadata.version('onnxruntime')}"] if engine == "onnxruntime" else []
+    metadata = json.loads((tuned_variants["kinds"]["x86-64"] / "metadata.json").read_text())
+    engine_requirements = [f"onnxruntime=={importlib.metadata.version('onnxruntime')}"] if metadata["engine"] != "tvm" else []
     assert wheel.name == "farm_model_tiny_x86_64-1.0.0-py3-none-linux_x86_64.whl"
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
@@ -77,11 +78,9 @@ def test_wheel_name_tag_and_metadata(wheel, tuned_variants):
     assert tags.get_all("Tag") == ["py3-none-linux_x86_64"]
     package = {n for n in names if not n.startswith("farm_model_tiny_x86_64-1.0.0.dist-info/")}
     runtime = {f"farm_model_tiny_x86_64/runtime/{p.name}" for p in RUNTIME.glob("*.py") if p.name != "remote.py"}
-    assert package == {
-        "farm_model_tiny_x86_64/__init__.py", "farm_model_tiny_x86_64/model/metadata.json", "farm_model_tiny_x86_64/model/model.so",
-        "farm_model_tiny_x86_64/model/model.onnx",
-        "farm_model_tiny_x86_64/model/benchmark.json", *runtime,
-    }
+    model = {f"farm_model_tiny_x86_64/model/{name}" for name in ("metadata.json", "benchmark.json", *model_file_names(metadata))}
+    assert "farm_model_tiny_x86_64/model/model.onnx" in model
+    assert package == {"farm_model_tiny_x86_64/__init__.py", *model, *runtime}
     assert "farm_model_tiny_x86_64/runtime/__init__.py" in runtime and "farm_model_tiny_x86_64/runtime/model.py" in runtime
     with zipfile.ZipFile(wheel) as zf:
         assert zf.read("farm_model_tiny_x86_64/runtime/model.py") == (RUNTIME / "model.py").read_bytes()

@@ -7,8 +7,9 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 import pytest
+
+from tests.conftest import ort_session
 
 ATOL = 1e-3
 
@@ -51,7 +52,7 @@ def variant_copy(variant, tmp_path):
 @pytest.fixture(scope="session")
 def onnx_reference(tuned_variants):
     """A function: the ONNX original's outputs on `inputs` (dict by name), through ONNX Runtime on the CPU."""
-    session = ort.InferenceSession(str(tuned_variants["model"]), providers=["CPUExecutionProvider"])
+    session = ort_session(str(tuned_variants["model"]))
 
     def run(inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         return session.run(None, inputs)
