@@ -80,8 +80,10 @@ def write_plan(plan: dict, files: dict[str, bytes]) -> bytes:
 
 
 def to_tvm(array: np.ndarray, device: tvm.runtime.Device) -> tvm.runtime.Tensor:
-    """`array` as a TVM tensor on a CPU `device`, sharing its memory where TVM allows it (64-byte aligned, contiguous)."""
-    if device.dlpack_device_type() == DLPACK_CPU and array.flags.c_contiguous and array.ctypes.data % 64 == 0:
+    """`array` as a TVM tensor on a CPU `device`, sharing its memory where TVM allows it (64-byte aligned, contiguous, writable:
+    DLPack cannot say read-only, and arrays that come through Ray's object store are)."""
+    flags = array.flags
+    if device.dlpack_device_type() == DLPACK_CPU and flags.c_contiguous and flags.writeable and array.ctypes.data % 64 == 0:
         return tvm.runtime.from_dlpack(array)
     return tvm.runtime.tensor(np.ascontiguousarray(array), device)
 

@@ -20,7 +20,7 @@ from farm.engines.timing import time_engines
 from farm.models.examples import mobilenet_cnn, resnet_cnn
 from farm.models.onnx_import import from_proto, prepare, random_inputs
 from farm.runtime import ContainerError
-from farm.runtime.hybrid_model import HybridPipeline, read_plan
+from farm.runtime.hybrid_model import HybridPipeline, read_plan, to_tvm
 from farm.tuning.session import compile_with_records, exported_library
 from tests.conftest import ort_session
 from tuning_db.metaschedule import ParquetDatabase
@@ -141,3 +141,16 @@ def test_a_damaged_plan_archive_is_refused_clearly(mixed):
         zf.writestr("plan.json", json.dumps({**plan, "segments": [{**plan["segments"][0], "file": "../../etc/passwd"}]}))
     with pytest.raises(ContainerError, match="segment file"):
         read_plan(buffer.getvalue())
+
+
+def test_read_only_and_unaligned_inputs_are_copied_for_tvm_and_the_rest_shared():
+    device = tvm.cpu()
+    buffer = np.zeros(64 + 16, dtype=np.float32)
+    start = (-buffer.ctypes.data % 64) // 4
+    aligned = buffer[start:start + 64]
+    assert np.shares_memory(np.from_dlpack(to_tvm(aligned, device)), aligned)
+    frozen = aligned.copy()
+    frozen.flags.writeable = False  # as numpy arrays out of Ray's object store are
+    assert not np.shares_memory(np.from_dlpack(to_tvm(frozen, device)), frozen)
+    offset = np.zeros(65, dtype=np.float32)[1:]
+    assert np.array_equal(to_tvm(offset, device).numpy(), offset)

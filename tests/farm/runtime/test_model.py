@@ -150,12 +150,15 @@ def test_profile_times_the_model_and_its_layers(model):
 
 def test_close_cancels_queued_requests_and_refuses_new_ones(variant):
     model = rt.load_model(variant)
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     zeros = {t.name: np.zeros(t.shape, t.dtype) for t in model.inputs}
     blocker, queued = model.create_request(), model.create_request()
-    blocker.set_callback(lambda status, error: release.wait(30))
+    blocker.set_callback(lambda status, error: (started.set(), release.wait(30)))
     blocker.infer(zeros)
     queued.infer(zeros)
+    # close only once the worker runs the blocker: a close() that comes first cancels the blocker itself (its callback then
+    # blocks close() while the worker, free, runs the queued request), which is what failed this test on busy machines
+    assert started.wait(30)
     closing = threading.Thread(target=model.close)
     closing.start()
     for _ in range(3000):
