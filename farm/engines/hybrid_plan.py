@@ -17,7 +17,8 @@ trials, a convolution ran 4.0 ms as the best TVM schedule and 0.45-0.52 ms in ON
    (`farm.runtime.hybrid_model`); each timed batch starts after 10 ms of untimed calls, so
    the other engine's pool has gone quiet.
 3. `plan_segments`: each kernel on the faster engine whose outputs agree; consecutive
-   kernels of one engine merge into one segment (compiled or cut out again as one piece),
+   kernels of one engine merge into one segment (compiled or cut out again as one piece; a
+   lone TVM kernel keeps the library it was timed with),
    so crossings happen only where the engine changes. A plan whose kernels all chose one
    engine is no hybrid and is not built.
 
@@ -28,6 +29,7 @@ kernel, is stored with the variant.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from itertools import groupby
 
@@ -52,7 +54,8 @@ def _segment_archive(engine: str, data: bytes, inputs: list[str], outputs: list[
 
 
 def kernel_candidates(segmenter: Segmenter, compile_tvm: CompileTvm) -> list[dict]:
-    """Per kernel: its description, tensor names, and a one-segment archive per engine (no `tvm` one where TVM failed: `tvm_error`)."""
+    """Per kernel: its description, tensor names, TVM's `library`, and a one-segment archive per engine (no TVM library or
+    archive where TVM failed: `tvm_error`)."""
     candidates = []
     for kernel in segmenter.kernels:
         part = segmenter.segment_model(kernel.index, kernel.index)
@@ -60,7 +63,8 @@ def kernel_candidates(segmenter: Segmenter, compile_tvm: CompileTvm) -> list[dic
         entry = {**kernel.as_json(), "inputs": inputs, "outputs": outputs, "archives": {}}
         entry["archives"]["onnxruntime"] = _segment_archive("onnxruntime", part.SerializeToString(), inputs, outputs)
         try:
-            entry["archives"]["tvm"] = _segment_archive("tvm", compile_tvm(part), inputs, outputs)
+            entry["library"] = compile_tvm(part)
+            entry["archives"]["tvm"] = _segment_archive("tvm", entry["library"], inputs, outputs)
         except Exception as e:  # noqa: BLE001 - a kernel TVM cannot compile stays on ONNX Runtime
             entry["tvm_error"] = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"
         candidates.append(entry)
@@ -69,8 +73,6 @@ def kernel_candidates(segmenter: Segmenter, compile_tvm: CompileTvm) -> list[dic
 
 def _time_calls(run: Callable[[], object], budget_s: float) -> list[float]:
     """Untimed calls for KERNEL_REWARM_S (the other engine's pool stops spinning meanwhile), then about `budget_s` of timed ones."""
-    import time
-
     start = time.perf_counter()
     run()
     once = max(time.perf_counter() - start, 1e-7)
@@ -149,7 +151,7 @@ def plan_segments(segmenter: Segmenter, candidates: list[dict], timings: list[di
     """The hybrid's plan (kernels with both timings and their engine, segments) and its `hybrid.zip`; None when one engine takes all."""
     engines = choose(timings)
     kernels = [
-        {**{k: v for k, v in c.items() if k not in ("archives", "inputs", "outputs")}, **t, "engine": e}
+        {**{k: v for k, v in c.items() if k not in ("archives", "library", "inputs", "outputs")}, **t, "engine": e}
         for c, t, e in zip(candidates, timings, engines)
     ]
     plan: dict = {
@@ -172,7 +174,10 @@ def plan_segments(segmenter: Segmenter, candidates: list[dict], timings: list[di
         inputs, outputs = segmenter.io(first, last)
         part = segmenter.segment_model(first, last)
         name = f"segment{index:03d}{ENGINE_SUFFIXES[engine]}"
-        files[name] = compile_tvm(part) if engine == "tvm" else part.SerializeToString()
+        if engine == "onnxruntime":
+            files[name] = part.SerializeToString()
+        else:  # a lone kernel's library is the one it was timed with
+            files[name] = candidates[first]["library"] if first == last else compile_tvm(part)
         plan["segments"].append({"engine": engine, "file": name, "inputs": inputs, "outputs": outputs, "kernels": members})
         index += 1
     plan["built"] = True

@@ -7,9 +7,9 @@ schedules, and in ONNX Runtime on a node of that kind, each kernel on the faster
 times each kind's engines on a node of that kind (`farm.benchmark.compare_on_device`): the
 tuned TVM library at every thread count, the original model in ONNX Runtime at every
 session setting and the hybrid at every thread count, each in a process of its own, same
-random inputs, checked against ONNX Runtime's default session. The comparison goes to the variant folder as `benchmark.json` (warm-up
-and repeats as the caller sets them: a workflow's benchmark stage builds on it rather
-than running it again) and the fastest agreeing engine becomes the variant's engine
+random inputs, checked against ONNX Runtime's default session. The comparison goes to the
+variant folder as `benchmark.json` (warm-up and repeats as the caller sets them: a
+workflow's benchmark stage builds on it rather than running it again) and the fastest agreeing engine becomes the variant's engine
 (`farm.engines.variant.record_engines`), so a variant is never slower than ONNX Runtime's
 default session on the device.
 `farm tune` and the platform's workflows both drive tuning through this class.
