@@ -12,8 +12,10 @@ a lost node. A measurement that hangs is bounded by `MeasureSettings.timeout_sec
 actor.
 
 Every successful measurement's origin (node, device fingerprint, threads, evaluator
-settings) is kept by its run times, and `provenance(run_secs)` hands it to the database
-adapter that records the candidate (`ParquetDatabase(provenance=runner.provenance)`).
+settings) is kept by the candidate's artifact path, and `provenance(artifact_path)` hands
+it to whoever records the candidate (`measure_callbacks(db, origin_of=runner.provenance)`
+attaches it to the database record of the candidate built there). Keyed by candidate,
+not by run times: two candidates measured equally fast would swap or lose their origins.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ class RayRunner(PyRunner):
         self.max_retries = max_retries
         self.artifacts = artifacts
         self.pool = DevicePool(kind)
-        self._provenance: OrderedDict[tuple[float, ...], dict] = OrderedDict()
+        self._provenance: OrderedDict[str, dict] = OrderedDict()
         self._lock = threading.Lock()
         self.wait_seconds = 0.0  # wall time result() blocked on measurements: what search and builds did not hide
 
@@ -169,6 +171,7 @@ class RayRunner(PyRunner):
                 self._lost(m, e)
                 continue
             except ObjectLostError as e:
+                self._device_done(m)
                 self._finish(m, None, f"RayRunner: the built artifact was lost with its node: {e}")
                 continue
             self._device_done(m)
@@ -209,11 +212,11 @@ class RayRunner(PyRunner):
         origin = {k: out[k] for k in ("node_id", "device_fingerprint", "num_threads", "settings", "started", "finished")}
         origin["kind"] = self.kind
         with self._lock:
-            self._provenance[tuple(float(s) for s in m.result.run_secs)] = origin
+            self._provenance[m.artifact_path] = origin
             while len(self._provenance) > PROVENANCE_KEPT:
                 self._provenance.popitem(last=False)
 
-    def provenance(self, run_secs: list[float]) -> dict | None:
-        """Where and how the candidate with these run times was measured (once per measurement), or None."""
+    def provenance(self, artifact_path: str) -> dict | None:
+        """Where and how the candidate built at `artifact_path` was measured (asked once per measurement), or None."""
         with self._lock:
-            return self._provenance.pop(tuple(float(s) for s in run_secs), None)
+            return self._provenance.pop(str(artifact_path), None)

@@ -18,9 +18,10 @@ A failed flush keeps the batch in memory and re-raises the storage's error
 records become TVM objects only when asked for, and are cached.
 
 Records measured elsewhere (on a device node of the Ray farm) carry that device's
-fingerprint and the measurement's settings: `provenance(run_secs)` is asked for them
-when a record is committed (the Ray runner's `provenance`); without it, or when it
-knows nothing of a record, the record gets this machine's fingerprint.
+fingerprint and the measurement's settings: `measure_callbacks(db, origin_of)` asks
+`origin_of(artifact_path)` (the Ray runner's `provenance`) for each candidate of a batch
+before MetaSchedule commits it, and the adapter attaches the answer to the record of that
+candidate's trace; a record no origin was given for gets this machine's fingerprint.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import logging
 import platform
 import socket
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -41,6 +43,7 @@ from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.database import PyDatabase, TuningRecord, Workload
 from tvm.s_tir.meta_schedule.measure_callback import MeasureCallback, PyMeasureCallback
 from tvm.s_tir.meta_schedule.utils import _json_de_tvm
+from tvm.s_tir.schedule import Trace
 from tvm.target import Target
 
 from .database import TuningDatabase
@@ -51,6 +54,7 @@ from .workload import WorkloadIndex, workload_key, workload_row
 log = logging.getLogger(__name__)
 
 _COMPACT = (",", ":")
+ORIGINS_KEPT = 100_000  # origins of candidates not committed yet; MetaSchedule commits a batch right after measuring it
 
 
 def local_device_fingerprint() -> str:
@@ -129,7 +133,6 @@ class ParquetDatabase(PyDatabase):
         flush_interval_s: float = 5.0,
         flush_every: int = 1024,
         auto_compact_files: int | None = 64,
-        provenance: Callable[[list[float]], dict | None] | None = None,
     ) -> None:
         super().__init__()
         self.db = db if isinstance(db, TuningDatabase) else TuningDatabase(db)
@@ -138,7 +141,7 @@ class ParquetDatabase(PyDatabase):
         self.job_id = job_id
         self.model = model
         self.device_fingerprint = device_fingerprint if device_fingerprint is not None else local_device_fingerprint()
-        self.provenance = provenance
+        self._origins: OrderedDict[Trace, dict] = OrderedDict()
         self.task_names = dict(task_names or {})
         self.flush_every = flush_every
         self.auto_compact_files = auto_compact_files
@@ -189,7 +192,7 @@ class ParquetDatabase(PyDatabase):
                 self.commit_workload(record.workload.mod)
                 key = self.key_of(record.workload)
             record_json_ = record.as_json()
-            origin = self.provenance(record_json_[1]) if self.provenance and record_json_[1] else None
+            origin = self._origins.pop(record.trace, None)
             row = record_row(
                 record_json_,
                 key,
@@ -208,6 +211,13 @@ class ParquetDatabase(PyDatabase):
             due = len(self._pending_records) >= self.flush_every
         if due:
             self.flush()
+
+    def expect_origin(self, trace: Trace, origin: dict) -> None:
+        """Where and how the candidate with this trace (the very object MetaSchedule will commit) was measured."""
+        with self._lock:
+            self._origins[trace] = origin
+            while len(self._origins) > ORIGINS_KEPT:
+                self._origins.popitem(last=False)
 
     def get_top_k(self, workload: Workload, top_k: int) -> list[TuningRecord]:
         key = self.key_of(workload)
@@ -284,6 +294,24 @@ class FlushDatabase(PyMeasureCallback):
         self.database.flush()
 
 
-def measure_callbacks(database: Any) -> list[MeasureCallback]:
-    """MetaSchedule's default measure callbacks followed by a flush of `database`."""
-    return [*MeasureCallback.create("default"), FlushDatabase(database)]
+@derived_object
+class RecordOrigins(PyMeasureCallback):
+    """A measure callback, run before MetaSchedule's `AddToDatabase`, that gives `database` each measured candidate's origin."""
+
+    def __init__(self, database: Any, origin_of: Callable[[str], dict | None]) -> None:
+        super().__init__()
+        self.database = database
+        self.origin_of = origin_of
+
+    def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results) -> None:
+        for candidate, built, ran in zip(measure_candidates, builder_results, runner_results):
+            if built.artifact_path is not None and ran.run_secs is not None:
+                origin = self.origin_of(str(built.artifact_path))
+                if origin is not None:
+                    self.database.expect_origin(candidate.sch.trace, origin)
+
+
+def measure_callbacks(database: Any, origin_of: Callable[[str], dict | None] | None = None) -> list[MeasureCallback]:
+    """MetaSchedule's default measure callbacks, then a flush of `database`; first the origins `origin_of` knows, if given."""
+    origins = [RecordOrigins(database, origin_of)] if origin_of is not None else []
+    return [*origins, *MeasureCallback.create("default"), FlushDatabase(database)]

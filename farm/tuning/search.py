@@ -33,6 +33,7 @@ from cluster.nodes import NODE_ID_LABEL
 from cluster.priority import BACKGROUND, yield_cpu
 from cluster.tvm_intrinsics import import_tensor_intrinsics
 
+
 @dataclass
 class SearchProfile:
     """Where a search's wall time went."""
@@ -107,7 +108,7 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     target = tvm.target.Target(group.target)
     builder, runner = RayBuilder(), RayRunner(group.kind)
     cost_model = RemoteCostModel(server)
-    db = ParquetDatabase(group.db_uri, group.target, job_id=group.job_id, model=group.model, provenance=runner.provenance, task_names=group.task_names)
+    db = ParquetDatabase(group.db_uri, group.target, job_id=group.job_id, model=group.model, task_names=group.task_names)
     try:
         os.makedirs(group.work_dir, exist_ok=True)
         names = [name for name, _, _ in group.tasks]
@@ -127,7 +128,7 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
             ).clone()
             for i, ((name, mod_json, _), logger) in enumerate(zip(group.tasks, get_loggers_from_work_dir(group.work_dir, names)))
         ]
-        seeded = sum(seed_workload(c, db, builder, runner, group.seeds_per_task, cost_model.update) for c in contexts)
+        seeded = sum(seed_workload(c, db, builder, runner, group.seeds_per_task, cost_model.update, runner.provenance) for c in contexts)
         if group.trials > seeded:
             tune_tasks(
                 tasks=contexts,
@@ -141,7 +142,7 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
                 runner=runner,
                 database=db,
                 cost_model=cost_model,
-                measure_callbacks=[*measure_callbacks(db), PublishBestLatency(group.kind)],
+                measure_callbacks=[*measure_callbacks(db, runner.provenance), PublishBestLatency(group.kind)],
             )
     finally:
         db.close()

@@ -32,8 +32,12 @@ TILE_SAMPLING = "SamplePerfectTile"
 
 
 def family(task_name: str) -> str:
-    """The operator family of a fused task name: its numbering dropped."""
-    return re.sub(r"\d+", "", task_name)
+    """The operator family of a fused task name: the numbers the fusion pass appends to each operator's name dropped.
+
+    Only a number that ends an operator's name goes (`conv2d3` → `conv2d`, `add2` → `add`):
+    the digits inside one (`conv1d`, `conv2d`, `max_pool3d`) tell different operators apart.
+    """
+    return re.sub(r"(?<=[A-Za-z])\d+(?=_|$)", "", task_name)
 
 
 def similar_traces(db: ParquetDatabase, key: str, task_name: str, per_workload: int = 2, limit: int = 8) -> list[Trace]:
@@ -75,8 +79,12 @@ def seed_workload(
     runner,
     limit: int,
     on_measured: Callable[[TuneContext, list[MeasureCandidate], list[RunnerResult]], None] | None = None,
+    origin_of: Callable[[str], dict | None] | None = None,
 ) -> int:
-    """Measure up to `limit` adapted traces of similar workloads for a workload without records; returns how many."""
+    """Measure up to `limit` adapted traces of similar workloads for a workload without records; returns how many.
+
+    `origin_of(artifact_path)` (the runner's provenance) says where each seed was measured.
+    """
     workload = db.commit_workload(context.mod)
     key = db.key_of(workload)
     if limit <= 0 or key is None or db.view.count(key):
@@ -98,6 +106,9 @@ def seed_workload(
     results: dict[int, RunnerResult] = {i: f.result() for i, f in zip(runnable, futures)}
     for i, sch in enumerate(schedules):
         run_secs = results[i].run_secs if i in results else None
+        origin = origin_of(str(built[i].artifact_path)) if origin_of is not None and run_secs is not None else None
+        if origin is not None:
+            db.expect_origin(sch.trace, origin)
         db.commit_tuning_record(TuningRecord(sch.trace, workload, run_secs, context.target, args[i]))
     db.flush()
     if on_measured is not None:

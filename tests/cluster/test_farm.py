@@ -15,16 +15,19 @@ import pytest
 import ray
 import tvm
 import tvm.s_tir.meta_schedule as ms
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.meta_schedule.builder import BuilderInput
 from tvm.s_tir.meta_schedule.runner import RunnerInput
 
 from cluster.builder import RayBuilder
+from cluster.launcher import free_port
 from cluster.measurement import MeasureSettings
 from cluster.metrics import PublishBestLatency
 from cluster.nodes import NoDeviceError
 from cluster.priority import BACKGROUND, yield_cpu
 from cluster.runner import RayRunner
+from tests.ray_cluster import OBJECT_STORE
 from tests.tuning_db.workloads import matmul
 from tuning_db import TuningDatabase
 from tuning_db.metaschedule import ParquetDatabase, measure_callbacks
@@ -49,8 +52,8 @@ def built_inputs(builder: RayBuilder, kind, n: int = 1, size: int = 32) -> list[
     return [RunnerInput(builder.artifacts.register(ref), "cpu", args) for _ in range(n)]
 
 
-def measured_on(runner: RayRunner, results) -> list[dict]:
-    return [runner.provenance([float(s) for s in r.run_secs]) for r in results]
+def measured_on(runner: RayRunner, inputs: list[RunnerInput]) -> list[dict]:
+    return [runner.provenance(str(i.artifact_path)) for i in inputs]
 
 
 def wait_until_gone(runner: RayRunner, node_id: str, timeout: float = 60) -> None:
@@ -112,7 +115,7 @@ def test_measurements_on_one_device_never_overlap_across_sessions(farm_cluster, 
     futures = first.run(inputs[:3]) + second.run(inputs[3:])
     results = [f.result() for f in futures]
     assert all(r.error_msg is None for r in results)
-    origins = measured_on(first, results[:3]) + measured_on(second, results[3:])
+    origins = measured_on(first, inputs[:3]) + measured_on(second, inputs[3:])
     assert {o["node_id"] for o in origins} == farm_cluster.node_ids("x86-64-v3")
     spans = sorted((o["started"], o["finished"]) for o in origins)
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
@@ -122,7 +125,7 @@ def test_measurements_on_one_device_never_overlap_across_sessions(farm_cluster, 
 def test_a_tuning_session_measures_only_on_its_kind_and_records_where(farm_cluster, builder, kind, tmp_path):
     runner = RayRunner(kind, FAST)
     target = runner.device_kind.target
-    db = ParquetDatabase(str(tmp_path / "db"), target, provenance=runner.provenance)
+    db = ParquetDatabase(str(tmp_path / "db"), target)
     ms.tune_tir(
         matmul(64),
         tvm.target.Target(target),
@@ -132,7 +135,7 @@ def test_a_tuning_session_measures_only_on_its_kind_and_records_where(farm_clust
         builder=builder,
         runner=runner,
         database=db,
-        measure_callbacks=[*measure_callbacks(db), PublishBestLatency(kind)],
+        measure_callbacks=[*measure_callbacks(db, runner.provenance), PublishBestLatency(kind)],
     )
     db.close()
     records = list(TuningDatabase(str(tmp_path / "db")).view(runner.device_kind.target_key).records())
@@ -159,15 +162,38 @@ def test_farm_metrics_reach_the_prometheus_export(farm_cluster):
     assert 'kind="x86-64-v3"' in text and 'task="main"' in text
 
 
+@ray.remote(max_retries=0)
+def _held(data: bytes) -> bytes:
+    return data
+
+
+def test_an_artifact_lost_with_its_node_is_an_error_and_frees_its_device(farm_cluster, builder):
+    runner = RayRunner("x86-64-v3", FAST)
+    [good] = built_inputs(builder, runner.device_kind)
+    library = ray.get(builder.artifacts.resolve(str(good.artifact_path))[0])
+    holder = farm_cluster.cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE, dashboard_agent_listen_port=free_port())
+    # past Ray's inline limit (100 KiB), so the only copy lives in the holder's object store; a loader ignores the padding
+    ref = _held.options(scheduling_strategy=NodeAffinitySchedulingStrategy(holder.node_id, soft=False)).remote(library + bytes(1 << 20))
+    ray.wait([ref], fetch_local=False)
+    farm_cluster.cluster.remove_node(holder, allow_graceful=False)
+    [future] = runner.run([RunnerInput(builder.artifacts.register(ref), "cpu", good.args_info)])
+    result = future.result()
+    assert result.run_secs is None and "lost with its node" in result.error_msg, result.error_msg
+    assert [d.in_flight for d in runner.pool.devices] == [0] * len(runner.pool.devices)
+    [fine] = runner.run(built_inputs(builder, runner.device_kind))
+    assert fine.result().error_msg is None
+
+
 def test_a_node_killed_mid_session_costs_retries_not_measurements(farm_cluster, builder):
     doomed, spare = farm_cluster.nodes["x86-64"]
     runner = RayRunner("x86-64", MeasureSettings(number=1, repeat=1, min_repeat_ms=300))
-    futures = runner.run(built_inputs(builder, runner.device_kind, n=12))
+    inputs = built_inputs(builder, runner.device_kind, n=12)
+    futures = runner.run(inputs)
     first = futures[0].result()
     farm_cluster.cluster.remove_node(doomed, allow_graceful=False)
     results = [first] + [f.result() for f in futures[1:]]
     assert all(r.error_msg is None for r in results), [r.error_msg for r in results if r.error_msg]
-    where = [p["node_id"] for p in measured_on(runner, results)]
+    where = [p["node_id"] for p in measured_on(runner, inputs)]
     assert spare.node_id in where and set(where) <= {doomed.node_id, spare.node_id}
 
     farm_cluster.cluster.remove_node(spare, allow_graceful=False)

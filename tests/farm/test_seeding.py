@@ -15,8 +15,23 @@ from tuning_db.workload import workload_key
 
 
 def test_family_drops_the_numbering_of_fused_task_names():
-    assert family("fused_conv2d3_add2_relu1") == family("fused_conv2d_add_relu") == "fused_convd_add_relu"
+    assert family("fused_conv2d3_add2_relu1") == family("fused_conv2d_add_relu") == "fused_conv2d_add_relu"
+    assert family("fused_conv2d_transpose1_add3") == "fused_conv2d_transpose_add"
+    assert family("max_pool2d1") == "max_pool2d" and family("reshape8") == "reshape"
     assert family("fused_matmul_add4") != family("fused_conv2d_add_relu")
+    assert family("fused_conv1d2_add1") != family("fused_conv2d2_add1") != family("fused_conv3d2_add1")
+
+
+def test_convolutions_of_another_dimensionality_are_not_similar(tmp_path):
+    mod128, records = matmul128_log()
+    db = ParquetDatabase(str(tmp_path / "db"), MATMUL128_TARGET, task_names={workload_key(mod128): "fused_conv1d_add"})
+    workload = db.commit_workload(mod128)
+    for rec in records:
+        db.commit_tuning_record(TuningRecord.from_json(rec, workload))
+    db.flush()
+    key96 = workload_key(db.commit_workload(matmul(96)).mod)
+    assert similar_traces(db, key96, "fused_conv2d1_add2") == []
+    assert len(similar_traces(db, key96, "fused_conv1d3_add1")) == 2
 
 
 def _context(mod, name):
