@@ -13,8 +13,9 @@ database (`--trials` is the model's total budget, so 300 continues the 0-trial r
 its best measured settings, TVM at its best thread count, and the engine the farm chose
 (`best`) — median and p90 latency (ms), each with its ratio to ONNX Runtime's default and
 its threads; the hybrid (`built`, its kernels per engine, the per-kernel estimate and, when
-built, its end-to-end figures); tuning wall seconds
-and trials per minute; the model's FLOPs (TVM's estimate over its tuning tasks, each
+built, its end-to-end figures); tuning wall seconds and trials per minute; the quiet
+re-measurement of the best candidates (`fidelity`: tasks re-measured, how many picks it
+changed, each change's gain); the model's FLOPs (TVM's estimate over its tuning tasks, each
 task's FLOPs times its weight) over the best latency in GFLOP/s against the machine's
 fp32 peak: cores x clock (/proc/cpuinfo's "cpu MHz") x FLOPs per cycle per core (16 fp32
 lanes with AVX-512, 8 with AVX2, x 2 for the fused multiply-add x `--fma-units`: 2 on Xeon
@@ -136,6 +137,8 @@ def figures(summary: dict, flops: float, peak: dict) -> dict:
         "trials_measured": summary["trials_measured"],
         "tuning_seconds": summary["tuning_seconds"],
         "trials_per_minute": 60 * summary["trials_measured"] / summary["tuning_seconds"] if summary["tuning_seconds"] else None,
+        "fidelity": {**{k: v for k, v in summary["fidelity"].items() if k != "changes"},
+                     "gains": sorted(c["gain"] for c in summary["fidelity"].get("changes", []))},
         "gflops": flops / (best["latency_ms"] / 1e3) / 1e9,
         "percent_of_peak": 100 * flops / (best["latency_ms"] / 1e3) / 1e9 / peak["gflops"],
     }

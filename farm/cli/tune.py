@@ -72,9 +72,11 @@ def tune(
     for kind, s in summaries.items():
         if not json_out:
             engines = ", ".join(f"{name} {e['latency_ms']:.3f} ms ({e['threads'] or 'default'} threads)" for name, e in s["engines"].items())
+            quiet = s["fidelity"]
+            quiet = f" (best of {quiet['tasks']} tasks re-measured: {quiet['pick_changed']} picks changed)" if quiet else ""
             console.print(
                 f"{kind}: {s['tasks']} tasks ({s['tasks_tuned']} tuned), {s['trials_measured']} trials measured, "
-                f"{s['trials_reused']} reused, {s['tuning_seconds']:.1f} s; engine {s['engine']} {s['best_latency_ms']:.3f} ms vs "
+                f"{s['trials_reused']} reused, {s['tuning_seconds']:.1f} s{quiet}; engine {s['engine']} {s['best_latency_ms']:.3f} ms vs "
                 f"ONNX Runtime's default {s['ort_latency_ms']:.3f} ms ({s['ort_latency_ms'] / s['best_latency_ms']:.2f}x); "
                 f"measured: {engines}; TVM max abs diff {s['max_abs_diff']:.2e}"
                 f"{'' if s['engines']['tvm']['agrees'] else ' — TVM OUTPUTS DISAGREE'}; {_hybrid_line(s['hybrid'])} → {s['variant_dir']}",

@@ -11,6 +11,8 @@ session's one central XGBoost cost model (`farm.tuning.cost_model`), pre-trained
 everything the database knows about the target and saved back when the search ends.
 Every measurement is committed to the database after each batch, so a session whose
 driver dies resumes from what was recorded when the same command runs again.
+Once the search has ended, the best few candidates of each task it tuned are measured
+again on the quiet device (`farm.tuning.fidelity`), before the variant is compiled.
 
 The variant folder (`<out>/<kind>/`) holds the compiled Relax VM library with the
 weights bound (`model.so`) and `metadata.json` (inputs, outputs, target, TVM version,
@@ -56,9 +58,10 @@ class TuningPlan:
     done_after: int = 64
     trials_per_iter: int = 64
     generations: int = 2
+    remeasure: int = 3  # best candidates of each task tuned that are measured again on a quiet device (`fidelity`); 0: none
 
     def __post_init__(self) -> None:
-        if self.trials < 0 or (self.trials_per_task is not None and self.trials_per_task <= 0):
+        if self.trials < 0 or self.remeasure < 0 or (self.trials_per_task is not None and self.trials_per_task <= 0):
             raise ValueError("trial budgets must be positive")
 
     def per_iteration(self, tasks: int) -> int:
@@ -105,6 +108,7 @@ class SessionSummary:
     profile: dict = field(default_factory=dict)
     cost_model: dict = field(default_factory=dict)
     task_latency_us: dict[str, float] = field(default_factory=dict)
+    fidelity: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return dict(self.__dict__)
@@ -204,6 +208,7 @@ class TuningSession:
         else:
             to_tune = []
         tuning_s = time.perf_counter() - start
+        fidelity = self._remeasure(target, {k: t.task_name for t, k in to_tune}) if to_tune and self.plan.remeasure else {}
         self.stage = "compiling"
         db = ParquetDatabase(self.db_uri, target, auto_compact_files=None)
         try:
@@ -215,7 +220,7 @@ class TuningSession:
                 best_rows = db.view.top_k(key, 1)
                 if best_rows and best_rows[0].mean_secs is not None:
                     latency[task.task_name] = best_rows[0].mean_secs * 1e6
-            measured = len(db.view.record_ids_of_job(self.job_id)) if self.job_id else 0
+            measured = len(db.view.record_ids_of_job(self.job_id)) - fidelity.get("measured", 0) if self.job_id else 0
         finally:
             db.close()
         summary = SessionSummary(
@@ -232,10 +237,25 @@ class TuningSession:
             profile=profile.as_json(),
             cost_model=cost_model,
             task_latency_us=latency,
+            fidelity=fidelity,
         )
         write_variant(executable, self.model, self.model_name, device_kind.as_json(), summary)
         self.stage = "done"
         return summary
+
+    def _remeasure(self, target: tvm.target.Target, keys: dict[str, str]) -> dict:
+        """The best candidates of the tasks this session tuned, measured again now that its search is over (`fidelity`)."""
+        from cluster.builder import RayBuilder
+        from cluster.runner import RayRunner
+
+        from .fidelity import QUIET, remeasure
+
+        self.stage = "re-measuring the best candidates"
+        db = ParquetDatabase(self.db_uri, target, job_id=self.job_id, model=self.model_name, auto_compact_files=None)
+        try:
+            return remeasure(db, target, keys, RayBuilder(), RayRunner(self.kind, QUIET), self.plan.remeasure)
+        finally:
+            db.close()
 
     def _search(self, device_kind, to_tune: list, plan: TuningPlan, best: dict[str, float]):
         """Pre-train the central cost model, run the search workers, save the model back; (profile, cost model info, workers)."""

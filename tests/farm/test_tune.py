@@ -10,6 +10,8 @@ import onnx
 import pytest
 
 from farm.models.examples import resnet_cnn
+from farm.tuning.fidelity import QUIET
+from tuning_db import TuningDatabase
 
 TINY = {"size": 8, "width": 4, "blocks": 1}
 
@@ -55,6 +57,13 @@ def test_a_short_real_tune_gives_a_verified_variant_per_kind(workspace):
         assert hybrid["kernels_per_engine"]["tvm"] + hybrid["kernels_per_engine"]["onnxruntime"] == len(hybrid["kernels"])
         assert ("hybrid" in t["engines"]) == hybrid["built"] == (os.path.exists(os.path.join(t["variant_dir"], "hybrid.zip")))
         assert meta["hybrid"] == hybrid and t["engine"] in t["engines"]
+        fidelity = t["fidelity"]  # the best two of each task measured again on a quiet device, committed with their origin
+        assert 0 < fidelity["tasks"] <= t["tasks_tuned"] and fidelity["tasks"] <= fidelity["measured"] <= 2 * fidelity["tasks"]
+        assert all(c["gain"] > 1 and c["new_pick_us"] < c["search_pick_us"] for c in fidelity["changes"])
+        assert fidelity["pick_changed"] == len(fidelity["changes"])
+        records = TuningDatabase(str(workspace[0] / "db")).view(t["target_key"]).records()
+        quiet = [r for r in records if r.measure_json and json.loads(r.measure_json).get("fidelity")]
+        assert len(quiet) == fidelity["measured"] and all(json.loads(r.measure_json)["settings"] == QUIET.as_json() for r in quiet)
 
 
 def test_a_second_tune_of_the_same_model_measures_nothing(workspace):
