@@ -12,7 +12,8 @@ compile error, a build task whose worker died after Ray's retries, and a build t
 no progress for `timeout_sec` while others finished (cancelled). Ray reuses its worker
 processes, so the import of TVM's tensor intrinsics (`tvm_intrinsics`) is paid once per
 worker, and `warm_up()` pays it up front on every CPU. Builds yield the CPU to measurements
-(`priority`).
+(`priority`), and a `fence` (a callable, e.g. the runner's `wait_idle`) is called before
+each batch, so that a batch can wait until measurements on the cores it would use are over.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 
 import ray
 import tvm
@@ -73,12 +75,20 @@ def _canonical_target(target: tvm.target.Target) -> str:
 class RayBuilder(PyBuilder):
     """Compiles MetaSchedule's candidates as Ray tasks, at most `max_in_flight` at once (default: as Ray schedules them)."""
 
-    def __init__(self, max_in_flight: int | None = None, timeout_sec: float = 300.0, artifacts: ArtifactRegistry = ARTIFACTS) -> None:
+    def __init__(
+        self,
+        max_in_flight: int | None = None,
+        timeout_sec: float = 300.0,
+        artifacts: ArtifactRegistry = ARTIFACTS,
+        fence: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__()
         self.max_in_flight = max_in_flight
         self.timeout_sec = timeout_sec
         self.artifacts = artifacts
+        self.fence = fence
         self.busy_seconds = 0.0  # wall time spent in build(): the search waits for builds that long
+        self.fence_seconds = 0.0  # of which waiting for `fence`
 
     def warm_up(self) -> list[float]:
         """Start a warm build worker on every CPU of the cluster (or `max_in_flight` of them); seconds each took."""
@@ -88,6 +98,9 @@ class RayBuilder(PyBuilder):
     def build(self, build_inputs: list[BuilderInput]) -> list[BuilderResult]:
         start = time.perf_counter()
         try:
+            if self.fence is not None:
+                self.fence()
+                self.fence_seconds += time.perf_counter() - start
             return self._build(build_inputs)
         finally:
             self.busy_seconds += time.perf_counter() - start

@@ -27,14 +27,16 @@ class MeasureSettings:
     other work on the machine only ever slows a kernel down, so the fastest repeats are
     the closest to its undisturbed time. On this 2-core machine, with builds and searches
     beside it, one 100 ms repeat of a 130 µs convolution read 213-413 µs, the fastest two
-    of five 40 ms repeats 133-135 µs. `timeout_sec` bounds one measurement, load and
-    warm-up included.
+    of five 40 ms repeats 133-135 µs; a search now builds only when its measurements are
+    over (`farm.tuning.search`), so three 25 ms repeats do (a third of the device time per
+    candidate, which set the pace of a tune). `timeout_sec` bounds one measurement, load
+    and warm-up included.
     """
 
     warmup: int = 1
-    number: int = 3
-    repeat: int = 5
-    min_repeat_ms: int = 40
+    number: int = 1
+    repeat: int = 3
+    min_repeat_ms: int = 25
     keep_fastest: int | None = 2
     enable_cpu_cache_flush: bool = False
     timeout_sec: float = 60.0

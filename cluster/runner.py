@@ -71,6 +71,8 @@ class DevicePool:
         self.devices: list[_Device] = []
         nodes = nodes_serving(kind)
         self.device_kind = nodes[0].kind(kind)
+        # a CPU device on a node that also offers CPUs to Ray tasks: builds may run on the cores it measures with
+        self.shares_cores_with_builds = any(n.kind_platforms[kind] == "cpu" and n.resources.get("CPU", 0) > 0 for n in nodes)
         self._add(nodes)
 
     def refresh(self) -> None:
@@ -130,6 +132,7 @@ class RayRunner(PyRunner):
         self.artifacts = artifacts
         self.pool = DevicePool(kind)
         self._provenance: OrderedDict[str, dict] = OrderedDict()
+        self._running: dict[int, _Measurement] = {}
         self._lock = threading.Lock()
         self.wait_seconds = 0.0  # wall time result() blocked on measurements: what search and builds did not hide
 
@@ -153,10 +156,18 @@ class RayRunner(PyRunner):
             futures.append(RayRunnerFuture(self, measurement))
         return futures
 
+    def wait_idle(self) -> None:
+        """Block until no measurement this runner sent is queued or running on a device (their results may be uncollected)."""
+        with self._lock:
+            calls = [m.call for m in self._running.values()]
+        if calls:
+            ray.wait(calls, num_returns=len(calls), fetch_local=False)
+
     def _submit(self, m: _Measurement) -> None:
         with self._lock:
             device = self.pool.pick(m.lost_on)
             device.in_flight += 1
+            self._running[id(m)] = m
         m.device = device
         m.attempts += 1
         m.call = device.actor.measure.remote(m.artifact, m.suffix, m.args_info, self.settings.as_json(), label=f"{self.kind} candidate")
@@ -201,6 +212,8 @@ class RayRunner(PyRunner):
 
     def _finish(self, m: _Measurement, out: dict | None, error: str | None = None) -> None:
         error = error or (out or {}).get("error")
+        with self._lock:
+            self._running.pop(id(m), None)
         metrics().queued(self.kind, -1)
         self.artifacts.release(m.artifact_path)
         if error is not None:

@@ -14,6 +14,11 @@ A worker reports its profile: seconds blocked on builds, seconds blocked on
 measurements, seconds in the cost model (feature extraction and prediction), and the
 rest of its wall time, spent in the evolutionary search itself.
 
+Where the kind's device measures on cores that also build (one machine, or a device node
+that offers its CPUs to Ray tasks), a batch builds only once the worker's measurements
+before it are over (the builder's `fence` is the runner's `wait_idle`): a build beside a
+measurement, even at idle priority, made the measured times read slow and unevenly so.
+
 Search workers yield the CPU to measurements (`cluster.priority`) and reserve none (`num_cpus=0`): a reservation would let sessions starve
 the builds they wait for on a small cluster. With a local-folder database they run on
 the driver's node, which holds the folder; with an object-store URI anywhere.
@@ -106,7 +111,8 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     # MetaSchedule's per-round tables go to the work folder's logs, not to the driver's terminal
     logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
     target = tvm.target.Target(group.target)
-    builder, runner = RayBuilder(), RayRunner(group.kind)
+    runner = RayRunner(group.kind)
+    builder = RayBuilder(fence=runner.wait_idle if runner.pool.shares_cores_with_builds else None)
     cost_model = RemoteCostModel(server)
     db = ParquetDatabase(group.db_uri, group.target, job_id=group.job_id, model=group.model, task_names=group.task_names)
     try:
@@ -147,5 +153,5 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     finally:
         db.close()
     wall = time.perf_counter() - start
-    build, measure, model = builder.busy_seconds, runner.wait_seconds, cost_model.seconds
+    build, measure, model = builder.busy_seconds - builder.fence_seconds, runner.wait_seconds + builder.fence_seconds, cost_model.seconds
     return {"profile": SearchProfile(wall, max(0.0, wall - build - measure - model), build, measure, model).as_json(), "seeded": seeded}
