@@ -33,7 +33,7 @@ def workspace(tmp_path_factory, farm_cluster):
 
 def tune(workspace, model: str, kinds: str, out: str) -> dict:
     root, address = workspace
-    proc = farm("tune", str(root / model), "--target", kinds, "--trials", "64", "--trials-per-task", "2", "--done-after", "1",
+    proc = farm("tune", str(root / model), "--target", kinds, "--trials", "64", "--trials-per-task", "3", "--done-after", "1",
                 "--address", address, "--db", str(root / "db"), "--out", str(root / out), "--json")
     return json.loads(proc.stdout)["targets"]
 
@@ -42,7 +42,7 @@ def test_a_short_real_tune_gives_a_verified_variant_per_kind(workspace):
     targets = tune(workspace, "tiny.onnx", "x86-64,x86-64-v3", "first")
     assert sorted(targets) == ["x86-64", "x86-64-v3"]
     for kind, t in targets.items():
-        assert t["tasks"] > 0 and t["tasks_tuned"] == t["tasks"] and 0 < t["trials_measured"] <= 2 * t["tasks"]
+        assert t["tasks"] > 0 and t["tasks_tuned"] == t["tasks"] and 0 < t["trials_measured"] <= 3 * t["tasks"]
         assert t["agrees"] and t["max_abs_diff"] < 1e-3 and t["tvm_latency_ms"] > 0 and t["ort_latency_ms"] > 0
         meta = json.loads(open(os.path.join(t["variant_dir"], "metadata.json")).read())
         assert meta["kind"] == kind and meta["target"]["mcpu"] == kind and meta["inputs"][0]["shape"] == [1, 3, 8, 8]
@@ -57,8 +57,8 @@ def test_a_short_real_tune_gives_a_verified_variant_per_kind(workspace):
         assert hybrid["kernels_per_engine"]["tvm"] + hybrid["kernels_per_engine"]["onnxruntime"] == len(hybrid["kernels"])
         assert ("hybrid" in t["engines"]) == hybrid["built"] == (os.path.exists(os.path.join(t["variant_dir"], "hybrid.zip")))
         assert meta["hybrid"] == hybrid and t["engine"] in t["engines"]
-        fidelity = t["fidelity"]  # the best two of each task measured again on a quiet device, committed with their origin
-        assert 0 < fidelity["tasks"] <= t["tasks_tuned"] and fidelity["tasks"] <= fidelity["measured"] <= 2 * fidelity["tasks"]
+        fidelity = t["fidelity"]  # the best of each task measured again on a quiet device, committed with their origin
+        assert 0 < fidelity["tasks"] <= t["tasks_tuned"] and 2 * fidelity["tasks"] <= fidelity["measured"] <= 3 * fidelity["tasks"]
         assert all(c["gain"] > 1 and c["new_pick_us"] < c["search_pick_us"] for c in fidelity["changes"])
         assert fidelity["pick_changed"] == len(fidelity["changes"])
         records = TuningDatabase(str(workspace[0] / "db")).view(t["target_key"]).records()
@@ -75,7 +75,7 @@ def test_a_second_tune_of_the_same_model_measures_nothing(workspace):
 def test_a_sibling_model_measures_only_its_new_layers_with_the_cost_model_of_the_first(workspace):
     t = tune(workspace, "sibling.onnx", "x86-64-v3", "sibling")["x86-64-v3"]
     assert 0 < t["tasks_tuned"] < t["tasks"]
-    assert t["trials_measured"] <= 2 * t["tasks_tuned"]
+    assert t["trials_measured"] <= 3 * t["tasks_tuned"]
     assert t["cost_model"]["seeded_from_similar"] >= 1, "the new classifier layer starts from the first model's"
     pretrain = t["cost_model"]["pretrain"]
     assert pretrain["loaded_from"] and pretrain["loaded_samples"] > 0, "the saved model of the first tune is the starting point"
