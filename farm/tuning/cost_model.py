@@ -269,6 +269,7 @@ class RemoteCostModel(PyCostModel):
         self.samples = 0
         self.booster = None
         self.seconds = 0.0
+        self.wait_seconds = 0.0  # of `seconds`, waiting on the server's answers
         self._keys: dict[int, str] = {}
         self._refresh()
 
@@ -279,7 +280,9 @@ class RemoteCostModel(PyCostModel):
         return self._keys[handle]
 
     def _refresh(self) -> None:
+        start = time.perf_counter()
         latest = ray.get(self.server.booster_since.remote(self.version))
+        self.wait_seconds += time.perf_counter() - start
         if latest is None:
             return
         self.version, raw, self.samples = latest

@@ -11,8 +11,9 @@ measures the adapted best schedules of similar workloads for each workload the
 database has never measured (`farm.tuning.seeding`); they count against its trials.
 
 A worker reports its profile: seconds blocked on builds, seconds blocked on
-measurements, seconds in the cost model (feature extraction and prediction), and the
-rest of its wall time, spent in the evolutionary search itself.
+measurements, seconds in the cost model (feature extraction and prediction; of which
+`cost_model_wait_seconds` waiting on the central server), and the rest of its wall time,
+spent in the evolutionary search itself.
 
 Where the kind's device measures on cores that also build (one machine, or a device node
 that offers its CPUs to Ray tasks), a batch builds only once the worker's measurements
@@ -48,6 +49,7 @@ class SearchProfile:
     build_seconds: float = 0.0
     measure_seconds: float = 0.0
     cost_model_seconds: float = 0.0
+    cost_model_wait_seconds: float = 0.0  # of `cost_model_seconds`, waiting on the central server
 
     def __add__(self, other: "SearchProfile") -> "SearchProfile":
         return SearchProfile(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
@@ -154,4 +156,5 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
         db.close()
     wall = time.perf_counter() - start
     build, measure, model = builder.busy_seconds - builder.fence_seconds, runner.wait_seconds + builder.fence_seconds, cost_model.seconds
-    return {"profile": SearchProfile(wall, max(0.0, wall - build - measure - model), build, measure, model).as_json(), "seeded": seeded}
+    profile = SearchProfile(wall, max(0.0, wall - build - measure - model), build, measure, model, cost_model.wait_seconds)
+    return {"profile": profile.as_json(), "seeded": seeded}
