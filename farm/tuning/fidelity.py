@@ -6,11 +6,10 @@ that interference; still, a candidate measured in a busy moment can read slow an
 its place, and one measured in a lull can read fast and take it. Once a session's search
 has ended, nothing else of it runs on the node, so the best few records of every task
 it tuned (`TuningPlan.remeasure`, 3 by default; tasks with at least two records: with one
-there is nothing to choose) are rebuilt and measured again with more repeats (`QUIET`),
-after the search and before compilation. The figures are committed as
-records of their own, with their origin, so the database's best record of each task, which
-compilation and the hybrid plan use, now comes from a quiet measurement wherever the quiet
-figures are the lowest known. `remeasure` reports how often the pick changed and by how
+there is nothing to choose) are rebuilt and measured again with more repeats (`QUIET`).
+The figures are committed as records of their own, with their origin, so the database's
+best record of each task, which compilation and the hybrid plan use, now comes from a
+quiet measurement wherever the quiet figures are the lowest known. `remeasure` reports how often the pick changed and by how
 much: the quiet time of the search's pick over the quiet time of the new pick.
 """
 
@@ -24,6 +23,7 @@ from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.meta_schedule.builder import BuilderInput
 from tvm.s_tir.meta_schedule.database import TuningRecord
 from tvm.s_tir.meta_schedule.runner import RunnerInput
+from tvm.s_tir.meta_schedule.utils import remove_build_dir
 
 from cluster.measurement import MeasureSettings
 from tuning_db.metaschedule import ParquetDatabase, record_json
@@ -74,6 +74,8 @@ def remeasure(db: ParquetDatabase, target: tvm.target.Target, keys: dict[str, st
             db.expect_origin(record.trace, {**origin, "fidelity": True})
         db.commit_tuning_record(TuningRecord(record.trace, record.workload, result.run_secs, target, args[i]))
         quiet.setdefault(key, []).append((sum(float(s) for s in result.run_secs) / len(result.run_secs), rank))
+    for i in ok:  # as MetaSchedule's RemoveBuildArtifact does after a tuning round
+        remove_build_dir(str(built[i].artifact_path))
     db.flush()
     changes = []
     for key, figures in quiet.items():

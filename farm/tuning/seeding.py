@@ -24,6 +24,7 @@ from tvm.s_tir.meta_schedule.builder import BuilderInput
 from tvm.s_tir.meta_schedule.database import TuningRecord
 from tvm.s_tir.meta_schedule.runner import RunnerInput, RunnerResult
 from tvm.s_tir.meta_schedule.search_strategy import MeasureCandidate
+from tvm.s_tir.meta_schedule.utils import remove_build_dir
 from tvm.s_tir.schedule import Trace
 
 from tuning_db.metaschedule import ParquetDatabase, record_json
@@ -110,6 +111,8 @@ def seed_workload(
         if origin is not None:
             db.expect_origin(sch.trace, origin)
         db.commit_tuning_record(TuningRecord(sch.trace, workload, run_secs, context.target, args[i]))
+    for i in runnable:  # as MetaSchedule's RemoveBuildArtifact does after a tuning round
+        remove_build_dir(str(built[i].artifact_path))
     db.flush()
     if on_measured is not None:
         candidates = [MeasureCandidate(s, a) for s, a in zip(schedules, args)]
