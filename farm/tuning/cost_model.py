@@ -10,6 +10,13 @@ times to the server (`add`), and predicts with a local copy of the server's newe
 booster, fetched whenever the server has trained a newer one (the broadcast). When the
 session ends the server saves the model back with the ids of the records it learned.
 
+Nothing waits for a retrain. `add` only queues the measurements; one trainer thread takes
+all that has queued, retrains (from scratch, as MetaSchedule does) and publishes the new
+booster by replacing one tuple, so `booster_since` never waits for a lock a retrain
+holds. A worker keeps at most one `add` in flight: the next `update` first collects the
+previous one, so a failed retrain (`add` raises it from then on) reaches the search, and a
+worker that measures faster than the server learns waits instead of piling up requests.
+
 Feature groups (MetaSchedule normalises run times within one) are keyed by the portable
 workload key, so records from the database and fresh measurements of the same workload
 share a group.
@@ -159,19 +166,29 @@ class CostModelServer:
         self.target = target
         self.target_key = target_key
         self.model = FarmXGBModel()
-        self.version = 0
-        self.booster: bytes | None = None
         self.record_ids: set[str] = set()
         self.weights = weights
         self.best = dict(reused_secs)
         self.trials = 0
         self.train_seconds = 0.0
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the queue, counters and error; never held while training
+        self.model_lock = threading.Lock()  # the model itself: the trainer, pre-training, save and load
+        self.published: tuple[int, bytes | None, int] = (0, None, 0)  # version, booster, samples: replaced whole
+        self.queue: list[tuple[str, list[np.ndarray], np.ndarray]] = []
+        self.training = False
+        self.error: str | None = None
+        self.idle = threading.Condition(self.lock)
+        self.wake = threading.Event()
+        threading.Thread(target=self._train_forever, name="cost-model-trainer", daemon=True).start()
 
     def pretrain(self) -> dict:
         """Load the newest saved model of the target and train it on the records it has not seen."""
         yield_cpu()
         start = time.perf_counter()
+        with self.model_lock:
+            return self._pretrain(start)
+
+    def _pretrain(self, start: float) -> dict:
         store = CostModelStore(self.db_uri)
         saved = store.latest(self.target_key, tvm_version=tvm.__version__, extractor=EXTRACTOR)
         loaded = 0
@@ -196,45 +213,77 @@ class CostModelServer:
         }
 
     def _publish(self) -> None:
-        self.booster = booster_bytes(self.model)
-        self.version += 1
+        """Make the model's booster the newest (called with `model_lock` held)."""
+        self.published = (self.published[0] + 1, booster_bytes(self.model), self.model.data_size)
 
     def add(self, key: str, feats: list[np.ndarray], costs: np.ndarray) -> int:
-        """Measured candidates of one workload from a search worker; returns the model's version after it."""
-        yield_cpu()
+        """Queue measured candidates of one workload for the trainer; returns the published version. Raises a failed retrain."""
         with self.lock:
+            if self.error is not None:
+                raise RuntimeError(f"the cost model failed to retrain: {self.error}")
             self.trials += len(costs)
             measured = [float(c) for c in costs if c < FAILED_COST]
             if measured:
                 self.best[key] = min(self.best.get(key, float("inf")), min(measured))
+            self.queue.append((key, feats, costs))
+        self.wake.set()
+        return self.published[0]
+
+    def _train_forever(self) -> None:
+        yield_cpu()
+        while True:
+            self.wake.wait()
+            with self.lock:
+                self.wake.clear()
+                batch, self.queue = self.queue, []
+                self.training = bool(batch)
+            if not batch:
+                continue
             start = time.perf_counter()
-            if self.model.add(key, feats, costs):
-                self._publish()
-            self.train_seconds += time.perf_counter() - start
-            return self.version
+            try:
+                with self.model_lock:
+                    trained = [self.model.add(key, feats, costs) for key, feats, costs in batch]
+                    if any(trained):
+                        self._publish()
+            except Exception as e:  # noqa: BLE001 - handed to the next add() and to drain()
+                with self.lock:
+                    self.error = f"{type(e).__name__}: {e}"
+            with self.lock:
+                self.train_seconds += time.perf_counter() - start
+                self.training = False
+                self.idle.notify_all()
+
+    def drain(self) -> int:
+        """Wait until everything queued is learned; the published version. Raises a failed retrain."""
+        with self.lock:
+            self.idle.wait_for(lambda: not self.queue and not self.training)
+            if self.error is not None:
+                raise RuntimeError(f"the cost model failed to retrain: {self.error}")
+        return self.published[0]
 
     def booster_since(self, version: int) -> tuple[int, bytes | None, int] | None:
-        """The newest booster, its version and the samples behind it; None if `version` is already the newest."""
-        with self.lock:
-            if version == self.version:
-                return None
-            return self.version, self.booster, self.model.data_size
+        """The newest booster, its version and the samples behind it; None if `version` is already the newest. Never waits."""
+        published = self.published
+        return None if version == published[0] else published
 
     def progress(self) -> dict:
         """Trials measured this session and the model latency estimated from the best record of every task so far."""
         with self.lock:
             known = [self.weights[k] * s for k, s in self.best.items() if k in self.weights]
             complete = len([k for k in self.weights if k in self.best]) == len(self.weights)
-            return {"trials": self.trials, "estimated_latency_s": sum(known) if complete and known else None, "train_seconds": self.train_seconds}
+            return {"trials": self.trials, "estimated_latency_s": sum(known) if complete and known else None,
+                    "train_seconds": self.train_seconds, "training": self.training or bool(self.queue), "error": self.error}
 
     def blob(self) -> bytes:
-        """The model as MetaSchedule's `XGBModel.save` writes it."""
-        with self.lock:
+        """The model as MetaSchedule's `XGBModel.save` writes it, once everything queued is learned."""
+        self.drain()
+        with self.model_lock:
             return self.model.to_bytes()
 
     def load_blob(self, blob: bytes) -> None:
         """Replace the model by one `XGBModel.save` wrote."""
-        with self.lock:
+        self.drain()
+        with self.model_lock:
             self.model.from_bytes(blob)
             self._publish()
 
@@ -244,9 +293,10 @@ class CostModelServer:
         The records it learned: those it was pre-trained on and those this session's job
         committed (the search workers' measurements, as the database recorded them).
         """
+        self.drain()
         view = TuningDatabase(self.db_uri).view(self.target_key)
         session_ids = view.record_ids_of_job(self.job_id)
-        with self.lock:
+        with self.model_lock:
             if not self.model.data_size:
                 return {"saved": None, "samples": 0}
             blob = self.model.to_bytes()
@@ -269,7 +319,8 @@ class RemoteCostModel(PyCostModel):
         self.samples = 0
         self.booster = None
         self.seconds = 0.0
-        self.wait_seconds = 0.0  # of `seconds`, waiting on the server's answers
+        self.wait_seconds = 0.0  # of `seconds`, waiting on the server (its answers and the previous update)
+        self._in_flight: ray.ObjectRef | None = None
         self._keys: dict[int, str] = {}
         self._refresh()
 
@@ -279,10 +330,15 @@ class RemoteCostModel(PyCostModel):
             self._keys[handle] = workload_key(context.mod)
         return self._keys[handle]
 
-    def _refresh(self) -> None:
+    def _wait(self, ref: ray.ObjectRef):
         start = time.perf_counter()
-        latest = ray.get(self.server.booster_since.remote(self.version))
-        self.wait_seconds += time.perf_counter() - start
+        try:
+            return ray.get(ref)
+        finally:
+            self.wait_seconds += time.perf_counter() - start
+
+    def _refresh(self) -> None:
+        latest = self._wait(self.server.booster_since.remote(self.version))
         if latest is None:
             return
         self.version, raw, self.samples = latest
@@ -308,8 +364,20 @@ class RemoteCostModel(PyCostModel):
         if not candidates:
             return
         start = time.perf_counter()
-        self.server.add.remote(self._key(context), features(self.extractor, context, candidates), median_costs(results))
+        self._collect()
+        self._in_flight = self.server.add.remote(self._key(context), features(self.extractor, context, candidates), median_costs(results))
         self.seconds += time.perf_counter() - start
+
+    def drain(self) -> None:
+        """Collect the update in flight, if any (raises the server's error)."""
+        start = time.perf_counter()
+        self._collect()
+        self.seconds += time.perf_counter() - start
+
+    def _collect(self) -> None:
+        ref, self._in_flight = self._in_flight, None
+        if ref is not None:
+            self._wait(ref)
 
     def predict(self, context: TuneContext, candidates: list) -> np.ndarray:
         start = time.perf_counter()

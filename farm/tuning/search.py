@@ -152,6 +152,7 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
                 cost_model=cost_model,
                 measure_callbacks=[*measure_callbacks(db, runner.provenance), PublishBestLatency(group.kind)],
             )
+        cost_model.drain()
     finally:
         db.close()
     wall = time.perf_counter() - start
