@@ -9,6 +9,7 @@ GET /health and GET /metadata, running the model through the wheel's `load()`.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
@@ -18,7 +19,10 @@ from .wheel import build_wheel, names
 
 PORT = 8080
 
-SERVE = '''"""HTTP inference server of {model} ({kind}), standard library only.
+# serve.py and the Dockerfile take no data as code: serve.py reads the model's names from the wheel's METADATA,
+# the Dockerfile's one comment carries them JSON-quoted (a newline in a name cannot start an instruction), and
+# every other substitution is a slug, a file name derived from slugs, or a number.
+SERVE = '''"""HTTP inference server of the packaged model (its wheel's METADATA says which), standard library only.
 
     python serve.py [--host 0.0.0.0] [--port 8080] [--threads N]
 
@@ -122,9 +126,9 @@ def build_docker_context(variant_dir: str, out_dir: str) -> str:
     wheel_name = os.path.basename(wheel_path)
     files = {
         wheel_name: wheel,
-        "serve.py": SERVE.format(model=meta["model"], kind=meta["kind"], package=package, port=PORT).encode(),
+        "serve.py": SERVE.format(package=package, port=PORT).encode(),
         "Dockerfile": DOCKERFILE.format(
-            model=meta["model"], kind=meta["kind"], dist=dist, stem=variant.stem, wheel=wheel_name, port=PORT
+            model=json.dumps(meta["model"]), kind=json.dumps(meta["kind"]), dist=dist, stem=variant.stem, wheel=wheel_name, port=PORT
         ).encode(),
     }
     os.makedirs(out_dir, exist_ok=True)

@@ -17,7 +17,8 @@ import tarfile
 
 from .variant import METADATA_FILE, read_variant
 
-EXAMPLE = '''"""Run {model} ({kind}) with plain Apache TVM on random inputs: python example.py"""
+# example.py takes no data as code: it reads the model's name and tensors from metadata.json when it runs.
+EXAMPLE = '''"""Run the packaged model with plain Apache TVM on random inputs: python example.py"""
 
 import json
 import os
@@ -44,12 +45,13 @@ def flatten(value) -> list:
 def main() -> None:
     with open(os.path.join(HERE, "metadata.json")) as f:
         metadata = json.load(f)
+    print(f"{json.dumps(metadata['model'])} ({metadata['kind']})")
     device = tvm.cuda() if metadata["target"]["kind"] == "cuda" else tvm.cpu()
     vm = relax.VirtualMachine(tvm.runtime.load_module(os.path.join(HERE, metadata["library"])), device)
     rng = np.random.default_rng(0)
     inputs = [tvm.runtime.tensor(random_input(spec, rng), device) for spec in metadata["inputs"]]
     for spec, output in zip(metadata["outputs"], flatten(vm["main"](*inputs))):
-        print(spec["name"], output.shape, output.dtype, output.ravel()[:5])
+        print(json.dumps(spec["name"]), output.shape, output.dtype, output.ravel()[:5])
 
 
 if __name__ == "__main__":
@@ -91,7 +93,7 @@ def build_tarball(variant_dir: str, out_dir: str) -> str:
     files = {name: _read(os.path.join(variant.folder, name)) for name in variant.model_files}
     files |= {
         METADATA_FILE: json.dumps(metadata, indent=2).encode(),
-        "example.py": EXAMPLE.format(model=meta["model"], kind=meta["kind"]).encode(),
+        "example.py": EXAMPLE.encode(),
         "README.txt": README.format(
             model=meta["model"], kind=meta["kind"], tvm_version=meta.get("tvm_version", "?"), target_key=meta.get("target_key", "?")
         ).encode(),

@@ -27,11 +27,13 @@ from .variant import BENCHMARK_FILE, METADATA_FILE, PackagingError, Variant, rea
 RUNTIME_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime")
 NOT_PORTABLE = ("remote.py",)
 
-_INIT = '''"""{model} compiled by Apache TVM for {kind} ({target_key}), packaged by tuning-farm.
+# The generated module takes no data as code: the model's name, kind and tensor names are read
+# from metadata.json when it is imported; only the package slug and the repr of the version go in.
+_INIT = '''"""A model compiled by Apache TVM and packaged by tuning-farm; METADATA says which (model, kind, inputs, outputs).
 
     import {package}
     model = {package}.load(threads=4)        # a runtime Model: inputs, outputs, run, create_request, profile
-    outputs = {package}.run({{"{first_input}": array}})  # one inference on a model loaded once per process
+    outputs = {package}.run({{name: array}})   # one inference on a model loaded once per process; names in METADATA["inputs"]
 """
 
 from __future__ import annotations
@@ -81,11 +83,16 @@ def platform_tag(target: dict) -> str:
     return f"linux_{arch}"
 
 
+def toml_string(text: str) -> str:
+    """`text` as a TOML basic string: JSON's escapes, and DEL, which JSON leaves raw and TOML forbids."""
+    return json.dumps(text).replace("\x7f", "\\u007f")
+
+
 def _pyproject(variant: Variant, dist: str, package: str, version: str) -> str:
     meta = variant.metadata
     dependencies = variant.requirements()
     description = f"{meta['model']} optimized for {meta['kind']} by tuning-farm (engine: {variant.engine})"
-    q = json.dumps  # TOML basic strings share JSON's escapes
+    q = toml_string
     return "\n".join([
         "[build-system]",
         'requires = ["setuptools>=70.1"]',
@@ -112,7 +119,6 @@ def _pyproject(variant: Variant, dist: str, package: str, version: str) -> str:
 
 
 def _write_package(variant: Variant, root: str, package: str, version: str) -> None:
-    meta = variant.metadata
     runtime_files = sorted(f for f in os.listdir(RUNTIME_DIR) if f.endswith(".py") and f not in NOT_PORTABLE) if os.path.isdir(RUNTIME_DIR) else []
     if "__init__.py" not in runtime_files:
         raise PackagingError(f"{RUNTIME_DIR}: the farm runtime is missing; it is what the wheel runs the model with")
@@ -124,10 +130,7 @@ def _write_package(variant: Variant, root: str, package: str, version: str) -> N
     for name in (METADATA_FILE, *variant.model_files, BENCHMARK_FILE):
         if os.path.isfile(os.path.join(variant.folder, name)):
             shutil.copyfile(os.path.join(variant.folder, name), os.path.join(model_dir, name))
-    init = _INIT.format(
-        model=meta["model"], kind=meta["kind"], target_key=meta.get("target_key", ""), package=package,
-        first_input=meta["inputs"][0]["name"] if meta["inputs"] else "input", version=version,
-    )
+    init = _INIT.format(package=package, version=version)
     with open(os.path.join(root, package, "__init__.py"), "w") as f:
         f.write(init)
 
