@@ -95,7 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     Handler.model = load(threads=args.threads)
     server = ThreadingHTTPServer((args.host, args.port), Handler)
-    print(f"serving {{METADATA['model']}} ({{METADATA['kind']}}) on http://{{args.host}}:{{server.server_port}}", flush=True)
+    print(f"serving {{json.dumps(METADATA['model'])}} ({{METADATA['kind']}}) on http://{{args.host}}:{{server.server_port}}", flush=True)
     server.serve_forever()
 
 

@@ -45,13 +45,12 @@ def flatten(value) -> list:
 def main() -> None:
     with open(os.path.join(HERE, "metadata.json")) as f:
         metadata = json.load(f)
-    print(f"{json.dumps(metadata['model'])} ({metadata['kind']})")
     device = tvm.cuda() if metadata["target"]["kind"] == "cuda" else tvm.cpu()
     vm = relax.VirtualMachine(tvm.runtime.load_module(os.path.join(HERE, metadata["library"])), device)
     rng = np.random.default_rng(0)
     inputs = [tvm.runtime.tensor(random_input(spec, rng), device) for spec in metadata["inputs"]]
     for spec, output in zip(metadata["outputs"], flatten(vm["main"](*inputs))):
-        print(json.dumps(spec["name"]), output.shape, output.dtype, output.ravel()[:5])
+        print(spec["name"], output.shape, output.dtype, output.ravel()[:5])
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ corrupt folder.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -62,9 +63,19 @@ class Variant:
         return f"{safe_name(self.metadata['model'])}-{safe_name(self.metadata['kind'])}"
 
 
+MAX_NAME = 80  # characters of a name in a file name: a package's adds ~30, and file names end at 255 bytes
+
+
+def bounded(slug: str, text: str) -> str:
+    """`slug` of `text`, cut to `MAX_NAME` characters with 8 hex digits of the text's hash when longer (names stay distinct)."""
+    if len(slug) <= MAX_NAME:
+        return slug
+    return f"{slug[: MAX_NAME - 9]}_{hashlib.sha256(str(text).encode()).hexdigest()[:8]}"
+
+
 def safe_name(text: str) -> str:
-    """`text` with every character but letters, digits, `.`, `_` and `-` replaced by `_`, never starting with a dot."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", str(text)).lstrip(".") or "_"
+    """`text` with every character but letters, digits, `.`, `_` and `-` replaced by `_`, never starting with a dot; bounded."""
+    return bounded(re.sub(r"[^A-Za-z0-9._-]", "_", str(text)).lstrip(".") or "_", text)
 
 
 def _read_json(path: str) -> dict:

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 
-from .variant import BENCHMARK_FILE, METADATA_FILE, PackagingError, Variant, read_variant
+from .variant import BENCHMARK_FILE, METADATA_FILE, PackagingError, Variant, bounded, read_variant
 
 RUNTIME_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime")
 NOT_PORTABLE = ("remote.py",)
@@ -68,7 +68,7 @@ def run(inputs) -> dict:
 def names(metadata: dict, name: str | None = None) -> tuple[str, str]:
     """(distribution name, import package) of a variant's wheel: `farm-model-<model>-<kind>` unless `name` is given."""
     base = name or f"farm-model-{metadata['model']}-{metadata['kind']}"
-    package = re.sub(r"[^a-z0-9]+", "_", base.lower()).strip("_")
+    package = bounded(re.sub(r"[^a-z0-9]+", "_", base.lower()).strip("_"), base)
     if not package.isidentifier():
         raise PackagingError(f"wheel name {base!r} gives no valid Python package name ({package!r})")
     return package.replace("_", "-"), package

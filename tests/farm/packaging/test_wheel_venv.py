@@ -119,7 +119,7 @@ def test_docker_context_server_in_the_venv(venv, tuned_variants, reference, tmp_
         server = subprocess.Popen([str(venv / "bin" / "python"), "serve.py", "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
                                   cwd=ctx, stdout=subprocess.PIPE, stderr=log, text=True, env=env_without_pythonpath())
     try:
-        line = server.stdout.readline()  # "serving tiny (x86-64-v3) on http://127.0.0.1:PORT", or EOF if it died
+        line = server.stdout.readline()  # 'serving "tiny" (x86-64-v3) on http://127.0.0.1:PORT', or EOF if it died
         assert "http://127.0.0.1:" in line, (tmp_path / "serve.log").read_text()[-3000:]
         url = line.split()[-1]
         assert _request(f"{url}/health") == (200, {"status": "ok", "model": "tiny", "kind": "x86-64-v3"})
