@@ -29,7 +29,8 @@ class MeasureSettings:
     beside it, one 100 ms repeat of a 130 µs convolution read 213-413 µs, the fastest two
     of five 40 ms repeats 133-135 µs; a search now builds only when its measurements are
     over (`farm.tuning.search`), so three 25 ms repeats do (a third of the device time per
-    candidate, which set the pace of a tune). `timeout_sec` bounds one measurement, load
+    candidate, which set the pace of a tune: with both, a 1,000-trial squeezenet tune went
+    from 66.5 to 108.8 trials per minute). `timeout_sec` bounds one measurement, load
     and warm-up included.
     """
 

@@ -177,10 +177,15 @@ def main() -> None:
                 runs[str(budget)] = figures(tune(path, shapes, kind, budget, os.path.join(work, "db"), os.path.join(work, f"out{budget}")), flops, peak)
                 print(f"{name} @ {budget}: {json.dumps(runs[str(budget)])}", file=sys.stderr, flush=True)
             report["models"][name] = {"path": path, "gflop": flops / 1e9, "budgets": runs}
+    emit(report, args.out)
+
+
+def emit(report: dict, out: str | None) -> None:
+    """The report as JSON on stdout, and in `out` when given."""
     text = json.dumps(report, indent=2)
     print(text)
-    if args.out:
-        with open(args.out, "w") as f:
+    if out:
+        with open(out, "w") as f:
             f.write(text)
 
 

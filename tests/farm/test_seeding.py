@@ -22,13 +22,19 @@ def test_family_drops_the_numbering_of_fused_task_names():
     assert family("fused_conv1d2_add1") != family("fused_conv2d2_add1") != family("fused_conv3d2_add1")
 
 
-def test_convolutions_of_another_dimensionality_are_not_similar(tmp_path):
+def recorded(tmp_path, task_name: str) -> ParquetDatabase:
+    """A database holding the recorded 128×128 matmul's measurements under `task_name`."""
     mod128, records = matmul128_log()
-    db = ParquetDatabase(str(tmp_path / "db"), MATMUL128_TARGET, task_names={workload_key(mod128): "fused_conv1d_add"})
+    db = ParquetDatabase(str(tmp_path / "db"), MATMUL128_TARGET, task_names={workload_key(mod128): task_name})
     workload = db.commit_workload(mod128)
     for rec in records:
         db.commit_tuning_record(TuningRecord.from_json(rec, workload))
     db.flush()
+    return db
+
+
+def test_convolutions_of_another_dimensionality_are_not_similar(tmp_path):
+    db = recorded(tmp_path, "fused_conv1d_add")
     key96 = workload_key(db.commit_workload(matmul(96)).mod)
     assert similar_traces(db, key96, "fused_conv2d1_add2") == []
     assert len(similar_traces(db, key96, "fused_conv1d3_add1")) == 2
@@ -40,12 +46,7 @@ def _context(mod, name):
 
 
 def test_best_traces_of_a_similar_workload_adapt_to_new_shapes(tmp_path):
-    mod128, records = matmul128_log()
-    db = ParquetDatabase(str(tmp_path / "db"), MATMUL128_TARGET, task_names={workload_key(mod128): "matmul"})
-    workload = db.commit_workload(mod128)
-    for rec in records:
-        db.commit_tuning_record(TuningRecord.from_json(rec, workload))
-    db.flush()
+    db = recorded(tmp_path, "matmul")
     mod96 = matmul(96)
     context = _context(mod96, "matmul1")
     key96 = workload_key(db.commit_workload(mod96).mod)
