@@ -19,14 +19,12 @@ import time
 
 import tvm
 from tvm.s_tir import Schedule
-from tvm.s_tir.meta_schedule.arg_info import ArgInfo
-from tvm.s_tir.meta_schedule.builder import BuilderInput
 from tvm.s_tir.meta_schedule.database import TuningRecord
-from tvm.s_tir.meta_schedule.runner import RunnerInput
-from tvm.s_tir.meta_schedule.utils import remove_build_dir
 
 from cluster.measurement import MeasureSettings
 from tuning_db.metaschedule import ParquetDatabase, record_json
+
+from .measure import measure_schedules
 
 QUIET = MeasureSettings(repeat=10, keep_fastest=5)
 
@@ -59,23 +57,15 @@ def remeasure(db: ParquetDatabase, target: tvm.target.Target, keys: dict[str, st
             candidate = _candidate(row, workload, target)
             if candidate is not None:
                 jobs.append((key, rank, *candidate))
-    built = builder.build([BuilderInput(sch.mod, target) for *_, sch in jobs])
-    ok = [i for i, b in enumerate(built) if b.error_msg is None]
-    args = {i: ArgInfo.from_entry_func(jobs[i][3].mod, remove_preproc=True) for i in ok}
-    futures = runner.run([RunnerInput(built[i].artifact_path, "cpu", args[i]) for i in ok])
     quiet: dict[str, list[tuple[float, int]]] = {}
-    for i, future in zip(ok, futures):
-        result = future.result()
-        if result.run_secs is None:
+    for (key, rank, record, _), m in zip(jobs, measure_schedules([sch for *_, sch in jobs], target, builder, runner, runner.provenance)):
+        secs = m.result.run_secs
+        if secs is None:
             continue
-        key, rank, record, _ = jobs[i]
-        origin = runner.provenance(str(built[i].artifact_path))
-        if origin is not None:
-            db.expect_origin(record.trace, {**origin, "fidelity": True})
-        db.commit_tuning_record(TuningRecord(record.trace, record.workload, result.run_secs, target, args[i]))
-        quiet.setdefault(key, []).append((sum(float(s) for s in result.run_secs) / len(result.run_secs), rank))
-    for i in ok:  # as MetaSchedule's RemoveBuildArtifact does after a tuning round
-        remove_build_dir(str(built[i].artifact_path))
+        if m.origin is not None:
+            db.expect_origin(record.trace, {**m.origin, "fidelity": True})
+        db.commit_tuning_record(TuningRecord(record.trace, record.workload, secs, target, m.args))
+        quiet.setdefault(key, []).append((sum(float(s) for s in secs) / len(secs), rank))
     db.flush()
     changes = []
     for key, figures in quiet.items():

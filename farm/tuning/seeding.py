@@ -19,15 +19,14 @@ from collections.abc import Callable
 
 from tvm.s_tir import Schedule
 from tvm.s_tir.meta_schedule import TuneContext
-from tvm.s_tir.meta_schedule.arg_info import ArgInfo
-from tvm.s_tir.meta_schedule.builder import BuilderInput
 from tvm.s_tir.meta_schedule.database import TuningRecord
-from tvm.s_tir.meta_schedule.runner import RunnerInput, RunnerResult
+from tvm.s_tir.meta_schedule.runner import RunnerResult
 from tvm.s_tir.meta_schedule.search_strategy import MeasureCandidate
-from tvm.s_tir.meta_schedule.utils import remove_build_dir
 from tvm.s_tir.schedule import Trace
 
 from tuning_db.metaschedule import ParquetDatabase, record_json
+
+from .measure import measure_schedules
 
 TILE_SAMPLING = "SamplePerfectTile"
 
@@ -100,21 +99,12 @@ def seed_workload(
             break
     if not schedules:
         return 0
-    args = [ArgInfo.from_entry_func(s.mod, remove_preproc=True) for s in schedules]
-    built = builder.build([BuilderInput(s.mod, context.target) for s in schedules])
-    runnable = [i for i, b in enumerate(built) if b.error_msg is None]
-    futures = runner.run([RunnerInput(built[i].artifact_path, "cpu", args[i]) for i in runnable])
-    results: dict[int, RunnerResult] = {i: f.result() for i, f in zip(runnable, futures)}
-    for i, sch in enumerate(schedules):
-        run_secs = results[i].run_secs if i in results else None
-        origin = origin_of(str(built[i].artifact_path)) if origin_of is not None and run_secs is not None else None
-        if origin is not None:
-            db.expect_origin(sch.trace, origin)
-        db.commit_tuning_record(TuningRecord(sch.trace, workload, run_secs, context.target, args[i]))
-    for i in runnable:  # as MetaSchedule's RemoveBuildArtifact does after a tuning round
-        remove_build_dir(str(built[i].artifact_path))
+    measured = measure_schedules(schedules, context.target, builder, runner, origin_of)
+    for sch, m in zip(schedules, measured):
+        if m.origin is not None:
+            db.expect_origin(sch.trace, m.origin)
+        db.commit_tuning_record(TuningRecord(sch.trace, workload, m.result.run_secs, context.target, m.args))
     db.flush()
     if on_measured is not None:
-        candidates = [MeasureCandidate(s, a) for s, a in zip(schedules, args)]
-        on_measured(context, candidates, [results.get(i, RunnerResult(None, built[i].error_msg)) for i in range(len(schedules))])
+        on_measured(context, [MeasureCandidate(s, m.args) for s, m in zip(schedules, measured)], [m.result for m in measured])
     return len(schedules)
