@@ -208,10 +208,11 @@ class TuningSession:
         else:
             to_tune = []
         tuning_s = time.perf_counter() - start
-        fidelity = self._remeasure(target, {k: t.task_name for t, k in to_tune}) if to_tune and self.plan.remeasure else {}
-        self.stage = "compiling"
-        db = ParquetDatabase(self.db_uri, target, auto_compact_files=None)
+        # one view of the target for the re-measurement and the compilation, which uses what it committed
+        db = ParquetDatabase(self.db_uri, target, job_id=self.job_id, model=self.model_name, auto_compact_files=None)
         try:
+            fidelity = self._remeasure(db, target, {k: t.task_name for t, k in to_tune}) if to_tune and self.plan.remeasure else {}
+            self.stage = "compiling"
             start = time.perf_counter()
             executable = compile_with_records(db, self.model, target)
             compile_s = time.perf_counter() - start
@@ -243,7 +244,7 @@ class TuningSession:
         self.stage = "done"
         return summary
 
-    def _remeasure(self, target: tvm.target.Target, keys: dict[str, str]) -> dict:
+    def _remeasure(self, db: ParquetDatabase, target: tvm.target.Target, keys: dict[str, str]) -> dict:
         """The best candidates of the tasks this session tuned, measured again now that its search is over (`fidelity`)."""
         from cluster.builder import RayBuilder
         from cluster.runner import RayRunner
@@ -251,11 +252,7 @@ class TuningSession:
         from .fidelity import QUIET, remeasure
 
         self.stage = "re-measuring the best candidates"
-        db = ParquetDatabase(self.db_uri, target, job_id=self.job_id, model=self.model_name, auto_compact_files=None)
-        try:
-            return remeasure(db, target, keys, RayBuilder(), RayRunner(self.kind, QUIET), self.plan.remeasure)
-        finally:
-            db.close()
+        return remeasure(db, target, keys, RayBuilder(), RayRunner(self.kind, QUIET), self.plan.remeasure)
 
     def _search(self, device_kind, to_tune: list, plan: TuningPlan, best: dict[str, float]):
         """Pre-train the central cost model, run the search workers, save the model back; (profile, cost model info, workers)."""
