@@ -177,8 +177,7 @@ class CostModelServer:
         self.queue: list[tuple[str, list[np.ndarray], np.ndarray]] = []
         self.training = False
         self.error: str | None = None
-        self.idle = threading.Condition(self.lock)
-        self.wake = threading.Event()
+        self.changed = threading.Condition(self.lock)  # data queued (the trainer waits), a retrain ended (drain waits)
         threading.Thread(target=self._train_forever, name="cost-model-trainer", daemon=True).start()
 
     def pretrain(self) -> dict:
@@ -226,19 +225,16 @@ class CostModelServer:
             if measured:
                 self.best[key] = min(self.best.get(key, float("inf")), min(measured))
             self.queue.append((key, feats, costs))
-        self.wake.set()
+            self.changed.notify_all()
         return self.published[0]
 
     def _train_forever(self) -> None:
         yield_cpu()
         while True:
-            self.wake.wait()
             with self.lock:
-                self.wake.clear()
+                self.changed.wait_for(lambda: self.queue)
                 batch, self.queue = self.queue, []
-                self.training = bool(batch)
-            if not batch:
-                continue
+                self.training = True
             start = time.perf_counter()
             try:
                 with self.model_lock:
@@ -251,12 +247,12 @@ class CostModelServer:
             with self.lock:
                 self.train_seconds += time.perf_counter() - start
                 self.training = False
-                self.idle.notify_all()
+                self.changed.notify_all()
 
     def drain(self) -> int:
         """Wait until everything queued is learned; the published version. Raises a failed retrain."""
         with self.lock:
-            self.idle.wait_for(lambda: not self.queue and not self.training)
+            self.changed.wait_for(lambda: not self.queue and not self.training)
             if self.error is not None:
                 raise RuntimeError(f"the cost model failed to retrain: {self.error}")
         return self.published[0]
