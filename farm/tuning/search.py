@@ -55,7 +55,11 @@ class SearchProfile:
         return SearchProfile(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
 
     def as_json(self) -> dict:
-        return {k: round(v, 3) for k, v in asdict(self).items()}
+        """Seconds rounded to the millisecond; the search's share is what rounding the others left, so the parts add up as printed."""
+        out = {k: round(v, 3) for k, v in asdict(self).items()}
+        parts = out["build_seconds"] + out["measure_seconds"] + out["cost_model_seconds"]
+        out["search_seconds"] = round(max(0.0, out["wall_seconds"] - parts), 3)
+        return out
 
 
 @dataclass
