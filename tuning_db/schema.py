@@ -21,6 +21,7 @@ import pyarrow as pa
 
 FORMAT_NAME = "farm-tuning-db"
 FORMAT_VERSION = 1
+FAILED_SECS = 1e10  # the run time MetaSchedule records for a candidate whose build or run failed
 
 
 def utcnow() -> dt.datetime:
@@ -61,8 +62,8 @@ class RecordRow:
 
     @property
     def mean_secs(self) -> float | None:
-        """Mean run time, or None when the candidate has no run times."""
-        if not self.run_secs:
+        """Mean run time, or None when the candidate has no run times or only MetaSchedule's failure value (TVM's own validity rule)."""
+        if not self.run_secs or all(s >= FAILED_SECS for s in self.run_secs):
             return None
         return sum(self.run_secs) / len(self.run_secs)
 

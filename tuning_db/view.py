@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .schema import RecordRow, table_to_records
+from .schema import FAILED_SECS, RecordRow, table_to_records
 
 
 def first_occurrences(table: pa.Table, key: str) -> np.ndarray | None:
@@ -55,7 +55,9 @@ class TargetView:
         self._order = index["_row"].to_numpy()
         self._slices: dict[str, tuple[int, int, int]] = {}
         wk = index["workload_key"].to_numpy(zero_copy_only=False)
-        valid = index["mean_secs"].is_valid().to_numpy(zero_copy_only=False)
+        # measured and not failed (rows stored before `mean_secs` left out MetaSchedule's failure value): after the sort,
+        # still the first rows of each workload
+        valid = pc.fill_null(pc.less(index["mean_secs"], FAILED_SECS), False).to_numpy(zero_copy_only=False)
         if len(wk):
             starts = np.concatenate(([0], np.flatnonzero(wk[1:] != wk[:-1]) + 1))
             ends = np.concatenate((starts[1:], [len(wk)]))
@@ -94,7 +96,7 @@ class TargetView:
         return out
 
     def top_k(self, workload_key: str, k: int) -> list[RecordRow]:
-        """The k best measured records of a workload, best first; records without run times are never returned."""
+        """The k best measured records of a workload, best first; records without run times, or with only failed ones, never."""
         if k <= 0:
             return []
         s, _, v = self._slices.get(workload_key, (0, 0, 0))

@@ -41,6 +41,24 @@ def test_append_and_view_answer_top_k_best_first(db_uri, factory):
     assert stats["targets"] == {records[0].target_key: 305, records[6].target_key: 300}
 
 
+def test_records_whose_every_run_failed_are_never_top_k(db_uri, factory):
+    """TVM's own rule (its database suite): a record is valid when it has run times and not all are the failure value."""
+    import dataclasses
+
+    from tuning_db.schema import FAILED_SECS
+
+    db = TuningDatabase(db_uri)
+    keys = workload_keys(2)
+    failed = [dataclasses.replace(factory.record(k, TARGETS[0]), run_secs=[FAILED_SECS]) for k in keys for _ in range(3)]
+    good = factory.record(keys[0], TARGETS[0])
+    db.append([*failed, good], workload_rows(keys))
+    view = db.view(good.target_key)
+    assert [r.record_id for r in view.top_k(keys[0], 10)] == [good.record_id]
+    assert view.top_k(keys[1], 10) == [] and view.count(keys[1]) == 3
+    late = dataclasses.replace(factory.record(keys[1], TARGETS[0]), run_secs=[FAILED_SECS, FAILED_SECS])
+    assert view.add(late) and view.top_k(keys[1], 10) == []
+
+
 def test_view_of_a_target_reads_only_its_partition(db_uri, factory):
     db = TuningDatabase(db_uri)
     keys = workload_keys(4)
