@@ -35,7 +35,8 @@ def measure_schedules(
     args = [ArgInfo.from_entry_func(s.mod, remove_preproc=True) for s in schedules]
     built = builder.build([BuilderInput(s.mod, target) for s in schedules])
     runnable = [i for i, b in enumerate(built) if b.error_msg is None]
-    futures = runner.run([RunnerInput(built[i].artifact_path, "cpu", args[i]) for i in runnable])
+    # the device type as MetaSchedule's own rounds name it: the target's kind (`llvm` runs on the CPU, `cuda` on a GPU)
+    futures = runner.run([RunnerInput(built[i].artifact_path, target.kind.name, args[i]) for i in runnable])
     results = {i: f.result() for i, f in zip(runnable, futures)}
     measured = []
     for i, b in enumerate(built):
