@@ -194,8 +194,12 @@ def fold_constants(model: onnx.ModelProto) -> onnx.ModelProto:
     return folded
 
 
-def unsupported_operators(model: onnx.ModelProto) -> list[str]:
-    """Every operator of the model the Relax frontend cannot convert, each with its reason."""
+def unsupported_operators(model: onnx.ModelProto, folded: bool = True) -> list[str]:
+    """Every operator of the model the Relax frontend cannot convert, each with its reason.
+
+    Whether a `Pad`'s pads are constants can only be told once shape subgraphs are folded
+    (`folded`); the other checks need no shapes.
+    """
     from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
 
     known = _get_convert_map()
@@ -206,7 +210,7 @@ def unsupported_operators(model: onnx.ModelProto) -> list[str]:
             problems.add(f"{node.domain}.{node.op_type} (custom domain)")
         elif node.op_type not in known:
             problems.add(f"{node.op_type} (no Relax converter)")
-        elif node.op_type == "Pad" and len(node.input) > 1 and node.input[1] not in constants:
+        elif folded and node.op_type == "Pad" and len(node.input) > 1 and node.input[1] not in constants:
             problems.add("Pad (pads computed at run time)")
     return sorted(problems)
 
@@ -214,12 +218,20 @@ def unsupported_operators(model: onnx.ModelProto) -> list[str]:
 def prepare(path: str, input_shapes: dict[str, tuple[int, ...]] | None = None) -> OnnxModel:
     """Load, validate, freeze and fold an ONNX model; every error is a `ModelImportError`."""
     model = load_onnx(path)
-    frozen = freeze_shapes(model, input_shapes or {})
+    try:
+        frozen = freeze_shapes(model, input_shapes or {})
+    except ModelImportError as e:  # every problem at once: the operators can be checked without the shapes
+        problems = unsupported_operators(model, folded=False)
+        raise ModelImportError(f"{e}; {_operators_message(path, problems)}" if problems else str(e)) from None
     folded = fold_constants(frozen)
     problems = unsupported_operators(folded)
     if problems:
-        raise ModelImportError(f"{path}: operators the TVM importer cannot handle: {', '.join(problems)}")
+        raise ModelImportError(_operators_message(path, problems))
     return from_proto(folded, os.path.abspath(path))
+
+
+def _operators_message(path: str, problems: list[str]) -> str:
+    return f"{path}: operators the TVM importer cannot handle: {', '.join(problems)}"
 
 
 def from_proto(proto: onnx.ModelProto, source: str = "") -> OnnxModel:

@@ -69,6 +69,21 @@ def test_unsupported_operators_are_all_named_at_once(tmp_path):
         prepare(save(model, tmp_path))
 
 
+def test_a_dynamic_input_and_an_unsupported_operator_are_reported_together(tmp_path):
+    """Issue 14 item 8: once the user gave the missing shape, they must not learn only then that the model cannot import."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
+    model = helper.make_model(helper.make_graph([helper.make_node("Celu", ["x"], ["y"])], "g", [x], [y]),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    path = save(model, tmp_path)
+    with pytest.raises(ModelImportError, match=r"input 'x' has dynamic dimension 0 .*; .*operators the TVM importer cannot handle: Celu"):
+        prepare(path)
+    with pytest.raises(ModelImportError, match=r"cannot handle: Celu") as given:
+        prepare(path, parse_input_shapes(["x:2,4"]))
+    assert "--input-shape" not in str(given.value)
+
+
 def test_shape_computing_subgraphs_are_folded_before_import(tmp_path):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 12])
