@@ -234,7 +234,15 @@ class CommitLog:
 
     # -- writing ------------------------------------------------------------
     def commit(self, add: list[DataFile], remove: list[str] = (), operation: str = "append", info: dict | None = None) -> int:
-        """Append one entry; returns its version. Raises StorageError if no version could be claimed."""
+        """Append one entry; returns its version. Raises StorageError if no version could be claimed.
+
+        A version at or below the newest checkpoint is never kept: readers start at that
+        checkpoint, so an entry there would be hidden, and a later vacuum would delete its
+        part files as orphans. A writer whose cached next version a vacuum freed can claim
+        such a slot (the create-only put succeeds in it), so every claim is checked against
+        the checkpoints after it succeeds, and one that landed under a checkpoint is withdrawn
+        and made again above it.
+        """
         version = self._next_version if self._next_version is not None else self.latest_version() + 1
         for _ in range(_COMMIT_ATTEMPTS):
             body = {
@@ -247,8 +255,13 @@ class CommitLog:
                 "info": info or {},
             }
             if self.storage.put_new(entry_name(version), json.dumps(body, separators=(",", ":")).encode()):
-                self._next_version = version + 1
-                return version
+                entries, checkpoints = self._list_log()
+                if max(checkpoints, default=-1) < version:
+                    self._next_version = version + 1
+                    return version
+                self.storage.delete(entry_name(version))  # under a checkpoint: no reader would ever see it
+                version = max([*entries, *checkpoints]) + 1
+                continue
             version = max(version + 1, self.latest_version() + 1)
         raise StorageError(f"{self.storage.uri}: could not claim a log version after {_COMMIT_ATTEMPTS} attempts")
 

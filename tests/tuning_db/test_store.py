@@ -126,6 +126,25 @@ def test_vacuum_deletes_removed_files_only_after_retention(tmp_path, factory):
     assert db.stats()["records"] == 60
 
 
+def test_a_stale_writer_never_commits_below_the_newest_checkpoint(db_uri, factory):
+    """Issue 12 item 7: a writer whose cached next version was freed by a vacuum must not commit where readers never look."""
+    keys = workload_keys(2)
+    stale = TuningDatabase(db_uri)
+    stale.append(factory.records(5, keys), workload_rows(keys))  # caches its next version
+    other = TuningDatabase(db_uri)
+    for _ in range(3):
+        other.append(factory.records(5, keys))
+    other.compact(retention_s=0, min_files=2)
+    other.vacuum(retention_s=0, orphan_grace_s=0)  # frees the log slots below the checkpoint, the stale writer's among them
+    late = factory.records(5, keys)
+    stale.append(late)
+    other.vacuum(retention_s=0, orphan_grace_s=0)  # would delete a hidden commit's part files as orphans
+    fresh = TuningDatabase(db_uri)
+    assert fresh.stats()["records"] == 25
+    seen = {r.record_id for k in keys for r in fresh.view(late[0].target_key).records(k)}
+    assert {r.record_id for r in late} <= seen
+
+
 def test_orphan_part_files_of_dead_writers_are_invisible_then_vacuumed(tmp_path, factory):
     db = TuningDatabase(str(tmp_path / "db"))
     keys = workload_keys(2)
