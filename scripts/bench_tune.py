@@ -110,13 +110,13 @@ STOCK = """
 import sys, time, tvm
 from tvm import relax
 from farm.models.onnx_import import prepare
-from farm.tuning.session import _named_params
+from farm.tuning.session import relax_for
 path, trials, target, work, lib = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 import json
 target = tvm.target.Target(json.loads(target))
 model = prepare(path)
-mod, params = model.relax
-mod = relax.transform.BindParams("main", _named_params(mod, params, len(model.inputs)))(mod)
+mod, named = relax_for(model, target)  # the graph-level rewrites the farm makes, so both tune the same kernels
+mod = relax.transform.BindParams("main", named)(mod)
 start = time.perf_counter()
 with target:
     mod = relax.get_pipeline("static_shape_tuning", target=target, total_trials=trials, work_dir=work)(mod)

@@ -69,12 +69,11 @@ def model_flops(path: str, shapes: dict, kind_name: str) -> float:
 
     from cluster.devices import kind_named
     from farm.models.onnx_import import prepare
-    from farm.tuning.session import _named_params, fused_module
+    from farm.tuning.session import fused_module, relax_for
 
     model = prepare(path, shapes)
     target = tvm.target.Target(kind_named(kind_name, os.cpu_count() or 1).target)
-    mod, params = model.relax
-    tasks = relax_integration.extract_tasks(fused_module(mod, target, _named_params(mod, params, len(model.inputs))), target)
+    tasks = relax_integration.extract_tasks(fused_module(*relax_for(model, target), target), target)
     return float(sum(estimate_tir_flops(t.dispatched[0]) * t.weight for t in tasks))
 
 

@@ -68,11 +68,10 @@ def model_tasks(model, target):
     """
     from tvm.s_tir.meta_schedule import relax_integration
 
-    from farm.tuning.session import _named_params, fused_module
+    from farm.tuning.session import fused_module, relax_for
 
-    mod, params = model.relax
-    named = _named_params(mod, params, len(model.inputs))
-    fused = fused_module(mod, target, named)
+    mod, named = relax_for(model, target)
+    fused = fused_module(mod, named, target)
     return mod, named, fused, relax_integration.extract_tasks(fused, target)
 
 

@@ -38,6 +38,7 @@ from tuning_db.workload import workload_key
 
 from ..models.onnx_import import OnnxModel
 from ..runtime.container import file_sha256
+from . import fast_math
 
 # TVM's operator lowering keeps global state (TOPI tag scopes): sessions in threads of one
 # driver extract tasks and compile one at a time, while their searches run side by side.
@@ -129,7 +130,14 @@ def _named_params(mod: tvm.IRModule, params: dict, num_inputs: int) -> dict:
     return dict(zip(names, params.get("main", [])))
 
 
-def fused_module(mod: tvm.IRModule, target: tvm.target.Target, params: dict) -> tvm.IRModule:
+def relax_for(model: OnnxModel, target: tvm.target.Target) -> tuple[tvm.IRModule, dict]:
+    """The model's Relax module with the graph-level rewrites `target` gains from (`fast_math`), and its weights by parameter
+    name: what task extraction and compilation both start from, so their task keys match."""
+    mod, params = model.relax
+    return fast_math.rewrite(mod, target), _named_params(mod, params, len(model.inputs))
+
+
+def fused_module(mod: tvm.IRModule, params: dict, target: tvm.target.Target) -> tvm.IRModule:
     """The model lowered to fused TIR functions exactly as `compile_relax` prepares it, so task keys match its lookups."""
     from tvm import relax
     from tvm.relax import pipeline
@@ -201,9 +209,7 @@ class TuningSession:
         device_kind = nodes_serving(self.kind)[0].kind(self.kind)
         target = tvm.target.Target(device_kind.target)
         with _TVM_LOCK:
-            mod, params = self.model.relax
-            named = _named_params(mod, params, len(self.model.inputs))
-            tasks = relax_integration.extract_tasks(fused_module(mod, target, named), target)
+            tasks = relax_integration.extract_tasks(fused_module(*relax_for(self.model, target), target), target)
         keys = [workload_key(t.dispatched[0]) for t in tasks]
         self.task_weights = {k: float(t.weight) for t, k in zip(tasks, keys)}
         view = TuningDatabase(self.db_uri).view(device_kind.target_key)
@@ -321,8 +327,8 @@ class TuningSession:
 def compile_with_records(db: ParquetDatabase, model: OnnxModel, target: tvm.target.Target):
     """The model compiled for `target` with the best schedule of each task the database holds (TVM's defaults for the others)."""
     with _TVM_LOCK:
-        mod, params = model.relax
-        return relax_integration.compile_relax(db, mod, target, _named_params(mod, params, len(model.inputs)))
+        mod, named = relax_for(model, target)
+        return relax_integration.compile_relax(db, mod, target, named)
 
 
 def exported_library(executable) -> bytes:
