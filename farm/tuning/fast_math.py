@@ -28,7 +28,7 @@ def _fast_sigmoid(x: te.Tensor) -> te.Tensor:
     return topi.divide(1.0, topi.add(topi.fast_exp(topi.negative(x)), 1.0))
 
 
-FAST = {  # Relax operator -> (TE function of the call's arguments and attributes)
+FAST = {  # Relax operator -> the arguments of `call_te` that compute it fast: a TE function, then its inputs and attributes
     "relax.exp": lambda call: (topi.fast_exp, call.args[0]),
     "relax.sigmoid": lambda call: (_fast_sigmoid, call.args[0]),
     "relax.tanh": lambda call: (topi.fast_tanh, call.args[0]),
