@@ -5,9 +5,9 @@ Lowered as they are, `exp`, `sigmoid`, `tanh`, `erf` and `softmax` become LLVM's
 vectorized, parallel SiLU (`x * sigmoid(x)`) over YOLOv8n's first activation (16x160x160)
 took 614 us on this 2-core AVX-512 machine, against 58 us with TOPI's `fast_exp` (a
 range-reduced polynomial) and 20 us for a plain multiply-add, with the same largest error
-from float64 (1.1e-6). Every
-convolution of YOLOv8 ends in a SiLU, and its best tuned kernels ran 3-4x slower than
-ONNX Runtime's, whose activations are vectorized polynomials too.
+from float64 (1.1e-6). Every convolution of YOLOv8 ends in a SiLU, and its best tuned
+kernels ran 3-4x slower than ONNX Runtime's, whose activations are vectorized polynomials
+too.
 
 `rewrite` replaces those operators with TOPI's fast versions before legalization, the way
 Relax's own `FastMathTransform` does for `exp`, `erf`, `tanh` and `softmax`, plus
