@@ -18,8 +18,9 @@ re-measurement of the best candidates (`fidelity`: tasks re-measured, how many p
 changed, each change's gain); the model's FLOPs (TVM's estimate over its tuning tasks, each
 task's FLOPs times its weight) over the best latency in GFLOP/s against the machine's
 fp32 peak: cores x clock (/proc/cpuinfo's "cpu MHz") x FLOPs per cycle per core (16 fp32
-lanes with AVX-512, 8 with AVX2, x 2 for the fused multiply-add x `--fma-units`: 2 on Xeon
-Gold/Platinum and on Zen 3/4).
+lanes with AVX-512, 8 with AVX2, x 2 for the fused multiply-add x `--fma-units`, the vector
+FMA instructions a core retires per cycle at that width: 2 on Xeon Gold/Platinum and on
+Zen 3 (AVX2); 1 on Zen 4, whose two 256-bit FMA pipes execute one AVX-512 FMA together).
 """
 
 from __future__ import annotations
@@ -77,13 +78,24 @@ def model_flops(path: str, shapes: dict, kind_name: str) -> float:
     return float(sum(estimate_tir_flops(t.dispatched[0]) * t.weight for t in tasks))
 
 
-def peak_gflops(fma_units: int) -> dict:
-    """This machine's fp32 peak, and how it was computed (16 lanes with AVX-512, 8 with AVX2)."""
+def _cpuinfo_field(lines: list[str], name: str) -> str:
+    return next((line.split(":", 1)[1].strip() for line in lines if line.split(":")[0].strip() == name), "")
+
+
+def peak_gflops(fma_units: int | None) -> dict:
+    """This machine's fp32 peak, and how it was computed (16 lanes with AVX-512, 8 with AVX2).
+
+    `fma_units` None: 1 on an AMD family-25 CPU with AVX-512 (Zen 4 splits each AVX-512 FMA
+    over its two 256-bit pipes), else 2.
+    """
     with open("/proc/cpuinfo") as f:
         lines = f.readlines()
     mhz = [float(line.split(":")[1]) for line in lines if line.startswith("cpu MHz")]
-    flags = next((line.split(":")[1].split() for line in lines if line.startswith("flags")), [])
+    flags = _cpuinfo_field(lines, "flags").split()
     lanes, isa = (16, "AVX-512") if "avx512f" in flags else (8, "AVX2")
+    if fma_units is None:
+        zen4 = _cpuinfo_field(lines, "vendor_id") == "AuthenticAMD" and _cpuinfo_field(lines, "cpu family") == "25"
+        fma_units = 1 if zen4 and lanes == 16 else 2
     cores = os.cpu_count() or 1
     per_cycle = lanes * 2 * fma_units
     return {"gflops": cores * (max(mhz) / 1e3) * per_cycle, "cores": cores, "ghz": max(mhz) / 1e3, "flops_per_cycle_per_core": per_cycle,
@@ -161,7 +173,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[], help="NAME=PATH[@INPUT:D0,D1,...] (repeatable)")
     parser.add_argument("--budgets", default="0,300,1000")
     parser.add_argument("--kind", default=None)
-    parser.add_argument("--fma-units", type=int, default=2)
+    parser.add_argument("--fma-units", type=int, default=None, help="vector FMAs per cycle per core (default: from /proc/cpuinfo)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     kind = args.kind or _default_kind()
