@@ -34,7 +34,7 @@ from .schema import (
     table_to_workloads,
     workloads_to_table,
 )
-from .storage import Storage, StorageError, open_storage
+from .storage import Storage, StorageError, check_create_only, open_storage
 from .view import TargetView, dedupe_first
 
 PARQUET_COMPRESSION = "lz4"  # decodes ~40% faster than zstd: session open is read-bound
@@ -99,6 +99,7 @@ class TuningDatabase:
     def _ensure_writable(self) -> None:
         if not self._writable:
             self.log.check_marker(create=True)
+            check_create_only(self.storage)
             self._writable = True
 
     def _write_part(self, path: str, data: pa.Table, **meta) -> DataFile:

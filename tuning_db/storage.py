@@ -10,7 +10,8 @@ conditional PUT (`If-None-Match: *`, s3fs `mode="create"`). On a local folder it
 a hard link from a fully written temporary file: `link(2)` is atomic and fails if
 the name exists, so a reader never sees a half-written object either way.
 Plain puts of uniquely named part files go through a temporary name and an atomic
-rename locally; an S3 PUT is atomic by itself.
+rename locally; an S3 PUT is atomic by itself. Locally the file is fsynced before it is
+linked or renamed, and its folder after, so an acknowledged commit survives a power cut.
 """
 
 from __future__ import annotations
@@ -54,6 +55,15 @@ class Storage(Protocol):
     def delete(self, path: str) -> None: ...
 
 
+def fsync_dir(path: str) -> None:
+    """Make the names created in folder `path` durable (a file's own fsync does not cover its directory entry)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class LocalStorage:
     """A database in a local folder."""
 
@@ -79,7 +89,10 @@ class LocalStorage:
 
     def _write_temp(self, path: str, data: bytes) -> str:
         final = self._abs(path)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
+        folder = os.path.dirname(final)
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+            fsync_dir(os.path.dirname(folder))
         tmp = os.path.join(os.path.dirname(final), f".tmp-{uuid.uuid4().hex}")
         with open(tmp, "wb") as f:
             f.write(data)
@@ -94,16 +107,18 @@ class LocalStorage:
         except OSError:
             os.unlink(tmp)
             raise
+        fsync_dir(os.path.dirname(self._abs(path)))
 
     def put_new(self, path: str, data: bytes) -> bool:
         tmp = self._write_temp(path, data)
         try:
             os.link(tmp, self._abs(path))
-            return True
         except FileExistsError:
             return False
         finally:
             os.unlink(tmp)
+        fsync_dir(os.path.dirname(self._abs(path)))
+        return True
 
     def list(self, prefix: str) -> list[ObjectInfo]:
         base = self._abs(prefix)
@@ -182,6 +197,22 @@ class FsspecStorage:
             self.fs.rm_file(self._abs(path))
         except FileNotFoundError:
             pass
+
+
+def check_create_only(storage: Storage) -> None:
+    """Refuse a store whose create-only put overwrites a taken name, which the commit protocol relies on.
+
+    Some S3-compatible servers ignore `If-None-Match: *` and accept the second PUT: two
+    writers could then both claim one log version and the later would erase the earlier's
+    commit. Probed once, on a fresh name, when a database is first opened for writing.
+    """
+    probe = f".tmp-create-only-probe-{uuid.uuid4().hex}"
+    try:
+        if not storage.put_new(probe, b"first") or storage.put_new(probe, b"second"):
+            raise StorageError(f"{storage.uri} does not honour create-only writes (S3 conditional PUT, `If-None-Match: *`), "
+                               "so concurrent commits could overwrite each other; use a store that supports them")
+    finally:
+        storage.delete(probe)
 
 
 def open_storage(uri: str, storage_options: dict | None = None) -> Storage:

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from tuning_db import DatabaseFormatError, TuningDatabase, TuningDbWarning, target_key
-from tuning_db.log import MARKER, entry_name
+from tuning_db.log import MARKER, CommitLog, entry_name
+from tuning_db.storage import FsspecStorage, StorageError
 from tuning_db.synthetic import TARGETS, RecordFactory, workload_keys, workload_rows
 
 
@@ -143,6 +144,28 @@ def test_a_stale_writer_never_commits_below_the_newest_checkpoint(db_uri, factor
     assert fresh.stats()["records"] == 25
     seen = {r.record_id for k in keys for r in fresh.view(late[0].target_key).records(k)}
     assert {r.record_id for r in late} <= seen
+
+
+class IgnoresCreateOnly(FsspecStorage):
+    """An S3-compatible server that ignores `If-None-Match: *`, as some do: a create-only put overwrites a taken name."""
+
+    def put_new(self, path: str, data: bytes) -> bool:
+        self.put(path, data)
+        return True
+
+
+@pytest.mark.s3
+def test_a_store_that_ignores_create_only_writes_is_refused_before_a_commit(s3_uri, factory):
+    """Issue 12 item 7: on such a store two writers could both claim a log version; opening it for writing fails instead."""
+    keys = workload_keys(2)
+    TuningDatabase(s3_uri).append(factory.records(5, keys), workload_rows(keys))
+    careless = TuningDatabase(s3_uri)
+    careless.storage = IgnoresCreateOnly(s3_uri)
+    careless.log = CommitLog(careless.storage)
+    with pytest.raises(StorageError, match="does not honour create-only writes"):
+        careless.append(factory.records(5, keys))
+    assert TuningDatabase(s3_uri).stats()["records"] == 5
+    assert not [o for o in careless.storage.list("") if "probe" in o.path], "the probe leaves nothing behind"
 
 
 def test_orphan_part_files_of_dead_writers_are_invisible_then_vacuumed(tmp_path, factory):
