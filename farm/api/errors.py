@@ -6,9 +6,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from farm.api.limits import too_large_detail
-from farm.registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RegistryError
+from farm.registry.errors import Conflict, CorruptArtifact, InvalidInput, NotFound, PermissionDenied, RegistryError
 
-STATUS: dict[type[RegistryError], int] = {NotFound: 404, Conflict: 409, InvalidInput: 422, PermissionDenied: 403, RegistryError: 400}
+STATUS: dict[type[RegistryError], int] = {NotFound: 404, Conflict: 409, InvalidInput: 422, PermissionDenied: 403, CorruptArtifact: 500,
+                                           RegistryError: 400}
 
 
 async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:

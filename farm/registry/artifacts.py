@@ -6,7 +6,11 @@ registries sharing the store share the bytes. The URI is a local folder (`/path`
 `file:///path`) or any fsspec URL, in practice `s3://bucket/prefix` through s3fs.
 
 Writes are never seen half-done: a local write goes to a temporary name beside the final
-one and is renamed into place; an S3 PUT (multipart included) becomes visible only whole.
+one, is fsynced and renamed into place, and its folder fsynced (so a stored artifact
+survives a power cut); an S3 PUT (multipart included) becomes visible only whole. Reads
+check the bytes against their key as they go: a blob damaged on disk fails with
+`CorruptArtifact` at its end instead of being handed on, and the next put of the same
+bytes rewrites any stored blob whose size is not theirs (one a crash cut short).
 A folder is stored as a deterministic `.tar.gz` (entries sorted, times, owners and gzip
 header zeroed, permissions reduced to 0o755/0o644), so the same content gives the same key
 wherever and whenever it was written. Artifacts are never deleted by the registry: a key
@@ -29,10 +33,36 @@ from typing import BinaryIO
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from farm.registry.errors import InvalidInput, NotFound
+from farm.registry.errors import CorruptArtifact, InvalidInput, NotFound
+from tuning_db.storage import fsync_dir
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
+
+
+class _Verified:
+    """A stored artifact's file object that hashes what is read and raises `CorruptArtifact` at the end if it is not the key's."""
+
+    def __init__(self, raw: BinaryIO, key: str) -> None:
+        self.raw, self.key, self.digest = raw, key, hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.raw.read(size)
+        self.digest.update(chunk)
+        at_end = size is None or size < 0 or (size > 0 and not chunk)
+        if at_end and self.digest.hexdigest() != self.key:
+            raise CorruptArtifact(f"artifact {self.key} is damaged in the store (its bytes hash to {self.digest.hexdigest()}); "
+                                  "storing the same file again repairs it")
+        return chunk
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> "_Verified":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def check_key(key: str) -> str:
@@ -103,21 +133,31 @@ class ArtifactStore:
             self.fs.invalidate_cache(path)
         return self.fs.exists(path)
 
+    def _stored_whole(self, key: str, size: int) -> bool:
+        try:
+            return self.size(key) == size
+        except NotFound:
+            return False
+
     def put_file(self, path: str) -> str:
-        """Store a file's bytes (unless already stored) and return their key."""
+        """Store a file's bytes (unless already stored whole) and return their key."""
         key = _sha256(path)
-        if self.exists(key):
+        if self._stored_whole(key, os.path.getsize(path)):
             return key
         final = self._path(key)
         if self.local:
             os.makedirs(os.path.dirname(final), exist_ok=True)
             tmp = f"{final}.tmp-{uuid.uuid4().hex}"
             try:
-                shutil.copyfile(path, tmp)
+                with open(path, "rb") as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst, _CHUNK)
+                    dst.flush()
+                    os.fsync(dst.fileno())
                 os.replace(tmp, final)
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
+            fsync_dir(os.path.dirname(final))
         else:
             self.fs.put_file(path, final)
         return key
@@ -131,17 +171,19 @@ class ArtifactStore:
             _write_tar_gz(folder, archive)
             return self.put_file(archive)
 
-    def open(self, key: str) -> BinaryIO:
-        """The artifact's bytes as a binary file object (close it, or use it in a `with`)."""
+    def open(self, key: str) -> _Verified:
+        """The artifact's bytes as a binary file object (close it, or use it in a `with`), checked against the key once read to the end."""
         path = self._path(key)
         try:
-            return self.fs.open(path, "rb")
+            return _Verified(self.fs.open(path, "rb"), key)
         except FileNotFoundError:
             raise NotFound(f"artifact {key} is not in the store at {self.uri}") from None
 
     def size(self, key: str) -> int:
         """The artifact's size in bytes."""
         path = self._path(key)
+        if not self.local:
+            self.fs.invalidate_cache(path)
         try:
             return int(self.fs.size(path))
         except FileNotFoundError:

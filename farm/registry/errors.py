@@ -25,3 +25,7 @@ class InvalidInput(RegistryError):
 
 class PermissionDenied(RegistryError):
     """A token that is unknown or revoked, a deactivated user, or a role that does not allow the action."""
+
+
+class CorruptArtifact(RegistryError):
+    """A stored artifact whose bytes no longer match its key: the server's storage is at fault, not the request."""

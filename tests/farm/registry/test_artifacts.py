@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from farm.registry.artifacts import ArtifactStore
-from farm.registry.errors import InvalidInput, NotFound
+from farm.registry.errors import CorruptArtifact, InvalidInput, NotFound
 
 
 def stored_files(root) -> list[str]:
@@ -86,6 +86,28 @@ def test_a_reader_never_sees_half_a_file(tmp_path):
         watcher.join()
     assert set(seen) == {32 << 20}
     assert stored_files(tmp_path / "store") == [f"sha256/{key[:2]}/{key}"]
+
+
+def test_a_damaged_blob_is_never_handed_on_and_the_next_put_of_its_bytes_repairs_it(tmp_path):
+    """Issue 12 item 7: reads verify the bytes against the key; a blob cut short is rewritten by the next put."""
+    store = ArtifactStore(str(tmp_path / "store"))
+    src = tmp_path / "model.onnx"
+    src.write_bytes(bytes(range(256)) * 10_000)
+    key = store.put_file(str(src))
+    blob = tmp_path / "store" / "sha256" / key[:2] / key
+    blob.write_bytes(src.read_bytes()[: 1 << 20])  # a crash cut the write short
+    with pytest.raises(CorruptArtifact, match="damaged"):
+        store.get_file(key, str(tmp_path / "out" / "back.onnx"))
+    with store.open(key) as f, pytest.raises(CorruptArtifact):
+        while f.read(4096):
+            pass
+    assert store.put_file(str(src)) == key
+    assert blob.read_bytes() == src.read_bytes()
+    flipped = bytearray(src.read_bytes())
+    flipped[1234] ^= 1  # same size, one bit rotted
+    blob.write_bytes(bytes(flipped))
+    with pytest.raises(CorruptArtifact):
+        store.get_file(key, str(tmp_path / "out" / "again.onnx"))
 
 
 def test_keys_are_validated_before_any_path_is_built(tmp_path):
