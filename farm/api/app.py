@@ -22,14 +22,16 @@ from farm.api.limits import BodyLimit
 from farm.api.routes import models, packages, prices, projects, system, users, variants
 from farm.api.routes import workflows as workflow_routes
 from farm.registry.database import Registry
+from farm.workflows.notify import WebhookPolicy
 
 API_PREFIX = "/api/v1"
 MiB = 1 << 20
 FORM_ROOM_BYTES = 2 * MiB
 
 
-def create_app(registry: Registry, *, max_upload_bytes: int = 512 * MiB, workflows: WorkflowService | None = None) -> FastAPI:
-    """The farm's REST API over `registry`, with `workflows` (if given) running what users submit."""
+def create_app(registry: Registry, *, max_upload_bytes: int = 512 * MiB, workflows: WorkflowService | None = None,
+               webhooks: WebhookPolicy = WebhookPolicy()) -> FastAPI:
+    """The farm's REST API over `registry`, with `workflows` (if given) running what users submit; webhook URLs are checked under `webhooks`."""
 
     def lifespan(app: FastAPI) -> Iterator[None]:
         if workflows is not None:
@@ -45,6 +47,7 @@ def create_app(registry: Registry, *, max_upload_bytes: int = 512 * MiB, workflo
     app.state.registry = registry
     app.state.workflows = workflows
     app.state.max_upload_bytes = max_upload_bytes
+    app.state.webhooks = webhooks
     for module in (system, users, projects, models, variants, workflow_routes, packages, prices):
         app.include_router(module.router, prefix=API_PREFIX)
     install_error_handlers(app, max_upload_bytes)

@@ -1,4 +1,4 @@
-"""What the routes share: the registry, one transaction per request, the workflow service, paging parameters."""
+"""What the routes share: the registry, one transaction per request, the workflow service, the webhook policy, paging parameters."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from farm.registry.database import Registry
 from farm.registry.queries import MAX_LIMIT
+from farm.workflows.notify import WebhookPolicy
 
 
 class WorkflowService(Protocol):
@@ -36,7 +37,12 @@ def get_workflows(request: Request) -> WorkflowService | None:
     return request.app.state.workflows
 
 
+def get_webhook_policy(request: Request) -> WebhookPolicy:
+    return request.app.state.webhooks
+
+
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+WebhookPolicyDep = Annotated[WebhookPolicy, Depends(get_webhook_policy)]
 WorkflowsDep = Annotated[Optional[WorkflowService], Depends(get_workflows)]
 
 

@@ -41,6 +41,12 @@ class UserOut(Record):
         return not (self.is_admin or self.can_optimize)
 
 
+class MeOut(UserOut):
+    """The calling user, with the secret that signs the webhooks the farm sends them (`X-Farm-Signature`)."""
+
+    webhook_secret: str | None
+
+
 class UserCreate(BaseModel):
     email: str
     admin: bool = False

@@ -19,14 +19,18 @@ def serve(
     address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
     db: Annotated[Optional[str], typer.Option("--db", help="Tuning database URI (default: $FARM_DB, else tuning-db/ in the data folder).")] = None,
     max_running: Annotated[int, typer.Option("--max-running", help="Workflows run at once; more wait, pending.")] = 2,
+    allow_private_webhooks: Annotated[bool, typer.Option("--allow-private-webhooks",
+                                                         help="Let webhooks reach loopback, private and link-local addresses (receivers of your own).")] = False,
 ) -> None:
     """Serve the farm's API (OpenAPI at /docs) until interrupted."""
     import uvicorn
 
     from ..api import create_app
     from ..registry import Registry
+    from ..workflows.notify import WebhookPolicy
     from ..workflows.service import WorkflowService
 
+    webhooks = WebhookPolicy(allow_private=allow_private_webhooks)
     folder = os.path.abspath(data_dir or default_data_dir())
     registry = Registry.for_data_dir(folder)
     service = WorkflowService(
@@ -35,10 +39,11 @@ def serve(
         db_uri=data_folder_db(db, folder),
         work_root=os.path.join(folder, "work"),
         max_running=max_running,
+        webhooks=webhooks,
     )
     err_console.print(f"registry {registry.engine.url}, artifacts {registry.artifacts.uri}", highlight=False, markup=False)
     try:
-        uvicorn.run(create_app(registry, workflows=service), host=host, port=port)
+        uvicorn.run(create_app(registry, workflows=service, webhooks=webhooks), host=host, port=port)
     finally:
         service.close()
         registry.close()

@@ -12,6 +12,7 @@ creates exactly these tables.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from datetime import datetime, timezone
 from typing import Any, ClassVar
@@ -73,6 +74,7 @@ class User(Base):
     can_optimize: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     webhook_url: Mapped[str | None] = mapped_column(Text)
+    webhook_secret: Mapped[str | None] = mapped_column(String(64), default=lambda: secrets.token_hex(32))  # signs their webhooks
     created_at: Mapped[datetime] = _created()
 
 

@@ -23,6 +23,7 @@ from cluster.nodes import NODE_ID_LABEL
 
 from ..registry.database import Registry
 from .execute import execute_workflow
+from .notify import WebhookPolicy
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,9 @@ class WorkflowDriver:
     def __init__(self, registry_url: str, artifacts_uri: str) -> None:
         self.registry = Registry(registry_url, artifacts_uri)
 
-    def run(self, workflow_id: str, db_uri: str, work_root: str) -> str:
+    def run(self, workflow_id: str, db_uri: str, work_root: str, webhooks: WebhookPolicy) -> str:
         try:
-            return execute_workflow(self.registry, workflow_id, db_uri=db_uri, work_root=work_root)
+            return execute_workflow(self.registry, workflow_id, db_uri=db_uri, work_root=work_root, webhooks=webhooks)
         except Exception:
             log.exception("workflow %s: its driver failed", workflow_id)
             raise
@@ -65,13 +66,14 @@ def claim_driver(workflow_id: str) -> ray.actor.ActorHandle:
     return marker
 
 
-def start_driver(workflow_id: str, registry_url: str, artifacts_uri: str, db_uri: str, work_root: str, *, local_files: bool) -> str:
+def start_driver(workflow_id: str, registry_url: str, artifacts_uri: str, db_uri: str, work_root: str, *, local_files: bool,
+                 webhooks: WebhookPolicy) -> str:
     """Start the workflow's driver actor and its run; the actor's name. `local_files` pins it to this node."""
     options: dict = {"name": driver_name(workflow_id), "namespace": NAMESPACE, "lifetime": "detached"}
     if local_files:
         options["label_selector"] = {NODE_ID_LABEL: ray.get_runtime_context().get_node_id()}
     driver = WorkflowDriver.options(**options).remote(registry_url, artifacts_uri)
-    driver.run.remote(workflow_id, db_uri, work_root)
+    driver.run.remote(workflow_id, db_uri, work_root, webhooks)
     return options["name"]
 
 

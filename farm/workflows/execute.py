@@ -28,14 +28,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, wait
 
 from ..packaging import candidate_from_folder, parse_priorities
-from ..registry import catalog, prices, workflow_records
+from ..registry import accounts, catalog, prices, workflow_records
 from ..registry.database import Registry
 from ..tuning.job import BENCHMARK_FILE, TuneJob
 from .benchmark_stage import BenchmarkOptions, BenchmarkOptionsError, benchmark_variant
-from .notify import post_webhook
+from .notify import WebhookPolicy, post_webhook
 from .package_stage import package_variants
 
 PROGRESS_EVERY_S = 5.0
@@ -170,8 +171,8 @@ def _stage(registry: Registry, workflow_id: str, kind: str, stage: str) -> None:
         _still_running(workflow_records.update_progress(s, workflow_id, progress))
 
 
-def execute_workflow(registry: Registry, workflow_id: str, *, db_uri: str, work_root: str) -> str:
-    """Run a `running` workflow to its end; its final state. Never raises for the workflow's own errors.
+def execute_workflow(registry: Registry, workflow_id: str, *, db_uri: str, work_root: str, webhooks: WebhookPolicy = WebhookPolicy()) -> str:
+    """Run a `running` workflow to its end, then deliver its webhook under `webhooks`; its final state. Never raises for the workflow's own errors.
 
     The driver checks the workflow's state at every progress update and before it
     records a variant: once it is no longer `running` (cancelled, or failed by the
@@ -193,11 +194,11 @@ def execute_workflow(registry: Registry, workflow_id: str, *, db_uri: str, work_
             raise
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
-    return notify(registry, workflow_id)
+    return notify(registry, workflow_id, lambda url, payload, secret: post_webhook(url, payload, secret, webhooks))
 
 
-def notify(registry: Registry, workflow_id: str) -> str:
-    """POST the finished workflow to its webhook (its creator's unless it was given one); its state."""
+def notify(registry: Registry, workflow_id: str, send: Callable[[str, dict, str | None], object]) -> str:
+    """Hand the finished workflow to `send` (URL, payload, its creator's signing secret) if it has a webhook; its state."""
     from ..api.schemas import WorkflowOut
 
     with registry.session() as s:
@@ -205,7 +206,8 @@ def notify(registry: Registry, workflow_id: str) -> str:
         url = workflow.webhook_url
         payload = WorkflowOut.model_validate(workflow).model_dump(mode="json")
         state = workflow.state
+        secret = accounts.get_user(s, workflow.created_by).webhook_secret if url else None
     if url:
-        post_webhook(url, payload)
+        send(url, payload, secret)
     return state
 

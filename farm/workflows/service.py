@@ -27,6 +27,7 @@ from ..registry.database import Registry
 from ..registry.errors import Conflict
 from .driver import driver_alive, driver_name, start_driver, stop_driver
 from .execute import notify
+from .notify import WebhookPolicy, WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,10 @@ class WorkflowService:
         work_root: str | None = None,
         max_running: int = 2,
         poll_s: float = 2.0,
+        webhooks: WebhookPolicy = WebhookPolicy(),
     ) -> None:
         self.registry = registry
+        self.webhooks = WebhookSender(webhooks)
         self.address = address
         self.db_uri = db_uri or default_db_uri()
         self.work_root = work_root or os.path.join(data_dir(), "work")
@@ -85,7 +88,7 @@ class WorkflowService:
             driver = workflow_records.get_workflow(s, workflow_id).driver
         if driver:
             stop_driver(driver)
-        notify(self.registry, workflow_id)
+        notify(self.registry, workflow_id, self.webhooks.send)
 
     def targets(self) -> list[dict]:
         """The device kinds the cluster's live nodes serve: name, platform, canonical target, node count."""
@@ -100,12 +103,13 @@ class WorkflowService:
         return sorted(kinds.values(), key=lambda k: k["name"])
 
     def close(self) -> None:
-        """Stop dispatching (running drivers go on)."""
+        """Stop dispatching (running drivers go on) and delivering webhooks."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self.webhooks.close()
 
     def dispatch_once(self) -> None:
         """Fail workflows whose driver is gone, then start pending ones while there is room."""
@@ -120,7 +124,7 @@ class WorkflowService:
             with self.registry.session() as s:
                 failed = workflow_records.fail_workflow(s, workflow_id, DRIVER_LOST).error == DRIVER_LOST
             if failed:  # not when the driver finished meanwhile (it notified)
-                notify(self.registry, workflow_id)
+                notify(self.registry, workflow_id, self.webhooks.send)
         for workflow_id in reversed(pending):  # oldest first
             if alive >= self.max_running:
                 break
@@ -134,11 +138,12 @@ class WorkflowService:
         except Conflict:  # cancelled meanwhile
             return
         try:
-            start_driver(workflow_id, self.registry.url, self.registry.artifacts.uri, self.db_uri, self.work_root, local_files=self._local_files)
+            start_driver(workflow_id, self.registry.url, self.registry.artifacts.uri, self.db_uri, self.work_root, local_files=self._local_files,
+                         webhooks=self.webhooks.policy)
         except Exception as e:  # noqa: BLE001 - a driver that cannot start fails its workflow, not the server
             with self.registry.session() as s:
                 workflow_records.fail_workflow(s, workflow_id, f"could not start the workflow's driver on the Ray cluster: {e}")
-            notify(self.registry, workflow_id)
+            notify(self.registry, workflow_id, self.webhooks.send)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

@@ -13,10 +13,8 @@ import json
 import os
 import subprocess
 import tarfile
-import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import onnx
@@ -30,33 +28,15 @@ from farm.models.examples import resnet_cnn
 from farm.models.onnx_import import random_inputs
 from farm.runtime import load_model
 from farm.workflows.driver import driver_alive, driver_name
+from farm.workflows.notify import WebhookPolicy
 from farm.workflows.service import DRIVER_LOST, WorkflowService
 from tests.conftest import ort_session
 from tests.farm.api.server import LiveServer
+from tests.farm.receivers import Receiver, Tarpit
 from tests.ray_cluster import CORES
 from tuning_db.database import TuningDatabase
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-class Webhook:
-    """A loopback HTTP receiver that keeps every JSON body POSTed to it."""
-
-    def __init__(self) -> None:
-        received = self.received = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +45,10 @@ def farm(tmp_path_factory, farm_cluster):
     db_uri = str(data / "tuning-db")
     from farm.registry import Registry
 
+    receivers = WebhookPolicy(allow_private=True)  # the test's own webhook receiver is on loopback
     service = WorkflowService(Registry.for_data_dir(str(data)), address=farm_cluster.cluster.address, db_uri=db_uri,
-                              work_root=str(data / "work"), max_running=2, poll_s=0.5)
-    server = LiveServer(str(data), workflows=service)
+                              work_root=str(data / "work"), max_running=2, poll_s=0.5, webhooks=receivers)
+    server = LiveServer(str(data), workflows=service, webhooks=receivers)
     _, token = server.user("admin@example.com", admin=True)
     models = tmp_path_factory.mktemp("models")
     onnx.save(resnet_cnn(size=8, width=4, blocks=1), str(models / "tiny.onnx"))
@@ -85,7 +66,7 @@ def _job_records(db_uri: str, kind: str, workflow_id: str) -> set[str]:
 
 
 def test_a_workflow_for_two_kinds_completes_with_verified_variants_and_notifies(farm, tmp_path):
-    client, hook = farm["client"], Webhook()
+    client, hook = farm["client"], Receiver()
     client.set_price("x86-64", 0.36)
     model = client.upload_model(str(farm["models"] / "batchable.onnx"), name="tiny")
     workflow = model.optimize(
@@ -164,12 +145,16 @@ def test_a_workflow_whose_driver_dies_mid_tuning_fails_and_keeps_its_records(far
 def test_a_cancelled_workflow_stops_its_driver(farm):
     client = farm["client"]
     model = client.model([m for m in client.models() if m.name == "other"][0].id)
-    workflow = model.optimize(targets=["x86-64"], trials=400, trials_per_task=64)
+    tarpit = Tarpit()  # its webhook never finishes answering
+    workflow = model.optimize(targets=["x86-64"], trials=400, trials_per_task=64, webhook_url=tarpit.url)
     deadline = time.monotonic() + 120
     while workflow.status() == "pending":
         assert time.monotonic() < deadline
         time.sleep(0.2)
+    start = time.monotonic()
     workflow.cancel()
+    assert time.monotonic() - start < 1.0, "the webhook is delivered off the request path"
+    tarpit.close()
     assert workflow.state == "cancelled" and workflow.finished_at is not None
     deadline = time.monotonic() + 30
     while driver_alive(driver_name(workflow.id)):

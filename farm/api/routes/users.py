@@ -10,11 +10,12 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from farm.api.auth import Admin, CurrentUser
-from farm.api.deps import SessionDep
-from farm.api.schemas import TokenCreate, TokenCreated, TokenOut, UserCreate, UserOut, UserUpdate
+from farm.api.deps import SessionDep, WebhookPolicyDep
+from farm.api.schemas import MeOut, TokenCreate, TokenCreated, TokenOut, UserCreate, UserOut, UserUpdate
 from farm.registry import accounts
 from farm.registry.errors import NotFound
 from farm.registry.schema import ApiToken, User
+from farm.workflows.notify import check_webhook_destination
 
 router = APIRouter(tags=["users"])
 
@@ -29,13 +30,14 @@ def list_users(_: Admin, s: SessionDep) -> list[User]:
     return accounts.list_users(s)
 
 
-@router.get("/users/me", response_model=UserOut)
+@router.get("/users/me", response_model=MeOut)
 def me(user: CurrentUser) -> User:
     return user
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
-def update_user(user_id: str, body: UserUpdate, _: Admin, s: SessionDep) -> User:
+def update_user(user_id: str, body: UserUpdate, _: Admin, s: SessionDep, webhooks: WebhookPolicyDep) -> User:
+    check_webhook_destination(body.webhook_url, webhooks)
     return accounts.update_user(s, user_id, **body.roles(), is_active=body.is_active, webhook_url=body.webhook_url)
 
 

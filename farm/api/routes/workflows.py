@@ -12,17 +12,19 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, status
 
 from farm.api.auth import CurrentUser, Optimizer
-from farm.api.deps import Limit, Offset, RegistryDep, SessionDep, WorkflowsDep
+from farm.api.deps import Limit, Offset, RegistryDep, SessionDep, WebhookPolicyDep, WorkflowsDep
 from farm.api.schemas import BenchmarkOut, Page, WorkflowCreate, WorkflowOut
 from farm.registry import catalog, workflow_records
 from farm.registry.schema import BenchmarkResult, Workflow
+from farm.workflows.notify import check_webhook_destination
 
 router = APIRouter(tags=["workflows"])
 State = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
 @router.post("/workflows", status_code=status.HTTP_201_CREATED, response_model=WorkflowOut)
-def create_workflow(body: WorkflowCreate, user: Optimizer, registry: RegistryDep, service: WorkflowsDep) -> Workflow:
+def create_workflow(body: WorkflowCreate, user: Optimizer, registry: RegistryDep, service: WorkflowsDep, webhooks: WebhookPolicyDep) -> Workflow:
+    check_webhook_destination(body.webhook_url, webhooks)
     with registry.session() as s:
         workflow = workflow_records.create_workflow(
             s,
