@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+import math
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, computed_field, field_validator, model_validator
 
 T = TypeVar("T")
+
+# Upper bounds of what a request may ask for (a 422 names the field and its bound): one place for them all.
+MAX_TRIALS = 100_000  # per kind
+MAX_KINDS = 64
+MAX_NAME = 128  # characters of a kind or a metric name
+MAX_WARMUP = 10_000
+MAX_REPEAT = 100_000
+MAX_BATCH_SIZES, MAX_BATCH = 16, 4096
+MAX_SLA_MS = 3_600_000.0
+MAX_PRIORITIES = 32
+MAX_INPUT_ELEMENTS = 1 << 28  # per input (1 GiB of float32): the product of its dimensions
 
 
 class Record(BaseModel):
@@ -162,24 +174,38 @@ class Stages(BaseModel):
 
 
 class BenchmarkSpec(BaseModel):
-    warmup: NonNegativeInt = 5
-    repeat: PositiveInt = 50
-    batch_sizes: list[PositiveInt] = Field(default_factory=list, description="Batch sizes to re-compile and benchmark (the model's first input dimension must be dynamic).")
-    sla_ms: PositiveFloat | None = Field(None, description="A p90 latency SLA: the benchmark reports the largest batch size that meets it.")
+    warmup: NonNegativeInt = Field(5, le=MAX_WARMUP)
+    repeat: PositiveInt = Field(50, le=MAX_REPEAT)
+    batch_sizes: list[Annotated[PositiveInt, Field(le=MAX_BATCH)]] = Field(
+        default_factory=list, max_length=MAX_BATCH_SIZES,
+        description="Batch sizes to re-compile and benchmark (the model's first input dimension must be dynamic).")
+    sla_ms: PositiveFloat | None = Field(None, le=MAX_SLA_MS, description="A p90 latency SLA: the benchmark reports the largest batch size that meets it.")
+
+
+Name = Annotated[str, Field(max_length=MAX_NAME)]
 
 
 class WorkflowCreate(BaseModel):
-    model_id: str
-    targets: list[str] = Field(min_length=1, description="Device kinds to tune for, e.g. ['x86-64-v3', 'znver4'].")
-    trials: PositiveInt = Field(200, description="Trials to measure per kind, over all tasks.")
-    trials_per_task: PositiveInt | None = None
-    input_shapes: dict[str, list[PositiveInt]] | None = Field(None, description="Static shapes for inputs with dynamic dimensions.")
+    model_id: str = Field(max_length=64)
+    targets: list[Name] = Field(min_length=1, max_length=MAX_KINDS, description="Device kinds to tune for, e.g. ['x86-64-v3', 'znver4'].")
+    trials: PositiveInt = Field(200, le=MAX_TRIALS, description="Trials to measure per kind, over all tasks.")
+    trials_per_task: PositiveInt | None = Field(None, le=MAX_TRIALS)
+    input_shapes: dict[Name, list[PositiveInt]] | None = Field(None, max_length=MAX_KINDS, description=(
+        f"Static shapes for inputs with dynamic dimensions (at most {MAX_INPUT_ELEMENTS:,} elements per input)."))
     stages: Stages = Stages()
     benchmark: BenchmarkSpec = BenchmarkSpec()
-    priorities: list[str] | None = Field(
-        None, description="Metrics ranking the variants, most important first; '-' before a name means lower is better (default: agrees, then -best_latency_ms: the latency of the engine each variant runs)."
+    priorities: list[Name] | None = Field(
+        None, max_length=MAX_PRIORITIES, description="Metrics ranking the variants, most important first; '-' before a name means lower is better (default: agrees, then -best_latency_ms: the latency of the engine each variant runs)."
     )
-    webhook_url: str | None = Field(None, description="Notified when the workflow ends (default: the user's webhook URL).")
+    webhook_url: str | None = Field(None, max_length=2048, description="Notified when the workflow ends (default: the user's webhook URL).")
+
+    @field_validator("input_shapes")
+    @classmethod
+    def _bounded_inputs(cls, shapes: dict[str, list[int]] | None) -> dict[str, list[int]] | None:
+        for name, dims in (shapes or {}).items():
+            if len(dims) > 16 or math.prod(dims) > MAX_INPUT_ELEMENTS:
+                raise ValueError(f"input {name!r} of shape {dims} is over the bound of 16 dimensions and {MAX_INPUT_ELEMENTS:,} elements")
+        return shapes
 
     def options(self) -> dict[str, Any]:
         """The workflow's options as the registry stores them."""
