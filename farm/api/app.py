@@ -5,8 +5,9 @@ workflow service that runs workflows on the cluster: it is told of new and cance
 workflows and asked for the cluster's device kinds, and its `recover` runs at start-up.
 Without one, workflows are only recorded (pending) and `/targets` is empty.
 
-No request body may exceed `max_upload_bytes` plus room for the form's other fields; the
-excess is refused with 413 while it is read, before anything is stored.
+A request with a body and no valid token is refused with 401 before its body is read
+(`farm.api.token_gate`); no request body may exceed `max_upload_bytes` plus room for the
+form's other fields, the excess refused with 413 while it is read, before anything is stored.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from farm.api.deps import WorkflowService
 from farm.api.errors import install_error_handlers
 from farm.api.limits import BodyLimit
+from farm.api.token_gate import TokenGate
 from farm.api.routes import models, packages, prices, projects, system, users, variants
 from farm.api.routes import workflows as workflow_routes
 from farm.registry.database import Registry
@@ -52,4 +54,5 @@ def create_app(registry: Registry, *, max_upload_bytes: int = 512 * MiB, workflo
         app.include_router(module.router, prefix=API_PREFIX)
     install_error_handlers(app, max_upload_bytes)
     app.add_middleware(BodyLimit, max_body_bytes=max_upload_bytes + FORM_ROOM_BYTES, max_upload_bytes=max_upload_bytes)
+    app.add_middleware(TokenGate, registry=registry, prefix=API_PREFIX)  # added last, so it runs first
     return app

@@ -20,6 +20,7 @@ from farm.registry.schema import User
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `farm admin create-user` or `farm token create`.")
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
+MISSING_TOKEN = "missing API token: send `Authorization: Bearer <token>` (set FARM_API_TOKEN for the CLI and SDK)"
 
 
 def current_user(
@@ -28,11 +29,7 @@ def current_user(
 ) -> User:
     """The active user whose token the request carries."""
     if credentials is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing API token: send `Authorization: Bearer <token>` (set FARM_API_TOKEN for the CLI and SDK)",
-            headers=CHALLENGE,
-        )
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, MISSING_TOKEN, headers=CHALLENGE)
     try:
         with registry.session() as s:
             return authenticate(s, credentials.credentials)
