@@ -119,6 +119,7 @@ class CommitLog:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self._next_version: int | None = None
+        self._foreign_reported: set[str] = set()  # each foreign file is reported once, however often the log is listed
 
     # -- marker -------------------------------------------------------------
     def check_marker(self, create: bool) -> bool:
@@ -167,7 +168,8 @@ class CommitLog:
                 entries[int(m.group(1))] = obj.path
             elif m := _CHECKPOINT.match(obj.path):
                 checkpoints[int(m.group(1))] = obj.path
-            elif not os.path.basename(obj.path).startswith(".tmp-"):
+            elif not os.path.basename(obj.path).startswith(".tmp-") and obj.path not in self._foreign_reported:
+                self._foreign_reported.add(obj.path)
                 _warn(f"ignoring foreign file {obj.path!r} in the database log")
         return entries, checkpoints
 

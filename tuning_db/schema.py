@@ -63,9 +63,15 @@ class RecordRow:
     @property
     def mean_secs(self) -> float | None:
         """Mean run time, or None when the candidate has no run times or only MetaSchedule's failure value (TVM's own validity rule)."""
-        if not self.run_secs or all(s >= FAILED_SECS for s in self.run_secs):
-            return None
-        return sum(self.run_secs) / len(self.run_secs)
+        return mean_run_secs(self.run_secs)
+
+
+def mean_run_secs(run_secs: list[float] | None) -> float | None:
+    """The mean of a measurement's run times, or None when it has none or only MetaSchedule's failure value (`FAILED_SECS`)."""
+    secs = [float(s) for s in run_secs or []]
+    if not secs or all(s >= FAILED_SECS for s in secs):
+        return None
+    return sum(secs) / len(secs)
 
 
 TIME = pa.timestamp("us", tz="UTC")

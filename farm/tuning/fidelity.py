@@ -23,6 +23,7 @@ from tvm.s_tir.meta_schedule.database import TuningRecord
 
 from cluster.measurement import MeasureSettings
 from tuning_db.metaschedule import ParquetDatabase, record_json
+from tuning_db.schema import mean_run_secs
 
 from .measure import measure_schedules
 
@@ -65,7 +66,8 @@ def remeasure(db: ParquetDatabase, target: tvm.target.Target, keys: dict[str, st
         if m.origin is not None:
             db.expect_origin(record.trace, {**m.origin, "fidelity": True})
         db.commit_tuning_record(TuningRecord(record.trace, record.workload, secs, target, m.args))
-        quiet.setdefault(key, []).append((sum(float(s) for s in secs) / len(secs), rank))
+        if (mean := mean_run_secs(secs)) is not None:  # a candidate that failed now is recorded, never picked
+            quiet.setdefault(key, []).append((mean, rank))
     db.flush()
     changes = []
     for key, figures in quiet.items():
