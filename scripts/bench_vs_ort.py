@@ -63,18 +63,19 @@ def named_model(name: str) -> tuple[str, str, dict]:
 
 
 def model_flops(path: str, shapes: dict, kind_name: str) -> float:
-    """FLOPs of one inference: TVM's estimate of each tuning task times its weight."""
+    """FLOPs of one inference: TVM's estimate of each tuning task times its weight (of the model as imported, before any graph rewrite)."""
     import tvm
     from tvm.s_tir.analysis import estimate_tir_flops
     from tvm.s_tir.meta_schedule import relax_integration
 
     from cluster.devices import kind_named
     from farm.models.onnx_import import prepare
-    from farm.tuning.session import fused_module, relax_for
+    from farm.tuning.session import named_params, fused_module
 
     model = prepare(path, shapes)
     target = tvm.target.Target(kind_named(kind_name, os.cpu_count() or 1).target)
-    tasks = relax_integration.extract_tasks(fused_module(*relax_for(model, target), target), target)
+    mod, params = model.relax
+    tasks = relax_integration.extract_tasks(fused_module(mod, named_params(mod, params, len(model.inputs)), target), target)
     return float(sum(estimate_tir_flops(t.dispatched[0]) * t.weight for t in tasks))
 
 
@@ -174,12 +175,17 @@ def main() -> None:
     parser.add_argument("--budgets", default="0,300,1000")
     parser.add_argument("--kind", default=None)
     parser.add_argument("--fma-units", type=int, default=None, help="vector FMAs per cycle per core (default: from /proc/cpuinfo)")
+    parser.add_argument("--rewrites", default=None, help="graph rewrites to apply (comma-separated, '' for none; default: all)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    if args.rewrites is not None:
+        os.environ["FARM_GRAPH_REWRITES"] = args.rewrites  # inherited by every `farm tune` and its embedded Ray
     kind = args.kind or _default_kind()
     models = [named_model(m) for m in args.models.split(",") if m] + [parse_model(s) for s in args.model]
     peak = peak_gflops(args.fma_units)
-    report = {"kind": kind, "peak": peak, "models": {}}
+    from farm.tuning.session import graph_rewrites
+
+    report = {"kind": kind, "peak": peak, "rewrites": graph_rewrites(), "models": {}}
     for name, path, shapes in models:
         with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
             flops = model_flops(path, shapes, kind)

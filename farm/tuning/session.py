@@ -38,7 +38,7 @@ from tuning_db.workload import workload_key
 
 from ..models.onnx_import import OnnxModel
 from ..runtime.container import file_sha256
-from . import fast_math
+from . import blocked_layout, fast_math
 
 # TVM's operator lowering keeps global state (TOPI tag scopes): sessions in threads of one
 # driver extract tasks and compile one at a time, while their searches run side by side.
@@ -46,6 +46,9 @@ _TVM_LOCK = threading.Lock()
 
 FIRST_ROUND_SHARE = 0.5  # of the trial budget, at most, for the first round over all tasks; the rest goes by latency share
 SEEDS_PER_TASK = 4  # adapted schedules of similar workloads measured first for a never-measured workload
+
+# Graph-level rewrites for the target, applied in this order before task extraction and compilation (each a no-op where it does not apply)
+GRAPH_REWRITES = {"fast_math": fast_math.rewrite, "blocked_layout": blocked_layout.rewrite}
 
 VARIANT_LIBRARY = "model.so"
 VARIANT_METADATA = "metadata.json"
@@ -125,16 +128,37 @@ class SessionSummary:
         return dict(self.__dict__)
 
 
-def _named_params(mod: tvm.IRModule, params: dict, num_inputs: int) -> dict:
+def named_params(mod: tvm.IRModule, params: dict, num_inputs: int) -> dict:
+    """The imported weights by parameter name (the parameters of `main` after its `num_inputs` inputs)."""
     names = [p.name for p in mod["main"].params[num_inputs:]]
     return dict(zip(names, params.get("main", [])))
 
 
+def graph_rewrites() -> list[str]:
+    """The graph rewrites `relax_for` applies, in order: all of `GRAPH_REWRITES`, or those `$FARM_GRAPH_REWRITES` names.
+
+    The variable (comma-separated names; empty for none) exists to measure each rewrite's
+    effect (`scripts/bench_vs_ort.py --rewrites`). It changes the tasks, so it must be the
+    same in every process of a tune: set it on every node.
+    """
+    names = os.environ.get("FARM_GRAPH_REWRITES")
+    if names is None:
+        return list(GRAPH_REWRITES)
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = sorted(set(chosen) - set(GRAPH_REWRITES))
+    if unknown:
+        raise ValueError(f"FARM_GRAPH_REWRITES names unknown rewrites {unknown}; known: {', '.join(GRAPH_REWRITES)}")
+    return [n for n in GRAPH_REWRITES if n in chosen]
+
+
 def relax_for(model: OnnxModel, target: tvm.target.Target) -> tuple[tvm.IRModule, dict]:
-    """The model's Relax module with the graph-level rewrites `target` gains from (`fast_math`), and its weights by parameter
-    name: what task extraction and compilation both start from, so their task keys match."""
+    """The model's Relax module with the graph-level rewrites `target` gains from (`fast_math`, `blocked_layout`), and its
+    weights by parameter name: what task extraction and compilation both start from, so their task keys match."""
     mod, params = model.relax
-    return fast_math.rewrite(mod, target), _named_params(mod, params, len(model.inputs))
+    rewritten = mod
+    for name in graph_rewrites():
+        rewritten = GRAPH_REWRITES[name](rewritten, target)
+    return rewritten, named_params(mod, params, len(model.inputs))
 
 
 def fused_module(mod: tvm.IRModule, params: dict, target: tvm.target.Target) -> tvm.IRModule:

@@ -19,7 +19,7 @@ from farm.engines.timing import REFERENCE, REWARM_S, summarize, time_engines
 from farm.models.examples import resnet_cnn
 from farm.models.onnx_import import prepare, random_inputs
 from farm.runtime.ort_model import session_threads
-from farm.tuning.session import _named_params
+from farm.tuning.session import named_params
 
 CORES = 2
 HONEST_TOLERANCE = 0.10
@@ -64,7 +64,7 @@ def model_files(tmp_path_factory):
     model = prepare(str(onnx_path))
     kind = [k for k in detect_kinds() if k.platform == "cpu"][-1]
     mod, params = model.relax
-    bound = relax.transform.BindParams("main", _named_params(mod, params, len(model.inputs)))(mod)
+    bound = relax.transform.BindParams("main", named_params(mod, params, len(model.inputs)))(mod)
     library = root / "model.so"
     relax.build(bound, target=tvm.target.Target(kind.target)).export_library(str(library))
     inputs = random_inputs(model.inputs)
