@@ -120,7 +120,7 @@ class ArtifactStore:
         self.root = root.rstrip("/")
         self.local = isinstance(self.fs, LocalFileSystem)
         if self.local:
-            os.makedirs(self.root, exist_ok=True)
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
 
     def _path(self, key: str) -> str:
         check_key(key)

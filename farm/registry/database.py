@@ -41,10 +41,14 @@ def registry_url(data_dir: str) -> str:
     return os.environ.get("FARM_REGISTRY_URL") or default_registry_url(data_dir)
 
 
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # a new data folder and registry file: the registry holds token hashes and webhook secrets
+
+
 def _sqlite_engine(url: str) -> Engine:
     path = make_url(url).database
     if path and path != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=PRIVATE_DIR, exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE))  # SQLite gives its -wal and -shm files the same mode
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
@@ -85,7 +89,9 @@ class Registry:
     @classmethod
     def for_data_dir(cls, data_dir: str) -> Registry:
         """The registry of a data folder: `registry_url(data_dir)`, artifacts in `$FARM_ARTIFACTS_URI` or `<data_dir>/artifacts`."""
-        artifacts = os.environ.get("FARM_ARTIFACTS_URI") or os.path.join(os.path.abspath(os.path.expanduser(data_dir)), "artifacts")
+        folder = os.path.abspath(os.path.expanduser(data_dir))
+        os.makedirs(folder, mode=PRIVATE_DIR, exist_ok=True)
+        artifacts = os.environ.get("FARM_ARTIFACTS_URI") or os.path.join(folder, "artifacts")
         return cls(registry_url(data_dir), artifacts)
 
     @contextmanager

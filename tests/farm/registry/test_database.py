@@ -99,6 +99,20 @@ def test_times_are_read_back_timezone_aware_utc(registry):
     assert created.tzinfo is not None and created.utcoffset() == timezone.utc.utcoffset(None)
 
 
+def test_a_new_data_folder_and_its_registry_are_private_to_their_owner(tmp_path, monkeypatch):
+    """Issue 12 item 9: the registry holds token hashes and webhook secrets."""
+    monkeypatch.delenv("FARM_REGISTRY_URL", raising=False)
+    monkeypatch.delenv("FARM_ARTIFACTS_URI", raising=False)
+    folder = tmp_path / "farm-data"
+    reg = Registry.for_data_dir(str(folder))
+    with reg.session() as s:
+        create_project(s, "p")
+    modes = {p.name: p.stat().st_mode & 0o777 for p in [folder, *folder.iterdir()]}
+    reg.close()
+    assert modes.pop("farm-data") == 0o700 and modes.pop("artifacts") == 0o700
+    assert modes and all(mode == 0o600 for mode in modes.values()), modes  # registry.db and its -wal and -shm files
+
+
 def test_urls_come_from_the_data_folder_unless_the_environment_says(tmp_path, monkeypatch):
     monkeypatch.delenv("FARM_REGISTRY_URL", raising=False)
     monkeypatch.delenv("FARM_ARTIFACTS_URI", raising=False)
