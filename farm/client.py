@@ -295,9 +295,9 @@ class Client:
     def _project_id(self, project: str | Project) -> str:
         return project.id if isinstance(project, Project) else self.project(project).id
 
-    def create_token(self, name: str = "default") -> dict:
-        """A new API token for this client's user; `token` in the result is shown this once."""
-        return self._request("POST", "/tokens", json={"name": name})
+    def create_token(self, name: str = "default", expires_in_days: int | None = None) -> dict:
+        """A new API token for this client's user, valid for `expires_in_days` (None: until revoked); `token` in the result is shown this once."""
+        return self._request("POST", "/tokens", json={"name": name, "expires_in_days": expires_in_days})
 
     def create_project(self, name: str, description: str = "") -> Project:
         return _parse(Project, self, self._request("POST", "/projects", json={"name": name, "description": description}))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 import math
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -90,7 +90,12 @@ class UserUpdate(BaseModel):
 
 
 class TokenCreate(BaseModel):
-    name: str = "default"
+    name: str = Field("default", max_length=128)
+    expires_in_days: PositiveInt | None = Field(None, le=3650, description="Days the token is valid (default: until revoked).")
+
+    @property
+    def expires_in(self) -> timedelta | None:
+        return timedelta(days=self.expires_in_days) if self.expires_in_days is not None else None
 
 
 class TokenOut(Record):
@@ -100,7 +105,8 @@ class TokenOut(Record):
     prefix: str = Field(description="The token's first characters, to tell tokens apart.")
     created_at: datetime
     revoked_at: datetime | None
-    last_used_at: datetime | None
+    last_used_at: datetime | None = Field(description="When the token was last used, to the minute.")
+    expires_at: datetime | None
 
 
 class TokenCreated(TokenOut):

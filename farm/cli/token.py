@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -15,13 +15,14 @@ app = typer.Typer(help="API tokens.", no_args_is_help=True)
 @app.command()
 def create(
     name: Annotated[str, typer.Option("--name", help="What the token is for, to tell tokens apart.")] = "default",
+    expires_in: Annotated[Optional[int], typer.Option("--expires-in", min=1, max=3650, help="Days the token is valid (default: until revoked).")] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create another token for yourself (shown once)."""
     with connect(url, token) as client:
-        created = client.create_token(name)
+        created = client.create_token(name, expires_in)
     if as_json:
         emit_json(created)
         return

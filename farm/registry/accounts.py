@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,6 +23,8 @@ from farm.registry.schema import ApiToken, User, utcnow
 from farm.registry.validation import check_webhook_url
 
 TOKEN_PREFIX = "farm_"
+MAX_TOKEN_LIFE = timedelta(days=3650)
+LAST_USED_EVERY = timedelta(minutes=1)  # how stale a token's `last_used_at` may get: authentication writes at most once a minute per token
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 
@@ -95,14 +98,17 @@ def user_count(s: Session) -> int:
     return s.scalar(select(func.count()).select_from(User)) or 0
 
 
-def create_token(s: Session, user_id: str, name: str = "default") -> tuple[ApiToken, str]:
-    """A new token for the user: the record and the plaintext, which is not stored and cannot be shown again."""
+def create_token(s: Session, user_id: str, name: str = "default", expires_in: timedelta | None = None) -> tuple[ApiToken, str]:
+    """A new token for the user, valid for `expires_in` (None: until revoked): the record and the plaintext, which is not stored and cannot be shown again."""
     fetch(s, User, user_id)
     name = name.strip() if isinstance(name, str) else ""
     if not 1 <= len(name) <= 128:
         raise InvalidInput("a token name must be 1 to 128 characters")
+    if expires_in is not None and not timedelta(0) < expires_in <= MAX_TOKEN_LIFE:
+        raise InvalidInput(f"a token's lifetime must be positive and at most {MAX_TOKEN_LIFE.days} days")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    record = ApiToken(user_id=user_id, name=name, token_hash=hash_token(token), prefix=token[:8])
+    expires_at = utcnow() + expires_in if expires_in is not None else None
+    record = ApiToken(user_id=user_id, name=name, token_hash=hash_token(token), prefix=token[:8], expires_at=expires_at)
     s.add(record)
     s.flush()
     return record, token
@@ -130,9 +136,13 @@ def authenticate(s: Session, token: str) -> User:
         raise PermissionDenied("unknown API token: check FARM_API_TOKEN or create a token with `farm token create`")
     if record.revoked_at is not None:
         raise PermissionDenied(f"API token {record.prefix}… ({record.name!r}) was revoked at {record.revoked_at.isoformat()}")
+    now = utcnow()
+    if record.expires_at is not None and record.expires_at <= now:
+        raise PermissionDenied(f"API token {record.prefix}… ({record.name!r}) expired at {record.expires_at.isoformat()}: create a new one")
     user = fetch(s, User, record.user_id)
     if not user.is_active:
         raise PermissionDenied(f"user {user.email} is deactivated: ask an admin to reactivate the account")
-    record.last_used_at = utcnow()
-    s.flush()
+    if record.last_used_at is None or now - record.last_used_at >= LAST_USED_EVERY:  # not a write per request
+        record.last_used_at = now
+        s.flush()
     return user

@@ -89,7 +89,8 @@ class ApiToken(Base):
     prefix: Mapped[str] = mapped_column(String(8), nullable=False)
     created_at: Mapped[datetime] = _created()
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # to the minute (`accounts.LAST_USED_EVERY`)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Project(Base):

@@ -53,7 +53,7 @@ def _created(record: ApiToken, token: str) -> TokenCreated:
 @router.post("/users/{user_id}/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
 def create_user_token(user_id: str, body: TokenCreate, user: CurrentUser, s: SessionDep) -> TokenCreated:
     _check_self_or_admin(user, user_id)
-    return _created(*accounts.create_token(s, user_id, body.name))
+    return _created(*accounts.create_token(s, user_id, body.name, body.expires_in))
 
 
 @router.get("/users/{user_id}/tokens", response_model=list[TokenOut])
@@ -64,7 +64,7 @@ def list_user_tokens(user_id: str, user: CurrentUser, s: SessionDep) -> list[Api
 
 @router.post("/tokens", status_code=status.HTTP_201_CREATED, response_model=TokenCreated)
 def create_token(body: TokenCreate, user: CurrentUser, s: SessionDep) -> TokenCreated:
-    return _created(*accounts.create_token(s, user.id, body.name))
+    return _created(*accounts.create_token(s, user.id, body.name, body.expires_in))
 
 
 @router.get("/tokens", response_model=list[TokenOut])

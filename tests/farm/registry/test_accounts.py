@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
 from farm.registry.accounts import authenticate, create_token, create_user, get_user, hash_token, list_tokens, list_users, revoke_token, update_user, user_count
 from farm.registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from farm.registry.schema import ApiToken
+from farm.registry.schema import ApiToken, utcnow
 
 
 def test_users_get_roles_and_emails_are_checked_and_unique(registry):
@@ -86,3 +88,28 @@ def test_unknown_revoked_and_deactivated_are_refused_with_distinct_messages(regi
             authenticate(s, live_token)
         with pytest.raises(NotFound):
             revoke_token(s, "missing")
+
+
+def test_a_token_expires_and_its_last_use_is_written_at_most_once_a_minute(registry, user_id):
+    """Issue 12 items 3 and 9: tokens can expire; authentication does not write on every request."""
+    with registry.session() as s:
+        record, token = create_token(s, user_id, "ci", expires_in=timedelta(days=30))
+        assert timedelta(days=29) < record.expires_at - utcnow() <= timedelta(days=30)
+        for bad in (timedelta(0), timedelta(days=-1), timedelta(days=4000)):
+            with pytest.raises(InvalidInput, match="lifetime"):
+                create_token(s, user_id, "bad", expires_in=bad)
+    with registry.session() as s:
+        authenticate(s, token)
+        first_use = get_token(s, record.id).last_used_at
+        authenticate(s, token)
+        assert get_token(s, record.id).last_used_at == first_use, "a second use within the minute writes nothing"
+        get_token(s, record.id).last_used_at = first_use - timedelta(minutes=2)
+        authenticate(s, token)
+        assert get_token(s, record.id).last_used_at > first_use
+        get_token(s, record.id).expires_at = utcnow() - timedelta(seconds=1)  # thirty days later
+        with pytest.raises(PermissionDenied, match=r"API token farm_...… \('ci'\) expired at"):
+            authenticate(s, token)
+
+
+def get_token(s, token_id: str) -> ApiToken:
+    return s.get(ApiToken, token_id)

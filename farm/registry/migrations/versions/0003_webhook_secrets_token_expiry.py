@@ -1,4 +1,4 @@
-"""Webhook secrets: each user's key for the HMAC-SHA256 signature of the webhooks the farm sends them.
+"""Webhook secrets (each user's key for the HMAC-SHA256 signature of the webhooks the farm sends them) and token expiry.
 
 Revision ID: 0003
 Revises: 0002
@@ -23,8 +23,12 @@ def upgrade() -> None:
     connection = op.get_bind()
     for (user_id,) in connection.execute(sa.select(users.c.id)).all():
         connection.execute(users.update().where(users.c.id == user_id).values(webhook_secret=secrets.token_hex(32)))
+    with op.batch_alter_table("api_tokens") as batch:
+        batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True)))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("api_tokens") as batch:
+        batch.drop_column("expires_at")
     with op.batch_alter_table("users") as batch:
         batch.drop_column("webhook_secret")
