@@ -177,7 +177,7 @@ class ArtifactStore:
         try:
             return _Verified(self.fs.open(path, "rb"), key)
         except FileNotFoundError:
-            raise NotFound(f"artifact {key} is not in the store at {self.uri}") from None
+            raise NotFound(f"artifact {key} is not in the artifact store") from None
 
     def size(self, key: str) -> int:
         """The artifact's size in bytes."""
@@ -187,7 +187,7 @@ class ArtifactStore:
         try:
             return int(self.fs.size(path))
         except FileNotFoundError:
-            raise NotFound(f"artifact {key} is not in the store at {self.uri}") from None
+            raise NotFound(f"artifact {key} is not in the artifact store") from None
 
     def get_file(self, key: str, dest_path: str) -> str:
         """Copy the artifact to `dest_path` (folders created as needed); returns `dest_path`."""

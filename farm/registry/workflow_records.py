@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from farm.registry.catalog import ORIGINAL
-from farm.registry.errors import Conflict, InvalidInput
+from farm.registry.errors import Conflict, InvalidInput, PermissionDenied
 from farm.registry.queries import fetch, page
 from farm.registry.schema import ACTIVE_STATES, WORKFLOW_STATES, Model, User, Variant, Workflow, utcnow
 from farm.registry.validation import check_webhook_url
@@ -116,10 +116,13 @@ def get_workflow(s: Session, workflow_id: str) -> Workflow:
 
 
 def start_workflow(s: Session, workflow_id: str, driver: str) -> Workflow:
-    """Mark a pending workflow running under `driver` (the Ray actor or job that runs it)."""
+    """Mark a pending workflow running under `driver` (the Ray actor or job that runs it); `PermissionDenied` if its creator was deactivated."""
     workflow = fetch(s, Workflow, workflow_id)
     if workflow.state != "pending":
         raise Conflict(f"workflow {workflow.id} is {workflow.state}; only a pending workflow can start")
+    creator = fetch(s, User, workflow.created_by)
+    if not creator.is_active:
+        raise PermissionDenied(f"workflow {workflow.id} was not started: its creator {creator.email} is deactivated")
     workflow.state, workflow.driver, workflow.started_at = "running", driver, utcnow()
     s.flush()
     return workflow

@@ -24,7 +24,7 @@ import threading
 from ..paths import data_dir, default_db_uri
 from ..registry import workflow_records
 from ..registry.database import Registry
-from ..registry.errors import Conflict
+from ..registry.errors import Conflict, PermissionDenied
 from .driver import driver_alive, driver_name, start_driver, stop_driver
 from .execute import notify
 from .notify import WebhookPolicy, WebhookSender
@@ -136,6 +136,11 @@ class WorkflowService:
             with self.registry.session() as s:
                 workflow_records.start_workflow(s, workflow_id, driver=driver_name(workflow_id))
         except Conflict:  # cancelled meanwhile
+            return
+        except PermissionDenied as e:  # its creator was deactivated while it waited
+            with self.registry.session() as s:
+                workflow_records.fail_workflow(s, workflow_id, e.message)
+            notify(self.registry, workflow_id, self.webhooks.send)
             return
         try:
             start_driver(workflow_id, self.registry.url, self.registry.artifacts.uri, self.db_uri, self.work_root, local_files=self._local_files,

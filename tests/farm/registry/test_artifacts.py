@@ -115,7 +115,7 @@ def test_keys_are_validated_before_any_path_is_built(tmp_path):
     for bad in ["../../etc/passwd", "A" * 64, "a" * 63, "a" * 64 + "/x", ""]:
         with pytest.raises(InvalidInput, match="is not an artifact key"):
             store.open(bad)
-    with pytest.raises(NotFound, match="not in the store"):
+    with pytest.raises(NotFound, match="not in the artifact store"):
         store.open("a" * 64)
     with pytest.raises(NotFound):
         store.size("a" * 64)

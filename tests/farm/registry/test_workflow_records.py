@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from farm.registry.accounts import update_user
 from farm.registry.catalog import add_variant, list_variants, upload_model
-from farm.registry.errors import Conflict, InvalidInput, NotFound
+from farm.registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from farm.registry.workflow_records import (
     cancel_workflow,
     complete_workflow,
@@ -133,10 +134,19 @@ def test_workflows_are_listed_newest_first_and_filtered(registry, model_id, user
 
 
 def test_a_workflow_without_a_webhook_notifies_its_creators(registry, model_id, user_id):
-    from farm.registry.accounts import update_user
-
     assert new_workflow(registry, model_id, user_id).webhook_url is None
     with registry.session() as s:
         update_user(s, user_id, webhook_url="https://hooks.example.com/mine")
     assert new_workflow(registry, model_id, user_id).webhook_url == "https://hooks.example.com/mine"
     assert new_workflow(registry, model_id, user_id, webhook_url="https://hooks.example.com/this-one").webhook_url == "https://hooks.example.com/this-one"
+
+
+def test_a_pending_workflow_of_a_deactivated_user_does_not_start(registry, model_id, user_id):
+    """Issue 12 item 9: deactivating a user stops what they queued from spending cluster time."""
+    workflow = new_workflow(registry, model_id, user_id)
+    with registry.session() as s:
+        update_user(s, user_id, is_active=False)
+        with pytest.raises(PermissionDenied, match="deactivated"):
+            start_workflow(s, workflow.id, driver="workflow-x")
+    with registry.session() as s:
+        assert get_workflow(s, workflow.id).state == "pending"
