@@ -8,6 +8,15 @@ this 2-core Zen 4, after 64 MetaSchedule trials each, YOLOv8n's heaviest convolu
 with its SiLU (64 channels, 3x3, 40x40; weight 4 in the model) took 1036 us in NCHW,
 1147 us in NHWC and 728 us blocked; the next one (weight 8) 286 us against 195 us.
 
+End to end it did not win, so it is off by default (`FARM_GRAPH_REWRITES=fast_math,blocked_layout`
+turns it on). YOLOv8n at 1,000 trials, two runs back to back (`scripts/bench_vs_ort.py
+--models nudenet --budgets 1000 --rewrites fast_math`, then `fast_math,blocked_layout`): TVM 27.47 ->
+26.06 ms while ONNX Runtime read 15.78 -> 14.66 ms in the same runs (TVM/ORT 0.575 ->
+0.563), and the search slowed from 64 to 49 trials/min (blocked schedules have more
+loops to mutate). Per kernel it won on the large early convolutions (model.1: 2528 ->
+1637 us) and lost on others (model.21.m.0.cv2: 590 -> 913 us): at this budget the larger
+search space costs about what the layout gains.
+
 `rewrite` replaces every eligible `relax.nn.conv2d` (NCHW data, OIHW weights, one group,
 input and output channels multiples of the block, float32) by one TE function: the input
 blocked to NCHW[x]c, TOPI's `conv2d_NCHWc`, the output back to NCHW. The operators
