@@ -65,7 +65,8 @@ class OnnxModel:
         return to_relax(self)
 
 
-def _tensor_info(value: onnx.ValueInfoProto) -> TensorInfo:
+def tensor_info(value: onnx.ValueInfoProto) -> TensorInfo:
+    """A graph input's or output's name, dtype and shape (dynamic dimensions by their names)."""
     t = value.type.tensor_type
     dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)).name if t.elem_type else "float32"
     dims = []
@@ -80,7 +81,7 @@ def _tensor_info(value: onnx.ValueInfoProto) -> TensorInfo:
 def graph_inputs(model: onnx.ModelProto) -> list[TensorInfo]:
     """The inputs a caller feeds (graph inputs that are not initializers)."""
     weights = {init.name for init in model.graph.initializer}
-    return [_tensor_info(v) for v in model.graph.input if v.name not in weights]
+    return [tensor_info(v) for v in model.graph.input if v.name not in weights]
 
 
 def parse_input_shapes(specs: list[str]) -> dict[str, tuple[int, ...]]:
@@ -239,7 +240,7 @@ def from_proto(proto: onnx.ModelProto, source: str = "") -> OnnxModel:
     return OnnxModel(
         proto=proto,
         inputs=graph_inputs(proto),
-        outputs=[_tensor_info(v) for v in proto.graph.output],
+        outputs=[tensor_info(v) for v in proto.graph.output],
         opset=default_opset(proto),
         source=source,
         op_types=sorted({n.op_type for n in proto.graph.node}),

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from farm.models.onnx_import import ModelImportError, _tensor_info, graph_inputs, load_onnx
+from farm.models.onnx_check import check_onnx_file
+from farm.models.onnx_import import ModelImportError
 from farm.registry.artifacts import ArtifactStore, check_key
 from farm.registry.errors import Conflict, InvalidInput
 from farm.registry.queries import check_page, fetch, page
@@ -76,12 +78,71 @@ def delete_project(s: Session, project_id: str) -> None:
     s.flush()
 
 
-def _check_name_free(s: Session, project_id: str | None, name: str, model_id: str | None = None) -> None:
+def check_name_free(s: Session, project_id: str | None, name: str, model_id: str | None = None) -> None:
+    """`Conflict` if a model of `project_id` (None: the detached models) other than `model_id` is named `name`."""
     where = Model.project_id.is_(None) if project_id is None else Model.project_id == project_id
     clash = s.scalar(select(Model.id).where(where, Model.name == name, Model.id != model_id))
     if clash:
         place = "among detached models" if project_id is None else f"in project {fetch(s, Project, project_id).name!r}"
         raise Conflict(f"a model named {name!r} already exists {place}")
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """An ONNX file checked and stored in the artifact store, ready to become a model (`add_model`)."""
+
+    key: str
+    size_bytes: int
+    inputs: list[dict]
+    outputs: list[dict]
+
+
+def store_model_file(artifacts: ArtifactStore, path: str, filename: str | None = None) -> ModelFile:
+    """Validate an ONNX file and store its bytes; no registry transaction is open meanwhile.
+
+    Parsing, checking and hashing a large model takes seconds: done here, outside any
+    transaction, they hold no database lock (SQLite's single writer would otherwise keep
+    every other request waiting), and the parse runs in a limited process of its own
+    (`farm.models.onnx_check`). `filename` is how error messages name the file (e.g. the
+    name it was uploaded under rather than a temporary path).
+    """
+    try:
+        inputs, outputs = check_onnx_file(path)
+    except ModelImportError as e:
+        raise InvalidInput(str(e).replace(path, filename) if filename else str(e)) from None
+    return ModelFile(artifacts.put_file(path), os.path.getsize(path), inputs, outputs)
+
+
+def check_model_fields(name: str, labels: Iterable[str], description: str) -> tuple[str, list[str], str]:
+    """A new model's name, labels and description, checked (`InvalidInput`) and normalized."""
+    return check_name(name, "model"), check_labels(labels), check_text(description, "description")
+
+
+def add_model(
+    s: Session,
+    stored: ModelFile,
+    *,
+    name: str,
+    description: str = "",
+    labels: Iterable[str] = (),
+    project_id: str | None = None,
+    created_by: str | None = None,
+) -> Model:
+    """A new model with its `original` variant, from a file `store_model_file` checked and stored: one short transaction."""
+    name, labels, description = check_model_fields(name, labels, description)
+    if project_id is not None:
+        fetch(s, Project, project_id)
+    if created_by is not None:
+        fetch(s, User, created_by)
+    check_name_free(s, project_id, name)
+    model = Model(name=name, description=description, labels=labels, project_id=project_id, inputs=stored.inputs, outputs=stored.outputs,
+                  created_by=created_by)
+    s.add(model)
+    s.flush()
+    artifact_name = name if name.lower().endswith(".onnx") else f"{name}.onnx"
+    s.add(Variant(model_id=model.id, kind=ORIGINAL, artifact_key=stored.key, artifact_name=artifact_name, size_bytes=stored.size_bytes, metrics={}))
+    s.flush()
+    return model
 
 
 def upload_model(
@@ -96,39 +157,18 @@ def upload_model(
     created_by: str | None = None,
     filename: str | None = None,
 ) -> Model:
-    """Validate and store an ONNX file as a new model with its `original` variant.
+    """Validate and store an ONNX file as a new model with its `original` variant, in `s` (`store_model_file`, then `add_model`).
 
-    `filename` is how error messages name the file (e.g. the name it was uploaded under
-    rather than a temporary path). Nothing is stored unless every check passes.
+    Nothing is recorded unless every check passes. The fields are checked before the file
+    is read; a server that must not hold a transaction while the file is parsed calls the
+    two steps itself.
     """
-    name = check_name(name, "model")
-    labels = check_labels(labels)
-    description = check_text(description, "description")
+    check_model_fields(name, labels, description)
     if project_id is not None:
         fetch(s, Project, project_id)
-    if created_by is not None:
-        fetch(s, User, created_by)
-    _check_name_free(s, project_id, name)
-    try:
-        proto = load_onnx(path)
-    except ModelImportError as e:
-        raise InvalidInput(str(e).replace(path, filename) if filename else str(e)) from None
-    key = artifacts.put_file(path)
-    model = Model(
-        name=name,
-        description=description,
-        labels=labels,
-        project_id=project_id,
-        inputs=[info.as_json() for info in graph_inputs(proto)],
-        outputs=[_tensor_info(value).as_json() for value in proto.graph.output],
-        created_by=created_by,
-    )
-    s.add(model)
-    s.flush()
-    artifact_name = name if name.lower().endswith(".onnx") else f"{name}.onnx"
-    s.add(Variant(model_id=model.id, kind=ORIGINAL, artifact_key=key, artifact_name=artifact_name, size_bytes=os.path.getsize(path), metrics={}))
-    s.flush()
-    return model
+    check_name_free(s, project_id, check_name(name, "model"))
+    stored = store_model_file(artifacts, path, filename)
+    return add_model(s, stored, name=name, description=description, labels=labels, project_id=project_id, created_by=created_by)
 
 
 def list_models(
@@ -165,7 +205,7 @@ def update_model(s: Session, model_id: str, *, name: str | None = None, descript
     model = fetch(s, Model, model_id)
     if name is not None and name != model.name:
         name = check_name(name, "model")
-        _check_name_free(s, model.project_id, name, model.id)
+        check_name_free(s, model.project_id, name, model.id)
         model.name = name
     if description is not None:
         model.description = check_text(description, "description")
@@ -181,7 +221,7 @@ def move_model(s: Session, model_id: str, project_id: str | None) -> Model:
     if project_id is not None:
         fetch(s, Project, project_id)
     if project_id != model.project_id:
-        _check_name_free(s, project_id, model.name, model.id)
+        check_name_free(s, project_id, model.name, model.id)
         model.project_id = project_id
         s.flush()
     return model

@@ -41,6 +41,7 @@ def registry_url(data_dir: str) -> str:
     return os.environ.get("FARM_REGISTRY_URL") or default_registry_url(data_dir)
 
 
+READ_ONLY = "farm_read_only"  # execution option of a read-only session's connection
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # a new data folder and registry file: the registry holds token hashes and webhook secrets
 
 
@@ -61,8 +62,8 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(connection) -> None:  # a writer takes the lock at once (no upgrade deadlock); a reader never takes it
+        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -95,12 +96,17 @@ class Registry:
         return cls(registry_url(data_dir), artifacts)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, read_only: bool = False) -> Iterator[Session]:
         """A session in one transaction: committed when the block ends, rolled back if it raises.
 
-        Records stay readable after the block (attributes are not expired on commit).
+        Records stay readable after the block (attributes are not expired on commit). On
+        SQLite a session takes the database's one write lock when it begins, so writers
+        queue rather than deadlock; a `read_only` one begins deferred and never waits for
+        a writer (WAL readers see the last commit).
         """
-        with self._sessions.begin() as s:
+        with self._sessions() as s, s.begin():
+            if read_only:
+                s.connection(execution_options={READ_ONLY: True})
             yield s
 
     def close(self) -> None:

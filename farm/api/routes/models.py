@@ -34,7 +34,6 @@ def upload_model(
     request: Request,
     user: Optimizer,
     registry: RegistryDep,
-    s: SessionDep,
     file: Annotated[UploadFile, File(description="The ONNX model.")],
     name: Annotated[str | None, Form(description="Default: the file's name without its extension.")] = None,
     description: Annotated[str, Form()] = "",
@@ -44,24 +43,26 @@ def upload_model(
     if file.size is not None and file.size > request.app.state.max_upload_bytes:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE)
     filename = os.path.basename(file.filename or "model.onnx")
+    fields = {"name": name if name is not None else os.path.splitext(filename)[0], "description": description, "labels": _split(labels),
+              "project_id": project_id or None}
+    try:
+        checked_name, _, _ = catalog.check_model_fields(fields["name"], fields["labels"], fields["description"])
+    except InvalidInput as e:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
+    with registry.session(read_only=True) as s:  # a clash or a missing project is said before the file is read
+        if fields["project_id"] is not None:
+            catalog.get_project(s, fields["project_id"])
+        catalog.check_name_free(s, fields["project_id"], checked_name)
     with tempfile.TemporaryDirectory(prefix="farm-upload-") as tmp:
         path = os.path.join(tmp, "model.onnx")
         with open(path, "wb") as out:
             shutil.copyfileobj(file.file, out)
         try:
-            return catalog.upload_model(
-                s,
-                registry.artifacts,
-                path,
-                name=name if name is not None else os.path.splitext(filename)[0],
-                description=description,
-                labels=_split(labels),
-                project_id=project_id or None,
-                created_by=user.id,
-                filename=filename,
-            )
+            stored = catalog.store_model_file(registry.artifacts, path, filename)  # seconds for a large model: no transaction is open
         except InvalidInput as e:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
+    with registry.session() as s:
+        return catalog.add_model(s, stored, created_by=user.id, **fields)
 
 
 @router.get("", response_model=Page[ModelOut])

@@ -1,0 +1,63 @@
+"""The registry does not serialize the API (issue 12 item 3): a model being parsed holds no database lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import onnx
+from onnx import TensorProto, helper
+
+from farm.registry import workflow_records
+from farm.registry.catalog import store_model_file
+
+CHAIN = 600_000  # Relu nodes: about 3 s of parsing and checking
+
+
+def long_model(path: str) -> None:
+    """A valid ONNX model whose parse and check take seconds: a long chain of Relu."""
+    names = ["x"] + [f"t{i}" for i in range(CHAIN - 1)] + ["y"]
+    nodes = [helper.make_node("Relu", [a], [b]) for a, b in zip(names, names[1:])]
+    graph = helper.make_graph(nodes, "long", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 10
+    onnx.save(model, path)
+
+
+def test_reads_and_a_drivers_progress_update_answer_while_a_model_is_parsed(server, tmp_path, model_file):
+    path = str(tmp_path / "long.onnx")
+    long_model(path)
+    start = time.monotonic()
+    store_model_file(server.registry.artifacts, path)
+    parse_s = time.monotonic() - start
+    assert parse_s > 2.0, f"the model must take a while to parse ({parse_s:.2f} s)"
+
+    user_id, token = server.user("busy@locking.test", can_optimize=True)
+    api = httpx.Client(base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    with open(model_file, "rb") as f:
+        small = api.post("/models", files={"file": ("small.onnx", f.read())}, data={"name": "small"}).json()
+    workflow = api.post("/workflows", json={"model_id": small["id"], "targets": ["x86-64"]}).json()
+
+    uploaded = {}
+
+    def upload() -> None:
+        with open(path, "rb") as f:
+            uploaded["answer"] = api.post("/models", files={"file": ("long.onnx", f)}, data={"name": "long"})
+
+    uploader = threading.Thread(target=upload)
+    uploader.start()
+    reads, writes = [], []
+    while uploader.is_alive():
+        t0 = time.monotonic()
+        assert api.get("/users/me").status_code == 200
+        reads.append(time.monotonic() - t0)
+        t0 = time.monotonic()
+        with server.registry.session() as s:  # what a workflow's driver does as it tunes
+            workflow_records.update_progress(s, workflow["id"], {"x86-64": {"trials": len(writes)}})
+        writes.append(time.monotonic() - t0)
+    uploader.join()
+    assert uploaded["answer"].status_code == 201, uploaded["answer"].text
+    assert len(reads) >= 3, "the checks ran while the upload was in progress"
+    assert max(reads) < 0.5 and max(writes) < 0.5, (max(reads), max(writes))
