@@ -32,8 +32,12 @@ FORM_ROOM_BYTES = 2 * MiB
 
 
 def create_app(registry: Registry, *, max_upload_bytes: int = 512 * MiB, workflows: WorkflowService | None = None,
-               webhooks: WebhookPolicy = WebhookPolicy()) -> FastAPI:
-    """The farm's REST API over `registry`, with `workflows` (if given) running what users submit; webhook URLs are checked under `webhooks`."""
+               webhooks: WebhookPolicy = WebhookPolicy(), max_workflows_per_user: int = 20) -> FastAPI:
+    """The farm's REST API over `registry`, with `workflows` (if given) running what users submit.
+
+    Webhook URLs are checked under `webhooks`; a user who is not an admin may have at most
+    `max_workflows_per_user` workflows pending or running at once.
+    """
 
     def lifespan(app: FastAPI) -> Iterator[None]:
         if workflows is not None:
@@ -50,6 +54,7 @@ def create_app(registry: Registry, *, max_upload_bytes: int = 512 * MiB, workflo
     app.state.workflows = workflows
     app.state.max_upload_bytes = max_upload_bytes
     app.state.webhooks = webhooks
+    app.state.max_workflows_per_user = max_workflows_per_user
     for module in (system, users, projects, models, variants, workflow_routes, packages, prices):
         app.include_router(module.router, prefix=API_PREFIX)
     install_error_handlers(app, max_upload_bytes)

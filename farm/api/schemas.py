@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 import math
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt, computed_field, field_validator, model_validator
+
+from farm.registry.views import Record
 
 T = TypeVar("T")
 
@@ -20,12 +22,6 @@ MAX_BATCH_SIZES, MAX_BATCH = 16, 4096
 MAX_SLA_MS = 3_600_000.0
 MAX_PRIORITIES = 32
 MAX_INPUT_ELEMENTS = 1 << 28  # per input (1 GiB of float32): the product of its dimensions
-
-
-class Record(BaseModel):
-    """A response built from an ORM record's attributes."""
-
-    model_config = ConfigDict(from_attributes=True)
 
 
 class Page(BaseModel, Generic[T]):
@@ -216,23 +212,6 @@ class WorkflowCreate(BaseModel):
     def options(self) -> dict[str, Any]:
         """The workflow's options as the registry stores them."""
         return self.model_dump(include={"trials", "trials_per_task", "input_shapes", "stages", "benchmark", "priorities"})
-
-
-class WorkflowOut(Record):
-    id: str
-    model_id: str
-    input_variant_id: str
-    targets: list[str]
-    options: dict[str, Any]
-    state: str = Field(description="pending, running, completed, failed or cancelled.")
-    progress: dict[str, Any] = Field(description="Per kind: stage, trials, total, best_latency_ms.")
-    error: str | None
-    created_by: str
-    webhook_url: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    outputs: dict[str, Any]
 
 
 class BenchmarkOut(Record):

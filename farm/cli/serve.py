@@ -19,6 +19,8 @@ def serve(
     address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
     db: Annotated[Optional[str], typer.Option("--db", help="Tuning database URI (default: $FARM_DB, else tuning-db/ in the data folder).")] = None,
     max_running: Annotated[int, typer.Option("--max-running", help="Workflows run at once; more wait, pending.")] = 2,
+    max_workflows_per_user: Annotated[int, typer.Option("--max-workflows-per-user", min=1,
+                                                        help="Pending and running workflows a user who is not an admin may have at once.")] = 20,
     allow_private_webhooks: Annotated[bool, typer.Option("--allow-private-webhooks",
                                                          help="Let webhooks reach loopback, private and link-local addresses (receivers of your own).")] = False,
 ) -> None:
@@ -43,7 +45,7 @@ def serve(
     )
     err_console.print(f"registry {registry.engine.url}, artifacts {registry.artifacts.uri}", highlight=False, markup=False)
     try:
-        uvicorn.run(create_app(registry, workflows=service, webhooks=webhooks), host=host, port=port)
+        uvicorn.run(create_app(registry, workflows=service, webhooks=webhooks, max_workflows_per_user=max_workflows_per_user), host=host, port=port)
     finally:
         service.close()
         registry.close()

@@ -44,7 +44,7 @@ def run(
     """Create a workflow for MODEL_ID and run it here to its end (exit 1 if it fails)."""
     from cluster.connect import connect
 
-    from ..api.schemas import WorkflowOut
+    from ..registry.views import WorkflowOut
     from ..models.onnx_import import ModelImportError, parse_input_shapes
     from ..registry import accounts, workflow_records
     from ..registry.database import Registry

@@ -17,7 +17,7 @@ per target kind.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from farm.registry.catalog import ORIGINAL
@@ -67,13 +67,20 @@ def create_workflow(
     created_by: str,
     input_variant_id: str | None = None,
     webhook_url: str | None = None,
+    max_active: int | None = None,
 ) -> Workflow:
     """A pending workflow tuning a variant of the model (its original by default) for each target kind.
 
     Without a `webhook_url` of its own, the workflow notifies its creator's webhook URL, if any.
+    A creator who already has `max_active` pending or running workflows is refused (`Conflict`).
     """
     model = fetch(s, Model, model_id)
     creator = fetch(s, User, created_by)
+    if max_active is not None:
+        active = s.scalar(select(func.count()).select_from(Workflow).where(Workflow.created_by == created_by, Workflow.state.in_(ACTIVE_STATES)))
+        if active >= max_active:
+            raise Conflict(f"{creator.email} has {active} pending or running workflows, the most this server allows per user "
+                           f"(--max-workflows-per-user {max_active}); wait for one to end or cancel one")
     webhook_url = webhook_url or creator.webhook_url
     kinds = _targets(targets)
     if input_variant_id is None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 
 from farm.api.auth import CurrentUser, Optimizer
 from farm.api.deps import Limit, Offset, RegistryDep, SessionDep, WebhookPolicyDep, WorkflowsDep
-from farm.api.schemas import BenchmarkOut, Page, WorkflowCreate, WorkflowOut
+from farm.api.schemas import BenchmarkOut, Page, WorkflowCreate
 from farm.registry import catalog, workflow_records
 from farm.registry.schema import BenchmarkResult, Workflow
+from farm.registry.views import WorkflowOut
 from farm.workflows.notify import check_webhook_destination
 
 router = APIRouter(tags=["workflows"])
@@ -23,7 +24,8 @@ State = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
 @router.post("/workflows", status_code=status.HTTP_201_CREATED, response_model=WorkflowOut)
-def create_workflow(body: WorkflowCreate, user: Optimizer, registry: RegistryDep, service: WorkflowsDep, webhooks: WebhookPolicyDep) -> Workflow:
+def create_workflow(request: Request, body: WorkflowCreate, user: Optimizer, registry: RegistryDep, service: WorkflowsDep,
+                    webhooks: WebhookPolicyDep) -> Workflow:
     check_webhook_destination(body.webhook_url, webhooks)
     with registry.session() as s:
         workflow = workflow_records.create_workflow(
@@ -33,6 +35,7 @@ def create_workflow(body: WorkflowCreate, user: Optimizer, registry: RegistryDep
             options=body.options(),
             created_by=user.id,
             webhook_url=body.webhook_url,
+            max_active=None if user.is_admin else request.app.state.max_workflows_per_user,
         )
     if service is not None:
         service.submit(workflow.id)
