@@ -46,9 +46,9 @@ WebhookPolicyDep = Annotated[WebhookPolicy, Depends(get_webhook_policy)]
 WorkflowsDep = Annotated[Optional[WorkflowService], Depends(get_workflows)]
 
 
-def db_session(registry: RegistryDep, request: Request) -> Iterator[Session]:
-    """The request's transaction: committed when the route returns (before the response is sent), rolled back if it raises; read-only for GET."""
-    with registry.session(read_only=request.method in ("GET", "HEAD")) as s:
+def db_session(registry: RegistryDep) -> Iterator[Session]:
+    """The request's transaction: committed when the route returns (before the response is sent), rolled back if it raises."""
+    with registry.session() as s:
         yield s
 
 

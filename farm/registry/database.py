@@ -41,15 +41,14 @@ def registry_url(data_dir: str) -> str:
     return os.environ.get("FARM_REGISTRY_URL") or default_registry_url(data_dir)
 
 
-READ_ONLY = "farm_read_only"  # execution option of a read-only session's connection
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # a new data folder and registry file: the registry holds token hashes and webhook secrets
 
 
 def _sqlite_engine(url: str) -> Engine:
     path = make_url(url).database
-    if path and path != ":memory:":
+    fresh = bool(path) and path != ":memory:" and not os.path.exists(path)
+    if fresh:
         os.makedirs(os.path.dirname(os.path.abspath(path)), mode=PRIVATE_DIR, exist_ok=True)
-        os.close(os.open(path, os.O_CREAT | os.O_RDWR, PRIVATE_FILE))  # SQLite gives its -wal and -shm files the same mode
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S})
 
     @event.listens_for(engine, "connect")
@@ -60,10 +59,14 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
+        if fresh:  # a registry this process created: private to its owner. (chmod, never open+close: closing any descriptor
+            for name in (path, f"{path}-wal", f"{path}-shm"):  # of the file would drop this process's SQLite locks on it)
+                if os.path.exists(name):
+                    os.chmod(name, PRIVATE_FILE)
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection) -> None:  # a writer takes the lock at once (no upgrade deadlock); a reader never takes it
-        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+    def _on_begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
@@ -96,17 +99,12 @@ class Registry:
         return cls(registry_url(data_dir), artifacts)
 
     @contextmanager
-    def session(self, read_only: bool = False) -> Iterator[Session]:
+    def session(self) -> Iterator[Session]:
         """A session in one transaction: committed when the block ends, rolled back if it raises.
 
-        Records stay readable after the block (attributes are not expired on commit). On
-        SQLite a session takes the database's one write lock when it begins, so writers
-        queue rather than deadlock; a `read_only` one begins deferred and never waits for
-        a writer (WAL readers see the last commit).
+        Records stay readable after the block (attributes are not expired on commit).
         """
-        with self._sessions() as s, s.begin():
-            if read_only:
-                s.connection(execution_options={READ_ONLY: True})
+        with self._sessions.begin() as s:
             yield s
 
     def close(self) -> None:

@@ -49,7 +49,7 @@ def upload_model(
         checked_name, _, _ = catalog.check_model_fields(fields["name"], fields["labels"], fields["description"])
     except InvalidInput as e:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
-    with registry.session(read_only=True) as s:  # a clash or a missing project is said before the file is read
+    with registry.session() as s:  # a clash or a missing project is said before the file is read
         if fields["project_id"] is not None:
             catalog.get_project(s, fields["project_id"])
         catalog.check_name_free(s, fields["project_id"], checked_name)
