@@ -113,9 +113,13 @@ def store_model_file(artifacts: ArtifactStore, path: str, filename: str | None =
     return ModelFile(artifacts.put_file(path), os.path.getsize(path), inputs, outputs)
 
 
-def check_model_fields(name: str, labels: Iterable[str], description: str) -> tuple[str, list[str], str]:
-    """A new model's name, labels and description, checked (`InvalidInput`) and normalized."""
-    return check_name(name, "model"), check_labels(labels), check_text(description, "description")
+def check_new_model(s: Session, name: str, labels: Iterable[str], description: str, project_id: str | None) -> tuple[str, list[str], str]:
+    """The checks of a new model that need no file: its fields (`InvalidInput`), its project, its name free there; the fields normalized."""
+    name, labels, description = check_name(name, "model"), check_labels(labels), check_text(description, "description")
+    if project_id is not None:
+        fetch(s, Project, project_id)
+    check_name_free(s, project_id, name)
+    return name, labels, description
 
 
 def add_model(
@@ -129,12 +133,9 @@ def add_model(
     created_by: str | None = None,
 ) -> Model:
     """A new model with its `original` variant, from a file `store_model_file` checked and stored: one short transaction."""
-    name, labels, description = check_model_fields(name, labels, description)
-    if project_id is not None:
-        fetch(s, Project, project_id)
+    name, labels, description = check_new_model(s, name, labels, description, project_id)
     if created_by is not None:
         fetch(s, User, created_by)
-    check_name_free(s, project_id, name)
     model = Model(name=name, description=description, labels=labels, project_id=project_id, inputs=stored.inputs, outputs=stored.outputs,
                   created_by=created_by)
     s.add(model)
@@ -163,10 +164,7 @@ def upload_model(
     is read; a server that must not hold a transaction while the file is parsed calls the
     two steps itself.
     """
-    check_model_fields(name, labels, description)
-    if project_id is not None:
-        fetch(s, Project, project_id)
-    check_name_free(s, project_id, check_name(name, "model"))
+    check_new_model(s, name, labels, description, project_id)
     stored = store_model_file(artifacts, path, filename)
     return add_model(s, stored, name=name, description=description, labels=labels, project_id=project_id, created_by=created_by)
 

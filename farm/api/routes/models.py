@@ -45,14 +45,11 @@ def upload_model(
     filename = os.path.basename(file.filename or "model.onnx")
     fields = {"name": name if name is not None else os.path.splitext(filename)[0], "description": description, "labels": _split(labels),
               "project_id": project_id or None}
-    try:
-        checked_name, _, _ = catalog.check_model_fields(fields["name"], fields["labels"], fields["description"])
-    except InvalidInput as e:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
-    with registry.session() as s:  # a clash or a missing project is said before the file is read
-        if fields["project_id"] is not None:
-            catalog.get_project(s, fields["project_id"])
-        catalog.check_name_free(s, fields["project_id"], checked_name)
+    with registry.session() as s:  # bad fields, a missing project or a name clash are said before the file is read
+        try:
+            catalog.check_new_model(s, **fields)
+        except InvalidInput as e:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
     with tempfile.TemporaryDirectory(prefix="farm-upload-") as tmp:
         path = os.path.join(tmp, "model.onnx")
         with open(path, "wb") as out:
