@@ -89,10 +89,12 @@ def peak_gflops(fma_units: int | None) -> dict:
     `fma_units` None: 1 on an AMD family-25 CPU with AVX-512 (Zen 4 splits each AVX-512 FMA
     over its two 256-bit pipes), else 2.
     """
+    from cluster.devices import host_cpu_flags
+
     with open("/proc/cpuinfo") as f:
         lines = f.readlines()
     mhz = [float(line.split(":")[1]) for line in lines if line.startswith("cpu MHz")]
-    flags = _cpuinfo_field(lines, "flags").split()
+    flags = host_cpu_flags()
     lanes, isa = (16, "AVX-512") if "avx512f" in flags else (8, "AVX2")
     if fma_units is None:
         zen4 = _cpuinfo_field(lines, "vendor_id") == "AuthenticAMD" and _cpuinfo_field(lines, "cpu family") == "25"
@@ -175,7 +177,7 @@ def main() -> None:
     parser.add_argument("--budgets", default="0,300,1000")
     parser.add_argument("--kind", default=None)
     parser.add_argument("--fma-units", type=int, default=None, help="vector FMAs per cycle per core (default: from /proc/cpuinfo)")
-    parser.add_argument("--rewrites", default=None, help="graph rewrites to apply (comma-separated, '' for none; default: all)")
+    parser.add_argument("--rewrites", default=None, help="graph rewrites to apply (comma-separated names of farm.tuning.session.GRAPH_REWRITES, '' for none; default: DEFAULT_REWRITES)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.rewrites is not None:

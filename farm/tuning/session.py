@@ -154,8 +154,8 @@ def graph_rewrites() -> list[str]:
 
 
 def relax_for(model: OnnxModel, target: tvm.target.Target) -> tuple[tvm.IRModule, dict]:
-    """The model's Relax module with the graph-level rewrites `target` gains from (`fast_math`, `blocked_layout`), and its
-    weights by parameter name: what task extraction and compilation both start from, so their task keys match."""
+    """The model's Relax module with the graph-level rewrites chosen (`graph_rewrites`) applied for `target`, and its weights
+    by parameter name: what task extraction and compilation both start from, so their task keys match."""
     mod, params = model.relax
     rewritten = mod
     for name in graph_rewrites():
