@@ -49,7 +49,7 @@ from tvm.target import Target
 from .database import TuningDatabase
 from .keys import canonical_target, record_id, target_key
 from .schema import RecordRow
-from .workload import WorkloadIndex, workload_key, workload_row
+from .workload import WorkloadIndex, workload_row
 
 log = logging.getLogger(__name__)
 
@@ -169,8 +169,9 @@ class ParquetDatabase(PyDatabase):
                 wl = self.workloads.workload(key)
             else:
                 wl = Workload(mod)
-                row = workload_row(mod, task_name=self.task_names.get(workload_key(mod), ""), model=self.model, json_obj=wl.as_json())
+                row = workload_row(mod, model=self.model, json_obj=wl.as_json())
                 key = row.workload_key
+                row.task_name = self.task_names.get(key, "")
                 self.workloads.add(row, wl)
                 self._pending_workloads.append(row)
             self._key_of[wl] = key

@@ -85,3 +85,7 @@ class WorkloadIndex:
                 return key
         key = workload_key(mod)
         return key if key in self.rows else None
+
+    def key(self, mod: IRModule) -> str:
+        """The key of `mod` in this database: its stored equal's, else the key it would be stored under."""
+        return self.find(mod) or workload_key(mod)

@@ -145,6 +145,24 @@ def top(
 
 
 @app.command()
+def rekey(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Key again the workloads stored under another TVM version, so this TVM finds them (resumable: run it again after an interruption)."""
+    from tuning_db.rekey import rekey as rekey_db
+
+    progress = None if as_json else lambda r: console.print(f"re-keyed {r.rekeyed} of {r.examined} examined…")
+    report = _run(lambda: rekey_db(_open(db), progress=progress))
+    if as_json:
+        emit_json(report.as_json())
+        return
+    console.print(
+        f"TVM {report.tvm_version}: {report.examined} workloads stored by another version; {report.rekeyed} re-keyed with "
+        f"{report.records_copied} records, {report.unchanged} keep their key, {report.already} were re-keyed before"
+    )
+    if report.unreadable:
+        console.print(f"[yellow]{len(report.unreadable)} modules this TVM cannot load:[/] {', '.join(k[:12] for k in report.unreadable)}")
+
+
+@app.command()
 def compact(
     db: DbOption = None,
     retention: Annotated[float, typer.Option(help="Seconds removed files and old log entries are kept for readers of older snapshots.")] = 3600.0,

@@ -17,9 +17,9 @@ holds. A worker keeps at most one `add` in flight: the next `update` first colle
 previous one, so a failed retrain (`add` raises it from then on) reaches the search, and a
 worker that measures faster than the server learns waits instead of piling up requests.
 
-Feature groups (MetaSchedule normalises run times within one) are keyed by the portable
-workload key, so records from the database and fresh measurements of the same workload
-share a group.
+Feature groups (MetaSchedule normalises run times within one) are keyed by the database's
+workload key (`WorkloadIndex.key`: a stored equal module's key, variable names aside), so
+records from the database and fresh measurements of the same workload share a group.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import ray
@@ -46,18 +46,18 @@ from cluster.tvm_intrinsics import import_tensor_intrinsics
 from tuning_db.cost_models import CostModelStore
 from tuning_db.database import TuningDatabase
 from tuning_db.metaschedule import record_json
-from tuning_db.workload import WorkloadIndex, workload_key
+from tuning_db.schema import FAILED_SECS
+from tuning_db.workload import WorkloadIndex
 
 EXTRACTOR = "per-store-feature"
-FAILED_COST = 1e10  # MetaSchedule's cost for a candidate without run times
 
 
 def median_costs(results: Iterable[RunnerResult | list[float] | None]) -> np.ndarray:
-    """Median run time per candidate (MetaSchedule's training target), `FAILED_COST` where it has none."""
+    """Median run time per candidate (MetaSchedule's training target), `FAILED_SECS` where it has none."""
     out = []
     for r in results:
         secs = r.run_secs if isinstance(r, RunnerResult) else r
-        out.append(float(np.median([float(s) for s in secs])) if secs else FAILED_COST)
+        out.append(float(np.median([float(s) for s in secs])) if secs else FAILED_SECS)
     return np.asarray(out, dtype="float32")
 
 
@@ -221,7 +221,7 @@ class CostModelServer:
             if self.error is not None:
                 raise RuntimeError(f"the cost model failed to retrain: {self.error}")
             self.trials += len(costs)
-            measured = [float(c) for c in costs if c < FAILED_COST]
+            measured = [float(c) for c in costs if c < FAILED_SECS]
             if measured:
                 self.best[key] = min(self.best.get(key, float("inf")), min(measured))
             self.queue.append((key, feats, costs))
@@ -306,9 +306,10 @@ class CostModelServer:
 class RemoteCostModel(PyCostModel):
     """A search worker's handle on the session's `CostModelServer` (MetaSchedule's `PyCostModel` interface)."""
 
-    def __init__(self, server: ray.actor.ActorHandle, num_warmup_samples: int = 100) -> None:
+    def __init__(self, server: ray.actor.ActorHandle, key_of: Callable[[tvm.IRModule], str], num_warmup_samples: int = 100) -> None:
         super().__init__()
         self.server = server
+        self.key_of = key_of  # the database's workload key of a module (`WorkloadIndex.key`), as the server's groups use
         self.extractor = PerStoreFeature()
         self.num_warmup_samples = num_warmup_samples
         self.version = -1
@@ -323,7 +324,7 @@ class RemoteCostModel(PyCostModel):
     def _key(self, context: TuneContext) -> str:
         handle = context.mod.__hash__()
         if handle not in self._keys:
-            self._keys[handle] = workload_key(context.mod)
+            self._keys[handle] = self.key_of(context.mod)
         return self._keys[handle]
 
     def _wait(self, ref: ray.ObjectRef):

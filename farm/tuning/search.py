@@ -119,8 +119,8 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     target = tvm.target.Target(group.target)
     runner = RayRunner(group.kind)
     builder = RayBuilder(fence=runner.wait_idle if runner.pool.shares_cores_with_builds else None)
-    cost_model = RemoteCostModel(server)
     db = ParquetDatabase(group.db_uri, group.target, job_id=group.job_id, model=group.model, task_names=group.task_names)
+    cost_model = RemoteCostModel(server, db.workloads.key)
     try:
         os.makedirs(group.work_dir, exist_ok=True)
         names = [name for name, _, _ in group.tasks]

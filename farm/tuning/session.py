@@ -34,7 +34,7 @@ from cluster.devices import required_cpu_flags
 from cluster.nodes import nodes_serving
 from tuning_db.database import TuningDatabase
 from tuning_db.metaschedule import ParquetDatabase
-from tuning_db.workload import workload_key
+from tuning_db.workload import WorkloadIndex
 
 from ..models.onnx_import import OnnxModel
 from ..runtime.container import file_sha256
@@ -236,9 +236,11 @@ class TuningSession:
         target = tvm.target.Target(device_kind.target)
         with _TVM_LOCK:
             tasks = relax_integration.extract_tasks(fused_module(*relax_for(self.model, target), target), target)
-        keys = [workload_key(t.dispatched[0]) for t in tasks]
+        stored = TuningDatabase(self.db_uri)
+        index = WorkloadIndex(stored.workloads())
+        keys = [index.key(t.dispatched[0]) for t in tasks]
         self.task_weights = {k: float(t.weight) for t, k in zip(tasks, keys)}
-        view = TuningDatabase(self.db_uri).view(device_kind.target_key)
+        view = stored.view(device_kind.target_key)
         counts = {k: view.count(k) for k in keys}
         best = {k: rows[0].mean_secs for k in keys if (rows := view.top_k(k, 1))}
         to_tune = [(t, k) for t, k in zip(tasks, keys) if counts[k] < self.plan.done_after]

@@ -62,3 +62,6 @@ def test_structurally_equal_modules_with_other_names_find_the_stored_workload():
     assert workload_key(renamed) != row.workload_key
     assert index.find(renamed) == row.workload_key
     assert index.find(matmul(16)) is None
+    # `key` is what sessions count records by and the cost model groups by: the stored key, not the renamed text's
+    assert index.key(renamed) == row.workload_key
+    assert index.key(matmul(16)) == workload_key(matmul(16))

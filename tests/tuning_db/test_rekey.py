@@ -1,0 +1,59 @@
+"""`farm db rekey`: a database keyed by another TVM's script text is found again after re-keying, and a second run does nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import subprocess
+
+from tests.tuning_db.test_tvm_contract import TARGET, _commit
+from tests.tuning_db.workloads import matmul
+from tuning_db import TuningDatabase
+from tuning_db.keys import record_id
+from tuning_db.metaschedule import ParquetDatabase
+from tuning_db.rekey import rekey
+
+
+def _as_if_keyed_by_an_older_tvm(fresh: str, old: str) -> str:
+    """Copy `fresh` into `old` with every workload keyed as another TVM would: another script text, structural hash and version."""
+    source = TuningDatabase(fresh)
+    (row,) = source.workloads().values()
+    key = hashlib.sha256(b"# printed by TVM 0.26\n" + row.workload_key.encode()).hexdigest()
+    stale = dataclasses.replace(row, workload_key=key, shash="12345", tvm_version="0.26.0")
+    records = [
+        dataclasses.replace(r, workload_key=key, record_id=record_id(key, r.target_json, r.trace_json, r.run_secs, r.args_info_json))
+        for tk in source.snapshot().target_keys()
+        for r in source.view(tk).records()
+    ]
+    TuningDatabase(old).append(records, [stale])
+    return key
+
+
+def test_a_database_keyed_under_another_script_text_is_rekeyed_then_found(tmp_path):
+    mod = matmul(32)
+    fresh, old = str(tmp_path / "fresh"), str(tmp_path / "old")
+    db = ParquetDatabase(fresh, TARGET, flush_interval_s=3600)
+    for factor, secs in {2: 3e-3, 4: 1e-3, 8: 2e-3}.items():
+        _commit(db, mod, [secs], factor=factor)
+    db.close()
+    old_key = _as_if_keyed_by_an_older_tvm(fresh, old)
+
+    before = ParquetDatabase(old, TARGET, flush_interval_s=3600)
+    assert not before.has_workload(mod), "under this TVM's key and hash the stored module is not found"
+    before.close()
+
+    report = rekey(TuningDatabase(old))
+    assert (report.examined, report.rekeyed, report.records_copied, report.unreadable) == (1, 1, 3, [])
+
+    after = ParquetDatabase(old, TARGET, flush_interval_s=3600)
+    assert after.has_workload(mod)
+    top = after.get_top_k(after.commit_workload(mod), 3)
+    assert [float(r.run_secs[0]) for r in top] == [1e-3, 2e-3, 3e-3]
+    assert after.key_of(after.commit_workload(mod)) != old_key
+    after.close()
+
+    proc = subprocess.run(["farm", "db", "rekey", "--db", old, "--json"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads(proc.stdout)
+    assert (again["examined"], again["rekeyed"], again["already"], again["records_copied"]) == (1, 0, 1, 0), "a second run is a no-op"
