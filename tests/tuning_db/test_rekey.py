@@ -7,8 +7,8 @@ import hashlib
 import json
 import subprocess
 
-from tests.tuning_db.test_tvm_contract import TARGET, _commit
-from tests.tuning_db.workloads import matmul
+from tests.tuning_db.workloads import SMALL_TARGET as TARGET
+from tests.tuning_db.workloads import commit_record, matmul
 from tuning_db import TuningDatabase
 from tuning_db.keys import record_id
 from tuning_db.metaschedule import ParquetDatabase
@@ -35,7 +35,7 @@ def test_a_database_keyed_under_another_script_text_is_rekeyed_then_found(tmp_pa
     fresh, old = str(tmp_path / "fresh"), str(tmp_path / "old")
     db = ParquetDatabase(fresh, TARGET, flush_interval_s=3600)
     for factor, secs in {2: 3e-3, 4: 1e-3, 8: 2e-3}.items():
-        _commit(db, mod, [secs], factor=factor)
+        commit_record(db, mod, [secs], factor=factor)
     db.close()
     old_key = _as_if_keyed_by_an_older_tvm(fresh, old)
 

@@ -13,22 +13,14 @@ import pytest
 import tvm
 import tvm.s_tir.meta_schedule as ms
 from tvm.s_tir import Schedule
-from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.meta_schedule.database import TuningRecord
 from tvm.target import Target
 
-from tests.tuning_db.workloads import matmul
+from tests.tuning_db.workloads import SMALL_TARGET as TARGET
+from tests.tuning_db.workloads import commit_record, matmul
 from tuning_db.metaschedule import ParquetDatabase
 from tuning_db.schema import FAILED_SECS
 
-TARGET = {"kind": "llvm", "num-cores": 1}
-
-
-def _trace(mod: tvm.IRModule, factor: int) -> tvm.s_tir.Trace:
-    sch = Schedule(mod)
-    i, _, _ = sch.get_loops(sch.get_sblock("C"))
-    sch.split(i, factors=[None, factor])
-    return sch.trace
 
 
 @pytest.fixture
@@ -36,12 +28,6 @@ def db(tmp_path):
     database = ParquetDatabase(str(tmp_path / "db"), TARGET, flush_interval_s=3600)
     yield database
     database.close()
-
-
-def _commit(db: ParquetDatabase, mod: tvm.IRModule, run_secs: list[float] | None, factor: int = 4) -> TuningRecord:
-    record = TuningRecord(_trace(mod, factor), db.commit_workload(mod), run_secs, Target(TARGET), ArgInfo.from_prim_func(mod["main"]))
-    db.commit_tuning_record(record)
-    return record
 
 
 def _same(a: TuningRecord, b: TuningRecord) -> None:
@@ -54,7 +40,7 @@ def _same(a: TuningRecord, b: TuningRecord) -> None:
 
 def test_a_record_comes_back_as_it_was_committed(db):
     mod = matmul(32)
-    record = _commit(db, mod, [1.5e-3, 2.5e-3, 1.8e-3])
+    record = commit_record(db, mod, [1.5e-3, 2.5e-3, 1.8e-3])
     assert len(db) == 1
     (got,) = db.get_top_k(db.commit_workload(mod), 3)
     _same(got, record)
@@ -62,7 +48,7 @@ def test_a_record_comes_back_as_it_was_committed(db):
 
 def test_a_missing_workload_has_nothing(db):
     mod, other = matmul(32), matmul(16)
-    _commit(db, mod, [1e-3])
+    commit_record(db, mod, [1e-3])
     assert db.has_workload(mod) and not db.has_workload(other)
     assert db.get_top_k(db.commit_workload(other), 3) == []
 
@@ -70,7 +56,7 @@ def test_a_missing_workload_has_nothing(db):
 def test_top_k_is_best_first_by_mean_run_time(db):
     mod = matmul(32)
     means = {2: [7.0, 8.0, 9.0], 4: [1.0, 2.0, 3.0], 8: [4.0, 5.0, 6.0], 16: [1.1, 1.2, 600.0], 32: [1.0, 100.0, 6.0]}
-    records = {f: _commit(db, mod, [s * 1e-3 for s in secs], factor=f) for f, secs in means.items()}
+    records = {f: commit_record(db, mod, [s * 1e-3 for s in secs], factor=f) for f, secs in means.items()}
     top = db.get_top_k(db.commit_workload(mod), 2)
     assert len(top) == 2
     _same(top[0], records[4])
@@ -84,7 +70,7 @@ def test_top_k_is_best_first_by_mean_run_time(db):
 )
 def test_only_measured_records_are_top_k(db, run_secs, valid):
     mod = matmul(32)
-    _commit(db, mod, run_secs)
+    commit_record(db, mod, run_secs)
     top = db.get_top_k(db.commit_workload(mod), 5)
     assert len(top) == (1 if valid else 0)
     assert len(db) == 1, "an invalid record is kept (it says the candidate failed), only never chosen"
@@ -92,9 +78,9 @@ def test_only_measured_records_are_top_k(db, run_secs, valid):
 
 def test_a_failed_record_never_outranks_a_measured_one(db):
     mod = matmul(32)
-    measured = _commit(db, mod, [3e-3], factor=4)
-    _commit(db, mod, [FAILED_SECS], factor=8)
-    _commit(db, mod, None, factor=16)
+    measured = commit_record(db, mod, [3e-3], factor=4)
+    commit_record(db, mod, [FAILED_SECS], factor=8)
+    commit_record(db, mod, None, factor=16)
     (best,) = db.get_top_k(db.commit_workload(mod), 1)
     _same(best, measured)
     assert len(db.get_top_k(db.commit_workload(mod), 10)) == 1
@@ -103,7 +89,7 @@ def test_a_failed_record_never_outranks_a_measured_one(db):
 def test_records_are_found_again_after_a_reload(tmp_path):
     uri, mod = str(tmp_path / "db"), matmul(32)
     first = ParquetDatabase(uri, TARGET, flush_interval_s=3600)
-    records = {f: _commit(first, mod, [secs], factor=f) for f, secs in {2: 7e-3, 4: 1e-3, 8: 4e-3}.items()}
+    records = {f: commit_record(first, mod, [secs], factor=f) for f, secs in {2: 7e-3, 4: 1e-3, 8: 4e-3}.items()}
     first.close()
     again = ParquetDatabase(uri, TARGET, flush_interval_s=3600)
     top = again.get_top_k(again.commit_workload(mod), 2)
@@ -116,8 +102,8 @@ def test_records_are_found_again_after_a_reload(tmp_path):
 def test_a_union_with_a_memory_database_answers_the_best_of_both(db):
     mod, target = matmul(32), Target(TARGET)
     memory = ms.database.MemoryDatabase()
-    _commit(db, mod, [2e-3], factor=4)
-    _commit(memory, mod, [1e-3], factor=8)
+    commit_record(db, mod, [2e-3], factor=4)
+    commit_record(memory, mod, [1e-3], factor=8)
     best = ms.database.UnionDatabase(db, memory).query_tuning_record(mod, target, "main")
     assert float(best.run_secs[0]) == pytest.approx(1e-3)
     first = ms.database.OrderedUnionDatabase(db, memory).query_tuning_record(mod, target, "main")
@@ -126,8 +112,8 @@ def test_a_union_with_a_memory_database_answers_the_best_of_both(db):
 
 def test_queries_by_record_schedule_and_module_apply_the_best_trace(db):
     mod, target = matmul(32), Target(TARGET)
-    _commit(db, mod, [5e-3], factor=4)
-    best = _commit(db, mod, [1e-3], factor=8)
+    commit_record(db, mod, [5e-3], factor=4)
+    best = commit_record(db, mod, [1e-3], factor=8)
     record = db.query_tuning_record(mod, target, "main")
     _same(record, best)
     expected = Schedule(mod)
