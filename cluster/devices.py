@@ -182,14 +182,19 @@ def kind_named(name: str, num_cores: int) -> DeviceKind:
 
 
 def detect_kinds(num_cores: int | None = None, flags: set[str] | None = None) -> list[DeviceKind]:
-    """Every kind this node can serve: the ISA levels its CPU covers, its own CPU, and its GPUs."""
+    """Every CPU kind this node can serve: the ISA levels its CPU covers, and its own CPU.
+
+    GPU kinds are left out: they are implemented (their own TVM device and ONNX Runtime
+    provider everywhere) but untested, since no machine at hand has a GPU the farm could
+    run on; a node serves them only when named (`--device cuda-sm80`, `resolve_kinds`).
+    """
     cores = num_cores or default_num_cores()
     flags = host_cpu_flags() if flags is None else flags
     names = [level for level in X86_LEVELS if not missing_extensions(level, flags)]
     own = host_cpu_name()
     if own not in ("generic", *names) and not missing_extensions(own, flags):
         names.append(own)
-    return [cpu_kind(n, cores) for n in names] + gpu_kinds()
+    return [cpu_kind(n, cores) for n in names]
 
 
 def node_kinds(names: list[str] | None, num_cores: int) -> list[DeviceKind]:

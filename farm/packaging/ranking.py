@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from ..runtime.container import PLATFORMS
 from ..runtime.ort_model import PROVIDERS
 from .variant import ENGINE_FILES, read_variant, safe_name
 
@@ -108,7 +109,7 @@ def inference_settings(candidate: Candidate) -> dict:
     measured = (candidate.metadata.get("engines") or {}).get(engine) or {}
     settings = {
         "engine": engine,
-        "device": "cuda" if target.get("kind") == "cuda" else "cpu",
+        "device": PLATFORMS.get(target.get("kind"), "cpu"),
         "kind": candidate.kind,
         "target": target,
         "threads": measured.get("threads", candidate.benchmark.get("threads")),
