@@ -13,11 +13,14 @@ class Receiver:
 
     def __init__(self, statuses: tuple[int, ...] = (204,)) -> None:
         self.got: list[tuple[dict, bytes]] = []
-        got, answers = self.got, list(statuses)
+        self._arrived = threading.Condition()
+        got, arrived, answers = self.got, self._arrived, list(statuses)
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                got.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+                with arrived:
+                    got.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
+                    arrived.notify_all()
                 self.send_response(answers.pop(0) if len(answers) > 1 else answers[0])
                 self.end_headers()
 
@@ -32,6 +35,13 @@ class Receiver:
     def received(self) -> list[dict]:
         """The JSON bodies received, in order."""
         return [json.loads(body) for _, body in self.got]
+
+    def wait(self, count: int = 1, timeout: float = 30) -> list[dict]:
+        """The JSON bodies received, once there are at least `count` of them (raises TimeoutError after `timeout` seconds)."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.got) >= count, timeout):
+                raise TimeoutError(f"{len(self.got)} of {count} webhook deliveries arrived in {timeout} s")
+        return self.received
 
     def close(self) -> None:
         self.server.shutdown()

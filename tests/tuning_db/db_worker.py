@@ -3,8 +3,8 @@
     python -m tests.tuning_db.db_worker write URI SEED N_RECORDS BATCH
     python -m tests.tuning_db.db_worker read URI SECONDS
 
-`write` appends deterministic synthetic records (`expected_ids` regenerates them)
-and prints `committed I` after batch I lands. `read` opens snapshots in a loop and
+`write` appends deterministic synthetic records (`expected_ids` regenerates them),
+printing `writing I` as batch I starts and `committed I` once it has landed. `read` opens snapshots in a loop and
 prints the record count of each.
 """
 
@@ -33,6 +33,7 @@ def expected_ids(seed: int, n_records: int, batch: int) -> list[set[str]]:
 def write(uri: str, seed: int, n_records: int, batch: int) -> None:
     db = TuningDatabase(uri)
     for i, rows in enumerate(batches(seed, n_records, batch)):
+        print(f"writing {i}", flush=True)
         db.append(rows, workload_rows(KEYS[i % len(KEYS) : i % len(KEYS) + 1]))
         print(f"committed {i}", flush=True)
 

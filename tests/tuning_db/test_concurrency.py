@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 
 from tests.tuning_db.db_worker import expected_ids
@@ -50,15 +49,20 @@ def test_a_writer_killed_mid_write_loses_only_its_uncommitted_batch(db_uri):
     batches = expected_ids(11, n_records, batch)
     proc = _spawn("write", db_uri, "11", str(n_records), str(batch))
     committed = -1
-    while committed < 1:
+    while True:  # kill it as it starts writing batch 2: inside that batch's part-file writes or its commit
         line = proc.stdout.readline()
         assert line, proc.stderr.read()
-        committed = int(line.split()[1])
-    time.sleep(0.13)  # lands inside a later batch's part-file writes or its commit
+        what, i = line.split()
+        if what == "committed":
+            committed = int(i)
+        elif int(i) == 2:
+            break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     for line in proc.stdout:
-        committed = int(line.split()[1])
+        what, i = line.split()
+        if what == "committed":
+            committed = int(i)
 
     ids = _all_ids(TuningDatabase(db_uri))
     complete = 0
@@ -77,16 +81,19 @@ def test_compaction_under_concurrent_reads_and_writes(db_uri):
 
     readers = [_spawn("read", db_uri, "8") for _ in range(2)]
     late_writer = _spawn("write", db_uri, "22", "600", "100")
-    time.sleep(1.0)
+    # compact once both readers have read a snapshot and the late writer has committed a batch
+    first_counts = [r.stdout.readline() for r in readers]
+    assert all(first_counts), [r.stderr.read() for r in readers]
+    while not (line := late_writer.stdout.readline()).startswith("committed"):
+        assert line, late_writer.stderr.read()
     db = TuningDatabase(db_uri)
     result = db.compact(retention_s=0)  # removed files vanish at once: readers of old snapshots must re-read
     assert result["files_merged"] > 0
     assert late_writer.wait(timeout=300) == 0
-    for r in readers:
+    for r, first in zip(readers, first_counts):
         out, err = r.communicate(timeout=120)
         assert r.returncode == 0, err
-        counts = [int(line.split()[1]) for line in out.splitlines()]
-        assert counts, "the reader read"
+        counts = [int(line.split()[1]) for line in (first + out).splitlines()]
         assert min(counts) >= base, f"a reader saw records vanish: {min(counts)} < {base}"
         assert counts == sorted(counts), "counts never go down"
     assert db.stats()["records"] == base + 600
