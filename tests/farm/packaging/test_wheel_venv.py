@@ -52,7 +52,7 @@ def venv(tmp_path_factory) -> Path:
 
 
 def pip_install(venv: Path, *args: str) -> None:
-    proc = subprocess.run([str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "--find-links", "/opt/wheels", *args],
+    proc = subprocess.run([str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", *args],
                           capture_output=True, text=True, timeout=600, env=env_without_pythonpath())
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
 
