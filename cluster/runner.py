@@ -63,6 +63,12 @@ class _Measurement:
     result: RunnerResult | None = None
 
 
+def least_busy(devices: list[_Device], avoid: list[str]) -> _Device:
+    """The device with the fewest measurements in flight, off the nodes in `avoid` (where a candidate was lost) if any other is left."""
+    candidates = [d for d in devices if d.node_id not in avoid] or devices
+    return min(candidates, key=lambda d: d.in_flight)
+
+
 class DevicePool:
     """The measurement actors of one device kind, refreshed from the cluster when all known ones are lost."""
 
@@ -88,8 +94,7 @@ class DevicePool:
     def pick(self, avoid: list[str]) -> _Device:
         if not self.devices:
             self.refresh()
-        candidates = [d for d in self.devices if d.node_id not in avoid] or self.devices
-        return min(candidates, key=lambda d: d.in_flight)
+        return least_busy(self.devices, avoid)
 
     def lose(self, device: _Device) -> None:
         if device in self.devices:

@@ -51,3 +51,21 @@ def test_a_failed_retrain_is_raised_to_the_next_update_and_to_drain(server):
     with pytest.raises(ray.exceptions.RayTaskError, match="failed to retrain"):
         ray.get(server.add.remote("w", *measured(10, seed=2)))
     assert ray.get(server.progress.remote())["error"]
+
+
+def test_workers_take_a_published_booster_once_and_the_next_one_when_it_is_newer(server):
+    from farm.tuning.cost_model import RemoteCostModel
+
+    ray.get(server.add.remote("w", *measured(300)))
+    first = ray.get(server.drain.remote())
+    assert ray.get(server.booster_since.remote(first)) is None, "nothing newer than what a worker has"
+    worker = RemoteCostModel(server, key_of=lambda mod: "w")
+    assert (worker.version, worker.samples) == (first, 300) and worker.booster is not None
+    booster = worker.booster
+    worker._refresh()
+    assert worker.booster is booster, "an unchanged version is not fetched again"
+    ray.get(server.add.remote("w", *measured(300, seed=3)))
+    second = ray.get(server.drain.remote())
+    assert second > first
+    worker._refresh()
+    assert (worker.version, worker.samples) == (second, 600) and worker.booster is not booster
