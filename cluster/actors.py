@@ -23,6 +23,7 @@ import time
 
 import ray
 
+from .devices import DEVICE_TYPES
 from .measurement import measure_artifact
 from .nodes import NODE_ID_LABEL, DeviceNode
 
@@ -113,13 +114,13 @@ def actor_name(node_id: str, device: str) -> str:
     return f"measure-{node_id}-{device}"
 
 
-def device_actors(node: DeviceNode, platform: str) -> list[ray.actor.ActorHandle]:
-    """The measurement actors of `node`'s devices of `platform` (`cpu`: one; `gpu`: one per GPU), created if missing."""
+def device_actors(node: DeviceNode, platform: str) -> dict[str, ray.actor.ActorHandle]:
+    """The measurement actors of `node`'s devices of `platform` (`cpu`: one; `gpu`: one per GPU) by name, created if missing."""
     pin = {"label_selector": {NODE_ID_LABEL: node.node_id}, "namespace": NAMESPACE, "lifetime": "detached", "get_if_exists": True}
+    device_type, cores = DEVICE_TYPES[platform], node.num_cores or 1
     if platform == "cpu":
-        return [MeasurementActor.options(name=actor_name(node.node_id, "cpu"), **pin).remote(node.node_id, "cpu", node.num_cores or 1)]
-    return [
-        MeasurementActor.options(name=actor_name(node.node_id, f"gpu{i}"), num_gpus=1, **pin).remote(node.node_id, "cuda", node.num_cores or 1)
-        for i in range(node.num_gpus)
-    ]
+        names, gpus = [actor_name(node.node_id, "cpu")], 0
+    else:
+        names, gpus = [actor_name(node.node_id, f"gpu{i}") for i in range(node.num_gpus)], 1
+    return {name: MeasurementActor.options(name=name, num_gpus=gpus, **pin).remote(node.node_id, device_type, cores) for name in names}
 

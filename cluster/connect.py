@@ -26,7 +26,8 @@ def use_token_auth() -> None:
     The farm starts its nodes with token authentication (see `launcher`), and a Ray
     2.60 driver given an explicit address does not turn it on by itself. Ray reads the
     mode into its cached config when it is imported, so the cache is re-read after
-    setting it, as Ray's own `_enable_token_auth` does.
+    setting it, as Ray's own `_enable_token_auth` does. Ray offers no public way to
+    re-read it: `ray._raylet.Config` is the one private name the farm uses from Ray.
     """
     if AUTH_MODE_VAR in os.environ:
         return

@@ -78,6 +78,9 @@ class DeviceError(ValueError):
     """A device kind this node cannot serve, or one that does not exist."""
 
 
+DEVICE_TYPES = {"cpu": "cpu", "gpu": "cuda"}  # a kind's platform -> the TVM device type its measurements and benchmarks run on
+
+
 @dataclass(frozen=True)
 class DeviceKind:
     """A kind of device and the canonical TVM target of sessions that tune for it."""

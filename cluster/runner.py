@@ -47,6 +47,7 @@ PROVENANCE_KEPT = 100_000
 class _Device:
     node_id: str
     actor: ray.actor.ActorHandle
+    name: str = ""  # the actor's name: one per device of the cluster
     in_flight: int = 0
 
 
@@ -85,11 +86,11 @@ class DevicePool:
         self._add(nodes_serving(self.kind))
 
     def _add(self, nodes: list) -> None:
-        known = {d.actor._actor_id for d in self.devices}
+        known = {d.name for d in self.devices}
         for node in nodes:
-            for actor in device_actors(node, node.kind_platforms[self.kind]):
-                if actor._actor_id not in known:
-                    self.devices.append(_Device(node.node_id, actor))
+            for name, actor in device_actors(node, node.kind_platforms[self.kind]).items():
+                if name not in known:
+                    self.devices.append(_Device(node.node_id, actor, name))
 
     def pick(self, avoid: list[str]) -> _Device:
         if not self.devices:

@@ -21,6 +21,7 @@ import numpy as np
 import ray
 
 from cluster.actors import device_actors
+from cluster.devices import DEVICE_TYPES
 from cluster.nodes import nodes_serving
 
 from .engines.timing import time_engines
@@ -31,8 +32,8 @@ def on_device(kind: str, fn: Callable, args: tuple, timeout_s: float = 1800.0) -
     id, cores and device type."""
     node = nodes_serving(kind)[0]
     platform = node.kind_platforms[kind]
-    actor = device_actors(node, platform)[0]
-    where = {"cores": node.num_cores or 1, "device_type": "cuda" if platform == "gpu" else "cpu"}
+    actor = next(iter(device_actors(node, platform).values()))
+    where = {"cores": node.num_cores or 1, "device_type": DEVICE_TYPES[platform]}
     result = ray.get(actor.run.remote(functools.partial(fn, **where), args, timeout_s))
     return result, {**where, "node_id": node.node_id}
 

@@ -159,8 +159,8 @@ class FsspecStorage:
         if not paths:
             return {}
         got = self.fs.cat([self._abs(p) for p in paths], on_error="return")
-        by_abs = {self.fs._strip_protocol(k): v for k, v in got.items()}
-        return {p: by_abs.get(self.fs._strip_protocol(self._abs(p)), FileNotFoundError(p)) for p in paths}
+        by_url = {self.fs.unstrip_protocol(k): v for k, v in got.items()}
+        return {p: by_url.get(self.fs.unstrip_protocol(self._abs(p)), FileNotFoundError(p)) for p in paths}
 
     def put(self, path: str, data: bytes) -> None:
         self.fs.pipe_file(self._abs(path), data)

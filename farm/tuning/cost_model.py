@@ -96,6 +96,7 @@ class FarmXGBModel(XGBModel):
         with np.errstate(divide="ignore", invalid="ignore"):
             xs = [f for g in self.data.values() for f in g.features]
             ys = np.concatenate([np.divide(g.min_cost, g.costs, out=np.zeros_like(g.costs), where=g.costs != 0) for g in self.data.values()])
+        # TVM offers no public way to train its XGBoost model on features computed elsewhere: `_train` is XGBModel's own step
         self._train(xs=xs, ys=ys)
 
     def to_bytes(self) -> bytes:
