@@ -27,9 +27,9 @@ import ray
 import tvm
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.builder import BuilderInput, BuilderResult, PyBuilder
-from tvm.s_tir.meta_schedule.utils import _json_de_tvm
 
 from tuning_db.keys import canonical_target, target_key
+from tuning_db.metaschedule import exported_target
 
 from .artifacts import ARTIFACTS, ArtifactRegistry
 from .metrics import metrics
@@ -65,10 +65,6 @@ def _warm_builder() -> float:
 
     time.sleep(0.5)  # hold the CPU so that every warm-up task lands on its own worker
     return time.perf_counter() - start
-
-
-def _canonical_target(target: tvm.target.Target) -> str:
-    return canonical_target(_json_de_tvm(target.export()))
 
 
 @derived_object
@@ -108,7 +104,7 @@ class RayBuilder(PyBuilder):
     def _build(self, build_inputs: list[BuilderInput]) -> list[BuilderResult]:
         jobs = []
         for b in build_inputs:
-            target_json = _canonical_target(b.target)
+            target_json = canonical_target(exported_target(b.target))
             jobs.append((target_key(target_json), tvm.ir.save_json(b.mod), target_json, self._params(b)))
         limit = self.max_in_flight or len(jobs)
         errors: dict[int, ray.ObjectRef] = {}

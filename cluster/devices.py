@@ -117,21 +117,16 @@ def host_cpu_name() -> str:
     return str(codegen.llvm_get_system_cpu())
 
 
-def _exported(target: dict) -> dict:
-    import tvm
-    from tvm.s_tir.meta_schedule.utils import _json_de_tvm
-
-    return _json_de_tvm(tvm.target.Target(target).export())
-
-
 def cpu_kind(mcpu: str, num_cores: int) -> DeviceKind:
     """The device kind of an LLVM CPU name, with its canonical target."""
     from tvm.target import codegen
 
+    from tuning_db.metaschedule import exported_target
+
     if not codegen.llvm_is_valid_cpu(mcpu, CANONICAL_TRIPLE):
         raise DeviceError(f"{mcpu!r} is not a CPU LLVM knows (try one of {', '.join(X86_LEVELS)} or this host's {host_cpu_name()!r})")
     target = {"kind": "llvm", "mcpu": mcpu, "mtriple": CANONICAL_TRIPLE, "num-cores": num_cores}
-    return DeviceKind(mcpu, "cpu", _exported(target))
+    return DeviceKind(mcpu, "cpu", exported_target(target))
 
 
 def _isa_features(mcpu: str) -> list[str]:
@@ -159,8 +154,10 @@ def default_num_cores() -> int:
 
 def gpu_kind(sm: str) -> DeviceKind:
     """The device kind of a CUDA GPU of compute capability `sm` (e.g. `80`), with its canonical target."""
+    from tuning_db.metaschedule import exported_target
+
     host = {"kind": "llvm", "mtriple": CANONICAL_TRIPLE}
-    return DeviceKind(f"cuda-sm{sm}", "gpu", _exported({"kind": "cuda", "arch": f"sm_{sm}", "host": host}))
+    return DeviceKind(f"cuda-sm{sm}", "gpu", exported_target({"kind": "cuda", "arch": f"sm_{sm}", "host": host}))
 
 
 def gpu_kinds() -> list[DeviceKind]:

@@ -70,8 +70,11 @@ def local_device_fingerprint() -> str:
     return f"{host}/{model}/{digest}"
 
 
-def _target_dict(target: Target | dict | str) -> dict:
-    """The exported (canonical, plain-Python) form of a target given as a Target, dict or JSON text."""
+def exported_target(target: Target | dict | str) -> dict:
+    """The exported, plain-Python form of a target given as a Target, dict or JSON text (what `canonical_target` takes).
+
+    MetaSchedule's own `_json_de_tvm` turns the exported TVM containers into Python ones: TVM has no public equivalent.
+    """
     if isinstance(target, str):
         target = json.loads(target)
     if not isinstance(target, Target):
@@ -136,7 +139,7 @@ class ParquetDatabase(PyDatabase):
     ) -> None:
         super().__init__()
         self.db = db if isinstance(db, TuningDatabase) else TuningDatabase(db)
-        self.target_json = canonical_target(_target_dict(target))
+        self.target_json = canonical_target(exported_target(target))
         self.target_key = target_key(self.target_json)
         self.job_id = job_id
         self.model = model

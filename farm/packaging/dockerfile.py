@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 
-from .tarball import write_tar_gz
+from ..archive import write_tar_gz
 from .variant import read_variant
 from .wheel import build_wheel, names
 
@@ -133,5 +133,5 @@ def build_docker_context(variant_dir: str, out_dir: str) -> str:
     }
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(os.path.abspath(out_dir), f"{variant.stem}-docker.tar.gz")
-    write_tar_gz(path, files)
+    write_tar_gz(path, files.items())
     return path

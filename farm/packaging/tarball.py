@@ -9,12 +9,10 @@ no owners, fixed times.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
-import tarfile
 
+from ..archive import write_tar_gz
 from .variant import METADATA_FILE, read_variant
 
 # example.py takes no data as code: it reads the model's name and tensors from metadata.json when it runs.
@@ -64,21 +62,6 @@ python example.py runs it on random inputs (needs apache-tvm=={tvm_version} and 
 """
 
 
-def write_tar_gz(path: str, files: dict[str, bytes], folder: str | None = None) -> None:
-    """A deterministic `.tar.gz` of `files` (member name → content), inside `folder` when given (with its own entry)."""
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, tarfile.open(
-        fileobj=gz, mode="w", format=tarfile.PAX_FORMAT
-    ) as tar:
-        if folder:
-            top = tarfile.TarInfo(folder)
-            top.type, top.mode, top.mtime = tarfile.DIRTYPE, 0o755, 0
-            tar.addfile(top)
-        for name in sorted(files):
-            info = tarfile.TarInfo(f"{folder}/{name}" if folder else name)
-            info.size, info.mode, info.mtime = len(files[name]), 0o644, 0
-            tar.addfile(info, io.BytesIO(files[name]))
-
-
 def _read(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
@@ -99,5 +82,5 @@ def build_tarball(variant_dir: str, out_dir: str) -> str:
     }
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(os.path.abspath(out_dir), f"{variant.stem}.tar.gz")
-    write_tar_gz(path, files, variant.stem)
+    write_tar_gz(path, [(variant.stem, None), *((f"{variant.stem}/{name}", data) for name, data in files.items())])
     return path

@@ -11,8 +11,7 @@ survives a power cut); an S3 PUT (multipart included) becomes visible only whole
 check the bytes against their key as they go: a blob damaged on disk fails with
 `CorruptArtifact` at its end instead of being handed on, and the next put of the same
 bytes rewrites any stored blob whose size is not theirs (one a crash cut short).
-A folder is stored as a deterministic `.tar.gz` (entries sorted, times, owners and gzip
-header zeroed, permissions reduced to 0o755/0o644), so the same content gives the same key
+A folder is stored as a deterministic `.tar.gz` (`farm.archive`), so the same content gives the same key
 wherever and whenever it was written. Artifacts are never deleted by the registry: a key
 may be shared by several records.
 """
@@ -24,7 +23,6 @@ import hashlib
 import os
 import re
 import shutil
-import stat
 import tarfile
 import tempfile
 import uuid
@@ -33,7 +31,9 @@ from typing import BinaryIO
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from farm.archive import folder_members, write_tar_gz
 from farm.registry.errors import CorruptArtifact, InvalidInput, NotFound
+from farm.runtime.container import file_sha256
 from tuning_db.storage import fsync_dir
 
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -72,43 +72,6 @@ def check_key(key: str) -> str:
     return key
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _tar_entries(folder: str) -> list[tuple[str, str]]:
-    """`(archive name, full path)` of every directory, file and link under `folder`, sorted by archive name."""
-    entries = []
-    for dirpath, dirnames, filenames in os.walk(folder):
-        rel = os.path.relpath(dirpath, folder)
-        for name in dirnames + filenames:
-            arcname = name if rel == "." else f"{rel.replace(os.sep, '/')}/{name}"
-            entries.append((arcname, os.path.join(dirpath, name)))
-    return sorted(entries)
-
-
-def _write_tar_gz(folder: str, dest: str) -> None:
-    with open(dest, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz, tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for arcname, full in _tar_entries(folder):
-            st = os.lstat(full)
-            info = tarfile.TarInfo(arcname)
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            if stat.S_ISLNK(st.st_mode):
-                info.type, info.linkname, info.mode = tarfile.SYMTYPE, os.readlink(full), 0o777
-                tar.addfile(info)
-            elif stat.S_ISDIR(st.st_mode):
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tar.addfile(info)
-            else:
-                info.size, info.mode = st.st_size, 0o755 if st.st_mode & 0o111 else 0o644
-                with open(full, "rb") as f:
-                    tar.addfile(info, f)
-
-
 class ArtifactStore:
     """Content-addressed blobs under `uri`; keys are the SHA-256 hex of the bytes."""
 
@@ -141,7 +104,7 @@ class ArtifactStore:
 
     def put_file(self, path: str) -> str:
         """Store a file's bytes (unless already stored whole) and return their key."""
-        key = _sha256(path)
+        key = file_sha256(path)
         if self._stored_whole(key, os.path.getsize(path)):
             return key
         final = self._path(key)
@@ -168,7 +131,7 @@ class ArtifactStore:
             raise InvalidInput(f"{folder} is not a folder")
         with tempfile.TemporaryDirectory(prefix="farm-artifact-") as work:
             archive = os.path.join(work, "folder.tar.gz")
-            _write_tar_gz(folder, archive)
+            write_tar_gz(archive, folder_members(folder))
             return self.put_file(archive)
 
     def open(self, key: str) -> _Verified:
