@@ -170,8 +170,10 @@ class VariantOut(Record):
 
 
 class Stages(BaseModel):
-    autotune: bool = True
-    benchmark: bool = True
+    """Which stages a workflow runs (`farm.stages`)."""
+
+    autotune: bool = Field(True, description="Tune a variant per device kind with TVM. Cannot be false: the other stages work on its variants.")
+    benchmark: bool = Field(True, description="Time every variant against ONNX Runtime on a node of its kind.")
     package: bool = Field(False, description="Rank the variants and package them: a wheel and a shared-object tarball per kind, a ranked-candidates zip and a Docker build context.")
 
 

@@ -16,12 +16,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..client import Workflow, WorkflowFailed
+from ..stages import REQUIRED_STAGES, STAGES
 from .output import console, emit_json, err_console, fail
 from .remote import JsonOption, TokenOption, UrlOption, connect, plain
 
 app = typer.Typer(help="Workflows: tune a model for device kinds of the cluster, benchmark and package the variants.", no_args_is_help=True)
 
-STAGES = ("autotune", "benchmark", "package")
 LOG_EVERY_S = 15.0
 TimeoutOption = Annotated[Optional[float], typer.Option("--timeout", help="Give up waiting after this many seconds.")]
 PollOption = Annotated[float, typer.Option("--poll", help="Seconds between status checks.")]
@@ -131,6 +131,8 @@ def create(
     chosen = {s.strip() for s in stages.split(",") if s.strip()}
     if chosen - set(STAGES):
         fail(f"unknown stage(s) {', '.join(sorted(chosen - set(STAGES)))}: choose from {', '.join(STAGES)}")
+    if set(REQUIRED_STAGES) - chosen:
+        fail(f"--stages must include {', '.join(REQUIRED_STAGES)}: the other stages work on the variants it produces")
     kinds = [k.strip() for k in target.split(",") if k.strip()]
     try:
         batches = [int(b) for b in batch_sizes.split(",") if b.strip()] if batch_sizes else []

@@ -10,7 +10,7 @@ This module only records; running a workflow belongs to the workflow service. Ru
 
 Options are checked where the registry knows their meaning (`trials`, `trials_per_task`:
 positive integers; `input_shapes`: input name → positive dimensions; `stages`: booleans
-for `autotune`, `benchmark` (default true) and `package` (default false)) and kept otherwise as given.
+for `farm.stages`, `autotune` never false) and kept otherwise as given.
 Progress starts as `{stage: "pending", trials: 0, total: None, best_latency_ms: None}`
 per target kind.
 """
@@ -25,9 +25,8 @@ from farm.registry.errors import Conflict, InvalidInput, PermissionDenied
 from farm.registry.queries import fetch, page
 from farm.registry.schema import ACTIVE_STATES, WORKFLOW_STATES, Model, User, Variant, Workflow, utcnow
 from farm.registry.validation import check_webhook_url
+from farm.stages import DEFAULT_STAGES, REQUIRED_STAGES, STAGES
 
-STAGES = ("autotune", "benchmark", "package")
-DEFAULT_STAGES = ("autotune", "benchmark")
 
 
 def _positive_int(value: object) -> bool:
@@ -55,7 +54,16 @@ def _options(options: dict) -> dict:
     stages = options.get("stages") or {}
     if not isinstance(stages, dict) or set(stages) - set(STAGES) or not all(isinstance(v, bool) for v in stages.values()):
         raise InvalidInput(f"stages must map {', '.join(STAGES)} to true or false")
-    return {**options, "input_shapes": {k: list(v) for k, v in shapes.items()}, "stages": {stage: stages.get(stage, stage in DEFAULT_STAGES) for stage in STAGES}}
+    for stage in REQUIRED_STAGES:
+        if stages.get(stage) is False:
+            raise InvalidInput(f"the {stage} stage cannot be turned off: the other stages work on the variants it produces")
+    return {**options, "input_shapes": {k: list(v) for k, v in shapes.items()}, "stages": stages_of({"stages": stages})}
+
+
+def stages_of(options: dict) -> dict[str, bool]:
+    """Every stage of a workflow's options, on or off (those not given at their defaults)."""
+    given = options.get("stages") or {}
+    return {stage: given.get(stage, stage in DEFAULT_STAGES) for stage in STAGES}
 
 
 def create_workflow(

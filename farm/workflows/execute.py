@@ -92,9 +92,7 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
         source = catalog.get_variant(s, workflow.input_variant_id)
         targets, options, name = list(workflow.targets), dict(workflow.options or {}), model.name
         model_id, source_id, source_key = model.id, source.id, source.artifact_key
-    stages = {"autotune": True, "benchmark": True, "package": False, **(options.get("stages") or {})}
-    if not stages["autotune"]:
-        raise WorkflowError("a workflow without the autotune stage has no variant to benchmark or package")
+    stages = workflow_records.stages_of(options)
     try:
         bench_options = BenchmarkOptions.from_options(options.get("benchmark"))
         priorities = parse_priorities(",".join(options["priorities"])) if options.get("priorities") else None

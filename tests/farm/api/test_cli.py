@@ -75,6 +75,7 @@ def test_workflow_commands(farm, model_file):
     stderr = farm("workflow", "wait", workflow["id"], "--poll", "0.05", code=1)
     assert f"workflow {workflow['id']}: cancelled" in stderr and "[x86-64-v3] pending: 0/? trials" in stderr
     assert "unknown stage(s) tune" in farm("workflow", "create", model["id"], "--target", "x86-64", "--stages", "tune", code=2)
+    assert "--stages must include autotune" in farm("workflow", "create", model["id"], "--target", "x86-64", "--stages", "benchmark", code=2)
 
 
 def test_tokens_and_roles(farm, server):

@@ -52,6 +52,7 @@ def test_a_new_workflow_is_pending_on_the_original_variant_with_checked_options(
         (["x86-64"], {"trials_per_task": True}, "trials_per_task must be a positive integer"),
         (["x86-64"], {"input_shapes": {"x": [1, -4]}}, "input_shapes must map"),
         (["x86-64"], {"stages": {"deploy": True}}, "stages must map autotune, benchmark, package"),
+        (["x86-64"], {"stages": {"autotune": False, "benchmark": True}}, "the autotune stage cannot be turned off"),
         (["x86-64"], [], "options must be a JSON object"),
     ],
 )
