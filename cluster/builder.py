@@ -77,12 +77,14 @@ class RayBuilder(PyBuilder):
         timeout_sec: float = 300.0,
         artifacts: ArtifactRegistry = ARTIFACTS,
         fence: Callable[[], None] | None = None,
+        on_built: Callable[[list[BuilderInput], list[BuilderResult]], None] | None = None,
     ) -> None:
         super().__init__()
         self.max_in_flight = max_in_flight
         self.timeout_sec = timeout_sec
         self.artifacts = artifacts
         self.fence = fence
+        self.on_built = on_built  # told which artifact each input became (the runner knows candidates only by artifact)
         self.busy_seconds = 0.0  # wall time spent in build(): the search waits for builds that long
         self.fence_seconds = 0.0  # of which waiting for `fence`
 
@@ -97,7 +99,10 @@ class RayBuilder(PyBuilder):
             if self.fence is not None:
                 self.fence()
                 self.fence_seconds += time.perf_counter() - start
-            return self._build(build_inputs)
+            results = self._build(build_inputs)
+            if self.on_built is not None:
+                self.on_built(build_inputs, results)
+            return results
         finally:
             self.busy_seconds += time.perf_counter() - start
 

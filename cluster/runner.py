@@ -11,6 +11,13 @@ kind is left, the candidate comes back as an error result, so a session never ha
 a lost node. A measurement that hangs is bounded by `MeasureSettings.timeout_sec` in the
 actor.
 
+Given `on_measured`, the runner does not wait for MetaSchedule to ask: a collector thread
+resolves each measurement as it returns (retrying lost devices from there) and calls
+`on_measured(artifact_path, result, origin)` at once. MetaSchedule collects a task's
+futures only when it next picks that task, minutes later on a model of 50 tasks, and a
+search worker uses this to commit each record when it is measured (`farm.tuning.landing`).
+Whichever of the collector and `result()` gets to a measurement first resolves it, once.
+
 Every successful measurement's origin (node, device fingerprint, threads, evaluator
 settings) is kept by the candidate's artifact path, and `provenance(artifact_path)` hands
 it to whoever records the candidate (`measure_callbacks(db, origin_of=runner.provenance)`
@@ -24,6 +31,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import ray
@@ -62,6 +70,7 @@ class _Measurement:
     call: ray.ObjectRef | None = None
     lost_on: list[str] = field(default_factory=list)
     result: RunnerResult | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)  # resolving it: the collector or `result()`, once
 
 
 def least_busy(devices: list[_Device], avoid: list[str]) -> _Device:
@@ -130,17 +139,29 @@ class RayRunner(PyRunner):
         *,
         max_retries: int = 2,
         artifacts: ArtifactRegistry = ARTIFACTS,
+        on_measured: Callable[[str, RunnerResult, dict | None], None] | None = None,
     ) -> None:
         super().__init__()
         self.kind = kind
         self.settings = settings or MeasureSettings()
         self.max_retries = max_retries
         self.artifacts = artifacts
+        self.on_measured = on_measured
         self.pool = DevicePool(kind)
         self._provenance: OrderedDict[str, dict] = OrderedDict()
         self._running: dict[int, _Measurement] = {}
         self._lock = threading.Lock()
+        self._submitted = threading.Condition(self._lock)
+        self._closed = False
         self.wait_seconds = 0.0  # wall time result() blocked on measurements: what search and builds did not hide
+        if on_measured is not None:
+            threading.Thread(target=self._collect_forever, name=f"measurements-{kind}", daemon=True).start()
+
+    def close(self) -> None:
+        """Stop the collector thread (measurements in flight stay collectable through their futures)."""
+        with self._lock:
+            self._closed = True
+            self._submitted.notify_all()
 
     @property
     def device_kind(self) -> DeviceKind:
@@ -177,24 +198,47 @@ class RayRunner(PyRunner):
         m.device = device
         m.attempts += 1
         m.call = device.actor.measure.remote(m.artifact, m.suffix, m.args_info, self.settings.as_json(), label=f"{self.kind} candidate")
+        with self._lock:
+            self._submitted.notify_all()
 
     def wait(self, m: _Measurement) -> RunnerResult:
         """The measurement's result, retrying on another device of the kind when the one it ran on was lost."""
         start = time.perf_counter()
         while m.result is None:
+            call = m.call
+            ray.wait([call], fetch_local=False)
+            self._resolve(m, call)
+        self.wait_seconds += time.perf_counter() - start
+        return m.result
+
+    def _collect_forever(self) -> None:
+        """Resolve measurements as they return, so `on_measured` hears of each at once."""
+        while True:
+            with self._lock:
+                self._submitted.wait_for(lambda: self._closed or any(m.call is not None for m in self._running.values()))
+                if self._closed:
+                    return
+                calls = {m.call: m for m in self._running.values() if m.call is not None}
+            ready, _ = ray.wait(list(calls), num_returns=1, timeout=1.0, fetch_local=False)
+            for call in ready:
+                self._resolve(calls[call], call)
+
+    def _resolve(self, m: _Measurement, call: ray.ObjectRef) -> None:
+        """Take in the returned `call` of `m`: its result, or a retry elsewhere if its device was lost (no-op if done already)."""
+        with m.lock:
+            if m.result is not None or m.call is not call:
+                return
             try:
-                out = ray.get(m.call)
+                out = ray.get(call)
             except RayActorError as e:
                 self._lost(m, e)
-                continue
+                return
             except ObjectLostError as e:
                 self._device_done(m)
                 self._finish(m, None, f"RayRunner: the built artifact was lost with its node: {e}")
-                continue
+                return
             self._device_done(m)
             self._finish(m, out)
-        self.wait_seconds += time.perf_counter() - start
-        return m.result
 
     def _lost(self, m: _Measurement, error: Exception) -> None:
         lost = m.device
@@ -222,18 +266,24 @@ class RayRunner(PyRunner):
             self._running.pop(id(m), None)
         metrics().queued(self.kind, -1)
         self.artifacts.release(m.artifact_path)
+        origin = None
         if error is not None:
             metrics().failed.inc(tags={"target": self.device_kind.target_key, "stage": "run"})
             m.result = RunnerResult(None, error)
-            return
-        metrics().measured.inc(tags={"kind": self.kind})
-        m.result = RunnerResult(out["run_secs"], None)
-        origin = {k: out[k] for k in ("node_id", "device_fingerprint", "num_threads", "settings", "started", "finished")}
-        origin["kind"] = self.kind
-        with self._lock:
-            self._provenance[m.artifact_path] = origin
-            while len(self._provenance) > PROVENANCE_KEPT:
-                self._provenance.popitem(last=False)
+        else:
+            metrics().measured.inc(tags={"kind": self.kind})
+            origin = {k: out[k] for k in ("node_id", "device_fingerprint", "num_threads", "settings", "started", "finished")}
+            origin["kind"] = self.kind
+            with self._lock:
+                self._provenance[m.artifact_path] = origin
+                while len(self._provenance) > PROVENANCE_KEPT:
+                    self._provenance.popitem(last=False)
+            m.result = RunnerResult(out["run_secs"], None)
+        if self.on_measured is not None:
+            try:
+                self.on_measured(m.artifact_path, m.result, origin)
+            except Exception:  # noqa: BLE001 - the measurement stands; MetaSchedule commits it at its join all the same
+                log.exception("on_measured failed for %s", m.artifact_path)
 
     def provenance(self, artifact_path: str) -> dict | None:
         """Where and how the candidate built at `artifact_path` was measured (asked once per measurement), or None."""

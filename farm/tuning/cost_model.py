@@ -170,7 +170,8 @@ class CostModelServer:
         self.record_ids: set[str] = set()
         self.weights = weights
         self.best = dict(reused_secs)
-        self.trials = 0
+        self.trials = 0  # measured candidates the model was given
+        self.landed_trials = 0  # measured records committed by the search workers as they returned
         self.train_seconds = 0.0
         self.lock = threading.Lock()  # the queue, counters and error; never held while training
         self.model_lock = threading.Lock()  # the model itself: the trainer, pre-training, save and load
@@ -263,12 +264,19 @@ class CostModelServer:
         published = self.published
         return None if version == published[0] else published
 
+    def landed(self, key: str, mean_secs: float) -> None:
+        """A search worker committed a measured record of workload `key` (`farm.tuning.landing`), before MetaSchedule
+        hands it to the model: progress counts it now."""
+        with self.lock:
+            self.landed_trials += 1
+            self.best[key] = min(self.best.get(key, float("inf")), mean_secs)
+
     def progress(self) -> dict:
         """Trials measured this session and the model latency estimated from the best record of every task so far."""
         with self.lock:
             known = [self.weights[k] * s for k, s in self.best.items() if k in self.weights]
             complete = len([k for k in self.weights if k in self.best]) == len(self.weights)
-            return {"trials": self.trials, "estimated_latency_s": sum(known) if complete and known else None,
+            return {"trials": max(self.trials, self.landed_trials), "estimated_latency_s": sum(known) if complete and known else None,
                     "train_seconds": self.train_seconds, "training": self.training or bool(self.queue), "error": self.error}
 
     def blob(self) -> bytes:

@@ -96,6 +96,19 @@ def placement(db_uri: str) -> dict:
     return {"label_selector": {NODE_ID_LABEL: ray.get_runtime_context().get_node_id()}}
 
 
+class _ProgressReports:
+    """Tells the session's cost-model server of each record landed; a report's error surfaces with the next one."""
+
+    def __init__(self, server: ray.actor.ActorHandle) -> None:
+        self.server = server
+        self.last: ray.ObjectRef | None = None
+
+    def __call__(self, key: str, mean_secs: float) -> None:
+        if self.last is not None:
+            ray.get(self.last)
+        self.last = self.server.landed.remote(key, mean_secs)
+
+
 @ray.remote(num_cpus=0, max_retries=0, runtime_env=BACKGROUND)
 def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     """Seed the group's new workloads from similar ones, then tune it; returns its profile and the seeds measured."""
@@ -109,6 +122,7 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     from tuning_db.metaschedule import ParquetDatabase, measure_callbacks
 
     from .cost_model import RemoteCostModel
+    from .landing import Landing, LandingSearch
     from .seeding import seed_workload
 
     start = time.perf_counter()
@@ -117,16 +131,19 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     # MetaSchedule's per-round tables go to the work folder's logs, not to the driver's terminal
     logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
     target = tvm.target.Target(group.target)
-    runner = RayRunner(group.kind)
-    builder = RayBuilder(fence=runner.wait_idle if runner.pool.shares_cores_with_builds else None)
     db = ParquetDatabase(group.db_uri, group.target, job_id=group.job_id, model=group.model, task_names=group.task_names)
-    cost_model = RemoteCostModel(server, db.workloads.key)
+    landing = Landing(db, on_landed=_ProgressReports(server))
+    runner = None
     try:
+        runner = RayRunner(group.kind, on_measured=landing.measured)
+        builder = RayBuilder(fence=runner.wait_idle if runner.pool.shares_cores_with_builds else None, on_built=landing.built)
+        cost_model = RemoteCostModel(server, db.workloads.key)
         os.makedirs(group.work_dir, exist_ok=True)
         names = [name for name, _, _ in group.tasks]
-        strategy = EvolutionarySearch(
+        evolutionary = EvolutionarySearch(
             population_size=group.population, init_min_unmeasured=min(50, group.population // 2), genetic_num_iters=group.generations
         )
+        strategy = LandingSearch(evolutionary, landing)
         contexts = [
             TuneContext(
                 mod=tvm.ir.load_json(mod_json),
@@ -158,6 +175,8 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
             )
         cost_model.drain()
     finally:
+        if runner is not None:
+            runner.close()
         db.close()
     wall = time.perf_counter() - start
     build, measure, model = builder.busy_seconds - builder.fence_seconds, runner.wait_seconds + builder.fence_seconds, cost_model.seconds
