@@ -4,12 +4,18 @@
 machine; the embedded default must be the farm's own, so it is started with
 `address="local"`. Its one node advertises the device kinds detected here (or those
 asked for), so a session on one machine runs exactly the same code as on a farm.
+
+A driver killed with SIGKILL leaves its embedded Ray's dashboard and runtime-env agents
+running, orphaned. The driver marks its embedded Ray's processes as its own (they inherit
+`FARM_EMBEDDED_RAY=<pid>:<start time>` from it), and the next driver to start an embedded
+Ray first ends those whose owner is gone (`reap_orphans`); nothing else is touched.
 """
 
 from __future__ import annotations
 
 import os
 
+import psutil
 import ray
 
 from .actors import NAMESPACE
@@ -17,6 +23,7 @@ from .devices import default_num_cores, node_kinds
 from .nodes import node_labels
 
 EMBEDDED_OBJECT_STORE_BYTES = 512 * 2**20
+EMBEDDED_VAR = "FARM_EMBEDDED_RAY"  # "<pid>:<start time>" of the driver that started an embedded Ray, in its processes' environment
 AUTH_MODE_VAR = "RAY_AUTH_MODE"
 
 
@@ -45,6 +52,8 @@ def connect(address: str | None = None, *, kinds: list[str] | None = None, num_c
         if address:
             ray.init(address=address, namespace=NAMESPACE, logging_level="WARNING")
         else:
+            reap_orphans()
+            os.environ[EMBEDDED_VAR] = _owner_mark(psutil.Process())
             cores = num_cores or default_num_cores()
             devices = node_kinds(kinds, cores)
             ray.init(
@@ -56,3 +65,30 @@ def connect(address: str | None = None, *, kinds: list[str] | None = None, num_c
                 logging_level="WARNING",
             )
     return ray.get_runtime_context().gcs_address
+
+
+def _owner_mark(proc: psutil.Process) -> str:
+    return f"{proc.pid}:{proc.create_time():.3f}"
+
+
+def _alive(mark: str) -> bool:
+    pid, _, _ = mark.partition(":")
+    try:
+        return pid.isdigit() and _owner_mark(psutil.Process(int(pid))) == mark
+    except psutil.Error:
+        return False
+
+
+def reap_orphans() -> list[int]:
+    """End the processes of embedded Rays whose driver is gone (see the module docstring); their pids."""
+    reaped = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            mark = proc.environ().get(EMBEDDED_VAR)
+            if mark is None or proc.pid == os.getpid() or _alive(mark):
+                continue
+            proc.kill()
+            reaped.append(proc.pid)
+        except psutil.Error:
+            continue
+    return reaped

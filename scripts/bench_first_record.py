@@ -54,19 +54,20 @@ def main() -> None:
         cmd += [arg for name_, dims in shapes.items() for arg in ("--input-shape", f"{name_}:{','.join(map(str, dims))}")]
         with open(os.path.join(work, "tune.log"), "wb") as log:
             start = time.perf_counter()
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=work)
             first = None
             while proc.poll() is None and time.perf_counter() - start < args.timeout:
                 if TuningDatabase(db_uri).stats().get("records", 0):
                     first = time.perf_counter() - start
                     break
                 time.sleep(0.5)
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+                try:
+                    proc.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
         report |= {"first_record_s": first, "records_then": TuningDatabase(db_uri).stats().get("records", 0)}
         if first is None:
             with open(os.path.join(work, "tune.log")) as f:
