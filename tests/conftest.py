@@ -1,4 +1,9 @@
-"""Shared fixtures: the loopback S3 server and database URIs on local disk and on S3; the test process's exit."""
+"""Shared fixtures: the loopback S3 server and database URIs on local disk and on S3; the tiers; the test process's exit.
+
+Tiers: `slow` marks full tunes (a test module's, or the shared `tuned_variants`),
+wheel-in-a-fresh-venv and Ray-job workflows; `cluster` marks what starts a Ray cluster.
+`pytest -m "not slow"` is the quick check; `.ci/run` runs everything.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +45,20 @@ def farm_cluster():
     farm = FarmCluster()
     yield farm
     farm.shutdown()
+
+
+SLOW_FIXTURES = {"tuned_variants"}  # a real tune, shared by the packaging and runtime tests
+CLUSTER_FIXTURES = {"farm_cluster", "tuned_variants"}
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark by what a test uses: `slow` for the shared real tune, `cluster` for a Ray cluster."""
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
+        if used & CLUSTER_FIXTURES:
+            item.add_marker(pytest.mark.cluster)
 
 
 _exit_status: list[int] = []

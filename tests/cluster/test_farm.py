@@ -32,6 +32,8 @@ from tests.tuning_db.workloads import matmul
 from tuning_db import TuningDatabase
 from tuning_db.metaschedule import ParquetDatabase, measure_callbacks
 
+pytestmark = pytest.mark.cluster
+
 FAST = MeasureSettings(min_repeat_ms=10)
 
 
@@ -121,6 +123,7 @@ def test_measurements_on_one_device_never_overlap_across_sessions(farm_cluster, 
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["x86-64-v3", "x86-64"])
 def test_a_tuning_session_measures_only_on_its_kind_and_records_where(farm_cluster, builder, kind, tmp_path):
     runner = RayRunner(kind, FAST)
@@ -147,6 +150,7 @@ def test_a_tuning_session_measures_only_on_its_kind_and_records_where(farm_clust
         assert measure["kind"] == kind and measure["settings"] == FAST.as_json() and measure["num_threads"] == 2
 
 
+@pytest.mark.slow  # reads the metrics of the tuning sessions above
 def test_farm_metrics_reach_the_prometheus_export(farm_cluster):
     head = farm_cluster.cluster.head_node
     url = f"http://{head.node_ip_address}:{head.metrics_export_port}/metrics"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import signal
 import subprocess
@@ -10,6 +12,8 @@ import sys
 import psutil
 
 from cluster.connect import EMBEDDED_VAR, reap_orphans
+
+pytestmark = pytest.mark.cluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DRIVER = "from cluster.connect import connect; connect(); print('up', flush=True); import time; time.sleep(600)"

@@ -14,6 +14,8 @@ import pytest
 from cluster.devices import resolve_kinds
 from cluster.launcher import NodeSpec, free_port, ray_start_command
 
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
 
 def farm(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(["farm", *args], capture_output=True, text=True, timeout=300, env=env)

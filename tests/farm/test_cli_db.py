@@ -19,6 +19,7 @@ def farm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
+@pytest.mark.slow
 def test_import_stats_top_export_compact(db_uri, tmp_path):
     imported = json.loads(farm("db", "import-json", DATA, "--db", db_uri, "--json").stdout)
     assert imported["workloads_new"] == 1 and imported["records_new"] == 16 and imported["records_duplicate"] == 0

@@ -10,6 +10,8 @@ import ray
 
 from farm.tuning.cost_model import CostModelServer
 
+pytestmark = pytest.mark.cluster
+
 TARGET = {"kind": "llvm", "num-cores": 1}
 FEATURES = 164  # MetaSchedule's per-store feature length
 
@@ -28,6 +30,7 @@ def server(farm_cluster, tmp_path):
     ray.kill(actor)
 
 
+@pytest.mark.slow
 def test_a_retrain_never_stalls_prediction_and_nothing_queued_is_lost(server):
     ray.get(server.add.remote("w", *measured(20_000)))
     waits = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import tvm
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule import TuneContext, tune_tasks
@@ -15,6 +17,8 @@ from cluster.runner import RayRunner
 from farm.tuning.landing import Landing, LandingSearch
 from tests.tuning_db.workloads import matmul
 from tuning_db.metaschedule import ParquetDatabase, measure_callbacks
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
 @derived_object

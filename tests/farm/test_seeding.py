@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tvm
 import tvm_ffi
 from tvm.s_tir.meta_schedule import TuneContext
@@ -45,6 +46,7 @@ def _context(mod, name):
                        search_strategy="evolutionary", task_name=name, num_threads=1).clone()
 
 
+@pytest.mark.slow
 def test_best_traces_of_a_similar_workload_adapt_to_new_shapes(tmp_path):
     db = recorded(tmp_path, "matmul")
     mod96 = matmul(96)

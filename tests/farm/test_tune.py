@@ -13,6 +13,8 @@ from farm.models.examples import resnet_cnn
 from farm.tuning.fidelity import QUIET
 from tuning_db import TuningDatabase
 
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
 TINY = {"size": 8, "width": 4, "blocks": 1}
 
 

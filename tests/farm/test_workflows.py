@@ -36,6 +36,8 @@ from tests.farm.receivers import Receiver, Tarpit
 from tests.ray_cluster import CORES
 from tuning_db.database import TuningDatabase
 
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import signal
 import subprocess
@@ -10,6 +12,8 @@ import sys
 
 from tests.tuning_db.db_worker import expected_ids
 from tuning_db import TuningDatabase
+
+pytestmark = pytest.mark.slow
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -53,6 +53,7 @@ def tuned(tmp_path_factory):
     return uri, db.target_key
 
 
+@pytest.mark.slow
 def test_tuning_writes_every_measured_candidate_with_its_provenance(tuned):
     uri, tk = tuned
     store = TuningDatabase(uri)
@@ -70,6 +71,7 @@ def test_tuning_writes_every_measured_candidate_with_its_provenance(tuned):
     assert stats["version"] >= TRIALS // PER_ITER - 1, "at least one commit per measured batch"
 
 
+@pytest.mark.slow
 def test_a_second_session_finds_the_records_before_measuring(tuned):
     uri, _ = tuned
     out = subprocess.run(
@@ -81,6 +83,7 @@ def test_a_second_session_finds_the_records_before_measuring(tuned):
     assert len(seen["top"]) == 3 and seen["top"] == sorted(seen["top"])
 
 
+@pytest.mark.slow
 def test_another_target_sees_none_of_them(tuned):
     uri, _ = tuned
     other = ParquetDatabase(uri, {"kind": "llvm", "num-cores": 2})

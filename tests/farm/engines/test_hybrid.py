@@ -27,6 +27,8 @@ from tuning_db.metaschedule import ParquetDatabase
 
 from ..conftest import mixed_hybrid
 
+pytestmark = pytest.mark.slow
+
 ATOL = 1e-4
 
 

@@ -21,6 +21,8 @@ from farm.models.onnx_import import prepare, random_inputs
 from farm.runtime.ort_model import session_threads
 from farm.tuning.session import named_params
 
+pytestmark = pytest.mark.slow
+
 CORES = 2
 HONEST_TOLERANCE = 0.10
 # A fresh process warms for this long before it is timed, as a served model has: the first ~100 inferences of a fresh
