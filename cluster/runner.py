@@ -282,7 +282,7 @@ class RayRunner(PyRunner):
         if self.on_measured is not None:
             try:
                 self.on_measured(m.artifact_path, m.result, origin)
-            except Exception:  # noqa: BLE001 - the measurement stands; MetaSchedule commits it at its join all the same
+            except Exception:  # the measurement stands; MetaSchedule commits it at its join all the same
                 log.exception("on_measured failed for %s", m.artifact_path)
 
     def provenance(self, artifact_path: str) -> dict | None:

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 import httpx
 from pydantic import ConfigDict, TypeAdapter
+from typing_extensions import Self
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 PAGE = 500
@@ -249,7 +250,7 @@ class Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout)
 
-    def __enter__(self) -> Client:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -279,8 +280,7 @@ class Client:
             dest = os.path.join(dest, filename)
         partial = f"{dest}.part"
         with self._stream(path) as response, open(partial, "wb") as out:
-            for chunk in response.iter_bytes():
-                out.write(chunk)
+            out.writelines(response.iter_bytes())
         os.replace(partial, dest)
         return dest
 

@@ -40,11 +40,11 @@ from tvm.s_tir.schedule import Schedule
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cluster.builder import RayBuilder  # noqa: E402
-from cluster.connect import connect  # noqa: E402
-from cluster.measurement import MeasureSettings  # noqa: E402
-from cluster.runner import RayRunner  # noqa: E402
-from tests.tuning_db.workloads import matmul, matmul128_log  # noqa: E402
+from cluster.builder import RayBuilder
+from cluster.connect import connect
+from cluster.measurement import MeasureSettings
+from cluster.runner import RayRunner
+from tests.tuning_db.workloads import matmul, matmul128_log
 
 THREADS = 2
 # LocalRunner's evaluator defaults (one 100 ms repeat, all reported), and no warm-up of its own beyond the time evaluator's.
@@ -144,7 +144,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15, help="alternating rounds of the runner comparison")
     opts = parser.parse_args()
 
-    import tvm.s_tir.tensor_intrin  # noqa: F401 - the driver's one-time ~15 s import, paid before any timing
+    import tvm.s_tir.tensor_intrin  # the driver's one-time ~15 s import, paid before any timing
 
     os.environ["TVM_NUM_THREADS"] = str(THREADS)  # LocalRunner's workers inherit it; the device actor gets it from its node
     connect(kinds=[opts.kind], num_cores=THREADS)

@@ -22,9 +22,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from bench_vs_ort import named_model  # noqa: E402
+from bench_vs_ort import named_model
 
-from tuning_db import TuningDatabase  # noqa: E402
+from tuning_db import TuningDatabase
 
 
 def task_count(path: str, shapes: dict) -> int:

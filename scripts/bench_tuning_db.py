@@ -24,9 +24,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.s3_server import S3Server  # noqa: E402
-from tuning_db import TuningDatabase  # noqa: E402
-from tuning_db.synthetic import TARGETS, RecordFactory, workload_keys, workload_rows  # noqa: E402
+from tests.s3_server import S3Server
+from tuning_db import TuningDatabase
+from tuning_db.synthetic import TARGETS, RecordFactory, workload_keys, workload_rows
 
 
 def _drop_page_cache() -> bool:

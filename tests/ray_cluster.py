@@ -19,8 +19,8 @@ import ray
 from ray.cluster_utils import Cluster
 
 from cluster.connect import use_token_auth
-from cluster.launcher import free_port
 from cluster.devices import resolve_kinds
+from cluster.launcher import free_port
 from cluster.nodes import node_labels
 
 OBJECT_STORE = 100 * 2**20

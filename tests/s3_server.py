@@ -9,6 +9,8 @@ import sys
 import time
 import uuid
 
+from typing_extensions import Self
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -31,7 +33,7 @@ class S3Server:
         self._saved: dict[str, str | None] = {}
         self.proc: subprocess.Popen | None = None
 
-    def __enter__(self) -> "S3Server":
+    def __enter__(self) -> Self:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,

@@ -26,7 +26,7 @@ from .storage import StorageError
 
 COST_MODEL_DIR = "cost_models"
 
-__all__ = ["CostModelStore", "SavedCostModel", "COST_MODEL_DIR"]
+__all__ = ["COST_MODEL_DIR", "CostModelStore", "SavedCostModel"]
 
 
 @dataclass

@@ -14,9 +14,9 @@ import io
 import os
 import time
 import uuid
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -49,7 +49,7 @@ _READ_ATTEMPTS = 50
 _WRITE_THREADS = 8
 _READ_THREADS = max(2, os.cpu_count() or 1)
 
-__all__ = ["TuningDatabase", "CommitResult", "TuningDbWarning"]
+__all__ = ["CommitResult", "TuningDatabase", "TuningDbWarning"]
 
 
 @dataclass(frozen=True)

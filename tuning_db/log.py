@@ -151,7 +151,7 @@ class CommitLog:
         if len(ours) < len(others):
             raise DatabaseFormatError(
                 f"{self.storage.uri} is not empty and is not a tuning database (no {MARKER}); "
-                f"refusing to use it (found e.g. {sorted(set(others) - set(ours))[0]!r})"
+                f"refusing to use it (found e.g. {min(set(others) - set(ours))!r})"
             )
         if not create:
             return bool(ours)

@@ -16,8 +16,8 @@ record ids are content-derived, so an interrupted run simply runs again.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import tvm
 

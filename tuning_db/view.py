@@ -11,7 +11,7 @@ are kept beside the table and merged into answers.
 from __future__ import annotations
 
 import heapq
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa

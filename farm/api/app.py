@@ -20,11 +20,11 @@ from fastapi import FastAPI
 from farm.api.deps import WorkflowService
 from farm.api.errors import install_error_handlers
 from farm.api.limits import BodyLimit
-from farm.api.token_gate import TokenGate
 from farm.api.routes import models, packages, prices, projects, system, users, variants
 from farm.api.routes import workflows as workflow_routes
+from farm.api.token_gate import TokenGate
 from farm.registry.database import Registry
-from farm.workflows.notify import WebhookPolicy
+from farm.workflows.notify import DEFAULT_WEBHOOKS, WebhookPolicy
 
 API_PREFIX = "/api/v1"
 MiB = 1 << 20
@@ -32,7 +32,7 @@ FORM_ROOM_BYTES = 2 * MiB
 
 
 def create_app(registry: Registry, *, max_upload_bytes: int = 512 * MiB, workflows: WorkflowService | None = None,
-               webhooks: WebhookPolicy = WebhookPolicy(), max_workflows_per_user: int = 20) -> FastAPI:
+               webhooks: WebhookPolicy = DEFAULT_WEBHOOKS, max_workflows_per_user: int = 20) -> FastAPI:
     """The farm's REST API over `registry`, with `workflows` (if given) running what users submit.
 
     Webhook URLs are checked under `webhooks`; a user who is not an admin may have at most

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Optional, Protocol
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
@@ -43,7 +43,7 @@ def get_webhook_policy(request: Request) -> WebhookPolicy:
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]
 WebhookPolicyDep = Annotated[WebhookPolicy, Depends(get_webhook_policy)]
-WorkflowsDep = Annotated[Optional[WorkflowService], Depends(get_workflows)]
+WorkflowsDep = Annotated[WorkflowService | None, Depends(get_workflows)]
 
 
 def db_session(registry: RegistryDep) -> Iterator[Session]:

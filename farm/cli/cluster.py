@@ -9,7 +9,7 @@ targets; `stop` stops the nodes the farm started on this machine, and nothing el
 from __future__ import annotations
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -20,7 +20,7 @@ from .output import console, emit_json, fail
 app = typer.Typer(help="Start, inspect and stop the Ray nodes of the tuning farm.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-CoresOption = Annotated[Optional[int], typer.Option("--num-cores", help="Threads one measurement uses (default: the physical cores).")]
+CoresOption = Annotated[int | None, typer.Option("--num-cores", help="Threads one measurement uses (default: the physical cores).")]
 
 
 def _state_dir() -> str:
@@ -50,11 +50,11 @@ def _cores(num_cores: int | None) -> int:
 def start(
     ctx: typer.Context,
     head: Annotated[bool, typer.Option("--head", help="Start a head node (a new cluster).")] = False,
-    address: Annotated[Optional[str], typer.Option("--address", help="Join the cluster whose head is at HOST:PORT.")] = None,
-    device: Annotated[Optional[list[str]], typer.Option("--device", help="Serve these kinds (repeat or comma-separate) instead of the detected ones, e.g. an older ISA level.")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Join the cluster whose head is at HOST:PORT.")] = None,
+    device: Annotated[list[str] | None, typer.Option("--device", help="Serve these kinds (repeat or comma-separate) instead of the detected ones, e.g. an older ISA level.")] = None,
     port: Annotated[int, typer.Option("--port", help="Port of a head node's GCS.")] = 6379,
-    num_cpus: Annotated[Optional[int], typer.Option("--num-cpus", help="CPUs this node offers to builds (default: all).")] = None,
-    object_store_mb: Annotated[Optional[int], typer.Option("--object-store-mb", help="Object store size in MiB (default: Ray's).")] = None,
+    num_cpus: Annotated[int | None, typer.Option("--num-cpus", help="CPUs this node offers to builds (default: all).")] = None,
+    object_store_mb: Annotated[int | None, typer.Option("--object-store-mb", help="Object store size in MiB (default: Ray's).")] = None,
     num_cores: CoresOption = None,
     dashboard: Annotated[bool, typer.Option("--dashboard/--no-dashboard", help="Serve the Ray dashboard from a head node.")] = True,
 ) -> None:
@@ -80,7 +80,7 @@ def local(
     kinds: Annotated[str, typer.Option("--kinds", help="Device kinds to simulate, one worker node each, e.g. x86-64,x86-64-v3.")],
     num_cores: CoresOption = None,
     object_store_mb: Annotated[int, typer.Option("--object-store-mb", help="Object store size of each node in MiB.")] = 128,
-    head_cpus: Annotated[Optional[int], typer.Option("--head-cpus", help="CPUs the head offers to builds (default: all).")] = None,
+    head_cpus: Annotated[int | None, typer.Option("--head-cpus", help="CPUs the head offers to builds (default: all).")] = None,
     dashboard: Annotated[bool, typer.Option("--dashboard/--no-dashboard", help="Serve the Ray dashboard from the head.")] = True,
     json_out: JsonOption = False,
 ) -> None:
@@ -104,7 +104,7 @@ def local(
 
 @app.command()
 def status(
-    address: Annotated[Optional[str], typer.Option("--address", help="Cluster address (default: $RAY_ADDRESS, else the local cluster the farm started).")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Cluster address (default: $RAY_ADDRESS, else the local cluster the farm started).")] = None,
     json_out: JsonOption = False,
 ) -> None:
     """List the live nodes of the cluster with the device kinds they serve and each kind's TVM target."""

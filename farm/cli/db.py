@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,7 +15,7 @@ from .output import console, emit_json, fail
 app = typer.Typer(help="Inspect and maintain the tuning-log database.", no_args_is_help=True)
 
 DbOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--db", help="Database URI: a folder or s3://bucket/prefix. Default: $FARM_DB or a folder in the user's data directory."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
@@ -63,7 +63,7 @@ def import_json_cmd(
 def export_json_cmd(
     out_dir: Annotated[str, typer.Argument(help="Folder to write database_workload.json and database_tuning_record.json into.")],
     db: DbOption = None,
-    target: Annotated[Optional[str], typer.Option("--target", help="Only this target key's records.")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Only this target key's records.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Export as the two files TVM's JSONDatabase reads."""

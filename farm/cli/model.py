@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -14,7 +14,7 @@ from .remote import JsonOption, TokenOption, UrlOption, connect, plain
 
 app = typer.Typer(help="Models: uploaded ONNX files and their variants.", no_args_is_help=True)
 
-LabelOption = Annotated[Optional[list[str]], typer.Option("--label", help="A label (repeatable, or comma-separated).")]
+LabelOption = Annotated[list[str] | None, typer.Option("--label", help="A label (repeatable, or comma-separated).")]
 
 
 def _labels(values: list[str] | None) -> list[str]:
@@ -28,8 +28,8 @@ def _shapes(model: Model) -> str:
 @app.command()
 def upload(
     path: Annotated[str, typer.Argument(help="The ONNX file.")],
-    name: Annotated[Optional[str], typer.Option("--name", help="Model name (default: the file's name without .onnx).")] = None,
-    project: Annotated[Optional[str], typer.Option("--project", help="Project id or name (default: detached).")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Model name (default: the file's name without .onnx).")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Project id or name (default: detached).")] = None,
     label: LabelOption = None,
     description: Annotated[str, typer.Option("--description", help="What the model is.")] = "",
     url: UrlOption = None,
@@ -49,7 +49,7 @@ def upload(
 
 @app.command("list")
 def list_models(
-    project: Annotated[Optional[str], typer.Option("--project", help="Only this project's models (id or name).")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Only this project's models (id or name).")] = None,
     label: LabelOption = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -92,7 +92,7 @@ def show(
 @app.command()
 def move(
     model_id: Annotated[str, typer.Argument(help="Model id.")],
-    project: Annotated[Optional[str], typer.Argument(help="Project id or name to move into.")] = None,
+    project: Annotated[str | None, typer.Argument(help="Project id or name to move into.")] = None,
     detach: Annotated[bool, typer.Option("--detach", help="Take the model out of its project.")] = False,
     url: UrlOption = None,
     token: TokenOption = None,

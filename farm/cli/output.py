@@ -6,8 +6,8 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
 import warnings
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import typer
@@ -46,7 +46,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def route_warnings() -> None:
     """Print library warnings (skipped corrupt files and the like) as one plain line on stderr."""
 
-    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ARG001 - warnings API
+    def show(message, category, filename, lineno, file=None, line=None):  # warnings API
         err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
     warnings.showwarning = show

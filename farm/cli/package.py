@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,7 +32,7 @@ def package(
     fmt: Annotated[str, typer.Option("--format", help="wheel, tarball or dockerfile (one package per variant), or zip (all variants ranked).")],
     out: Annotated[str, typer.Option("--out", help="Folder for the packages.")] = "packages",
     priorities: Annotated[
-        Optional[str], typer.Option("--priorities", help="Ranking of --format zip, e.g. agrees,-best_latency_ms,+speedup_vs_ort (+ higher, - lower is better).")
+        str | None, typer.Option("--priorities", help="Ranking of --format zip, e.g. agrees,-best_latency_ms,+speedup_vs_ort (+ higher, - lower is better).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the packages (and the ranking) as JSON.")] = False,
 ) -> None:

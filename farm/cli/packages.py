@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -15,9 +15,9 @@ app = typer.Typer(help="Packages built by workflows: wheels, shared-object tarba
 
 @app.command("list")
 def list_packages(
-    model_id: Annotated[Optional[str], typer.Option("--model", help="Only packages of this model.")] = None,
-    workflow_id: Annotated[Optional[str], typer.Option("--workflow", help="Only packages this workflow built.")] = None,
-    fmt: Annotated[Optional[str], typer.Option("--format", help="Only this format: wheel, tarball, zip or dockerfile.")] = None,
+    model_id: Annotated[str | None, typer.Option("--model", help="Only packages of this model.")] = None,
+    workflow_id: Annotated[str | None, typer.Option("--workflow", help="Only packages this workflow built.")] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="Only this format: wheel, tarball, zip or dockerfile.")] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Optional
+from typing import Annotated
 
 import httpx
 import typer
@@ -13,8 +13,8 @@ from rich.text import Text
 from ..client import Client, FarmAPIError
 from .output import fail
 
-UrlOption = Annotated[Optional[str], typer.Option("--url", envvar="FARM_URL", help="The farm server (default: http://127.0.0.1:8000).")]
-TokenOption = Annotated[Optional[str], typer.Option("--token", envvar="FARM_API_TOKEN", help="API token.", show_default=False)]
+UrlOption = Annotated[str | None, typer.Option("--url", envvar="FARM_URL", help="The farm server (default: http://127.0.0.1:8000).")]
+TokenOption = Annotated[str | None, typer.Option("--token", envvar="FARM_API_TOKEN", help="API token.", show_default=False)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,9 +15,9 @@ from .workflow_run import data_folder_db
 def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Folder of registry.db and artifacts/ (default: $FARM_DATA_DIR or the user data directory).")] = None,
-    address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help="Tuning database URI (default: $FARM_DB, else tuning-db/ in the data folder).")] = None,
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder of registry.db and artifacts/ (default: $FARM_DATA_DIR or the user data directory).")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Tuning database URI (default: $FARM_DB, else tuning-db/ in the data folder).")] = None,
     max_running: Annotated[int, typer.Option("--max-running", help="Workflows run at once; more wait, pending.")] = 2,
     max_workflows_per_user: Annotated[int, typer.Option("--max-workflows-per-user", min=1,
                                                         help="Pending and running workflows a user who is not an admin may have at once.")] = 20,

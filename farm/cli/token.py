@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,7 +15,7 @@ app = typer.Typer(help="API tokens.", no_args_is_help=True)
 @app.command()
 def create(
     name: Annotated[str, typer.Option("--name", help="What the token is for, to tell tokens apart.")] = "default",
-    expires_in: Annotated[Optional[int], typer.Option("--expires-in", min=1, max=3650, help="Days the token is valid (default: until revoked).")] = None,
+    expires_in: Annotated[int | None, typer.Option("--expires-in", min=1, max=3650, help="Days the token is valid (default: until revoked).")] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,

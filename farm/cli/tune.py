@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,14 +32,14 @@ def _default_kind() -> str:
 
 def tune(
     model: Annotated[str, typer.Argument(help="The ONNX model to tune.")],
-    target: Annotated[Optional[str], typer.Option("--target", help="Device kinds, comma-separated (default: this host's own kind).")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Device kinds, comma-separated (default: this host's own kind).")] = None,
     trials: Annotated[int, typer.Option("--trials", help="Trials to measure per kind, over all tasks.")] = 200,
-    trials_per_task: Annotated[Optional[int], typer.Option("--trials-per-task", help="At most this many trials per task.")] = None,
+    trials_per_task: Annotated[int | None, typer.Option("--trials-per-task", help="At most this many trials per task.")] = None,
     done_after: Annotated[int, typer.Option("--done-after", help="A task with this many records for the target is not searched again.")] = 64,
-    search_workers: Annotated[Optional[int], typer.Option("--search-workers", help="Search workers per kind (default: one per 4 cluster CPUs).")] = None,
-    input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions (repeatable).")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help="Tuning database URI (default: $FARM_DB or the user data directory).")] = None,
-    address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
+    search_workers: Annotated[int | None, typer.Option("--search-workers", help="Search workers per kind (default: one per 4 cluster CPUs).")] = None,
+    input_shape: Annotated[list[str] | None, typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions (repeatable).")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Tuning database URI (default: $FARM_DB or the user data directory).")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
     out: Annotated[str, typer.Option("--out", help="Folder for the variants, one sub-folder per kind.")] = "variants",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:

@@ -9,7 +9,7 @@ timed out, 2 when the server refused a request.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,7 +23,7 @@ from .remote import JsonOption, TokenOption, UrlOption, connect, plain
 app = typer.Typer(help="Workflows: tune a model for device kinds of the cluster, benchmark and package the variants.", no_args_is_help=True)
 
 LOG_EVERY_S = 15.0
-TimeoutOption = Annotated[Optional[float], typer.Option("--timeout", help="Give up waiting after this many seconds.")]
+TimeoutOption = Annotated[float | None, typer.Option("--timeout", help="Give up waiting after this many seconds.")]
 PollOption = Annotated[float, typer.Option("--poll", help="Seconds between status checks.")]
 
 
@@ -106,14 +106,14 @@ def create(
     model_id: Annotated[str, typer.Argument(help="The model to optimize.")],
     target: Annotated[str, typer.Option("--target", help="Device kinds, comma-separated (see `farm cluster status`).")],
     trials: Annotated[int, typer.Option("--trials", min=1, help="Trials to measure per kind, over all tasks.")] = 200,
-    trials_per_task: Annotated[Optional[int], typer.Option("--trials-per-task", min=1, help="At most this many trials per task.")] = None,
-    input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions (repeatable).")] = None,
+    trials_per_task: Annotated[int | None, typer.Option("--trials-per-task", min=1, help="At most this many trials per task.")] = None,
+    input_shape: Annotated[list[str] | None, typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions (repeatable).")] = None,
     stages: Annotated[str, typer.Option("--stages", help="Stages to run, comma-separated.")] = "autotune,benchmark",
-    webhook_url: Annotated[Optional[str], typer.Option("--webhook-url", help="Notified when the workflow ends (default: your account's).")] = None,
-    batch_sizes: Annotated[Optional[str], typer.Option("--batch-sizes", help="Benchmark these batch sizes too, e.g. 1,4,16 (needs a dynamic batch dimension).")] = None,
-    sla_ms: Annotated[Optional[float], typer.Option("--sla-ms", min=0.0, help="p90 latency SLA: report the largest batch size that meets it.")] = None,
+    webhook_url: Annotated[str | None, typer.Option("--webhook-url", help="Notified when the workflow ends (default: your account's).")] = None,
+    batch_sizes: Annotated[str | None, typer.Option("--batch-sizes", help="Benchmark these batch sizes too, e.g. 1,4,16 (needs a dynamic batch dimension).")] = None,
+    sla_ms: Annotated[float | None, typer.Option("--sla-ms", min=0.0, help="p90 latency SLA: report the largest batch size that meets it.")] = None,
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Timed runs per benchmark.")] = 50,
-    priorities: Annotated[Optional[str], typer.Option("--priorities", help="Ranking metrics, most important first; -NAME = lower is better (default: agrees,-best_latency_ms).")] = None,
+    priorities: Annotated[str | None, typer.Option("--priorities", help="Ranking metrics, most important first; -NAME = lower is better (default: agrees,-best_latency_ms).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the workflow until it ends.")] = False,
     timeout: TimeoutOption = None,
     poll: PollOption = 2.0,
@@ -164,8 +164,8 @@ def create(
 
 @app.command("list")
 def list_workflows(
-    model: Annotated[Optional[str], typer.Option("--model", help="Only this model's workflows.")] = None,
-    state: Annotated[Optional[str], typer.Option("--state", help="Only workflows in this state (pending, running, completed, failed, cancelled).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Only this model's workflows.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Only workflows in this state (pending, running, completed, failed, cancelled).")] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,

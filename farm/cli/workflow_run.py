@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -33,22 +33,22 @@ def run(
     model_id: Annotated[str, typer.Argument(help="The registry's model to optimize (its original variant is tuned).")],
     target: Annotated[str, typer.Option("--target", help="Device kinds, comma-separated.")],
     trials: Annotated[int, typer.Option("--trials", help="Trials per kind.")] = 200,
-    trials_per_task: Annotated[Optional[int], typer.Option("--trials-per-task", help="At most this many trials per task.")] = None,
-    input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions.")] = None,
-    token: Annotated[Optional[str], typer.Option("--token", envvar="FARM_API_TOKEN", help="API token of the user running it.")] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Folder of the registry and artifacts (default: the farm's data folder).")] = None,
-    db: Annotated[Optional[str], typer.Option("--db", help="Tuning database URI (default: $FARM_DB or the data folder's).")] = None,
-    address: Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
+    trials_per_task: Annotated[int | None, typer.Option("--trials-per-task", help="At most this many trials per task.")] = None,
+    input_shape: Annotated[list[str] | None, typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions.")] = None,
+    token: Annotated[str | None, typer.Option("--token", envvar="FARM_API_TOKEN", help="API token of the user running it.")] = None,
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder of the registry and artifacts (default: the farm's data folder).")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Tuning database URI (default: $FARM_DB or the data folder's).")] = None,
+    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the finished workflow as JSON.")] = False,
 ) -> None:
     """Create a workflow for MODEL_ID and run it here to its end (exit 1 if it fails)."""
     from cluster.connect import connect
 
-    from ..registry.views import WorkflowOut
     from ..models.onnx_import import ModelImportError, parse_input_shapes
     from ..registry import accounts, workflow_records
     from ..registry.database import Registry
     from ..registry.errors import RegistryError
+    from ..registry.views import WorkflowOut
     from ..workflows.driver import claim_driver, driver_name
     from ..workflows.execute import execute_workflow
 

@@ -29,6 +29,7 @@ kernel, is stored with the variant.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from itertools import groupby
@@ -113,7 +114,7 @@ def _time_in_worker(archives: list[dict[str, bytes]], names: list[tuple[list[str
         for kernel, feed, result in zip(pipelines, feeds, results):
             engines = list(kernel)
             for engine in engines[r % len(engines):] + engines[:r % len(engines)]:
-                result["seconds"][engine] += _time_calls(lambda: kernel[engine](feed), budget_s)
+                result["seconds"][engine] += _time_calls(functools.partial(kernel[engine], feed), budget_s)
     return [{**{k: v for k, v in r.items() if k != "seconds"},
              **{f"{engine}_us": float(np.median(s)) * 1e6 for engine, s in r["seconds"].items()}} for r in results]
 
@@ -167,8 +168,7 @@ def plan_segments(segmenter: Segmenter, candidates: list[dict], timings: list[di
         plan["built"] = False
         return plan, None
     files = {}
-    index = 0
-    for engine, group in groupby(range(len(engines)), key=lambda i: engines[i]):
+    for index, (engine, group) in enumerate(groupby(range(len(engines)), key=lambda i: engines[i])):
         members = list(group)
         first, last = members[0], members[-1]
         inputs, outputs = segmenter.io(first, last)
@@ -179,7 +179,6 @@ def plan_segments(segmenter: Segmenter, candidates: list[dict], timings: list[di
         else:  # a lone kernel's library is the one it was timed with
             files[name] = candidates[first]["library"] if first == last else compile_tvm(part)
         plan["segments"].append({"engine": engine, "file": name, "inputs": inputs, "outputs": outputs, "kernels": members})
-        index += 1
     plan["built"] = True
     return plan, write_plan(plan, files)
 

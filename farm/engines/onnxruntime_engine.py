@@ -21,7 +21,6 @@ from ..runtime.ort_model import PROVIDERS, SPINNING, providers, session_options
 from .base import Engine, EngineConfig, Runner, thread_counts
 
 
-
 def inference_settings(session: dict, device_type: str = "cpu") -> dict:
     """Olive-style inference settings for `session` options on `device_type`."""
     return {"execution_provider": [PROVIDERS[device_type]], "provider_options": [{}], "session_options": dict(session)}

@@ -25,7 +25,6 @@ import contextlib
 import math
 import os
 import time
-
 from collections.abc import Iterator
 
 import numpy as np

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from .candidates_zip import build_candidates_zip
 from .dockerfile import build_docker_context
-from .ranking import DEFAULT_PRIORITIES, METRICS, Candidate, MetricPriority, candidate_from_folder, parse_priorities, rank
+from .ranking import (
+    DEFAULT_PRIORITIES,
+    METRICS,
+    Candidate,
+    MetricPriority,
+    candidate_from_folder,
+    parse_priorities,
+    rank,
+)
 from .tarball import build_tarball
 from .variant import PackagingError, read_variant
 from .wheel import build_wheel

@@ -148,7 +148,7 @@ def build_wheel(variant_dir: str, out_dir: str, *, name: str | None = None, vers
         _write_package(variant, src, package, version)
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--disable-pip-version-check", "-q", "-w", built, src],
-            capture_output=True, text=True, cwd=work,
+            capture_output=True, text=True, cwd=work, check=False,
         )
         wheels = [f for f in os.listdir(built) if f.endswith(".whl")] if os.path.isdir(built) else []
         if proc.returncode != 0 or len(wheels) != 1:

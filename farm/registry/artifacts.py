@@ -30,6 +30,7 @@ from typing import BinaryIO
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+from typing_extensions import Self
 
 from farm.archive import folder_members, write_tar_gz
 from farm.registry.errors import CorruptArtifact, InvalidInput, NotFound
@@ -58,7 +59,7 @@ class _Verified:
     def close(self) -> None:
         self.raw.close()
 
-    def __enter__(self) -> "_Verified":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

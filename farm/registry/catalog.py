@@ -314,7 +314,7 @@ def add_benchmark(s: Session, variant_id: str, *, kind: str, results: dict, work
     return result
 
 
-def _filtered(cls: type[BenchmarkResult] | type[Package], model_id: str | None, variant_id: str | None, workflow_id: str | None):
+def _filtered(cls: type[BenchmarkResult | Package], model_id: str | None, variant_id: str | None, workflow_id: str | None):
     stmt = select(cls).order_by(cls.created_at, cls.id)
     if model_id is not None:
         stmt = stmt.join(Variant, Variant.id == cls.variant_id).where(Variant.model_id == model_id)

@@ -28,7 +28,6 @@ from farm.registry.validation import check_webhook_url
 from farm.stages import DEFAULT_STAGES, REQUIRED_STAGES, STAGES
 
 
-
 def _positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 

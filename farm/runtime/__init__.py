@@ -29,9 +29,9 @@ from .errors import (
     ShapeError,
     TypeMismatchError,
 )
+from .hybrid_model import HybridModel
 from .local_info import DeviceInfo, HostInfo, get_local_info
 from .model import Model, load_model
-from .hybrid_model import HybridModel
 from .ort_model import OnnxRuntimeModel
 from .profiling import ProfileResult
 from .request import InferRequest, InferStatus
@@ -42,13 +42,13 @@ __all__ = [
     "DeviceError",
     "DeviceInfo",
     "HostInfo",
+    "HybridModel",
     "InferError",
     "InferRequest",
     "InferStatus",
     "InvalidArgumentError",
     "Model",
     "ModelError",
-    "HybridModel",
     "OnnxRuntimeModel",
     "ProfileResult",
     "RemoteError",

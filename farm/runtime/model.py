@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tvm
@@ -36,6 +36,7 @@ from .errors import (
     RequestError,
 )
 from .local_info import DeviceInfo, find_device, get_local_info, host_cpu_flags
+from .ort_model import OnnxRuntimeModel
 from .profiling import (
     ProfileResult,
     device_sync,
@@ -43,7 +44,6 @@ from .profiling import (
     time_layers,
     time_model,
 )
-from .ort_model import OnnxRuntimeModel
 from .request import InferRequest
 from .tensors import ordered_arrays
 

@@ -24,8 +24,8 @@ import threading
 import uuid
 from concurrent.futures import Future
 
-from ..models.onnx_import import OnnxModel, random_inputs
 from ..engines.variant import plan_summary, record_engines
+from ..models.onnx_import import OnnxModel, random_inputs
 from .session import VARIANT_LIBRARY, TuningPlan, TuningSession, compile_with_records, exported_library
 
 BENCHMARK_FILE = "benchmark.json"

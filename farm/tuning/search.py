@@ -51,7 +51,7 @@ class SearchProfile:
     cost_model_seconds: float = 0.0
     cost_model_wait_seconds: float = 0.0  # of `cost_model_seconds`, waiting on the central server
 
-    def __add__(self, other: "SearchProfile") -> "SearchProfile":
+    def __add__(self, other: SearchProfile) -> SearchProfile:
         return SearchProfile(**{k: getattr(self, k) + getattr(other, k) for k in asdict(self)})
 
     def as_json(self) -> dict:

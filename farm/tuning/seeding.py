@@ -67,7 +67,7 @@ def adapt(trace: Trace, context: TuneContext) -> Schedule | None:
             sch.enter_postproc()
             if all(p.apply(sch) for p in context.space_generator.postprocs):
                 return sch
-        except Exception:  # noqa: BLE001 - TVM's schedule errors: this trace does not fit the workload
+        except Exception:  # noqa: BLE001, S112 - TVM's schedule errors: this trace does not fit the workload; expected, not logged
             continue
     return None
 

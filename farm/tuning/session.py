@@ -84,7 +84,7 @@ class TuningPlan:
         first_pass = int(self.trials * FIRST_ROUND_SHARE) // max(tasks, 1)
         return max(1, min(self.trials_per_iter, first_pass, self.trials_per_task or self.trials))
 
-    def left_after(self, spent: int, tasks: int) -> "TuningPlan | None":
+    def left_after(self, spent: int, tasks: int) -> TuningPlan | None:
         """The plan for what is left once `spent` records of the tasks to tune exist; None if not one search round is left.
 
         `--trials N` asks for N trials' worth of records of the model's unfinished tasks:

@@ -36,7 +36,7 @@ from ..registry import accounts, catalog, prices, workflow_records
 from ..registry.database import Registry
 from ..tuning.job import BENCHMARK_FILE, TuneJob
 from .benchmark_stage import BenchmarkOptions, BenchmarkOptionsError, benchmark_variant
-from .notify import WebhookPolicy, post_webhook
+from .notify import DEFAULT_WEBHOOKS, WebhookPolicy, post_webhook
 from .package_stage import package_variants
 
 PROGRESS_EVERY_S = 5.0
@@ -169,7 +169,7 @@ def _stage(registry: Registry, workflow_id: str, kind: str, stage: str) -> None:
         _still_running(workflow_records.update_progress(s, workflow_id, progress))
 
 
-def execute_workflow(registry: Registry, workflow_id: str, *, db_uri: str, work_root: str, webhooks: WebhookPolicy = WebhookPolicy()) -> str:
+def execute_workflow(registry: Registry, workflow_id: str, *, db_uri: str, work_root: str, webhooks: WebhookPolicy = DEFAULT_WEBHOOKS) -> str:
     """Run a `running` workflow to its end, then deliver its webhook under `webhooks`; its final state. Never raises for the workflow's own errors.
 
     The driver checks the workflow's state at every progress update and before it

@@ -50,6 +50,9 @@ class WebhookPolicy:
     backoff_s: float = 1.0  # before the second attempt; doubled before each next one
 
 
+DEFAULT_WEBHOOKS = WebhookPolicy()
+
+
 class WebhookRefused(InvalidInput):
     """A webhook URL whose destination the farm may not reach."""
 

@@ -13,7 +13,15 @@ from __future__ import annotations
 
 import os
 
-from ..packaging import Candidate, MetricPriority, build_candidates_zip, build_docker_context, build_tarball, build_wheel, rank
+from ..packaging import (
+    Candidate,
+    MetricPriority,
+    build_candidates_zip,
+    build_docker_context,
+    build_tarball,
+    build_wheel,
+    rank,
+)
 from ..registry import catalog
 from ..registry.database import Registry
 

@@ -27,7 +27,7 @@ from ..registry.database import Registry
 from ..registry.errors import Conflict, PermissionDenied
 from .driver import driver_alive, driver_name, start_driver, stop_driver
 from .execute import notify
-from .notify import WebhookPolicy, WebhookSender
+from .notify import DEFAULT_WEBHOOKS, WebhookPolicy, WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class WorkflowService:
         work_root: str | None = None,
         max_running: int = 2,
         poll_s: float = 2.0,
-        webhooks: WebhookPolicy = WebhookPolicy(),
+        webhooks: WebhookPolicy = DEFAULT_WEBHOOKS,
     ) -> None:
         self.registry = registry
         self.webhooks = WebhookSender(webhooks)
@@ -154,7 +154,7 @@ class WorkflowService:
         while not self._stop.is_set():
             try:
                 self.dispatch_once()
-            except Exception:  # noqa: BLE001 - the dispatcher keeps going; the next poll retries
+            except Exception:  # the dispatcher keeps going; the next poll retries
                 log.exception("workflow dispatch failed")
             self._wake.wait(self.poll_s)
             self._wake.clear()

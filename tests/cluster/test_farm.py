@@ -6,6 +6,7 @@ comes last.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -120,7 +121,7 @@ def test_measurements_on_one_device_never_overlap_across_sessions(farm_cluster, 
     origins = measured_on(first, inputs[:3]) + measured_on(second, inputs[3:])
     assert {o["node_id"] for o in origins} == farm_cluster.node_ids("x86-64-v3")
     spans = sorted((o["started"], o["finished"]) for o in origins)
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
 
 
 @pytest.mark.slow

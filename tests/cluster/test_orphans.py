@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import signal
 import subprocess
 import sys
 
 import psutil
+import pytest
 
 from cluster.connect import EMBEDDED_VAR, reap_orphans
 

@@ -17,7 +17,7 @@ class Receiver:
         got, arrived, answers = self.got, self._arrived, list(statuses)
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:  # http.server's naming
                 with arrived:
                     got.append((dict(self.headers), self.rfile.read(int(self.headers["Content-Length"]))))
                     arrived.notify_all()

@@ -5,9 +5,15 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from farm.models.examples import resnet_cnn
 from farm.engines.timing import REFERENCE, summarize
-from farm.workflows.benchmark_stage import BenchmarkOptions, BenchmarkOptionsError, _batched_shapes, cost_per_million, warnings_for
+from farm.models.examples import resnet_cnn
+from farm.workflows.benchmark_stage import (
+    BenchmarkOptions,
+    BenchmarkOptionsError,
+    _batched_shapes,
+    cost_per_million,
+    warnings_for,
+)
 
 
 def _result(tvm_ms: float, ort_ms: float, std_ms: float = 0.0, agrees: bool = True) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 import tvm
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule import TuneContext, tune_tasks

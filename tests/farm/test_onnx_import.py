@@ -118,5 +118,5 @@ def test_an_ir3_model_whose_weights_are_graph_inputs_has_only_its_real_input(tmp
     model.ir_version = 3
     prepared = prepare(save(model, tmp_path))
     assert [i.name for i in prepared.inputs] == ["input"]
-    mod, params = prepared.relax
+    mod, _params = prepared.relax
     assert [p.name for p in mod["main"].params][:1] == ["input"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import onnx
 import pytest
@@ -19,7 +20,7 @@ TINY = {"size": 8, "width": 4, "blocks": 1}
 
 
 def farm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["farm", *args], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(["farm", *args], capture_output=True, text=True, timeout=900, check=False)
     if check:
         assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
@@ -46,7 +47,7 @@ def test_a_short_real_tune_gives_a_verified_variant_per_kind(workspace):
     for kind, t in targets.items():
         assert t["tasks"] > 0 and t["tasks_tuned"] == t["tasks"] and 0 < t["trials_measured"] <= 3 * t["tasks"]
         assert t["agrees"] and t["max_abs_diff"] < 1e-3 and t["tvm_latency_ms"] > 0 and t["ort_latency_ms"] > 0
-        meta = json.loads(open(os.path.join(t["variant_dir"], "metadata.json")).read())
+        meta = json.loads(Path(t["variant_dir"], "metadata.json").read_text())
         assert meta["kind"] == kind and meta["target"]["mcpu"] == kind and meta["inputs"][0]["shape"] == [1, 3, 8, 8]
         assert os.path.getsize(os.path.join(t["variant_dir"], "model.so")) > 0
         profile = t["profile"]

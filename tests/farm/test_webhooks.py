@@ -10,7 +10,15 @@ import time
 import httpx
 import pytest
 
-from farm.workflows.notify import SIGNATURE_HEADER, WebhookPolicy, WebhookRefused, WebhookSender, deliver, post_webhook, resolve
+from farm.workflows.notify import (
+    SIGNATURE_HEADER,
+    WebhookPolicy,
+    WebhookRefused,
+    WebhookSender,
+    deliver,
+    post_webhook,
+    resolve,
+)
 from tests.farm.api.server import LiveServer
 from tests.farm.receivers import Receiver, Tarpit
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import signal
 import subprocess
 import sys
 
+import pytest
 
 from tests.tuning_db.db_worker import expected_ids
 from tuning_db import TuningDatabase

@@ -27,7 +27,7 @@ def test_import_counts_new_and_duplicate_records(db_uri):
     assert (again["workloads_new"], again["records_new"], again["records_duplicate"]) == (0, 0, 16)
     stats = db.stats()
     assert stats["records"] == 16 and stats["workloads"] == 1
-    assert list(db.workloads().values())[0].first_model == "matmul128"
+    assert next(iter(db.workloads().values())).first_model == "matmul128"
 
 
 def test_export_loads_in_tvm_json_database_with_the_same_top_k(db_uri, tmp_path):

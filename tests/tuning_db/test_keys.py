@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from tvm.target import Target
 from tvm.s_tir.meta_schedule.utils import _json_de_tvm
+from tvm.target import Target
 
 from tests.tuning_db.workloads import matmul
 from tuning_db.keys import N_BUCKETS, bucket_of, canonical_target, record_id, target_key

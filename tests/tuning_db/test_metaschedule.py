@@ -16,8 +16,8 @@ from tvm.target import Target
 
 from tests.tuning_db.workloads import MATMUL128_TARGET, matmul, matmul128_log
 from tuning_db import TuningDatabase
-from tuning_db.storage import LocalStorage
 from tuning_db.metaschedule import ParquetDatabase, local_device_fingerprint, measure_callbacks
+from tuning_db.storage import LocalStorage
 from tuning_db.workload import workload_key
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

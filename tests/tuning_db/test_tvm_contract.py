@@ -22,7 +22,6 @@ from tuning_db.metaschedule import ParquetDatabase
 from tuning_db.schema import FAILED_SECS
 
 
-
 @pytest.fixture
 def db(tmp_path):
     database = ParquetDatabase(str(tmp_path / "db"), TARGET, flush_interval_s=3600)

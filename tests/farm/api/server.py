@@ -12,8 +12,7 @@ import uvicorn
 
 from farm.api import create_app
 from farm.models.examples import resnet_cnn
-from farm.registry import Registry
-from farm.registry import accounts
+from farm.registry import Registry, accounts
 
 
 class RecordingWorkflows:

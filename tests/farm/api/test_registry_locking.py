@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -18,7 +19,7 @@ CHAIN = 600_000  # Relu nodes: about 3 s of parsing and checking
 def long_model(path: str) -> None:
     """A valid ONNX model whose parse and check take seconds: a long chain of Relu."""
     names = ["x"] + [f"t{i}" for i in range(CHAIN - 1)] + ["y"]
-    nodes = [helper.make_node("Relu", [a], [b]) for a, b in zip(names, names[1:])]
+    nodes = [helper.make_node("Relu", [a], [b]) for a, b in itertools.pairwise(names)]
     graph = helper.make_graph(nodes, "long", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -34,7 +35,7 @@ def test_reads_and_a_drivers_progress_update_answer_while_a_model_is_parsed(serv
     parse_s = time.monotonic() - start
     assert parse_s > 2.0, f"the model must take a while to parse ({parse_s:.2f} s)"
 
-    user_id, token = server.user("busy@locking.test", can_optimize=True)
+    _user_id, token = server.user("busy@locking.test", can_optimize=True)
     api = httpx.Client(base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60)
     with open(model_file, "rb") as f:
         small = api.post("/models", files={"file": ("small.onnx", f.read())}, data={"name": "small"}).json()

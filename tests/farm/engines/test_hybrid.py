@@ -4,6 +4,7 @@ runs of one engine merged; the plan verified against the original and timed end 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import zipfile
 
@@ -64,7 +65,7 @@ def test_kernels_cover_every_node_once_each_around_one_heavy_node(make):
     graph = make(size=16, width=8).graph
     kernels = split_kernels(make(size=16, width=8))
     assert kernels[0].start == 0 and kernels[-1].end == len(graph.node)
-    assert all(a.end == b.start for a, b in zip(kernels, kernels[1:]))
+    assert all(a.end == b.start for a, b in itertools.pairwise(kernels))
     assert all(sum(op in ANCHORS for op in k.op_types) == 1 for k in kernels)
     assert len(kernels) == sum(n.op_type in ANCHORS for n in graph.node)
 
@@ -75,7 +76,7 @@ def test_a_mixed_plan_merges_runs_of_one_engine_and_computes_what_the_original_m
     assert plan["built"] and set(engines) == {"tvm", "onnxruntime"}
     segments = plan["segments"]
     assert [k for s in segments for k in s["kernels"]] == list(range(len(engines)))
-    assert all(a["engine"] != b["engine"] for a, b in zip(segments, segments[1:]))  # runs of one engine are one segment
+    assert all(a["engine"] != b["engine"] for a, b in itertools.pairwise(segments))  # runs of one engine are one segment
     assert all(engines[k] == s["engine"] for s in segments for k in s["kernels"])
     stored, files = read_plan(archive)
     assert stored["segments"] == segments and set(files) == {s["file"] for s in segments}

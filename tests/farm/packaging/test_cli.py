@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def farm(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["farm", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(["farm", *args], capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_package_zip_json(tuned_variants, tmp_path):

@@ -48,7 +48,7 @@ def renamed(tuned_variants, tmp_path) -> tuple[Path, Path, dict]:
 
 def python(*args: str, cwd: Path, path: Path | None = None) -> subprocess.CompletedProcess:
     env = env_without_pythonpath() | ({"PYTHONPATH": str(path)} if path else {})
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from farm.packaging import DEFAULT_PRIORITIES, METRICS, Candidate, MetricPriority, candidate_from_folder, parse_priorities, rank
+from farm.packaging import (
+    DEFAULT_PRIORITIES,
+    METRICS,
+    Candidate,
+    MetricPriority,
+    candidate_from_folder,
+    parse_priorities,
+    rank,
+)
 
 
 def cand(name: str, kind: str = "x86-64", **metrics) -> Candidate:

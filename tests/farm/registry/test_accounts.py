@@ -7,7 +7,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from farm.registry.accounts import authenticate, create_token, create_user, get_user, hash_token, list_tokens, list_users, revoke_token, update_user, user_count
+from farm.registry.accounts import (
+    authenticate,
+    create_token,
+    create_user,
+    get_user,
+    hash_token,
+    list_tokens,
+    list_users,
+    revoke_token,
+    update_user,
+    user_count,
+)
 from farm.registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from farm.registry.schema import ApiToken, utcnow
 

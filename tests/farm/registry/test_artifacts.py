@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -43,7 +44,7 @@ def test_the_key_is_the_sha256_and_the_same_file_is_stored_once(tmp_path):
     assert store.exists(key) and store.size(key) == src.stat().st_size
     with store.open(key) as f:
         assert f.read() == src.read_bytes()
-    assert open(store.get_file(key, str(tmp_path / "out" / "back.onnx")), "rb").read() == src.read_bytes()
+    assert Path(store.get_file(key, str(tmp_path / "out" / "back.onnx"))).read_bytes() == src.read_bytes()
 
 
 def test_the_same_folder_content_gives_the_same_key_and_extracts_back(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -81,7 +82,7 @@ def test_an_upload_stores_the_file_and_creates_the_model_with_its_original_varia
         (variant,) = list_variants(s, model.id)
     assert (variant.kind, variant.artifact_name, variant.size_bytes) == ("original", "tiny.onnx", os.path.getsize(path))
     with registry.artifacts.open(variant.artifact_key) as f:
-        assert f.read() == open(path, "rb").read()
+        assert f.read() == Path(path).read_bytes()
     named = upload(registry, path, "named.onnx")
     with registry.session() as s:
         assert list_variants(s, named.id)[0].artifact_name == "named.onnx"
@@ -105,7 +106,7 @@ def test_a_bad_upload_is_refused_and_nothing_is_stored(registry, tmp_path, conte
     if content == "valid":
         tiny_onnx(path)
     elif content == "truncated":
-        whole = open(tiny_onnx(tmp_path / "whole.onnx"), "rb").read()
+        whole = Path(tiny_onnx(tmp_path / "whole.onnx")).read_bytes()
         path.write_bytes(whole[: len(whole) // 2])
     else:
         path.write_bytes(content)

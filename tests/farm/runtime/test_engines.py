@@ -32,7 +32,7 @@ def test_an_application_runs_the_engine_the_farm_chose_at_the_threads_it_measure
     metadata = json.loads((chosen_variant / "metadata.json").read_text())
     code = "import sys, farm.runtime as rt; m = rt.load_model(sys.argv[1]); print(type(m).__name__, m.threads)"
     env = {k: v for k, v in os.environ.items() if k != "TVM_NUM_THREADS"}
-    proc = subprocess.run([sys.executable, "-c", code, str(chosen_variant)], capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run([sys.executable, "-c", code, str(chosen_variant)], capture_output=True, text=True, timeout=120, env=env, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     name, threads = proc.stdout.split()
     assert name == MODEL_CLASSES[metadata["engine"]]
