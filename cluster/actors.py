@@ -73,7 +73,9 @@ class MeasurementActor:
         """Time one candidate; failures come back as `error`, never as exceptions."""
         started = time.time()
         run_secs, error = None, None
-        self.worker.send(measure_artifact, (artifact, suffix, self.device_type, args_info, settings), timeout=settings["timeout_sec"])
+        self.worker.send(
+            measure_artifact, (artifact, suffix, self.device_type, args_info, settings), timeout=settings["timeout_sec"]
+        )
         try:
             run_secs = self.worker.recv()
         except TimeoutError:
@@ -84,9 +86,21 @@ class MeasurementActor:
             error = f"{type(e).__name__}: {e}"
         finished = time.time()
         if error is None:
-            log.info("%s measured on node %s (%s): mean %.4g ms", label or "candidate", self.node_id[:12], self.device_type, 1e3 * sum(run_secs) / len(run_secs))
+            log.info(
+                "%s measured on node %s (%s): mean %.4g ms",
+                label or "candidate",
+                self.node_id[:12],
+                self.device_type,
+                1e3 * sum(run_secs) / len(run_secs),
+            )
         else:
-            log.warning("%s failed on node %s (%s): %s", label or "candidate", self.node_id[:12], self.device_type, error.splitlines()[0])
+            log.warning(
+                "%s failed on node %s (%s): %s",
+                label or "candidate",
+                self.node_id[:12],
+                self.device_type,
+                error.splitlines()[0],
+            )
         return {
             "run_secs": run_secs,
             "error": error,
@@ -98,16 +112,19 @@ class MeasurementActor:
             "finished": finished,
         }
 
-
     def run(self, fn, args: tuple, timeout_s: float):
         """`fn(*args)` in this device's worker, between measurements (benchmarks, verification); its errors are raised."""
         self.worker.send(fn, args, timeout=timeout_s)
         try:
             return self.worker.recv()
         except TimeoutError:
-            raise TimeoutError(f"{getattr(fn, '__name__', 'the call')} took more than {timeout_s} s on node {self.node_id[:12]}") from None
+            raise TimeoutError(
+                f"{getattr(fn, '__name__', 'the call')} took more than {timeout_s} s on node {self.node_id[:12]}"
+            ) from None
         except ChildProcessError:
-            raise ChildProcessError(f"the device worker of node {self.node_id[:12]} died running {getattr(fn, '__name__', 'the call')}") from None
+            raise ChildProcessError(
+                f"the device worker of node {self.node_id[:12]} died running {getattr(fn, '__name__', 'the call')}"
+            ) from None
 
 
 def actor_name(node_id: str, device: str) -> str:
@@ -116,11 +133,18 @@ def actor_name(node_id: str, device: str) -> str:
 
 def device_actors(node: DeviceNode, platform: str) -> dict[str, ray.actor.ActorHandle]:
     """The measurement actors of `node`'s devices of `platform` (`cpu`: one; `gpu`: one per GPU) by name, created if missing."""
-    pin = {"label_selector": {NODE_ID_LABEL: node.node_id}, "namespace": NAMESPACE, "lifetime": "detached", "get_if_exists": True}
+    pin = {
+        "label_selector": {NODE_ID_LABEL: node.node_id},
+        "namespace": NAMESPACE,
+        "lifetime": "detached",
+        "get_if_exists": True,
+    }
     device_type, cores = DEVICE_TYPES[platform], node.num_cores or 1
     if platform == "cpu":
         names, gpus = [actor_name(node.node_id, "cpu")], 0
     else:
         names, gpus = [actor_name(node.node_id, f"gpu{i}") for i in range(node.num_gpus)], 1
-    return {name: MeasurementActor.options(name=name, num_gpus=gpus, **pin).remote(node.node_id, device_type, cores) for name in names}
-
+    return {
+        name: MeasurementActor.options(name=name, num_gpus=gpus, **pin).remote(node.node_id, device_type, cores)
+        for name in names
+    }

@@ -133,7 +133,9 @@ class RayBuilder(PyBuilder):
                 for ref, i in list(index_of.items()):
                     ray.cancel(ref, force=True)
                     metrics().failed.inc(tags={"target": jobs[i][0], "stage": "build"})
-                    results[i] = BuilderResult(None, f"RayBuilder: build made no progress for {self.timeout_sec} s and was cancelled")
+                    results[i] = BuilderResult(
+                        None, f"RayBuilder: build made no progress for {self.timeout_sec} s and was cancelled"
+                    )
                 index_of.clear()
         return [results[i] for i in range(len(jobs))]
 

@@ -78,7 +78,10 @@ class DeviceError(ValueError):
     """A device kind this node cannot serve, or one that does not exist."""
 
 
-DEVICE_TYPES = {"cpu": "cpu", "gpu": "cuda"}  # a kind's platform -> the TVM device type its measurements and benchmarks run on
+DEVICE_TYPES = {
+    "cpu": "cpu",
+    "gpu": "cuda",
+}  # a kind's platform -> the TVM device type its measurements and benchmarks run on
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,12 @@ class DeviceKind:
         return target_key(self.target_json)
 
     def as_json(self) -> dict:
-        return {"name": self.name, "platform": self.platform, "target": json.loads(self.target_json), "target_key": self.target_key}
+        return {
+            "name": self.name,
+            "platform": self.platform,
+            "target": json.loads(self.target_json),
+            "target_key": self.target_key,
+        }
 
 
 def host_cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
@@ -124,7 +132,9 @@ def cpu_kind(mcpu: str, num_cores: int) -> DeviceKind:
     from tuning_db.metaschedule import exported_target
 
     if not codegen.llvm_is_valid_cpu(mcpu, CANONICAL_TRIPLE):
-        raise DeviceError(f"{mcpu!r} is not a CPU LLVM knows (try one of {', '.join(X86_LEVELS)} or this host's {host_cpu_name()!r})")
+        raise DeviceError(
+            f"{mcpu!r} is not a CPU LLVM knows (try one of {', '.join(X86_LEVELS)} or this host's {host_cpu_name()!r})"
+        )
     target = {"kind": "llvm", "mcpu": mcpu, "mtriple": CANONICAL_TRIPLE, "num-cores": num_cores}
     return DeviceKind(mcpu, "cpu", exported_target(target))
 
@@ -133,7 +143,9 @@ def _isa_features(mcpu: str) -> list[str]:
     import tvm
     from tvm.target import codegen
 
-    needs = codegen.llvm_get_cpu_features(tvm.target.Target({"kind": "llvm", "mcpu": mcpu, "mtriple": CANONICAL_TRIPLE}))
+    needs = codegen.llvm_get_cpu_features(
+        tvm.target.Target({"kind": "llvm", "mcpu": mcpu, "mtriple": CANONICAL_TRIPLE})
+    )
     return sorted(f for f in needs if f in ISA_FLAGS)
 
 
@@ -202,7 +214,9 @@ def node_kinds(names: list[str] | None, num_cores: int) -> list[DeviceKind]:
     return resolve_kinds(names, num_cores) if names else detect_kinds(num_cores)
 
 
-def resolve_kinds(requested: list[str], num_cores: int | None = None, flags: set[str] | None = None) -> list[DeviceKind]:
+def resolve_kinds(
+    requested: list[str], num_cores: int | None = None, flags: set[str] | None = None
+) -> list[DeviceKind]:
     """The kinds a node should serve when the user names them (`--device`): each must run on this CPU."""
     cores = num_cores or default_num_cores()
     flags = host_cpu_flags() if flags is None else flags

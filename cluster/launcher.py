@@ -103,7 +103,12 @@ def ray_start_command(spec: NodeSpec) -> list[str]:
     """The `ray start --block …` command line of a node."""
     cmd = [os.path.join(os.path.dirname(sys.executable), "ray"), "start", "--block", "--disable-usage-stats"]
     if spec.head:
-        cmd += ["--head", "--port", str(spec.port or 6379), f"--include-dashboard={str(spec.include_dashboard).lower()}"]
+        cmd += [
+            "--head",
+            "--port",
+            str(spec.port or 6379),
+            f"--include-dashboard={str(spec.include_dashboard).lower()}",
+        ]
         if spec.include_dashboard:
             cmd += ["--dashboard-port", str(dashboard_port(spec.free_ports))]
     else:
@@ -120,7 +125,14 @@ def ray_start_command(spec: NodeSpec) -> list[str]:
     if spec.temp_dir:
         cmd += ["--temp-dir", spec.temp_dir]
     if spec.free_ports:
-        names = ["node-manager-port", "object-manager-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port"]
+        names = [
+            "node-manager-port",
+            "object-manager-port",
+            "dashboard-agent-listen-port",
+            "dashboard-agent-grpc-port",
+            "metrics-export-port",
+            "runtime-env-agent-port",
+        ]
         if spec.head:
             names.append("ray-client-server-port")
         for name in names:
@@ -178,7 +190,14 @@ def _head_address(log_path: str, spec: NodeSpec) -> str:
 def _spawn_detached(cmd: list[str], log_path: str) -> int:
     """Start `cmd` in a session of its own, outliving this process, with output to `log_path`; its pid."""
     script = 'exec "$@" >"$LOG" 2>&1 </dev/null & echo $!'
-    out = subprocess.run(["sh", "-c", script, "sh", *cmd], env={**_node_env(), "LOG": log_path}, capture_output=True, text=True, check=True, start_new_session=True)
+    out = subprocess.run(
+        ["sh", "-c", script, "sh", *cmd],
+        env={**_node_env(), "LOG": log_path},
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
+    )
     return int(out.stdout.strip())
 
 
@@ -198,7 +217,9 @@ def launch(spec: NodeSpec, state_dir: str, timeout_s: float = 120.0) -> StartedN
     log_dir = os.path.join(state_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
     role = "head" if spec.head else "-".join(k.name for k in spec.kinds) or "worker"
-    log_path = os.path.join(log_dir, f"{role}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}.log")
+    log_path = os.path.join(
+        log_dir, f"{role}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.monotonic_ns() % 10**6}.log"
+    )
     pid = _spawn_detached(ray_start_command(spec), log_path)
     deadline = time.monotonic() + timeout_s
     while STARTED_MARK not in _tail(log_path, 200):
@@ -226,14 +247,33 @@ def start_local(
     """A head and one device node per kind on this machine; refuses if this farm's nodes already run here."""
     running = started_nodes(state_dir)
     if running:
-        raise ClusterError(f"this machine already runs {len(running)} node(s) started by the farm (head {running[0].address}); run `farm cluster stop` first")
-    head = NodeSpec([], num_cores, head=True, port=free_port(), num_cpus=head_cpus if head_cpus is not None else os.cpu_count(),
-                    object_store_bytes=object_store_bytes, node_ip=LOCAL_IP, include_dashboard=include_dashboard, free_ports=True)
+        raise ClusterError(
+            f"this machine already runs {len(running)} node(s) started by the farm (head {running[0].address}); run `farm cluster stop` first"
+        )
+    head = NodeSpec(
+        [],
+        num_cores,
+        head=True,
+        port=free_port(),
+        num_cpus=head_cpus if head_cpus is not None else os.cpu_count(),
+        object_store_bytes=object_store_bytes,
+        node_ip=LOCAL_IP,
+        include_dashboard=include_dashboard,
+        free_ports=True,
+    )
     nodes = [launch(head, state_dir)]
     try:
         for kind in kinds:
-            spec = NodeSpec([kind], num_cores, address=nodes[0].address, num_cpus=0, object_store_bytes=object_store_bytes, node_ip=LOCAL_IP,
-                            free_ports=True, temp_dir=tempfile.mkdtemp(prefix="ray-farm-node-"))
+            spec = NodeSpec(
+                [kind],
+                num_cores,
+                address=nodes[0].address,
+                num_cpus=0,
+                object_store_bytes=object_store_bytes,
+                node_ip=LOCAL_IP,
+                free_ports=True,
+                temp_dir=tempfile.mkdtemp(prefix="ray-farm-node-"),
+            )
             nodes.append(launch(spec, state_dir))
     except ClusterError:
         stop(state_dir)

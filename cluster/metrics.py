@@ -29,10 +29,16 @@ class FarmMetrics:
 
         self.built = Counter("farm_candidates_built", "Candidates compiled by the Ray builder.", tag_keys=("target",))
         self.measured = Counter("farm_candidates_measured", "Candidates measured on a device.", tag_keys=("kind",))
-        self.failed = Counter("farm_candidates_failed", "Candidates that failed to build or run.", tag_keys=("target", "stage"))
-        self.retried = Counter("farm_candidates_retried", "Measurements sent again after a device was lost.", tag_keys=("kind",))
+        self.failed = Counter(
+            "farm_candidates_failed", "Candidates that failed to build or run.", tag_keys=("target", "stage")
+        )
+        self.retried = Counter(
+            "farm_candidates_retried", "Measurements sent again after a device was lost.", tag_keys=("kind",)
+        )
         self.queue_depth = Gauge("farm_queue_depth", "Measurements submitted and not yet finished.", tag_keys=("kind",))
-        self.best_latency = Gauge("farm_best_latency_seconds", "Best mean latency measured per tuning task.", tag_keys=("kind", "task"))
+        self.best_latency = Gauge(
+            "farm_best_latency_seconds", "Best mean latency measured per tuning task.", tag_keys=("kind", "task")
+        )
         self._depth: dict[str, int] = {}
         self._best: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
@@ -66,6 +72,10 @@ class PublishBestLatency(PyMeasureCallback):
 
     def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results) -> None:
         task = str(task_scheduler.tasks_[task_id].ctx.task_name)
-        means = [sum(float(s) for s in r.run_secs) / len(r.run_secs) for r in runner_results if r.error_msg is None and r.run_secs]
+        means = [
+            sum(float(s) for s in r.run_secs) / len(r.run_secs)
+            for r in runner_results
+            if r.error_msg is None and r.run_secs
+        ]
         if means:
             metrics().offer_latency(self.kind, task, min(means))

@@ -88,7 +88,9 @@ class DevicePool:
         nodes = nodes_serving(kind)
         self.device_kind = nodes[0].kind(kind)
         # a CPU device on a node that also offers CPUs to Ray tasks: builds may run on the cores it measures with
-        self.shares_cores_with_builds = any(n.kind_platforms[kind] == "cpu" and n.resources.get("CPU", 0) > 0 for n in nodes)
+        self.shares_cores_with_builds = any(
+            n.kind_platforms[kind] == "cpu" and n.resources.get("CPU", 0) > 0 for n in nodes
+        )
         self._add(nodes)
 
     def refresh(self) -> None:
@@ -197,7 +199,9 @@ class RayRunner(PyRunner):
             self._running[id(m)] = m
         m.device = device
         m.attempts += 1
-        m.call = device.actor.measure.remote(m.artifact, m.suffix, m.args_info, self.settings.as_json(), label=f"{self.kind} candidate")
+        m.call = device.actor.measure.remote(
+            m.artifact, m.suffix, m.args_info, self.settings.as_json(), label=f"{self.kind} candidate"
+        )
         with self._lock:
             self._submitted.notify_all()
 
@@ -215,7 +219,9 @@ class RayRunner(PyRunner):
         """Resolve measurements as they return, so `on_measured` hears of each at once."""
         while True:
             with self._lock:
-                self._submitted.wait_for(lambda: self._closed or any(m.call is not None for m in self._running.values()))
+                self._submitted.wait_for(
+                    lambda: self._closed or any(m.call is not None for m in self._running.values())
+                )
                 if self._closed:
                     return
                 calls = {m.call: m for m in self._running.values() if m.call is not None}
@@ -246,9 +252,16 @@ class RayRunner(PyRunner):
         with self._lock:
             self.pool.lose(lost)
         m.lost_on.append(lost.node_id)
-        log.warning("device on node %s lost while measuring a %s candidate (%s)", lost.node_id[:12], self.kind, type(error).__name__)
+        log.warning(
+            "device on node %s lost while measuring a %s candidate (%s)",
+            lost.node_id[:12],
+            self.kind,
+            type(error).__name__,
+        )
         if m.attempts > self.max_retries:
-            self._finish(m, None, f"RayRunner: gave up after {m.attempts} devices of kind {self.kind!r} were lost: {error}")
+            self._finish(
+                m, None, f"RayRunner: gave up after {m.attempts} devices of kind {self.kind!r} were lost: {error}"
+            )
             return
         metrics().retried.inc(tags={"kind": self.kind})
         try:
@@ -272,7 +285,9 @@ class RayRunner(PyRunner):
             m.result = RunnerResult(None, error)
         else:
             metrics().measured.inc(tags={"kind": self.kind})
-            origin = {k: out[k] for k in ("node_id", "device_fingerprint", "num_threads", "settings", "started", "finished")}
+            origin = {
+                k: out[k] for k in ("node_id", "device_fingerprint", "num_threads", "settings", "started", "finished")
+            }
             origin["kind"] = self.kind
             with self._lock:
                 self._provenance[m.artifact_path] = origin

@@ -39,8 +39,15 @@ def on_device(kind: str, fn: Callable, args: tuple, timeout_s: float = 1800.0) -
 
 
 def compare_on_device(
-    kind: str, library_path: str, onnx_model: bytes, inputs: dict[str, np.ndarray], *, hybrid: bytes | None = None,
-    warmup: int = 5, repeat: int = 50, timeout_s: float = 1800.0,
+    kind: str,
+    library_path: str,
+    onnx_model: bytes,
+    inputs: dict[str, np.ndarray],
+    *,
+    hybrid: bytes | None = None,
+    warmup: int = 5,
+    repeat: int = 50,
+    timeout_s: float = 1800.0,
 ) -> dict:
     """`time_engines` of the TVM library, the ONNX model (and the `hybrid` plan archive, if any) on a node serving `kind`."""
     with open(library_path, "rb") as f:

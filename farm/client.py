@@ -173,8 +173,15 @@ class Model(_Record):
     ) -> Workflow:
         """Start a workflow tuning this model for each device kind in `targets` (see `Client.create_workflow`)."""
         return self.client.create_workflow(
-            self.id, targets, trials=trials, trials_per_task=trials_per_task, input_shapes=input_shapes, stages=stages,
-            webhook_url=webhook_url, benchmark=benchmark, priorities=priorities,
+            self.id,
+            targets,
+            trials=trials,
+            trials_per_task=trials_per_task,
+            input_shapes=input_shapes,
+            stages=stages,
+            webhook_url=webhook_url,
+            benchmark=benchmark,
+            priorities=priorities,
         )
 
     def packages(self) -> list[Package]:
@@ -203,7 +210,9 @@ class Workflow(_Record):
         self._update(self.client._request("GET", f"/workflows/{self.id}"))
         return self.state
 
-    def wait(self, timeout: float | None = None, poll: float = 2.0, on_progress: Callable[[Workflow], None] | None = None) -> Workflow:
+    def wait(
+        self, timeout: float | None = None, poll: float = 2.0, on_progress: Callable[[Workflow], None] | None = None
+    ) -> Workflow:
         """Poll until the workflow ends; `on_progress(self)` after every poll. Raises `WorkflowFailed` or `TimeoutError`."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -300,7 +309,9 @@ class Client:
         return self._request("POST", "/tokens", json={"name": name, "expires_in_days": expires_in_days})
 
     def create_project(self, name: str, description: str = "") -> Project:
-        return _parse(Project, self, self._request("POST", "/projects", json={"name": name, "description": description}))
+        return _parse(
+            Project, self, self._request("POST", "/projects", json={"name": name, "description": description})
+        )
 
     def projects(self) -> list[Project]:
         return [_parse(Project, self, p) for p in self._pages("/projects", {})]
@@ -318,7 +329,12 @@ class Client:
         return match
 
     def upload_model(
-        self, path: str, name: str | None = None, project: str | Project | None = None, labels: Iterable[str] = (), description: str = ""
+        self,
+        path: str,
+        name: str | None = None,
+        project: str | Project | None = None,
+        labels: Iterable[str] = (),
+        description: str = "",
     ) -> Model:
         """Upload an ONNX file as a new model (named after the file by default), detached or in `project` (id, name or `Project`)."""
         data = {
@@ -329,7 +345,9 @@ class Client:
         if project is not None:
             data["project_id"] = self._project_id(project)
         with open(path, "rb") as f:
-            created = self._request("POST", "/models", data=data, files={"file": (os.path.basename(path), f, "application/octet-stream")})
+            created = self._request(
+                "POST", "/models", data=data, files={"file": (os.path.basename(path), f, "application/octet-stream")}
+            )
         return _parse(Model, self, created)
 
     def models(self, project: str | Project | None = None, labels: Iterable[str] = ()) -> list[Model]:
@@ -364,8 +382,15 @@ class Client:
         batch_sizes and sla_ms; `priorities` ranks the variants for packaging, most
         important metric first, `-name` meaning lower is better.
         """
-        body = {"model_id": model_id, "targets": list(targets), "trials": trials, "trials_per_task": trials_per_task, "input_shapes": input_shapes,
-                "webhook_url": webhook_url, "priorities": priorities}
+        body = {
+            "model_id": model_id,
+            "targets": list(targets),
+            "trials": trials,
+            "trials_per_task": trials_per_task,
+            "input_shapes": input_shapes,
+            "webhook_url": webhook_url,
+            "priorities": priorities,
+        }
         if stages is not None:
             body["stages"] = stages
         if benchmark is not None:
@@ -380,13 +405,34 @@ class Client:
         params = {k: v for k, v in {"model_id": model_id, "state": state}.items() if v is not None}
         return [_parse(Workflow, self, w) for w in self._pages("/workflows", params)]
 
-    def benchmarks(self, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None) -> list[dict]:
-        params = {k: v for k, v in {"model_id": model_id, "variant_id": variant_id, "workflow_id": workflow_id}.items() if v is not None}
+    def benchmarks(
+        self, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None
+    ) -> list[dict]:
+        params = {
+            k: v
+            for k, v in {"model_id": model_id, "variant_id": variant_id, "workflow_id": workflow_id}.items()
+            if v is not None
+        }
         return self._request("GET", "/benchmarks", params=params)
 
-    def packages(self, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None, format: str | None = None) -> list[Package]:
+    def packages(
+        self,
+        model_id: str | None = None,
+        variant_id: str | None = None,
+        workflow_id: str | None = None,
+        format: str | None = None,
+    ) -> list[Package]:
         """Packages matching every filter given, oldest first."""
-        params = {k: v for k, v in {"model_id": model_id, "variant_id": variant_id, "workflow_id": workflow_id, "format": format}.items() if v is not None}
+        params = {
+            k: v
+            for k, v in {
+                "model_id": model_id,
+                "variant_id": variant_id,
+                "workflow_id": workflow_id,
+                "format": format,
+            }.items()
+            if v is not None
+        }
         return [_parse(Package, self, p) for p in self._request("GET", "/packages", params=params)]
 
     def package(self, package_id: str) -> Package:

@@ -65,7 +65,15 @@ def candidates(n: int) -> list[tvm.IRModule]:
     return [mods[i % len(mods)] for i in range(n)]
 
 
-def bench_runner(builder: RayBuilder, kind: str, mods: list[tvm.IRModule], target: tvm.target.Target, folder: str, rounds: int, settings: MeasureSettings) -> dict:
+def bench_runner(
+    builder: RayBuilder,
+    kind: str,
+    mods: list[tvm.IRModule],
+    target: tvm.target.Target,
+    folder: str,
+    rounds: int,
+    settings: MeasureSettings,
+) -> dict:
     """Both runners measure the same built candidates with the same settings, alternating, `rounds` times."""
     built = builder.build([BuilderInput(m, target) for m in mods])
     refs, files = [], []
@@ -128,8 +136,17 @@ def bench_tuning(builder: RayBuilder, kind: str, target: tvm.target.Target, tria
     }
     for name, (b, r) in sessions.items():
         start = time.perf_counter()
-        ms.tune_tir(matmul(128), target, os.path.join(folder, name), max_trials_global=trials, num_trials_per_iter=16,
-                    builder=b, runner=r, database="memory", seed=0)
+        ms.tune_tir(
+            matmul(128),
+            target,
+            os.path.join(folder, name),
+            max_trials_global=trials,
+            num_trials_per_iter=16,
+            builder=b,
+            runner=r,
+            database="memory",
+            seed=0,
+        )
         out[f"{name}_s"] = time.perf_counter() - start
     out["speedup"] = out["local_s"] / out["ray_farm_s"]
     out["trials"] = trials
@@ -146,7 +163,9 @@ def main() -> None:
 
     import tvm.s_tir.tensor_intrin  # the driver's one-time ~15 s import, paid before any timing
 
-    os.environ["TVM_NUM_THREADS"] = str(THREADS)  # LocalRunner's workers inherit it; the device actor gets it from its node
+    os.environ["TVM_NUM_THREADS"] = str(
+        THREADS
+    )  # LocalRunner's workers inherit it; the device actor gets it from its node
     connect(kinds=[opts.kind], num_cores=THREADS)
     runner = RayRunner(opts.kind)
     target = tvm.target.Target(runner.device_kind.target)

@@ -47,11 +47,18 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=900.0)
     args = parser.parse_args()
     name, path, shapes = named_model(args.model)
-    report = {"model": name, "tasks": task_count(path, shapes), "trials": args.trials, "tvm_threads": os.environ.get("TVM_NUM_THREADS")}
+    report = {
+        "model": name,
+        "tasks": task_count(path, shapes),
+        "trials": args.trials,
+        "tvm_threads": os.environ.get("TVM_NUM_THREADS"),
+    }
     with tempfile.TemporaryDirectory(prefix="first-record-") as work:
         db_uri = os.path.join(work, "db")
         cmd = ["farm", "tune", path, "--trials", str(args.trials), "--db", db_uri, "--out", os.path.join(work, "out")]
-        cmd += [arg for name_, dims in shapes.items() for arg in ("--input-shape", f"{name_}:{','.join(map(str, dims))}")]
+        cmd += [
+            arg for name_, dims in shapes.items() for arg in ("--input-shape", f"{name_}:{','.join(map(str, dims))}")
+        ]
         with open(os.path.join(work, "tune.log"), "wb") as log:
             start = time.perf_counter()
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=work)

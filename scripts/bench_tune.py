@@ -53,7 +53,11 @@ SIBLING_SIZE = {"resnet": 24, "mobilenet": 24, "transformer": 16}
 def write_model(family: str, folder: str, sibling: bool = False) -> str:
     path = os.path.join(folder, f"{family}{'-sibling' if sibling else ''}.onnx")
     size = SIBLING_SIZE[family] if sibling else 32
-    model = EXAMPLES[family](seq=size, seed=int(sibling)) if family == "transformer" else EXAMPLES[family](size=size, seed=int(sibling))
+    model = (
+        EXAMPLES[family](seq=size, seed=int(sibling))
+        if family == "transformer"
+        else EXAMPLES[family](size=size, seed=int(sibling))
+    )
     onnx.save(model, path)
     return path
 
@@ -67,9 +71,22 @@ def tune(path: str, kind: str, trials: int, db: str, out: str) -> dict:
     summary = session.run().as_json()
     wall = time.perf_counter() - start
     with open(path, "rb") as f:
-        check = compare_on_device(kind, os.path.join(summary["variant_dir"], VARIANT_LIBRARY), f.read(), random_inputs(model.inputs))
+        check = compare_on_device(
+            kind, os.path.join(summary["variant_dir"], VARIANT_LIBRARY), f.read(), random_inputs(model.inputs)
+        )
     return {
-        **{k: summary[k] for k in ("tasks", "tasks_tuned", "trials_measured", "trials_reused", "tuning_seconds", "compile_seconds", "profile")},
+        **{
+            k: summary[k]
+            for k in (
+                "tasks",
+                "tasks_tuned",
+                "trials_measured",
+                "trials_reused",
+                "tuning_seconds",
+                "compile_seconds",
+                "profile",
+            )
+        },
         "pretrain": summary["cost_model"].get("pretrain"),
         "wall_seconds": wall,
         "tvm_latency_ms": check["tvm_latency_ms"],
@@ -82,7 +99,9 @@ def tune(path: str, kind: str, trials: int, db: str, out: str) -> dict:
 
 def curve(db: str, target_key: str, job: str, weights: dict[str, float]) -> list[float | None]:
     """Estimated model latency (ms) after each trial of a job, in commit order; None until every task has a time."""
-    rows = sorted((r for r in TuningDatabase(db).view(target_key).records() if r.job_id == job), key=lambda r: r.created_at)
+    rows = sorted(
+        (r for r in TuningDatabase(db).view(target_key).records() if r.job_id == job), key=lambda r: r.created_at
+    )
     best: dict[str, float] = {}
     out: list[float | None] = []
     for r in rows:
@@ -129,21 +148,42 @@ ex.export_library(lib)
 def stock(path: str, kind_target: dict, trials: int, folder: str, threads: int) -> dict:
     """Stock MetaSchedule on the same model and budget, in a fresh process; its variant timed by the farm's harness."""
     lib = os.path.join(folder, "stock.so")
-    proc = subprocess.run([sys.executable, "-c", STOCK, path, str(trials), json.dumps(kind_target), os.path.join(folder, "stock-work"), lib],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            STOCK,
+            path,
+            str(trials),
+            json.dumps(kind_target),
+            os.path.join(folder, "stock-work"),
+            lib,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
     wall = float(next(line.split()[1] for line in proc.stdout.splitlines() if line.startswith("WALL")))
     model = prepare(path)
     with open(lib, "rb") as f, open(path, "rb") as g:
-        check = time_engines({"model.so": f.read(), "model.onnx": g.read()}, random_inputs(model.inputs), cores=threads, warmup=10, repeat=50)
+        check = time_engines(
+            {"model.so": f.read(), "model.onnx": g.read()},
+            random_inputs(model.inputs),
+            cores=threads,
+            warmup=10,
+            repeat=50,
+        )
     return {"wall_seconds": wall, "tvm_latency_ms": check["tvm_latency_ms"], "agrees": check["agrees"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="resnet,mobilenet,transformer")
-    parser.add_argument("--budgets", default="200,1000", help="comma-separated trial budgets for the latency-vs-ORT runs (empty: none)")
+    parser.add_argument(
+        "--budgets", default="200,1000", help="comma-separated trial budgets for the latency-vs-ORT runs (empty: none)"
+    )
     parser.add_argument("--transfer-trials", type=int, default=200, help="trials of the cold and warm runs (0: skip)")
     parser.add_argument("--stock-trials", type=int, default=64, help="trials of the stock comparison (0: skip)")
     parser.add_argument("--kind", default=None)
@@ -164,13 +204,25 @@ def main() -> None:
             path = write_model(family, folder)
             result: dict = {}
             for budget in [int(b) for b in args.budgets.split(",") if b]:
-                run = tune(path, kind, budget, os.path.join(folder, f"db-{budget}"), os.path.join(folder, f"out-{budget}"))
+                run = tune(
+                    path, kind, budget, os.path.join(folder, f"db-{budget}"), os.path.join(folder, f"out-{budget}")
+                )
                 result.setdefault("budgets", {})[str(budget)] = {k: v for k, v in run.items() if k != "curve_ms"}
-                print(f"{family} {budget} trials: {json.dumps(result['budgets'][str(budget)])}", file=sys.stderr, flush=True)
+                print(
+                    f"{family} {budget} trials: {json.dumps(result['budgets'][str(budget)])}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if args.transfer_trials:
                 cold_db, warm_db = os.path.join(folder, "db-cold"), os.path.join(folder, "db-warm")
                 cold = tune(path, kind, args.transfer_trials, cold_db, os.path.join(folder, "out-cold"))
-                sibling = tune(write_model(family, folder, sibling=True), kind, args.transfer_trials, warm_db, os.path.join(folder, "out-sibling"))
+                sibling = tune(
+                    write_model(family, folder, sibling=True),
+                    kind,
+                    args.transfer_trials,
+                    warm_db,
+                    os.path.join(folder, "out-sibling"),
+                )
                 warm = tune(path, kind, args.transfer_trials, warm_db, os.path.join(folder, "out-warm"))
                 goal = final(cold["curve_ms"]) * 1.1 if final(cold["curve_ms"]) else None
                 cold_n, warm_n = trials_to_within(cold["curve_ms"], goal), trials_to_within(warm["curve_ms"], goal)
@@ -188,9 +240,21 @@ def main() -> None:
                 }
                 print(f"{family} transfer: {json.dumps(result['transfer'])}", file=sys.stderr, flush=True)
             if args.stock_trials:
-                farm = tune(path, kind, args.stock_trials, os.path.join(folder, "db-stock-cmp"), os.path.join(folder, "out-stock-cmp"))
+                farm = tune(
+                    path,
+                    kind,
+                    args.stock_trials,
+                    os.path.join(folder, "db-stock-cmp"),
+                    os.path.join(folder, "out-stock-cmp"),
+                )
                 base = stock(path, device.target, args.stock_trials, folder, threads)
-                again = tune(path, kind, args.stock_trials, os.path.join(folder, "db-stock-cmp"), os.path.join(folder, "out-again"))
+                again = tune(
+                    path,
+                    kind,
+                    args.stock_trials,
+                    os.path.join(folder, "db-stock-cmp"),
+                    os.path.join(folder, "out-again"),
+                )
                 result["stock"] = {
                     "trials": args.stock_trials,
                     "stock_wall_seconds": base["wall_seconds"],
@@ -206,7 +270,11 @@ def main() -> None:
                     "compile_seconds": again["compile_seconds"],
                     "agrees": again["agrees"],
                 }
-                print(f"{family} stock: {json.dumps(result['stock'])}\n{family} second tune: {json.dumps(result['second_tune'])}", file=sys.stderr, flush=True)
+                print(
+                    f"{family} stock: {json.dumps(result['stock'])}\n{family} second tune: {json.dumps(result['second_tune'])}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             report["models"][family] = result
     finally:
         shutil.rmtree(root, ignore_errors=True)

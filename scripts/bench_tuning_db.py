@@ -62,7 +62,12 @@ def _top_k_latency(uri: str, target_key: str, keys: list[str], k: int, queries: 
         lat.append(time.perf_counter() - start)
         assert len(got) == k
     lat.sort()
-    return {"k": k, "queries": queries, "median_ms": round(statistics.median(lat) * 1e3, 3), "p99_ms": round(lat[int(0.99 * len(lat)) - 1] * 1e3, 3)}
+    return {
+        "k": k,
+        "queries": queries,
+        "median_ms": round(statistics.median(lat) * 1e3, 3),
+        "p99_ms": round(lat[int(0.99 * len(lat)) - 1] * 1e3, 3),
+    }
 
 
 def bench(uri: str, n_records: int, n_workloads: int, batch: int, k: int, label: str) -> dict:
@@ -114,13 +119,26 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=20_000)
     ap.add_argument("--k", type=int, default=10)
     args = ap.parse_args()
-    out = {"goals": {"write_records_per_s": ">= 20000 (local)", "top_k_median_ms": "<= 5", "session_open_s": "<= 2 for 250,000 records"}}
+    out = {
+        "goals": {
+            "write_records_per_s": ">= 20000 (local)",
+            "top_k_median_ms": "<= 5",
+            "session_open_s": "<= 2 for 250,000 records",
+        }
+    }
     with tempfile.TemporaryDirectory() as tmp:
         out["local"] = bench(os.path.join(tmp, "db"), args.records, args.workloads, args.batch, args.k, "local folder")
     if args.s3_records:
         with S3Server() as s3:
             uri = f"s3://{s3.new_bucket()}/tuning-db"
-            out["s3"] = bench(uri, args.s3_records, args.workloads, min(args.batch, args.s3_records), args.k, "loopback S3 (moto server)")
+            out["s3"] = bench(
+                uri,
+                args.s3_records,
+                args.workloads,
+                min(args.batch, args.s3_records),
+                args.k,
+                "loopback S3 (moto server)",
+            )
     print(json.dumps(out, indent=2))
 
 

@@ -38,8 +38,16 @@ LIGHT = ("shufflenet", "squeezenet", "inception_v1", "resnet50", "densenet121")
 # models inside other packages (`pip install --no-deps nudenet==3.4.2 rapidocr-onnxruntime==1.4.4`): name -> (package, file, shapes)
 PACKAGED = {
     "nudenet": ("nudenet", "320n.onnx", {"images": (1, 3, 320, 320)}),  # YOLOv8n, a single-stage detector
-    "ocr_det": ("rapidocr_onnxruntime", "models/ch_PP-OCRv4_det_infer.onnx", {"x": (1, 3, 320, 320)}),  # DBNet, segmentation-style
-    "ocr_rec": ("rapidocr_onnxruntime", "models/ch_PP-OCRv4_rec_infer.onnx", {"x": (1, 3, 48, 320)}),  # SVTR, attention blocks
+    "ocr_det": (
+        "rapidocr_onnxruntime",
+        "models/ch_PP-OCRv4_det_infer.onnx",
+        {"x": (1, 3, 320, 320)},
+    ),  # DBNet, segmentation-style
+    "ocr_rec": (
+        "rapidocr_onnxruntime",
+        "models/ch_PP-OCRv4_rec_infer.onnx",
+        {"x": (1, 3, 48, 320)},
+    ),  # SVTR, attention blocks
 }
 
 
@@ -75,7 +83,9 @@ def model_flops(path: str, shapes: dict, kind_name: str) -> float:
     model = prepare(path, shapes)
     target = tvm.target.Target(kind_named(kind_name, os.cpu_count() or 1).target)
     mod, params = model.relax
-    tasks = relax_integration.extract_tasks(fused_module(mod, named_params(mod, params, len(model.inputs)), target), target)
+    tasks = relax_integration.extract_tasks(
+        fused_module(mod, named_params(mod, params, len(model.inputs)), target), target
+    )
     return float(sum(estimate_tir_flops(t.dispatched[0]) * t.weight for t in tasks))
 
 
@@ -101,15 +111,39 @@ def peak_gflops(fma_units: int | None) -> dict:
         fma_units = 1 if zen4 and lanes == 16 else 2
     cores = os.cpu_count() or 1
     per_cycle = lanes * 2 * fma_units
-    return {"gflops": cores * (max(mhz) / 1e3) * per_cycle, "cores": cores, "ghz": max(mhz) / 1e3, "flops_per_cycle_per_core": per_cycle,
-            "how": f"{cores} cores x {max(mhz) / 1e3:.2f} GHz x {lanes} fp32 lanes ({isa}) x 2 (FMA) x {fma_units} FMA units"}
+    return {
+        "gflops": cores * (max(mhz) / 1e3) * per_cycle,
+        "cores": cores,
+        "ghz": max(mhz) / 1e3,
+        "flops_per_cycle_per_core": per_cycle,
+        "how": f"{cores} cores x {max(mhz) / 1e3:.2f} GHz x {lanes} fp32 lanes ({isa}) x 2 (FMA) x {fma_units} FMA units",
+    }
 
 
 def tune(path: str, shapes: dict, kind: str, trials: int, db: str, out: str) -> dict:
     shape_args = [a for name, dims in shapes.items() for a in ("--input-shape", f"{name}:{','.join(map(str, dims))}")]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    proc = subprocess.run(["farm", "tune", path, "--target", kind, "--trials", str(trials), "--db", db, "--out", out, "--json", *shape_args],
-                          capture_output=True, text=True, env=env, check=False)
+    proc = subprocess.run(
+        [
+            "farm",
+            "tune",
+            path,
+            "--target",
+            kind,
+            "--trials",
+            str(trials),
+            "--db",
+            db,
+            "--out",
+            out,
+            "--json",
+            *shape_args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     if proc.returncode:
         raise RuntimeError(proc.stderr[-3000:])
     return json.loads(proc.stdout)["targets"][kind]
@@ -118,10 +152,17 @@ def tune(path: str, shapes: dict, kind: str, trials: int, db: str, out: str) -> 
 def hybrid_figures(summary: dict, entry) -> dict:
     """The hybrid's end-to-end figures when it was built (else why not), its kernels per engine, and its plan's estimate."""
     plan = summary["hybrid"]
-    out = {"built": plan.get("built", False), "kernels_per_engine": plan.get("kernels_per_engine"), "estimated_ms": plan.get("estimated_ms")}
+    out = {
+        "built": plan.get("built", False),
+        "kernels_per_engine": plan.get("kernels_per_engine"),
+        "estimated_ms": plan.get("estimated_ms"),
+    }
     if "error" in plan:
         out["error"] = plan["error"]
-    out["kernels"] = [{k: kernel.get(k) for k in ("name", "engine", "tvm_us", "onnxruntime_us", "agrees")} for kernel in plan.get("kernels", [])]
+    out["kernels"] = [
+        {k: kernel.get(k) for k in ("name", "engine", "tvm_us", "onnxruntime_us", "agrees")}
+        for kernel in plan.get("kernels", [])
+    ]
     if "hybrid" in summary["engines"]:
         e = summary["engines"]["hybrid"]
         out.update(entry(e["latency_ms"], e["p90_ms"], e["threads"]), agrees=e["agrees"])
@@ -141,18 +182,31 @@ def figures(summary: dict, flops: float, peak: dict) -> dict:
     best = engines[summary["engine"]]
     return {
         "onnxruntime_default": entry(ort_default, default["stats"]["p90_ms"], default["threads"]),
-        "onnxruntime_tuned": {**entry(engines["onnxruntime"]["latency_ms"], engines["onnxruntime"]["p90_ms"], engines["onnxruntime"]["threads"]),
-                              "config": engines["onnxruntime"]["config"]},
-        "tvm": {**entry(engines["tvm"]["latency_ms"], engines["tvm"]["p90_ms"], engines["tvm"]["threads"]), "agrees": engines["tvm"]["agrees"]},
+        "onnxruntime_tuned": {
+            **entry(
+                engines["onnxruntime"]["latency_ms"],
+                engines["onnxruntime"]["p90_ms"],
+                engines["onnxruntime"]["threads"],
+            ),
+            "config": engines["onnxruntime"]["config"],
+        },
+        "tvm": {
+            **entry(engines["tvm"]["latency_ms"], engines["tvm"]["p90_ms"], engines["tvm"]["threads"]),
+            "agrees": engines["tvm"]["agrees"],
+        },
         "hybrid": hybrid_figures(summary, entry),
         "best": {**entry(best["latency_ms"], best["p90_ms"], best["threads"]), "engine": summary["engine"]},
         "tvm_over_ort_tuned": engines["onnxruntime"]["latency_ms"] / engines["tvm"]["latency_ms"],
         "tasks": summary["tasks"],
         "trials_measured": summary["trials_measured"],
         "tuning_seconds": summary["tuning_seconds"],
-        "trials_per_minute": 60 * summary["trials_measured"] / summary["tuning_seconds"] if summary["tuning_seconds"] else None,
-        "fidelity": {**{k: v for k, v in summary["fidelity"].items() if k != "changes"},
-                     "gains": sorted(c["gain"] for c in summary["fidelity"].get("changes", []))},
+        "trials_per_minute": 60 * summary["trials_measured"] / summary["tuning_seconds"]
+        if summary["tuning_seconds"]
+        else None,
+        "fidelity": {
+            **{k: v for k, v in summary["fidelity"].items() if k != "changes"},
+            "gains": sorted(c["gain"] for c in summary["fidelity"].get("changes", [])),
+        },
         "gflops": flops / (best["latency_ms"] / 1e3) / 1e9,
         "percent_of_peak": 100 * flops / (best["latency_ms"] / 1e3) / 1e9 / peak["gflops"],
     }
@@ -172,12 +226,22 @@ def main() -> None:
     from farm.cli.tune import _default_kind
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="squeezenet,nudenet,ocr_det,ocr_rec", help=f"built-in models ({', '.join([*LIGHT, *PACKAGED])})")
+    parser.add_argument(
+        "--models",
+        default="squeezenet,nudenet,ocr_det,ocr_rec",
+        help=f"built-in models ({', '.join([*LIGHT, *PACKAGED])})",
+    )
     parser.add_argument("--model", action="append", default=[], help="NAME=PATH[@INPUT:D0,D1,...] (repeatable)")
     parser.add_argument("--budgets", default="0,300,1000")
     parser.add_argument("--kind", default=None)
-    parser.add_argument("--fma-units", type=int, default=None, help="vector FMAs per cycle per core (default: from /proc/cpuinfo)")
-    parser.add_argument("--rewrites", default=None, help="graph rewrites to apply (comma-separated names of farm.tuning.session.GRAPH_REWRITES, '' for none; default: DEFAULT_REWRITES)")
+    parser.add_argument(
+        "--fma-units", type=int, default=None, help="vector FMAs per cycle per core (default: from /proc/cpuinfo)"
+    )
+    parser.add_argument(
+        "--rewrites",
+        default=None,
+        help="graph rewrites to apply (comma-separated names of farm.tuning.session.GRAPH_REWRITES, '' for none; default: DEFAULT_REWRITES)",
+    )
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     if args.rewrites is not None:
@@ -193,7 +257,11 @@ def main() -> None:
             flops = model_flops(path, shapes, kind)
             runs = {}
             for budget in [int(b) for b in args.budgets.split(",")]:
-                runs[str(budget)] = figures(tune(path, shapes, kind, budget, os.path.join(work, "db"), os.path.join(work, f"out{budget}")), flops, peak)
+                runs[str(budget)] = figures(
+                    tune(path, shapes, kind, budget, os.path.join(work, "db"), os.path.join(work, f"out{budget}")),
+                    flops,
+                    peak,
+                )
                 print(f"{name} @ {budget}: {json.dumps(runs[str(budget)])}", file=sys.stderr, flush=True)
             report["models"][name] = {"path": path, "gflop": flops / 1e9, "budgets": runs}
     emit(report, args.out)

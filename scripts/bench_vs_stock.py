@@ -84,13 +84,26 @@ def run_farm(path: str, shapes: dict, kind: str, trials: int, work: str, tasks) 
     wall = time.time() - start
     index = {workload_key(t.dispatched[0]): i for i, t in enumerate(tasks)}
     view = TuningDatabase(os.path.join(work, "db")).view(summary["target_key"])
-    searched = [r for r in view.records() if r.mean_secs is not None and r.workload_key in index
-                and not json.loads(r.measure_json or "{}").get("fidelity")]  # the quiet re-measurement is reported apart
+    searched = [
+        r
+        for r in view.records()
+        if r.mean_secs is not None
+        and r.workload_key in index
+        and not json.loads(r.measure_json or "{}").get("fidelity")
+    ]  # the quiet re-measurement is reported apart
     events = [(r.created_at.timestamp() - start, index[r.workload_key], r.mean_secs) for r in searched]
     with open(os.path.join(summary["variant_dir"], "model.so"), "rb") as f:
         library = f.read()
-    return {"wall_seconds": wall, "tuning_seconds": summary["tuning_seconds"], "trials": summary["trials_measured"],
-            "profile": summary["profile"], "fidelity": summary["fidelity"], "events": events, "library": library, "ort_latency_ms": summary["ort_latency_ms"]}
+    return {
+        "wall_seconds": wall,
+        "tuning_seconds": summary["tuning_seconds"],
+        "trials": summary["trials_measured"],
+        "profile": summary["profile"],
+        "fidelity": summary["fidelity"],
+        "events": events,
+        "library": library,
+        "ort_latency_ms": summary["ort_latency_ms"],
+    }
 
 
 def run_stock(model, target, trials: int, work: str, cores: int) -> dict:
@@ -124,11 +137,18 @@ def run_stock(model, target, trials: int, work: str, cores: int) -> dict:
             self.pool = PopenPoolExecutor(max_workers=cores, timeout=30.0)
 
         def build(self, build_inputs):
-            jobs = [(b.mod, b.target, bytes(tvm.runtime.save_param_dict(b.params)) if b.params else None) for b in build_inputs]
+            jobs = [
+                (b.mod, b.target, bytes(tvm.runtime.save_param_dict(b.params)) if b.params else None)
+                for b in build_inputs
+            ]
             results = []
             for out in self.pool.map_with_error_catching(lambda job: build_one(*job), jobs):
                 ok = out.status == StatusKind.COMPLETE
-                results.append(BuilderResult(out.value, None) if ok else BuilderResult(None, f"WarmBuilder: {out.status}: {out.value}"))
+                results.append(
+                    BuilderResult(out.value, None)
+                    if ok
+                    else BuilderResult(None, f"WarmBuilder: {out.status}: {out.value}")
+                )
             return results
 
     @derived_object
@@ -148,10 +168,17 @@ def run_stock(model, target, trials: int, work: str, cores: int) -> dict:
     mod, named, fused, tasks = model_tasks(model, target)
     measured = Measured()
     start = time.time()
-    db = relax_integration.tune_relax(fused, {}, target, os.path.join(work, "stock"), max_trials_global=trials,
-                                      num_trials_per_iter=TuningPlan(trials).per_iteration(len(tasks)),
-                                      builder=WarmBuilder(), runner=LocalRunner(),
-                                      measure_callbacks=[*MeasureCallback.create("default"), measured])
+    db = relax_integration.tune_relax(
+        fused,
+        {},
+        target,
+        os.path.join(work, "stock"),
+        max_trials_global=trials,
+        num_trials_per_iter=TuningPlan(trials).per_iteration(len(tasks)),
+        builder=WarmBuilder(),
+        runner=LocalRunner(),
+        measure_callbacks=[*MeasureCallback.create("default"), measured],
+    )
     wall = time.time() - start
     library = exported_library(relax_integration.compile_relax(db, mod, target, named))
     events = [(t - start, task, secs) for t, task, secs in measured.events]
@@ -161,9 +188,15 @@ def run_stock(model, target, trials: int, work: str, cores: int) -> dict:
 def end_to_end(onnx_bytes: bytes, library: bytes, inputs: dict, cores: int) -> dict:
     from farm.engines.timing import time_engines
 
-    out = time_engines({"model.onnx": onnx_bytes, "model.so": library}, inputs, cores=cores, engines=["onnxruntime", "tvm"])
-    return {"tvm_ms": out["engines"]["tvm"]["latency_ms"], "tvm_threads": out["engines"]["tvm"]["threads"],
-            "ort_default_ms": out["ort_latency_ms"], "agrees": out["engines"]["tvm"]["agrees"]}
+    out = time_engines(
+        {"model.onnx": onnx_bytes, "model.so": library}, inputs, cores=cores, engines=["onnxruntime", "tvm"]
+    )
+    return {
+        "tvm_ms": out["engines"]["tvm"]["latency_ms"],
+        "tvm_threads": out["engines"]["tvm"]["threads"],
+        "ort_default_ms": out["ort_latency_ms"],
+        "agrees": out["engines"]["tvm"]["agrees"],
+    }
 
 
 def side(run: dict, weights: list[float], goal_ms: float, timed: dict) -> tuple[dict, list]:
@@ -183,7 +216,11 @@ def side(run: dict, weights: list[float], goal_ms: float, timed: dict) -> tuple[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="squeezenet", help=f"a built-in model of bench_vs_ort ({', '.join(PACKAGED)}, or an onnx light model)")
+    parser.add_argument(
+        "--model",
+        default="squeezenet",
+        help=f"a built-in model of bench_vs_ort ({', '.join(PACKAGED)}, or an onnx light model)",
+    )
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--kind", default=None)
     parser.add_argument("--out", default=None)
@@ -210,19 +247,37 @@ def main() -> None:
         stock = run_stock(model, target, args.trials, work, cores)
         print(f"stock: {stock['trials']} trials in {stock['tuning_seconds']:.0f} s", file=sys.stderr, flush=True)
     onnx_bytes = model.proto.SerializeToString()
-    timed = {who: end_to_end(onnx_bytes, run["library"], inputs, cores) for who, run in (("farm", farm), ("stock", stock))}
+    timed = {
+        who: end_to_end(onnx_bytes, run["library"], inputs, cores) for who, run in (("farm", farm), ("stock", stock))
+    }
     stock_curve = estimated_curve(stock["events"], weights)
     farm_curve = estimated_curve(farm["events"], weights)
     ort_ms = farm["ort_latency_ms"]
     reached = any(p[2] <= ort_ms for p in farm_curve + stock_curve)
-    goal = {"ms": ort_ms, "what": "ONNX Runtime's default latency"} if reached else \
-           {"ms": stock_curve[-1][2], "what": "stock's final estimated latency (neither side reached ONNX Runtime's default)"}
-    report = {"model": name, "path": path, "kind": kind, "trials": args.trials, "threads": cores, "tasks": len(tasks), "goal": goal}
+    goal = (
+        {"ms": ort_ms, "what": "ONNX Runtime's default latency"}
+        if reached
+        else {
+            "ms": stock_curve[-1][2],
+            "what": "stock's final estimated latency (neither side reached ONNX Runtime's default)",
+        }
+    )
+    report = {
+        "model": name,
+        "path": path,
+        "kind": kind,
+        "trials": args.trials,
+        "threads": cores,
+        "tasks": len(tasks),
+        "goal": goal,
+    }
     report["farm"], _ = side(farm, weights, goal["ms"], timed["farm"])
     report["stock"], _ = side(stock, weights, goal["ms"], timed["stock"])
     f_goal, s_goal = report["farm"]["time_to_goal"], report["stock"]["time_to_goal"]
     report["ratios"] = {
-        "trials_per_minute_farm_over_stock": round(report["farm"]["trials_per_minute"] / report["stock"]["trials_per_minute"], 3),
+        "trials_per_minute_farm_over_stock": round(
+            report["farm"]["trials_per_minute"] / report["stock"]["trials_per_minute"], 3
+        ),
         "time_to_goal_farm_over_stock": round(f_goal["seconds"] / s_goal["seconds"], 3) if f_goal and s_goal else None,
         "end_to_end_farm_over_stock": round(timed["farm"]["tvm_ms"] / timed["stock"]["tvm_ms"], 3),
     }

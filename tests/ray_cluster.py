@@ -41,17 +41,26 @@ class FarmCluster:
         use_token_auth()
         self.cluster = Cluster(
             initialize_head=True,
-            head_node_args={"num_cpus": os.cpu_count(), "object_store_memory": OBJECT_STORE, "_system_config": SYSTEM_CONFIG,
-                            "dashboard_agent_listen_port": free_port()},
+            head_node_args={
+                "num_cpus": os.cpu_count(),
+                "object_store_memory": OBJECT_STORE,
+                "_system_config": SYSTEM_CONFIG,
+                "dashboard_agent_listen_port": free_port(),
+            },
         )
         self.nodes: dict[str, list] = {}
         self.temp_dirs: list[str] = []
         for kind in ["x86-64", "x86-64", "x86-64-v3"]:
             labels = node_labels(resolve_kinds([kind], num_cores=CORES), CORES)
-            self.nodes.setdefault(kind, []).append(self.cluster.add_node(
-                num_cpus=0, object_store_memory=OBJECT_STORE, labels=labels, dashboard_agent_listen_port=free_port(),
-                temp_dir=self._temp_dir(),
-            ))
+            self.nodes.setdefault(kind, []).append(
+                self.cluster.add_node(
+                    num_cpus=0,
+                    object_store_memory=OBJECT_STORE,
+                    labels=labels,
+                    dashboard_agent_listen_port=free_port(),
+                    temp_dir=self._temp_dir(),
+                )
+            )
         ray.init(address=self.cluster.address, namespace="farm")
 
     def _temp_dir(self) -> str:
@@ -66,4 +75,3 @@ class FarmCluster:
         self.cluster.shutdown()
         for path in self.temp_dirs:
             shutil.rmtree(path, ignore_errors=True)
-

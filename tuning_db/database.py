@@ -145,7 +145,9 @@ class TuningDatabase:
             return Snapshot()
         return self.log.snapshot()
 
-    def _read_tables(self, files: list[DataFile], schema: pa.Schema, columns: list[str] | None = None) -> list[pa.Table]:
+    def _read_tables(
+        self, files: list[DataFile], schema: pa.Schema, columns: list[str] | None = None
+    ) -> list[pa.Table]:
         """Read part files; a corrupt or foreign one is skipped with a warning. Raises FileNotFoundError if one vanished."""
         raws = self.storage.read_many([f.path for f in files])
         wanted = columns or schema.names
@@ -161,7 +163,9 @@ class TuningDatabase:
                     raise KeyError(f"columns missing: {', '.join(sorted(set(missing) - ADDED_COLUMNS))}")
                 table = part.read(columns=[n for n in wanted if n in present], use_threads=False)
                 for name in missing:
-                    table = table.append_column(target_schema.field(name), pa.nulls(table.num_rows, target_schema.field(name).type))
+                    table = table.append_column(
+                        target_schema.field(name), pa.nulls(table.num_rows, target_schema.field(name).type)
+                    )
                 return table.select(wanted).cast(target_schema)
             except (pa.ArrowException, ValueError, KeyError) as e:
                 return e
@@ -182,7 +186,9 @@ class TuningDatabase:
                 tables.append(t)
         return tables
 
-    def _read_consistent(self, pick, schema: pa.Schema, columns: list[str] | None = None) -> tuple[Snapshot, list[tuple[DataFile, pa.Table]]]:
+    def _read_consistent(
+        self, pick, schema: pa.Schema, columns: list[str] | None = None
+    ) -> tuple[Snapshot, list[tuple[DataFile, pa.Table]]]:
         """Read the files `pick(snapshot)` selects; retry on a fresh snapshot if one was vacuumed meanwhile.
 
         A reader racing a compaction may lose several times in a row on a busy machine: it retries for as long
@@ -245,7 +251,10 @@ class TuningDatabase:
 
     # -- maintenance --------------------------------------------------------
     def compact(
-        self, retention_s: float = DEFAULT_RETENTION_S, min_files: int = COMPACT_MIN_FILES, target_key: str | None = None
+        self,
+        retention_s: float = DEFAULT_RETENTION_S,
+        min_files: int = COMPACT_MIN_FILES,
+        target_key: str | None = None,
     ) -> dict:
         """Merge small part files per partition (of one target key, if given), then checkpoint the log and vacuum.
 
@@ -273,7 +282,9 @@ class TuningDatabase:
             if table == "records":
                 merged = merged.sort_by([("workload_key", "ascending"), ("mean_secs", "ascending")])
                 chunks = range(0, merged.num_rows, COMPACT_TARGET_ROWS)
-                new_parts = self._write_parts([_record_part(tk, bucket, merged.slice(start, COMPACT_TARGET_ROWS)) for start in chunks])
+                new_parts = self._write_parts(
+                    [_record_part(tk, bucket, merged.slice(start, COMPACT_TARGET_ROWS)) for start in chunks]
+                )
             else:
                 new_parts = self._write_parts([_workload_part(merged)])
             self.log.commit(new_parts, remove=[f.path for f in files], operation="compact")
@@ -311,5 +322,9 @@ class TuningDatabase:
         old_log = self.log.expired_log_objects(snap, cutoff)
         for path in old_log:
             self.storage.delete(path)
-        return {"files_deleted": len(expired), "orphans_deleted": orphans, "foreign_files": foreign, "log_objects_deleted": len(old_log)}
-
+        return {
+            "files_deleted": len(expired),
+            "orphans_deleted": orphans,
+            "foreign_files": foreign,
+            "log_objects_deleted": len(old_log),
+        }

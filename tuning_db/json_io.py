@@ -105,7 +105,9 @@ def import_json(
     duplicates = 0
     for line in rec_lines:
         v = line.value
-        if not (isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and isinstance(v[1], list) and len(v[1]) == 4):
+        if not (
+            isinstance(v, list) and len(v) == 2 and isinstance(v[0], int) and isinstance(v[1], list) and len(v[1]) == 4
+        ):
             _bad(line, "a record line must be [workload index, [trace, run_secs, target, args_info]]", skip_bad_lines)
             continue
         if v[0] not in keys_by_index:
@@ -113,7 +115,13 @@ def import_json(
             continue
         try:
             row = record_row(
-                v[1], keys_by_index[v[0]], "", device_fingerprint=device_fingerprint, job_id=job_id, model=model, tvm_version=tvm.__version__
+                v[1],
+                keys_by_index[v[0]],
+                "",
+                device_fingerprint=device_fingerprint,
+                job_id=job_id,
+                model=model,
+                tvm_version=tvm.__version__,
             )
         except (ValueError, TypeError) as e:
             _bad(line, f"malformed record: {e}", skip_bad_lines)
@@ -129,7 +137,9 @@ def import_json(
         known |= db.record_ids(tk)
     fresh = [r for r in rows.values() if r.record_id not in known]
     duplicates += len(rows) - len(fresh)
-    result = db.append(fresh, new_workloads.values(), info={"operation": "import-json", "source": os.path.abspath(work_dir)})
+    result = db.append(
+        fresh, new_workloads.values(), info={"operation": "import-json", "source": os.path.abspath(work_dir)}
+    )
     per_target: dict[str, int] = {}
     for r in fresh:
         per_target[r.target_key] = per_target.get(r.target_key, 0) + 1
@@ -149,13 +159,16 @@ def export_json(db: TuningDatabase, out_dir: str, target: str | None = None) -> 
     snap_targets = db.snapshot().target_keys()
     targets = [target] if target else snap_targets
     if target and target not in snap_targets:
-        raise KeyError(f"no records for target {target!r} in {db.uri}; known targets: {', '.join(snap_targets) or 'none'}")
+        raise KeyError(
+            f"no records for target {target!r} in {db.uri}; known targets: {', '.join(snap_targets) or 'none'}"
+        )
     workloads = db.workloads()
     index: dict[str, int] = {}
     n_records = 0
-    with open(os.path.join(out_dir, WORKLOAD_FILE), "w", encoding="utf-8") as wf, open(
-        os.path.join(out_dir, RECORD_FILE), "w", encoding="utf-8"
-    ) as rf:
+    with (
+        open(os.path.join(out_dir, WORKLOAD_FILE), "w", encoding="utf-8") as wf,
+        open(os.path.join(out_dir, RECORD_FILE), "w", encoding="utf-8") as rf,
+    ):
         for tk in targets:
             view = db.view(tk)
             for wk in view.workload_keys():

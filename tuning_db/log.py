@@ -87,11 +87,17 @@ class Snapshot:
 
     def record_files(self, target_key: str | None = None) -> list[DataFile]:
         """Live record files, in commit order, optionally of one target only."""
-        out = [f for f in self.files.values() if f.table == "records" and (target_key is None or f.target_key == target_key)]
+        out = [
+            f
+            for f in self.files.values()
+            if f.table == "records" and (target_key is None or f.target_key == target_key)
+        ]
         return sorted(out, key=lambda f: (f.added_version, f.path))
 
     def workload_files(self) -> list[DataFile]:
-        return sorted((f for f in self.files.values() if f.table == "workloads"), key=lambda f: (f.added_version, f.path))
+        return sorted(
+            (f for f in self.files.values() if f.table == "workloads"), key=lambda f: (f.added_version, f.path)
+        )
 
     def target_keys(self) -> list[str]:
         return sorted({f.target_key for f in self.files.values() if f.table == "records" and f.target_key})
@@ -235,7 +241,9 @@ class CommitLog:
         return snap
 
     # -- writing ------------------------------------------------------------
-    def commit(self, add: list[DataFile], remove: list[str] = (), operation: str = "append", info: dict | None = None) -> int:
+    def commit(
+        self, add: list[DataFile], remove: list[str] = (), operation: str = "append", info: dict | None = None
+    ) -> int:
         """Append one entry; returns its version. Raises StorageError if no version could be claimed.
 
         A version at or below the newest checkpoint is never kept: readers start at that

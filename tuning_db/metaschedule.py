@@ -282,7 +282,10 @@ class ParquetDatabase(PyDatabase):
         if self._finished:
             return
         self._finished = True
-        if self.auto_compact_files is not None and len(self.db.snapshot().record_files(self.target_key)) > self.auto_compact_files:
+        if (
+            self.auto_compact_files is not None
+            and len(self.db.snapshot().record_files(self.target_key)) > self.auto_compact_files
+        ):
             self.db.compact(target_key=self.target_key)
 
 

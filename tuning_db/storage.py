@@ -189,7 +189,11 @@ class FsspecStorage:
                 continue
             rel = full[len(self.root) + 1 :]
             mtime = info.get("LastModified") or info.get("mtime") or info.get("created") or 0
-            out.append(ObjectInfo(rel, int(info.get("size") or 0), mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)))
+            out.append(
+                ObjectInfo(
+                    rel, int(info.get("size") or 0), mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime)
+                )
+            )
         return out
 
     def delete(self, path: str) -> None:
@@ -209,8 +213,10 @@ def check_create_only(storage: Storage) -> None:
     probe = f".tmp-create-only-probe-{uuid.uuid4().hex}"
     try:
         if not storage.put_new(probe, b"first") or storage.put_new(probe, b"second"):
-            raise StorageError(f"{storage.uri} does not honour create-only writes (S3 conditional PUT, `If-None-Match: *`), "
-                               "so concurrent commits could overwrite each other; use a store that supports them")
+            raise StorageError(
+                f"{storage.uri} does not honour create-only writes (S3 conditional PUT, `If-None-Match: *`), "
+                "so concurrent commits could overwrite each other; use a store that supports them"
+            )
     finally:
         storage.delete(probe)
 

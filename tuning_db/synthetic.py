@@ -43,7 +43,10 @@ def workload_keys(n: int, seed: str = "") -> list[str]:
 
 
 def workload_rows(keys: list[str]) -> list[WorkloadRow]:
-    return [WorkloadRow(workload_key=k, shash=str(int(k[:15], 16)), mod_b64="c3ludGhldGlj", task_name=f"task_{k[:8]}") for k in keys]
+    return [
+        WorkloadRow(workload_key=k, shash=str(int(k[:15], 16)), mod_b64="c3ludGhldGlj", task_name=f"task_{k[:8]}")
+        for k in keys
+    ]
 
 
 class RecordFactory:
@@ -58,7 +61,10 @@ class RecordFactory:
         r = self.rng
         self._step_pool = [_STEP % {"n": r.randrange(1 << 20), "par": r.choice((16, 32, 64))} for _ in range(_POOL)]
         self._decision_pool = [
-            ",".join(f"[{i},[{r.choice((1, 2, 4, 8))},{r.choice((1, 2, 4, 8, 16))},{r.choice((1, 2, 4))},{r.choice((4, 8, 16, 32))}]]" for i in range(2, 12, 2))
+            ",".join(
+                f"[{i},[{r.choice((1, 2, 4, 8))},{r.choice((1, 2, 4, 8, 16))},{r.choice((1, 2, 4))},{r.choice((4, 8, 16, 32))}]]"
+                for i in range(2, 12, 2)
+            )
             for _ in range(_POOL)
         ]
 

@@ -31,8 +31,14 @@ MiB = 1 << 20
 FORM_ROOM_BYTES = 2 * MiB
 
 
-def create_app(registry: Registry, *, max_upload_bytes: int = 512 * MiB, workflows: WorkflowService | None = None,
-               webhooks: WebhookPolicy = DEFAULT_WEBHOOKS, max_workflows_per_user: int = 20) -> FastAPI:
+def create_app(
+    registry: Registry,
+    *,
+    max_upload_bytes: int = 512 * MiB,
+    workflows: WorkflowService | None = None,
+    webhooks: WebhookPolicy = DEFAULT_WEBHOOKS,
+    max_workflows_per_user: int = 20,
+) -> FastAPI:
     """The farm's REST API over `registry`, with `workflows` (if given) running what users submit.
 
     Webhook URLs are checked under `webhooks`; a user who is not an admin may have at most

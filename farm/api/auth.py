@@ -43,14 +43,19 @@ CurrentUser = Annotated[User, Depends(current_user)]
 def require_optimizer(user: CurrentUser) -> User:
     """An admin or a user who may optimize: the role that changes the catalog and spends cluster time."""
     if not (user.is_admin or user.can_optimize):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{user.email} is read-only: this needs the can-optimize role (ask an admin)")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"{user.email} is read-only: this needs the can-optimize role (ask an admin)"
+        )
     return user
 
 
 def require_admin(user: CurrentUser) -> User:
     """An admin: the role that manages users."""
     if not user.is_admin:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{user.email} is not an admin: this needs the admin role (managing users, setting device prices)")
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"{user.email} is not an admin: this needs the admin role (managing users, setting device prices)",
+        )
     return user
 
 

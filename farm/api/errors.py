@@ -8,8 +8,14 @@ from fastapi.responses import JSONResponse
 from farm.api.limits import too_large_detail
 from farm.registry.errors import Conflict, CorruptArtifact, InvalidInput, NotFound, PermissionDenied, RegistryError
 
-STATUS: dict[type[RegistryError], int] = {NotFound: 404, Conflict: 409, InvalidInput: 422, PermissionDenied: 403, CorruptArtifact: 500,
-                                           RegistryError: 400}
+STATUS: dict[type[RegistryError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    InvalidInput: 422,
+    PermissionDenied: 403,
+    CorruptArtifact: 500,
+    RegistryError: 400,
+}
 
 
 async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:

@@ -31,7 +31,9 @@ class BodyLimit:
             return
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body_bytes:
-            response = JSONResponse({"detail": too_large_detail(self.max_upload_bytes)}, status_code=status.HTTP_413_CONTENT_TOO_LARGE)
+            response = JSONResponse(
+                {"detail": too_large_detail(self.max_upload_bytes)}, status_code=status.HTTP_413_CONTENT_TOO_LARGE
+            )
             await response(scope, receive, send)
             return
         received = 0

@@ -79,7 +79,9 @@ class UserUpdate(BaseModel):
     can_optimize: bool | None = None
     read_only: bool | None = None
     is_active: bool | None = None
-    webhook_url: str | None = Field(None, description="An http(s) URL notified when the user's workflows end; an empty string removes it.")
+    webhook_url: str | None = Field(
+        None, description="An http(s) URL notified when the user's workflows end; an empty string removes it."
+    )
 
     @model_validator(mode="after")
     def _roles_agree(self) -> UserUpdate:
@@ -97,7 +99,9 @@ class UserUpdate(BaseModel):
 
 class TokenCreate(BaseModel):
     name: str = Field("default", max_length=128)
-    expires_in_days: PositiveInt | None = Field(None, le=3650, description="Days the token is valid (default: until revoked).")
+    expires_in_days: PositiveInt | None = Field(
+        None, le=3650, description="Days the token is valid (default: until revoked)."
+    )
 
     @property
     def expires_in(self) -> timedelta | None:
@@ -182,18 +186,30 @@ class VariantOut(Record):
 class Stages(BaseModel):
     """Which stages a workflow runs (`farm.stages`)."""
 
-    autotune: bool = Field(True, description="Tune a variant per device kind with TVM. Cannot be false: the other stages work on its variants.")
+    autotune: bool = Field(
+        True,
+        description="Tune a variant per device kind with TVM. Cannot be false: the other stages work on its variants.",
+    )
     benchmark: bool = Field(True, description="Time every variant against ONNX Runtime on a node of its kind.")
-    package: bool = Field(False, description="Rank the variants and package them: a wheel and a shared-object tarball per kind, a ranked-candidates zip and a Docker build context.")
+    package: bool = Field(
+        False,
+        description="Rank the variants and package them: a wheel and a shared-object tarball per kind, a ranked-candidates zip and a Docker build context.",
+    )
 
 
 class BenchmarkSpec(BaseModel):
     warmup: NonNegativeInt = Field(5, le=MAX_WARMUP)
     repeat: PositiveInt = Field(50, le=MAX_REPEAT)
     batch_sizes: list[Annotated[PositiveInt, Field(le=MAX_BATCH)]] = Field(
-        default_factory=list, max_length=MAX_BATCH_SIZES,
-        description="Batch sizes to re-compile and benchmark (the model's first input dimension must be dynamic).")
-    sla_ms: PositiveFloat | None = Field(None, le=MAX_SLA_MS, description="A p90 latency SLA: the benchmark reports the largest batch size that meets it.")
+        default_factory=list,
+        max_length=MAX_BATCH_SIZES,
+        description="Batch sizes to re-compile and benchmark (the model's first input dimension must be dynamic).",
+    )
+    sla_ms: PositiveFloat | None = Field(
+        None,
+        le=MAX_SLA_MS,
+        description="A p90 latency SLA: the benchmark reports the largest batch size that meets it.",
+    )
 
 
 Name = Annotated[str, Field(max_length=MAX_NAME)]
@@ -201,29 +217,44 @@ Name = Annotated[str, Field(max_length=MAX_NAME)]
 
 class WorkflowCreate(BaseModel):
     model_id: str = Field(max_length=64)
-    targets: list[Name] = Field(min_length=1, max_length=MAX_KINDS, description="Device kinds to tune for, e.g. ['x86-64-v3', 'znver4'].")
+    targets: list[Name] = Field(
+        min_length=1, max_length=MAX_KINDS, description="Device kinds to tune for, e.g. ['x86-64-v3', 'znver4']."
+    )
     trials: PositiveInt = Field(200, le=MAX_TRIALS, description="Trials to measure per kind, over all tasks.")
     trials_per_task: PositiveInt | None = Field(None, le=MAX_TRIALS)
-    input_shapes: dict[Name, list[PositiveInt]] | None = Field(None, max_length=MAX_KINDS, description=(
-        f"Static shapes for inputs with dynamic dimensions (at most {MAX_INPUT_ELEMENTS:,} elements per input)."))
+    input_shapes: dict[Name, list[PositiveInt]] | None = Field(
+        None,
+        max_length=MAX_KINDS,
+        description=(
+            f"Static shapes for inputs with dynamic dimensions (at most {MAX_INPUT_ELEMENTS:,} elements per input)."
+        ),
+    )
     stages: Stages = Stages()
     benchmark: BenchmarkSpec = BenchmarkSpec()
     priorities: list[Name] | None = Field(
-        None, max_length=MAX_PRIORITIES, description="Metrics ranking the variants, most important first; '-' before a name means lower is better (default: agrees, then -best_latency_ms: the latency of the engine each variant runs)."
+        None,
+        max_length=MAX_PRIORITIES,
+        description="Metrics ranking the variants, most important first; '-' before a name means lower is better (default: agrees, then -best_latency_ms: the latency of the engine each variant runs).",
     )
-    webhook_url: str | None = Field(None, max_length=2048, description="Notified when the workflow ends (default: the user's webhook URL).")
+    webhook_url: str | None = Field(
+        None, max_length=2048, description="Notified when the workflow ends (default: the user's webhook URL)."
+    )
 
     @field_validator("input_shapes")
     @classmethod
     def _bounded_inputs(cls, shapes: dict[str, list[int]] | None) -> dict[str, list[int]] | None:
         for name, dims in (shapes or {}).items():
             if len(dims) > 16 or math.prod(dims) > MAX_INPUT_ELEMENTS:
-                raise ValueError(f"input {name!r} of shape {dims} is over the bound of 16 dimensions and {MAX_INPUT_ELEMENTS:,} elements")
+                raise ValueError(
+                    f"input {name!r} of shape {dims} is over the bound of 16 dimensions and {MAX_INPUT_ELEMENTS:,} elements"
+                )
         return shapes
 
     def options(self) -> dict[str, Any]:
         """The workflow's options as the registry stores them."""
-        return self.model_dump(include={"trials", "trials_per_task", "input_shapes", "stages", "benchmark", "priorities"})
+        return self.model_dump(
+            include={"trials", "trials_per_task", "input_shapes", "stages", "benchmark", "priorities"}
+        )
 
 
 class BenchmarkOut(Record):
@@ -246,7 +277,9 @@ class PackageOut(Record):
 
 
 class PriceIn(BaseModel):
-    usd_per_hour: float = Field(ge=0, allow_inf_nan=False, description="What an hour of the device kind costs, in US dollars.")
+    usd_per_hour: float = Field(
+        ge=0, allow_inf_nan=False, description="What an hour of the device kind costs, in US dollars."
+    )
 
 
 class PriceOut(Record):

@@ -55,7 +55,11 @@ class TokenGate:
                 scheme, _, token = headers.get("authorization", "").partition(" ")
                 refusal = await to_thread.run_sync(self._refusal, token.strip() if scheme.lower() == "bearer" else None)
                 if refusal is not None:
-                    response = JSONResponse({"detail": refusal}, status_code=status.HTTP_401_UNAUTHORIZED, headers={**CHALLENGE, "Connection": "close"})
+                    response = JSONResponse(
+                        {"detail": refusal},
+                        status_code=status.HTTP_401_UNAUTHORIZED,
+                        headers={**CHALLENGE, "Connection": "close"},
+                    )
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)

@@ -17,7 +17,10 @@ def create_user(
     email: Annotated[str, typer.Argument(help="The user's email address.")],
     admin: Annotated[bool, typer.Option("--admin", help="May manage users (and do everything else).")] = False,
     read_only: Annotated[bool, typer.Option("--read-only", help="May only list, show and download.")] = False,
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder of registry.db (default: $FARM_DATA_DIR or the user data directory).")] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option("--data-dir", help="Folder of registry.db (default: $FARM_DATA_DIR or the user data directory)."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
     """Create a user and a first API token for them (shown once)."""

@@ -20,7 +20,9 @@ from .output import console, emit_json, fail
 app = typer.Typer(help="Start, inspect and stop the Ray nodes of the tuning farm.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-CoresOption = Annotated[int | None, typer.Option("--num-cores", help="Threads one measurement uses (default: the physical cores).")]
+CoresOption = Annotated[
+    int | None, typer.Option("--num-cores", help="Threads one measurement uses (default: the physical cores).")
+]
 
 
 def _state_dir() -> str:
@@ -50,13 +52,27 @@ def _cores(num_cores: int | None) -> int:
 def start(
     ctx: typer.Context,
     head: Annotated[bool, typer.Option("--head", help="Start a head node (a new cluster).")] = False,
-    address: Annotated[str | None, typer.Option("--address", help="Join the cluster whose head is at HOST:PORT.")] = None,
-    device: Annotated[list[str] | None, typer.Option("--device", help="Serve these kinds (repeat or comma-separate) instead of the detected ones, e.g. an older ISA level.")] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Join the cluster whose head is at HOST:PORT.")
+    ] = None,
+    device: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--device",
+            help="Serve these kinds (repeat or comma-separate) instead of the detected ones, e.g. an older ISA level.",
+        ),
+    ] = None,
     port: Annotated[int, typer.Option("--port", help="Port of a head node's GCS.")] = 6379,
-    num_cpus: Annotated[int | None, typer.Option("--num-cpus", help="CPUs this node offers to builds (default: all).")] = None,
-    object_store_mb: Annotated[int | None, typer.Option("--object-store-mb", help="Object store size in MiB (default: Ray's).")] = None,
+    num_cpus: Annotated[
+        int | None, typer.Option("--num-cpus", help="CPUs this node offers to builds (default: all).")
+    ] = None,
+    object_store_mb: Annotated[
+        int | None, typer.Option("--object-store-mb", help="Object store size in MiB (default: Ray's).")
+    ] = None,
     num_cores: CoresOption = None,
-    dashboard: Annotated[bool, typer.Option("--dashboard/--no-dashboard", help="Serve the Ray dashboard from a head node.")] = True,
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard/--no-dashboard", help="Serve the Ray dashboard from a head node.")
+    ] = True,
 ) -> None:
     """Start a Ray node of the farm on this machine; arguments after `--` go to `ray start`."""
     from cluster.launcher import ClusterError, NodeSpec, launch
@@ -65,23 +81,42 @@ def start(
         fail("give exactly one of --head and --address")
     cores = _cores(num_cores)
     kinds = _kinds(_split(device), cores)
-    spec = NodeSpec(kinds, cores, head=head, address=address, port=port, num_cpus=num_cpus,
-                    object_store_bytes=object_store_mb * 2**20 if object_store_mb else None, include_dashboard=dashboard, extra_args=list(ctx.args))
+    spec = NodeSpec(
+        kinds,
+        cores,
+        head=head,
+        address=address,
+        port=port,
+        num_cpus=num_cpus,
+        object_store_bytes=object_store_mb * 2**20 if object_store_mb else None,
+        include_dashboard=dashboard,
+        extra_args=list(ctx.args),
+    )
     try:
         node = launch(spec, _state_dir())
     except ClusterError as e:
         fail(str(e))
-    console.print(f"node started (pid {node.pid}) serving {', '.join(node.kinds) or 'no device'}; cluster address {node.address}")
+    console.print(
+        f"node started (pid {node.pid}) serving {', '.join(node.kinds) or 'no device'}; cluster address {node.address}"
+    )
     console.print(f"log: {node.log}")
 
 
 @app.command()
 def local(
-    kinds: Annotated[str, typer.Option("--kinds", help="Device kinds to simulate, one worker node each, e.g. x86-64,x86-64-v3.")],
+    kinds: Annotated[
+        str, typer.Option("--kinds", help="Device kinds to simulate, one worker node each, e.g. x86-64,x86-64-v3.")
+    ],
     num_cores: CoresOption = None,
-    object_store_mb: Annotated[int, typer.Option("--object-store-mb", help="Object store size of each node in MiB.")] = 128,
-    head_cpus: Annotated[int | None, typer.Option("--head-cpus", help="CPUs the head offers to builds (default: all).")] = None,
-    dashboard: Annotated[bool, typer.Option("--dashboard/--no-dashboard", help="Serve the Ray dashboard from the head.")] = True,
+    object_store_mb: Annotated[
+        int, typer.Option("--object-store-mb", help="Object store size of each node in MiB.")
+    ] = 128,
+    head_cpus: Annotated[
+        int | None, typer.Option("--head-cpus", help="CPUs the head offers to builds (default: all).")
+    ] = None,
+    dashboard: Annotated[
+        bool, typer.Option("--dashboard/--no-dashboard", help="Serve the Ray dashboard from the head.")
+    ] = True,
     json_out: JsonOption = False,
 ) -> None:
     """Start a head and one device node per kind on this machine, for development and tests."""
@@ -92,19 +127,35 @@ def local(
     if not devices:
         fail("--kinds names no device kind")
     try:
-        nodes = start_local(devices, cores, _state_dir(), object_store_bytes=object_store_mb * 2**20, head_cpus=head_cpus, include_dashboard=dashboard)
+        nodes = start_local(
+            devices,
+            cores,
+            _state_dir(),
+            object_store_bytes=object_store_mb * 2**20,
+            head_cpus=head_cpus,
+            include_dashboard=dashboard,
+        )
     except ClusterError as e:
         fail(str(e))
     if json_out:
-        emit_json({"address": nodes[0].address, "nodes": [{"pid": n.pid, "head": n.head, "kinds": n.kinds} for n in nodes]})
+        emit_json(
+            {"address": nodes[0].address, "nodes": [{"pid": n.pid, "head": n.head, "kinds": n.kinds} for n in nodes]}
+        )
         return
-    console.print(f"local cluster at {nodes[0].address}: head + {len(nodes) - 1} device node(s) ({', '.join(d.name for d in devices)})")
+    console.print(
+        f"local cluster at {nodes[0].address}: head + {len(nodes) - 1} device node(s) ({', '.join(d.name for d in devices)})"
+    )
     console.print(f"use it with RAY_ADDRESS={nodes[0].address}; stop it with `farm cluster stop`")
 
 
 @app.command()
 def status(
-    address: Annotated[str | None, typer.Option("--address", help="Cluster address (default: $RAY_ADDRESS, else the local cluster the farm started).")] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address", help="Cluster address (default: $RAY_ADDRESS, else the local cluster the farm started)."
+        ),
+    ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """List the live nodes of the cluster with the device kinds they serve and each kind's TVM target."""
@@ -131,7 +182,13 @@ def status(
         return
     table = Table("node", "address", "cpus", "kinds", "target keys")
     for n in nodes:
-        table.add_row(n["node_id"][:12], n["address"], f"{n['cpus']:g}", ", ".join(n["kinds"]) or "-", "\n".join(n["target_keys"].values()) or "-")
+        table.add_row(
+            n["node_id"][:12],
+            n["address"],
+            f"{n['cpus']:g}",
+            ", ".join(n["kinds"]) or "-",
+            "\n".join(n["target_keys"].values()) or "-",
+        )
     console.print(f"cluster {address}: {len(nodes)} live node(s)")
     console.print(table)
 

@@ -16,7 +16,10 @@ app = typer.Typer(help="Inspect and maintain the tuning-log database.", no_args_
 
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", help="Database URI: a folder or s3://bucket/prefix. Default: $FARM_DB or a folder in the user's data directory."),
+    typer.Option(
+        "--db",
+        help="Database URI: a folder or s3://bucket/prefix. Default: $FARM_DB or a folder in the user's data directory.",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -39,11 +42,15 @@ def _run(fn):
 
 @app.command("import-json")
 def import_json_cmd(
-    work_dir: Annotated[str, typer.Argument(help="MetaSchedule work dir with database_workload.json and database_tuning_record.json.")],
+    work_dir: Annotated[
+        str, typer.Argument(help="MetaSchedule work dir with database_workload.json and database_tuning_record.json.")
+    ],
     db: DbOption = None,
     model: Annotated[str, typer.Option(help="Name of the model these records came from.")] = "",
     job_id: Annotated[str, typer.Option("--job-id", help="Job that produced them.")] = "",
-    skip_bad_lines: Annotated[bool, typer.Option("--skip-bad-lines", help="Skip malformed lines with a warning instead of failing.")] = False,
+    skip_bad_lines: Annotated[
+        bool, typer.Option("--skip-bad-lines", help="Skip malformed lines with a warning instead of failing.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Import a MetaSchedule JSON database; records already stored are counted as duplicates."""
@@ -61,7 +68,9 @@ def import_json_cmd(
 
 @app.command("export-json")
 def export_json_cmd(
-    out_dir: Annotated[str, typer.Argument(help="Folder to write database_workload.json and database_tuning_record.json into.")],
+    out_dir: Annotated[
+        str, typer.Argument(help="Folder to write database_workload.json and database_tuning_record.json into.")
+    ],
     db: DbOption = None,
     target: Annotated[str | None, typer.Option("--target", help="Only this target key's records.")] = None,
     as_json: JsonOption = False,
@@ -83,7 +92,9 @@ def stats(db: DbOption = None, as_json: JsonOption = False) -> None:
     if as_json:
         emit_json(result)
         return
-    console.print(f"{result['uri']}: {result['workloads']} workloads, {result['records']} records, {result['files']} files, {result['bytes']:,} bytes")
+    console.print(
+        f"{result['uri']}: {result['workloads']} workloads, {result['records']} records, {result['files']} files, {result['bytes']:,} bytes"
+    )
     table = Table("target key", "records", "workloads")
     for tk, n in result["targets"].items():
         table.add_row(tk, str(n), str(result["workloads_per_target"][tk]))
@@ -139,7 +150,14 @@ def top(
         return
     table = Table("rank", "record id", "mean µs", "device", "job", "created")
     for r in out:
-        table.add_row(str(r["rank"]), r["record_id"][:12], f"{r['mean_secs'] * 1e6:.3f}", r["device_fingerprint"], r["job_id"], r["created_at"])
+        table.add_row(
+            str(r["rank"]),
+            r["record_id"][:12],
+            f"{r['mean_secs'] * 1e6:.3f}",
+            r["device_fingerprint"],
+            r["job_id"],
+            r["created_at"],
+        )
     console.print(f"workload {key} on {target}")
     console.print(table)
 
@@ -159,13 +177,17 @@ def rekey(db: DbOption = None, as_json: JsonOption = False) -> None:
         f"{report.records_copied} records, {report.unchanged} keep their key, {report.already} were re-keyed before"
     )
     if report.unreadable:
-        console.print(f"[yellow]{len(report.unreadable)} modules this TVM cannot load:[/] {', '.join(k[:12] for k in report.unreadable)}")
+        console.print(
+            f"[yellow]{len(report.unreadable)} modules this TVM cannot load:[/] {', '.join(k[:12] for k in report.unreadable)}"
+        )
 
 
 @app.command()
 def compact(
     db: DbOption = None,
-    retention: Annotated[float, typer.Option(help="Seconds removed files and old log entries are kept for readers of older snapshots.")] = 3600.0,
+    retention: Annotated[
+        float, typer.Option(help="Seconds removed files and old log entries are kept for readers of older snapshots.")
+    ] = 3600.0,
     as_json: JsonOption = False,
 ) -> None:
     """Merge small part files, checkpoint the log and delete what has expired."""

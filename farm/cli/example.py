@@ -12,7 +12,9 @@ from .output import console, fail
 def example(
     name: Annotated[str, typer.Argument(help="resnet, mobilenet or transformer.")],
     path: Annotated[str, typer.Argument(help="Where to write the .onnx file.")],
-    size: Annotated[int, typer.Option("--size", help="Input height and width (CNNs) or sequence length (transformer).")] = 32,
+    size: Annotated[
+        int, typer.Option("--size", help="Input height and width (CNNs) or sequence length (transformer).")
+    ] = 32,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Make the batch dimension symbolic.")] = False,
 ) -> None:
     """Write an example model (random weights, realistic structure) to PATH."""

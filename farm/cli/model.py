@@ -28,7 +28,9 @@ def _shapes(model: Model) -> str:
 @app.command()
 def upload(
     path: Annotated[str, typer.Argument(help="The ONNX file.")],
-    name: Annotated[str | None, typer.Option("--name", help="Model name (default: the file's name without .onnx).")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Model name (default: the file's name without .onnx).")
+    ] = None,
     project: Annotated[str | None, typer.Option("--project", help="Project id or name (default: detached).")] = None,
     label: LabelOption = None,
     description: Annotated[str, typer.Option("--description", help="What the model is.")] = "",
@@ -81,7 +83,11 @@ def show(
     if as_json:
         emit_json({**model.as_json(), "variants": [v.as_json() for v in variants]})
         return
-    console.print(f"model {model.name} ({model.id}) in {model.project_id or 'no project'}, labels: {', '.join(model.labels) or '-'}", highlight=False, markup=False)
+    console.print(
+        f"model {model.name} ({model.id}) in {model.project_id or 'no project'}, labels: {', '.join(model.labels) or '-'}",
+        highlight=False,
+        markup=False,
+    )
     console.print(f"inputs {_shapes(model)}", highlight=False, markup=False)
     table = Table("variant id", "kind", "file", "bytes", "created")
     for v in variants:
@@ -106,7 +112,9 @@ def move(
     if as_json:
         emit_json(model.as_json())
     else:
-        console.print(f"{model.name} ({model.id}) is now in {model.project_id or 'no project'}", highlight=False, markup=False)
+        console.print(
+            f"{model.name} ({model.id}) is now in {model.project_id or 'no project'}", highlight=False, markup=False
+        )
 
 
 @app.command()

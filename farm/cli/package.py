@@ -22,17 +22,31 @@ def _variant_dirs(paths: list[str]) -> list[str]:
         inside = sorted(os.path.join(path, d) for d in os.listdir(path)) if os.path.isdir(path) else []
         inside = [d for d in inside if os.path.isfile(os.path.join(d, METADATA_FILE))]
         if not inside:
-            fail(f"{path}: no {METADATA_FILE} in it nor in its sub-folders: not a variant folder, nor a `farm tune --out` folder", 1)
+            fail(
+                f"{path}: no {METADATA_FILE} in it nor in its sub-folders: not a variant folder, nor a `farm tune --out` folder",
+                1,
+            )
         dirs.extend(inside)
     return dirs
 
 
 def package(
-    variant_dirs: Annotated[list[str], typer.Argument(help="Variant folders, or `farm tune --out` folders (all their kinds).")],
-    fmt: Annotated[str, typer.Option("--format", help="wheel, tarball or dockerfile (one package per variant), or zip (all variants ranked).")],
+    variant_dirs: Annotated[
+        list[str], typer.Argument(help="Variant folders, or `farm tune --out` folders (all their kinds).")
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="wheel, tarball or dockerfile (one package per variant), or zip (all variants ranked)."
+        ),
+    ],
     out: Annotated[str, typer.Option("--out", help="Folder for the packages.")] = "packages",
     priorities: Annotated[
-        str | None, typer.Option("--priorities", help="Ranking of --format zip, e.g. agrees,-best_latency_ms,+speedup_vs_ort (+ higher, - lower is better).")
+        str | None,
+        typer.Option(
+            "--priorities",
+            help="Ranking of --format zip, e.g. agrees,-best_latency_ms,+speedup_vs_ort (+ higher, - lower is better).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the packages (and the ranking) as JSON.")] = False,
 ) -> None:
@@ -67,7 +81,12 @@ def package(
         emit_json({"packages": packages, **({"ranking": ranking} if ranking is not None else {})})
         return
     for p in packages:
-        console.print(f"{p['format']} ({p['kind']}) → {p['path']} ({p['size_bytes']} bytes)", highlight=False, markup=False)
+        console.print(
+            f"{p['format']} ({p['kind']}) → {p['path']} ({p['size_bytes']} bytes)", highlight=False, markup=False
+        )
     for entry in ranking or []:
-        metrics = ", ".join(f"{name} {m['value']:.4g}" if isinstance(m["value"], float) else f"{name} {m['value']}" for name, m in entry["metrics"].items())
+        metrics = ", ".join(
+            f"{name} {m['value']:.4g}" if isinstance(m["value"], float) else f"{name} {m['value']}"
+            for name, m in entry["metrics"].items()
+        )
         console.print(f"  {entry['rank']}. {entry['target']}: {metrics}", highlight=False, markup=False)

@@ -10,14 +10,19 @@ from rich.table import Table
 from .output import console, emit_json
 from .remote import JsonOption, TokenOption, UrlOption, connect
 
-app = typer.Typer(help="Packages built by workflows: wheels, shared-object tarballs, ranked-candidates zips, Docker contexts.", no_args_is_help=True)
+app = typer.Typer(
+    help="Packages built by workflows: wheels, shared-object tarballs, ranked-candidates zips, Docker contexts.",
+    no_args_is_help=True,
+)
 
 
 @app.command("list")
 def list_packages(
     model_id: Annotated[str | None, typer.Option("--model", help="Only packages of this model.")] = None,
     workflow_id: Annotated[str | None, typer.Option("--workflow", help="Only packages this workflow built.")] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="Only this format: wheel, tarball, zip or dockerfile.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="Only this format: wheel, tarball, zip or dockerfile.")
+    ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,

@@ -42,7 +42,9 @@ def set_price(
 
 
 @app.command("delete")
-def delete_price(kind: Annotated[str, typer.Argument(help="Device kind.")], url: UrlOption = None, token: TokenOption = None) -> None:
+def delete_price(
+    kind: Annotated[str, typer.Argument(help="Device kind.")], url: UrlOption = None, token: TokenOption = None
+) -> None:
     """Forget the price of a device kind (admins only)."""
     with connect(url, token) as client:
         client.delete_price(kind)

@@ -26,14 +26,26 @@ def show_progress(sessions: list, futures: list[Future], poll_s: float = 1.0) ->
 
 
 def _bars(sessions: list, futures: list[Future], poll_s: float) -> None:
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"), TimeElapsedColumn()]
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[best]}"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=err_console, transient=False) as bars:
         ids = {s.kind: bars.add_task(f"{s.kind}: {s.stage}", total=None, best="") for s in sessions}
         while True:
             finished = not wait(futures, timeout=poll_s).not_done
             for s in sessions:
                 p = s.progress()
-                bars.update(ids[s.kind], description=f"{s.kind}: {p['stage']}", total=p["total"] or None, completed=p["trials"], best=_latency(p))
+                bars.update(
+                    ids[s.kind],
+                    description=f"{s.kind}: {p['stage']}",
+                    total=p["total"] or None,
+                    completed=p["trials"],
+                    best=_latency(p),
+                )
             if finished:
                 return
 
@@ -49,7 +61,9 @@ def _lines(sessions: list, futures: list[Future], poll_s: float) -> None:
                 p = s.progress()
                 state = (p["stage"], p["trials"], p["estimated_latency_s"])
                 if last.get(s.kind) != state:
-                    err_console.print(f"[{s.kind}] {p['stage']}: {p['trials']}/{p['total']} trials, {_latency(p)}", highlight=False)
+                    err_console.print(
+                        f"[{s.kind}] {p['stage']}: {p['trials']}/{p['total']} trials, {_latency(p)}", highlight=False
+                    )
                     last[s.kind] = state
             last_at = now
         if finished:

@@ -58,7 +58,9 @@ def show(
     if as_json:
         emit_json({**found.as_json(), "models": [m.as_json() for m in models]})
         return
-    console.print(f"project {found.name} ({found.id}), created {found.created_at:%Y-%m-%d %H:%M}", highlight=False, markup=False)
+    console.print(
+        f"project {found.name} ({found.id}), created {found.created_at:%Y-%m-%d %H:%M}", highlight=False, markup=False
+    )
     if found.description:
         console.print(found.description, highlight=False, markup=False)
     table = Table("model id", "name", "labels")

@@ -13,8 +13,12 @@ from rich.text import Text
 from ..client import Client, FarmAPIError
 from .output import fail
 
-UrlOption = Annotated[str | None, typer.Option("--url", envvar="FARM_URL", help="The farm server (default: http://127.0.0.1:8000).")]
-TokenOption = Annotated[str | None, typer.Option("--token", envvar="FARM_API_TOKEN", help="API token.", show_default=False)]
+UrlOption = Annotated[
+    str | None, typer.Option("--url", envvar="FARM_URL", help="The farm server (default: http://127.0.0.1:8000).")
+]
+TokenOption = Annotated[
+    str | None, typer.Option("--token", envvar="FARM_API_TOKEN", help="API token.", show_default=False)
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 

@@ -15,14 +15,36 @@ from .workflow_run import data_folder_db
 def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder of registry.db and artifacts/ (default: $FARM_DATA_DIR or the user data directory).")] = None,
-    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
-    db: Annotated[str | None, typer.Option("--db", help="Tuning database URI (default: $FARM_DB, else tuning-db/ in the data folder).")] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--data-dir",
+            help="Folder of registry.db and artifacts/ (default: $FARM_DATA_DIR or the user data directory).",
+        ),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Tuning database URI (default: $FARM_DB, else tuning-db/ in the data folder)."),
+    ] = None,
     max_running: Annotated[int, typer.Option("--max-running", help="Workflows run at once; more wait, pending.")] = 2,
-    max_workflows_per_user: Annotated[int, typer.Option("--max-workflows-per-user", min=1,
-                                                        help="Pending and running workflows a user who is not an admin may have at once.")] = 20,
-    allow_private_webhooks: Annotated[bool, typer.Option("--allow-private-webhooks",
-                                                         help="Let webhooks reach loopback, private and link-local addresses (receivers of your own).")] = False,
+    max_workflows_per_user: Annotated[
+        int,
+        typer.Option(
+            "--max-workflows-per-user",
+            min=1,
+            help="Pending and running workflows a user who is not an admin may have at once.",
+        ),
+    ] = 20,
+    allow_private_webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-webhooks",
+            help="Let webhooks reach loopback, private and link-local addresses (receivers of your own).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the farm's API (OpenAPI at /docs) until interrupted."""
     import uvicorn
@@ -43,9 +65,15 @@ def serve(
         max_running=max_running,
         webhooks=webhooks,
     )
-    err_console.print(f"registry {registry.engine.url}, artifacts {registry.artifacts.uri}", highlight=False, markup=False)
+    err_console.print(
+        f"registry {registry.engine.url}, artifacts {registry.artifacts.uri}", highlight=False, markup=False
+    )
     try:
-        uvicorn.run(create_app(registry, workflows=service, webhooks=webhooks, max_workflows_per_user=max_workflows_per_user), host=host, port=port)
+        uvicorn.run(
+            create_app(registry, workflows=service, webhooks=webhooks, max_workflows_per_user=max_workflows_per_user),
+            host=host,
+            port=port,
+        )
     finally:
         service.close()
         registry.close()

@@ -15,7 +15,10 @@ app = typer.Typer(help="API tokens.", no_args_is_help=True)
 @app.command()
 def create(
     name: Annotated[str, typer.Option("--name", help="What the token is for, to tell tokens apart.")] = "default",
-    expires_in: Annotated[int | None, typer.Option("--expires-in", min=1, max=3650, help="Days the token is valid (default: until revoked).")] = None,
+    expires_in: Annotated[
+        int | None,
+        typer.Option("--expires-in", min=1, max=3650, help="Days the token is valid (default: until revoked)."),
+    ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
@@ -27,4 +30,6 @@ def create(
         emit_json(created)
         return
     console.print(created["token"], highlight=False, markup=False)
-    err_console.print(f"token {created['id']} ({created['name']!r}) is shown only this once", highlight=False, markup=False)
+    err_console.print(
+        f"token {created['id']} ({created['name']!r}) is shown only this once", highlight=False, markup=False
+    )

@@ -32,14 +32,29 @@ def _default_kind() -> str:
 
 def tune(
     model: Annotated[str, typer.Argument(help="The ONNX model to tune.")],
-    target: Annotated[str | None, typer.Option("--target", help="Device kinds, comma-separated (default: this host's own kind).")] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="Device kinds, comma-separated (default: this host's own kind).")
+    ] = None,
     trials: Annotated[int, typer.Option("--trials", help="Trials to measure per kind, over all tasks.")] = 200,
-    trials_per_task: Annotated[int | None, typer.Option("--trials-per-task", help="At most this many trials per task.")] = None,
-    done_after: Annotated[int, typer.Option("--done-after", help="A task with this many records for the target is not searched again.")] = 64,
-    search_workers: Annotated[int | None, typer.Option("--search-workers", help="Search workers per kind (default: one per 4 cluster CPUs).")] = None,
-    input_shape: Annotated[list[str] | None, typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions (repeatable).")] = None,
-    db: Annotated[str | None, typer.Option("--db", help="Tuning database URI (default: $FARM_DB or the user data directory).")] = None,
-    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
+    trials_per_task: Annotated[
+        int | None, typer.Option("--trials-per-task", help="At most this many trials per task.")
+    ] = None,
+    done_after: Annotated[
+        int, typer.Option("--done-after", help="A task with this many records for the target is not searched again.")
+    ] = 64,
+    search_workers: Annotated[
+        int | None, typer.Option("--search-workers", help="Search workers per kind (default: one per 4 cluster CPUs).")
+    ] = None,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions (repeatable)."),
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Tuning database URI (default: $FARM_DB or the user data directory).")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")
+    ] = None,
     out: Annotated[str, typer.Option("--out", help="Folder for the variants, one sub-folder per kind.")] = "variants",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -71,9 +86,14 @@ def tune(
             fail(str(e))
     for kind, s in summaries.items():
         if not json_out:
-            engines = ", ".join(f"{name} {e['latency_ms']:.3f} ms ({e['threads'] or 'default'} threads)" for name, e in s["engines"].items())
+            engines = ", ".join(
+                f"{name} {e['latency_ms']:.3f} ms ({e['threads'] or 'default'} threads)"
+                for name, e in s["engines"].items()
+            )
             quiet = s["fidelity"]
-            quiet = f" (best of {quiet['tasks']} tasks re-measured: {quiet['pick_changed']} picks changed)" if quiet else ""
+            quiet = (
+                f" (best of {quiet['tasks']} tasks re-measured: {quiet['pick_changed']} picks changed)" if quiet else ""
+            )
             console.print(
                 f"{kind}: {s['tasks']} tasks ({s['tasks_tuned']} tuned), {s['trials_measured']} trials measured, "
                 f"{s['trials_reused']} reused, {s['tuning_seconds']:.1f} s{quiet}; engine {s['engine']} {s['best_latency_ms']:.3f} ms vs "
@@ -86,5 +106,7 @@ def tune(
         emit_json({"model": name, "job_id": job.job_id, "targets": summaries})
     disagree = [k for k, s in summaries.items() if not s["agrees"]]
     if disagree:
-        fail(f"the variant for {', '.join(disagree)} does not compute what the ONNX model computes (see benchmark.json)", code=1)
-
+        fail(
+            f"the variant for {', '.join(disagree)} does not compute what the ONNX model computes (see benchmark.json)",
+            code=1,
+        )

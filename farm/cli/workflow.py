@@ -20,7 +20,10 @@ from ..stages import REQUIRED_STAGES, STAGES
 from .output import console, emit_json, err_console, fail
 from .remote import JsonOption, TokenOption, UrlOption, connect, plain
 
-app = typer.Typer(help="Workflows: tune a model for device kinds of the cluster, benchmark and package the variants.", no_args_is_help=True)
+app = typer.Typer(
+    help="Workflows: tune a model for device kinds of the cluster, benchmark and package the variants.",
+    no_args_is_help=True,
+)
 
 LOG_EVERY_S = 15.0
 TimeoutOption = Annotated[float | None, typer.Option("--timeout", help="Give up waiting after this many seconds.")]
@@ -37,7 +40,13 @@ def _line(kind: str, progress: dict) -> str:
 
 
 def _follow_bars(workflow: Workflow, timeout: float | None, poll: float) -> Workflow:
-    columns = [TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[best]}"), TimeElapsedColumn()]
+    columns = [
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[best]}"),
+        TimeElapsedColumn(),
+    ]
     with Progress(*columns, console=err_console) as bars:
         ids: dict[str, int] = {}
 
@@ -45,7 +54,13 @@ def _follow_bars(workflow: Workflow, timeout: float | None, poll: float) -> Work
             for kind, p in w.progress.items():
                 if kind not in ids:
                     ids[kind] = bars.add_task(kind, total=None, best="")
-                bars.update(ids[kind], description=f"{kind}: {p.get('stage')}", total=p.get("total") or None, completed=p.get("trials") or 0, best=_best(p))
+                bars.update(
+                    ids[kind],
+                    description=f"{kind}: {p.get('stage')}",
+                    total=p.get("total") or None,
+                    completed=p.get("trials") or 0,
+                    best=_best(p),
+                )
 
         return workflow.wait(timeout, poll, on_progress=show)
 
@@ -96,9 +111,17 @@ def _print(w: Workflow) -> None:
     for entry in w.outputs.get("ranking", []):
         latency = entry["metrics"].get("best_latency_ms", {}).get("value")
         shown = f"{latency:.3f} ms" if isinstance(latency, (int, float)) else "-"
-        console.print(f"rank {entry['rank']}: {entry['target']} (variant {entry['variant_id']}) {shown}", highlight=False, markup=False)
+        console.print(
+            f"rank {entry['rank']}: {entry['target']} (variant {entry['variant_id']}) {shown}",
+            highlight=False,
+            markup=False,
+        )
     for package in w.outputs.get("packages", []):
-        console.print(f"package {package['package_id']}: {package['format']} {package['artifact_name']} ({package['size_bytes']} bytes)", highlight=False, markup=False)
+        console.print(
+            f"package {package['package_id']}: {package['format']} {package['artifact_name']} ({package['size_bytes']} bytes)",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()
@@ -106,14 +129,35 @@ def create(
     model_id: Annotated[str, typer.Argument(help="The model to optimize.")],
     target: Annotated[str, typer.Option("--target", help="Device kinds, comma-separated (see `farm cluster status`).")],
     trials: Annotated[int, typer.Option("--trials", min=1, help="Trials to measure per kind, over all tasks.")] = 200,
-    trials_per_task: Annotated[int | None, typer.Option("--trials-per-task", min=1, help="At most this many trials per task.")] = None,
-    input_shape: Annotated[list[str] | None, typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions (repeatable).")] = None,
+    trials_per_task: Annotated[
+        int | None, typer.Option("--trials-per-task", min=1, help="At most this many trials per task.")
+    ] = None,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions (repeatable)."),
+    ] = None,
     stages: Annotated[str, typer.Option("--stages", help="Stages to run, comma-separated.")] = "autotune,benchmark",
-    webhook_url: Annotated[str | None, typer.Option("--webhook-url", help="Notified when the workflow ends (default: your account's).")] = None,
-    batch_sizes: Annotated[str | None, typer.Option("--batch-sizes", help="Benchmark these batch sizes too, e.g. 1,4,16 (needs a dynamic batch dimension).")] = None,
-    sla_ms: Annotated[float | None, typer.Option("--sla-ms", min=0.0, help="p90 latency SLA: report the largest batch size that meets it.")] = None,
+    webhook_url: Annotated[
+        str | None, typer.Option("--webhook-url", help="Notified when the workflow ends (default: your account's).")
+    ] = None,
+    batch_sizes: Annotated[
+        str | None,
+        typer.Option(
+            "--batch-sizes", help="Benchmark these batch sizes too, e.g. 1,4,16 (needs a dynamic batch dimension)."
+        ),
+    ] = None,
+    sla_ms: Annotated[
+        float | None,
+        typer.Option("--sla-ms", min=0.0, help="p90 latency SLA: report the largest batch size that meets it."),
+    ] = None,
     repeat: Annotated[int, typer.Option("--repeat", min=1, help="Timed runs per benchmark.")] = 50,
-    priorities: Annotated[str | None, typer.Option("--priorities", help="Ranking metrics, most important first; -NAME = lower is better (default: agrees,-best_latency_ms).")] = None,
+    priorities: Annotated[
+        str | None,
+        typer.Option(
+            "--priorities",
+            help="Ranking metrics, most important first; -NAME = lower is better (default: agrees,-best_latency_ms).",
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the workflow until it ends.")] = False,
     timeout: TimeoutOption = None,
     poll: PollOption = 2.0,
@@ -159,13 +203,18 @@ def create(
     if as_json:
         emit_json(workflow.as_json())
     else:
-        console.print(f"workflow {workflow.id} {workflow.state}: {', '.join(workflow.targets)}", highlight=False, markup=False)
+        console.print(
+            f"workflow {workflow.id} {workflow.state}: {', '.join(workflow.targets)}", highlight=False, markup=False
+        )
 
 
 @app.command("list")
 def list_workflows(
     model: Annotated[str | None, typer.Option("--model", help="Only this model's workflows.")] = None,
-    state: Annotated[str | None, typer.Option("--state", help="Only workflows in this state (pending, running, completed, failed, cancelled).")] = None,
+    state: Annotated[
+        str | None,
+        typer.Option("--state", help="Only workflows in this state (pending, running, completed, failed, cancelled)."),
+    ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,

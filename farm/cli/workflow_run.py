@@ -33,12 +33,25 @@ def run(
     model_id: Annotated[str, typer.Argument(help="The registry's model to optimize (its original variant is tuned).")],
     target: Annotated[str, typer.Option("--target", help="Device kinds, comma-separated.")],
     trials: Annotated[int, typer.Option("--trials", help="Trials per kind.")] = 200,
-    trials_per_task: Annotated[int | None, typer.Option("--trials-per-task", help="At most this many trials per task.")] = None,
-    input_shape: Annotated[list[str] | None, typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions.")] = None,
-    token: Annotated[str | None, typer.Option("--token", envvar="FARM_API_TOKEN", help="API token of the user running it.")] = None,
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder of the registry and artifacts (default: the farm's data folder).")] = None,
-    db: Annotated[str | None, typer.Option("--db", help="Tuning database URI (default: $FARM_DB or the data folder's).")] = None,
-    address: Annotated[str | None, typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")] = None,
+    trials_per_task: Annotated[
+        int | None, typer.Option("--trials-per-task", help="At most this many trials per task.")
+    ] = None,
+    input_shape: Annotated[
+        list[str] | None, typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions.")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option("--token", envvar="FARM_API_TOKEN", help="API token of the user running it.")
+    ] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option("--data-dir", help="Folder of the registry and artifacts (default: the farm's data folder)."),
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option("--db", help="Tuning database URI (default: $FARM_DB or the data folder's).")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")
+    ] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the finished workflow as JSON.")] = False,
 ) -> None:
     """Create a workflow for MODEL_ID and run it here to its end (exit 1 if it fails)."""
@@ -69,12 +82,16 @@ def run(
             options = {"trials": trials, "trials_per_task": trials_per_task, "input_shapes": shapes}
             kinds = [k.strip() for k in target.split(",") if k.strip()]
             # one transaction: the server's dispatcher never sees it pending, nor running without its live marker
-            workflow_id = workflow_records.create_workflow(s, model_id, targets=kinds, options=options, created_by=user.id).id
+            workflow_id = workflow_records.create_workflow(
+                s, model_id, targets=kinds, options=options, created_by=user.id
+            ).id
             marker = claim_driver(workflow_id)
             workflow_records.start_workflow(s, workflow_id, driver=driver_name(workflow_id))
         with stdout_to_stderr(json_out):
             typer.echo(f"workflow {workflow_id}: running", err=True)
-            state = execute_workflow(registry, workflow_id, db_uri=data_folder_db(db, folder), work_root=os.path.join(folder, "work"))
+            state = execute_workflow(
+                registry, workflow_id, db_uri=data_folder_db(db, folder), work_root=os.path.join(folder, "work")
+            )
         del marker
         with registry.session() as s:
             out = WorkflowOut.model_validate(workflow_records.get_workflow(s, workflow_id)).model_dump(mode="json")
@@ -85,6 +102,10 @@ def run(
     if json_out:
         emit_json(out)
     else:
-        typer.echo(json.dumps(out["outputs"], indent=2) if state == "completed" else out["error"] or f"workflow {workflow_id} {state}")
+        typer.echo(
+            json.dumps(out["outputs"], indent=2)
+            if state == "completed"
+            else out["error"] or f"workflow {workflow_id} {state}"
+        )
     if state != "completed":
         raise typer.Exit(1)

@@ -45,12 +45,18 @@ KERNEL_BUDGET_S = 0.05  # timed calls of one kernel in one engine per round, abo
 KERNEL_WARMUP = 3
 KERNEL_REWARM_S = 0.01
 
-CompileTvm = Callable[[onnx.ModelProto], bytes]  # an ONNX model -> its Relax VM library, compiled with the database's schedules
+CompileTvm = Callable[
+    [onnx.ModelProto], bytes
+]  # an ONNX model -> its Relax VM library, compiled with the database's schedules
 
 
 def _segment_archive(engine: str, data: bytes, inputs: list[str], outputs: list[str]) -> bytes:
     name = f"segment{ENGINE_SUFFIXES[engine]}"
-    plan = {"inputs": inputs, "outputs": outputs, "segments": [{"engine": engine, "file": name, "inputs": inputs, "outputs": outputs}]}
+    plan = {
+        "inputs": inputs,
+        "outputs": outputs,
+        "segments": [{"engine": engine, "file": name, "inputs": inputs, "outputs": outputs}],
+    }
     return write_plan(plan, {name: data})
 
 
@@ -87,14 +93,23 @@ def _time_calls(run: Callable[[], object], budget_s: float) -> list[float]:
     return seconds
 
 
-def _time_in_worker(archives: list[dict[str, bytes]], names: list[tuple[list[str], list[str]]], inputs: dict[str, np.ndarray],
-                    device_type: str, threads: int, rounds: int, budget_s: float) -> list[dict]:
+def _time_in_worker(
+    archives: list[dict[str, bytes]],
+    names: list[tuple[list[str], list[str]]],
+    inputs: dict[str, np.ndarray],
+    device_type: str,
+    threads: int,
+    rounds: int,
+    budget_s: float,
+) -> list[dict]:
     """In a process started with `TVM_NUM_THREADS` = `threads` and TVM's pool not spinning: each kernel's agreement and run
     times in both engines."""
     from ..runtime.hybrid_model import HybridPipeline
     from .timing import differences
 
-    pipelines = [{engine: HybridPipeline(a, device_type, threads) for engine, a in kernel.items()} for kernel in archives]
+    pipelines = [
+        {engine: HybridPipeline(a, device_type, threads) for engine, a in kernel.items()} for kernel in archives
+    ]
     values = dict(inputs)
     feeds, results = [], []
     for kernel, (ins, outs) in zip(pipelines, names):
@@ -113,14 +128,27 @@ def _time_in_worker(archives: list[dict[str, bytes]], names: list[tuple[list[str
     for r in range(rounds):
         for kernel, feed, result in zip(pipelines, feeds, results):
             engines = list(kernel)
-            for engine in engines[r % len(engines):] + engines[:r % len(engines)]:
+            for engine in engines[r % len(engines) :] + engines[: r % len(engines)]:
                 result["seconds"][engine] += _time_calls(functools.partial(kernel[engine], feed), budget_s)
-    return [{**{k: v for k, v in r.items() if k != "seconds"},
-             **{f"{engine}_us": float(np.median(s)) * 1e6 for engine, s in r["seconds"].items()}} for r in results]
+    return [
+        {
+            **{k: v for k, v in r.items() if k != "seconds"},
+            **{f"{engine}_us": float(np.median(s)) * 1e6 for engine, s in r["seconds"].items()},
+        }
+        for r in results
+    ]
 
 
-def time_kernels(candidates: list[dict], inputs: dict[str, np.ndarray], *, cores: int, device_type: str = "cpu",
-                 rounds: int = KERNEL_ROUNDS, budget_s: float = KERNEL_BUDGET_S, timeout_s: float = 1800.0) -> list[dict]:
+def time_kernels(
+    candidates: list[dict],
+    inputs: dict[str, np.ndarray],
+    *,
+    cores: int,
+    device_type: str = "cpu",
+    rounds: int = KERNEL_ROUNDS,
+    budget_s: float = KERNEL_BUDGET_S,
+    timeout_s: float = 1800.0,
+) -> list[dict]:
     """Both engines' median run time (us) of every kernel of `candidates` and TVM's agreement, with `cores` threads each.
 
     Runs wherever it is called (the farm calls it in the device's measurement worker) and
@@ -134,8 +162,19 @@ def time_kernels(candidates: list[dict], inputs: dict[str, np.ndarray], *, cores
 
     with environment({NUM_THREADS_VAR: str(cores), **NO_SPIN}):
         worker = PopenWorker()
-        worker.send(_time_in_worker, ([c["archives"] for c in candidates], [(c["inputs"], c["outputs"]) for c in candidates],
-                                      inputs, device_type, cores, rounds, budget_s), timeout=timeout_s)
+        worker.send(
+            _time_in_worker,
+            (
+                [c["archives"] for c in candidates],
+                [(c["inputs"], c["outputs"]) for c in candidates],
+                inputs,
+                device_type,
+                cores,
+                rounds,
+                budget_s,
+            ),
+            timeout=timeout_s,
+        )
     try:
         return worker.recv()
     finally:
@@ -144,11 +183,17 @@ def time_kernels(candidates: list[dict], inputs: dict[str, np.ndarray], *, cores
 
 def choose(timings: list[dict]) -> list[str]:
     """Per kernel, the engine that runs it: TVM where it agrees with ONNX Runtime and is faster, else ONNX Runtime."""
-    return ["tvm" if t.get("agrees") and t.get("tvm_us") is not None and t["tvm_us"] < t["onnxruntime_us"] else "onnxruntime"
-            for t in timings]
+    return [
+        "tvm"
+        if t.get("agrees") and t.get("tvm_us") is not None and t["tvm_us"] < t["onnxruntime_us"]
+        else "onnxruntime"
+        for t in timings
+    ]
 
 
-def plan_segments(segmenter: Segmenter, candidates: list[dict], timings: list[dict], compile_tvm: CompileTvm, threads: int) -> tuple[dict, bytes | None]:
+def plan_segments(
+    segmenter: Segmenter, candidates: list[dict], timings: list[dict], compile_tvm: CompileTvm, threads: int
+) -> tuple[dict, bytes | None]:
     """The hybrid's plan (kernels with both timings and their engine, segments) and its `hybrid.zip`; None when one engine takes all."""
     engines = choose(timings)
     kernels = [
@@ -178,13 +223,19 @@ def plan_segments(segmenter: Segmenter, candidates: list[dict], timings: list[di
             files[name] = part.SerializeToString()
         else:  # a lone kernel's library is the one it was timed with
             files[name] = candidates[first]["library"] if first == last else compile_tvm(part)
-        plan["segments"].append({"engine": engine, "file": name, "inputs": inputs, "outputs": outputs, "kernels": members})
+        plan["segments"].append(
+            {"engine": engine, "file": name, "inputs": inputs, "outputs": outputs, "kernels": members}
+        )
     plan["built"] = True
     return plan, write_plan(plan, files)
 
 
-def build_hybrid(model: onnx.ModelProto, inputs: dict[str, np.ndarray], compile_tvm: CompileTvm,
-                 on_device: Callable[[Callable, tuple], tuple[object, dict]]) -> tuple[dict, bytes | None]:
+def build_hybrid(
+    model: onnx.ModelProto,
+    inputs: dict[str, np.ndarray],
+    compile_tvm: CompileTvm,
+    on_device: Callable[[Callable, tuple], tuple[object, dict]],
+) -> tuple[dict, bytes | None]:
     """Cut `model` into kernels, time each in both engines through `on_device(fn, args)` (`farm.benchmark.on_device` of a
     kind), and plan the hybrid; (plan, `hybrid.zip` or None). Errors travel in the plan (`built` false, `error`)."""
     try:

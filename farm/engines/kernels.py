@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import onnx
 from onnx import helper
 
-ANCHORS = frozenset({"Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MatMul", "MatMulInteger", "QLinearMatMul", "Gemm"})
+ANCHORS = frozenset(
+    {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv", "MatMul", "MatMulInteger", "QLinearMatMul", "Gemm"}
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,12 @@ class Kernel:
     op_types: tuple[str, ...]
 
     def as_json(self) -> dict:
-        return {"index": self.index, "name": self.name, "nodes": [self.start, self.end], "op_types": list(self.op_types)}
+        return {
+            "index": self.index,
+            "name": self.name,
+            "nodes": [self.start, self.end],
+            "op_types": list(self.op_types),
+        }
 
 
 def split_kernels(model: onnx.ModelProto) -> list[Kernel]:
@@ -90,8 +97,10 @@ class Segmenter:
         inputs, outputs = self.io(first, last)
         missing = [name for name in [*inputs, *outputs] if name not in self.infos]
         if missing:
-            raise ValueError(f"ONNX shape inference gives no type for {', '.join(missing)}: the kernels cannot be cut out")
-        nodes = self.model.graph.node[self.kernels[first].start:self.kernels[last].end]
+            raise ValueError(
+                f"ONNX shape inference gives no type for {', '.join(missing)}: the kernels cannot be cut out"
+            )
+        nodes = self.model.graph.node[self.kernels[first].start : self.kernels[last].end]
         used = {name for node in nodes for name in node.input}
         graph = helper.make_graph(
             list(nodes),

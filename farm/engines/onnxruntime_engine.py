@@ -39,14 +39,20 @@ class OnnxRuntimeEngine(Engine):
                 label = f"ort-{t}t" + ("" if t == 1 else "-spin" if spin == "1" else "-nospin")
                 configs.append(EngineConfig(self.name, label, inference_settings(session), t))
         if cores > 1:
-            session = {"execution_mode": 1, "inter_op_num_threads": cores, "intra_op_num_threads": 1}  # 1 = ORT_PARALLEL
+            session = {
+                "execution_mode": 1,
+                "inter_op_num_threads": cores,
+                "intra_op_num_threads": 1,
+            }  # 1 = ORT_PARALLEL
             configs.append(EngineConfig(self.name, f"ort-parallel-{cores}", inference_settings(session), cores))
         return configs
 
     def load(self, artifact: bytes, config: EngineConfig, device_type: str, inputs: list[np.ndarray]) -> Runner:
         import onnxruntime as ort
 
-        session = ort.InferenceSession(artifact, session_options(config.settings), providers=providers(config.settings, device_type))
+        session = ort.InferenceSession(
+            artifact, session_options(config.settings), providers=providers(config.settings, device_type)
+        )
         feed = {i.name: x for i, x in zip(session.get_inputs(), inputs)}
 
         def run() -> list[np.ndarray]:

@@ -36,8 +36,12 @@ from .base import EngineConfig
 ABS_TOL = 1e-3
 REL_TOL = 1e-2
 ROUNDS = 5
-REWARM_S = 0.1  # untimed inferences before each round: one was not enough (a 0.45 ms model read 1.3x slow in its rounds)
-BUDGET_S = 10.0  # about how long one configuration's timed inferences may take: an untuned model can run 100x slower than ORT
+REWARM_S = (
+    0.1  # untimed inferences before each round: one was not enough (a 0.45 ms model read 1.3x slow in its rounds)
+)
+BUDGET_S = (
+    10.0  # about how long one configuration's timed inferences may take: an untuned model can run 100x slower than ORT
+)
 QUIESCE_S = 1.0  # the longest wait for the other workers' pools to stop spinning before a round
 QUIESCE_STEP_S = 0.01  # longer than a scheduler tick: a spinning thread's schedstat moves only on ticks
 IDLE_CPU_S = 100e-6  # CPU the other workers may use in a step and still count as idle
@@ -96,12 +100,18 @@ class _Worker:
         self.popen = PopenWorker()
         self.process: psutil.Process | None = None
 
-    def start(self, artifact: bytes, device_type: str, inputs: list[np.ndarray], warmup: int, budget_s: float) -> tuple[list[np.ndarray], float]:
+    def start(
+        self, artifact: bytes, device_type: str, inputs: list[np.ndarray], warmup: int, budget_s: float
+    ) -> tuple[list[np.ndarray], float]:
         """Start the process (the environment holds the configuration's variables while it starts) and load the engine."""
         from .worker import prepare
 
         with environment(engine_named(self.config.engine).worker_env(self.config)):
-            self.popen.send(prepare, (self.config.as_json(), artifact, device_type, inputs, warmup, budget_s), timeout=self.timeout_s)
+            self.popen.send(
+                prepare,
+                (self.config.as_json(), artifact, device_type, inputs, warmup, budget_s),
+                timeout=self.timeout_s,
+            )
         pid, outputs, run_s = self._recv("loading")
         self.process = psutil.Process(pid)
         return outputs, run_s
@@ -186,7 +196,9 @@ def time_engines(
         for w in workers:
             artifact = artifacts[engine_named(w.config.engine).artifact]
             outputs[w.config.label], run_s = w.start(artifact, device_type, list(inputs.values()), warmup, budget_s)
-            per_round[w.config.label] = max(1, min(math.ceil(repeat / rounds), int(budget_s / rounds / max(run_s, 1e-9))))
+            per_round[w.config.label] = max(
+                1, min(math.ceil(repeat / rounds), int(budget_s / rounds / max(run_s, 1e-9)))
+            )
         seconds: dict[str, list[float]] = {w.config.label: [] for w in workers}
         others_cpu: dict[str, float] = dict.fromkeys(seconds, 0.0)
         for r in range(rounds):
@@ -202,14 +214,23 @@ def time_engines(
     reference = outputs[REFERENCE]
     results = []
     for config in configs:
-        results.append({
-            **config.as_json(),
-            "stats": latency_stats(seconds[config.label]),
-            **differences(outputs[config.label], reference),
-            "others_cpu_ms": round(others_cpu[config.label] * 1e3, 3),
-            "repeat": len(seconds[config.label]),
-        })
-    return summarize(results, warmup=warmup, repeat=max(r["repeat"] for r in results), rounds=rounds, cores=cores, device_type=device_type)
+        results.append(
+            {
+                **config.as_json(),
+                "stats": latency_stats(seconds[config.label]),
+                **differences(outputs[config.label], reference),
+                "others_cpu_ms": round(others_cpu[config.label] * 1e3, 3),
+                "repeat": len(seconds[config.label]),
+            }
+        )
+    return summarize(
+        results,
+        warmup=warmup,
+        repeat=max(r["repeat"] for r in results),
+        rounds=rounds,
+        cores=cores,
+        device_type=device_type,
+    )
 
 
 def _engine_entry(result: dict) -> dict:
@@ -252,13 +273,15 @@ def summarize(results: list[dict], **run: object) -> dict:
     }
     if "tvm" in engines:
         tvm = engines["tvm"]
-        summary.update({
-            "tvm": tvm["stats"],
-            "tvm_latency_ms": tvm["latency_ms"],
-            "speedup_vs_ort": default["stats"]["median_ms"] / tvm["latency_ms"],
-            "max_abs_diff": tvm["max_abs_diff"],
-            "max_rel_diff": tvm["max_rel_diff"],
-            "threads": tvm["threads"],
-        })
+        summary.update(
+            {
+                "tvm": tvm["stats"],
+                "tvm_latency_ms": tvm["latency_ms"],
+                "speedup_vs_ort": default["stats"]["median_ms"] / tvm["latency_ms"],
+                "max_abs_diff": tvm["max_abs_diff"],
+                "max_rel_diff": tvm["max_rel_diff"],
+                "threads": tvm["threads"],
+            }
+        )
     summary["agrees"] = engines[engine]["agrees"]
     return summary

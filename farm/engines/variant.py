@@ -34,7 +34,9 @@ def _write(path: str, data: bytes) -> str:
     return file_sha256(path)
 
 
-def record_engines(variant_dir: str, check: dict, onnx_model: bytes, hybrid: bytes | None = None, plan: dict | None = None) -> dict:
+def record_engines(
+    variant_dir: str, check: dict, onnx_model: bytes, hybrid: bytes | None = None, plan: dict | None = None
+) -> dict:
     """Write `onnx_model` (and the `hybrid` archive) into `variant_dir` and the choice of `check` (a `time_engines` result)
     into its metadata, with the hybrid's `plan`; the metadata."""
     files = {"onnx_model": (ONNX_FILE, onnx_model)}

@@ -53,7 +53,9 @@ class _Graph:
     def conv(self, x: str, cin: int, cout: int, k: int, stride: int = 1, group: int = 1) -> str:
         w = self.weight((cout, cin // group, k, k), (2.0 / (cin // group * k * k)) ** 0.5)
         b = self.weight((cout,), 0.01)
-        return self.node("Conv", [x, w, b], kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4, group=group)
+        return self.node(
+            "Conv", [x, w, b], kernel_shape=[k, k], strides=[stride, stride], pads=[k // 2] * 4, group=group
+        )
 
     def shape(self, dims: list[int]) -> str:
         name = self.name("shape")
@@ -78,10 +80,14 @@ class _Graph:
 
     def head(self, x: str, channels: int, classes: int) -> str:
         pooled = self.node("Flatten", [self.node("GlobalAveragePool", [x])], axis=1)
-        return self.node("Gemm", [pooled, self.weight((classes, channels), channels**-0.5), self.weight((classes,), 0.01)], transB=1)
+        return self.node(
+            "Gemm", [pooled, self.weight((classes, channels), channels**-0.5), self.weight((classes,), 0.01)], transB=1
+        )
 
 
-def resnet_cnn(size: int = 32, width: int = 16, blocks: int = 2, classes: int = 10, dynamic_batch: bool = False, seed: int = 0) -> onnx.ModelProto:
+def resnet_cnn(
+    size: int = 32, width: int = 16, blocks: int = 2, classes: int = 10, dynamic_batch: bool = False, seed: int = 0
+) -> onnx.ModelProto:
     """A ResNet-style CNN: stem, `blocks` residual blocks per stage, two stages, classifier."""
     g = _Graph(seed)
     x = g.node("Relu", [g.conv("input", 3, width, 3)])
@@ -96,7 +102,9 @@ def resnet_cnn(size: int = 32, width: int = 16, blocks: int = 2, classes: int = 
     return g.model("input", g.head(x, channels, classes), "batch" if dynamic_batch else 1, size, classes, "resnet_cnn")
 
 
-def mobilenet_cnn(size: int = 32, width: int = 16, blocks: int = 3, classes: int = 10, dynamic_batch: bool = False, seed: int = 0) -> onnx.ModelProto:
+def mobilenet_cnn(
+    size: int = 32, width: int = 16, blocks: int = 3, classes: int = 10, dynamic_batch: bool = False, seed: int = 0
+) -> onnx.ModelProto:
     """A MobileNet-style CNN of depthwise-separable blocks."""
     g = _Graph(seed)
 
@@ -109,10 +117,20 @@ def mobilenet_cnn(size: int = 32, width: int = 16, blocks: int = 3, classes: int
         x = relu6(g.conv(x, channels, channels, 3, stride=2 if i == 1 else 1, group=channels))
         x = relu6(g.conv(x, channels, channels * 2, 1))
         channels *= 2
-    return g.model("input", g.head(x, channels, classes), "batch" if dynamic_batch else 1, size, classes, "mobilenet_cnn")
+    return g.model(
+        "input", g.head(x, channels, classes), "batch" if dynamic_batch else 1, size, classes, "mobilenet_cnn"
+    )
 
 
-def transformer_block(seq: int = 32, dim: int = 64, heads: int = 4, ff: int = 256, layers: int = 1, dynamic_batch: bool = False, seed: int = 0) -> onnx.ModelProto:
+def transformer_block(
+    seq: int = 32,
+    dim: int = 64,
+    heads: int = 4,
+    ff: int = 256,
+    layers: int = 1,
+    dynamic_batch: bool = False,
+    seed: int = 0,
+) -> onnx.ModelProto:
     """A transformer encoder: per layer, multi-head self-attention and a GELU feed-forward, each with residual and layer norm."""
     g = _Graph(seed)
     head_dim = dim // heads
@@ -133,7 +151,9 @@ def transformer_block(seq: int = 32, dim: int = 64, heads: int = 4, ff: int = 25
     x = "input"
     for _ in range(layers):
         q, k, v = (split_heads(linear(x, dim, dim)) for _ in range(3))
-        scores = g.node("Mul", [g.node("MatMul", [q, g.node("Transpose", [k], perm=[0, 1, 3, 2])]), g.constant(head_dim**-0.5)])
+        scores = g.node(
+            "Mul", [g.node("MatMul", [q, g.node("Transpose", [k], perm=[0, 1, 3, 2])]), g.constant(head_dim**-0.5)]
+        )
         attended = g.node("MatMul", [g.node("Softmax", [scores], axis=-1), v])
         merged = g.node("Reshape", [g.node("Transpose", [attended], perm=[0, 2, 1, 3]), g.shape([0, seq, dim])])
         x = norm(g.node("Add", [x, linear(merged, dim, dim)]))

@@ -23,7 +23,9 @@ MEMORY_BYTES = 4 << 30  # address space of the checking process
 TIMEOUT_S = 120.0
 
 
-def check_onnx_file(path: str, memory_bytes: int = MEMORY_BYTES, timeout_s: float = TIMEOUT_S) -> tuple[list[dict], list[dict]]:
+def check_onnx_file(
+    path: str, memory_bytes: int = MEMORY_BYTES, timeout_s: float = TIMEOUT_S
+) -> tuple[list[dict], list[dict]]:
     """The inputs and outputs (as JSON) of the ONNX file at `path`, read and checked in a limited subprocess; `ModelImportError` if it is not a model we can take."""
     command = [sys.executable, "-m", __name__, path, str(memory_bytes)]
     try:
@@ -37,8 +39,10 @@ def check_onnx_file(path: str, memory_bytes: int = MEMORY_BYTES, timeout_s: floa
     if "error" in answer:
         raise ModelImportError(answer["error"])
     if done.returncode or "inputs" not in answer:
-        raise ModelImportError(f"{path} could not be read within {memory_bytes / (1 << 30):g} GiB of memory (the checking process ended with "
-                               f"code {done.returncode})")
+        raise ModelImportError(
+            f"{path} could not be read within {memory_bytes / (1 << 30):g} GiB of memory (the checking process ended with "
+            f"code {done.returncode})"
+        )
     return answer["inputs"], answer["outputs"]
 
 
@@ -48,7 +52,10 @@ def _main(path: str, memory_bytes: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     try:
         proto = load_onnx(path)
-        answer = {"inputs": [i.as_json() for i in graph_inputs(proto)], "outputs": [tensor_info(v).as_json() for v in proto.graph.output]}
+        answer = {
+            "inputs": [i.as_json() for i in graph_inputs(proto)],
+            "outputs": [tensor_info(v).as_json() for v in proto.graph.output],
+        }
     except ModelImportError as e:
         answer = {"error": str(e)}
     print(json.dumps(answer))

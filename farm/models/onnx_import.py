@@ -96,7 +96,9 @@ def parse_input_shapes(specs: list[str]) -> dict[str, tuple[int, ...]]:
             if any(d <= 0 for d in shape):
                 raise ValueError
         except ValueError:
-            raise ModelImportError(f"--input-shape {spec!r}: expected NAME:D0,D1,… with positive integers, e.g. x:1,3,224,224") from None
+            raise ModelImportError(
+                f"--input-shape {spec!r}: expected NAME:D0,D1,… with positive integers, e.g. x:1,3,224,224"
+            ) from None
         shapes[name] = shape
     return shapes
 
@@ -130,13 +132,17 @@ def freeze_shapes(model: onnx.ModelProto, shapes: dict[str, tuple[int, ...]]) ->
     inputs = {i.name: i for i in graph_inputs(model)}
     unknown = sorted(set(shapes) - set(inputs))
     if unknown:
-        raise ModelImportError(f"--input-shape names no input of the model: {', '.join(unknown)} (inputs: {', '.join(inputs)})")
+        raise ModelImportError(
+            f"--input-shape names no input of the model: {', '.join(unknown)} (inputs: {', '.join(inputs)})"
+        )
     missing = []
     for name, info in inputs.items():
         if name in shapes:
             given = shapes[name]
             if len(given) != len(info.shape) or any(isinstance(d, int) and d != g for d, g in zip(info.shape, given)):
-                raise ModelImportError(f"--input-shape {name}:{','.join(map(str, given))} does not fit the model's shape {list(info.shape)}")
+                raise ModelImportError(
+                    f"--input-shape {name}:{','.join(map(str, given))} does not fit the model's shape {list(info.shape)}"
+                )
         elif info.dynamic_dims:
             dims = ", ".join(f"dimension {i} ({info.shape[i]!r})" for i in info.dynamic_dims)
             example = ",".join(str(d) if isinstance(d, int) else "N" for d in info.shape)
@@ -204,7 +210,9 @@ def unsupported_operators(model: onnx.ModelProto, folded: bool = True) -> list[s
     from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
 
     known = _get_convert_map()
-    constants = {init.name for init in model.graph.initializer} | {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
+    constants = {init.name for init in model.graph.initializer} | {
+        o for n in model.graph.node if n.op_type == "Constant" for o in n.output
+    }
     problems = set()
     for node in model.graph.node:
         if node.domain not in ("", "ai.onnx"):
@@ -255,7 +263,9 @@ def to_relax(model: OnnxModel):
     shape_dict = {i.name: list(i.shape) for i in model.inputs}
     dtype_dict = {i.name: i.dtype for i in model.inputs}
     try:
-        mod = from_onnx(model.proto, shape_dict=shape_dict, dtype_dict=dtype_dict, opset=model.opset, keep_params_in_input=True)
+        mod = from_onnx(
+            model.proto, shape_dict=shape_dict, dtype_dict=dtype_dict, opset=model.opset, keep_params_in_input=True
+        )
     except Exception as e:  # noqa: BLE001 - the frontend raises TVMError, ValueError, KeyError…
         raise ModelImportError(f"the Relax ONNX importer failed: {str(e).strip().splitlines()[-1]}") from None
     return relax.frontend.detach_params(mod)
@@ -271,4 +281,3 @@ def random_inputs(inputs: list[TensorInfo], seed: int = 0) -> dict[str, np.ndarr
         else:
             data[info.name] = rng.integers(0, 4, size=info.shape).astype(info.dtype)
     return data
-

@@ -81,11 +81,16 @@ def _candidate_files(c: Candidate, folder: str) -> dict[str, bytes | str]:
     return {
         f"{folder}/model/{METADATA_FILE}": os.path.join(variant.folder, METADATA_FILE),
         **{f"{folder}/model/{name}": os.path.join(variant.folder, name) for name in variant.model_files},
-        f"{folder}/tuning_history.json": _json({
-            "source_model": {"name": os.path.basename(source), "sha256": meta.get("source_sha256", "")},
-            "model": c.model, "kind": c.kind, "target_key": meta.get("target_key"), "tvm_version": meta.get("tvm_version"),
-            "tuning": meta.get("tuning", {}),
-        }),
+        f"{folder}/tuning_history.json": _json(
+            {
+                "source_model": {"name": os.path.basename(source), "sha256": meta.get("source_sha256", "")},
+                "model": c.model,
+                "kind": c.kind,
+                "target_key": meta.get("target_key"),
+                "tvm_version": meta.get("tvm_version"),
+                "tuning": meta.get("tuning", {}),
+            }
+        ),
         f"{folder}/metrics.json": _json({"metrics": c.metrics, "benchmark": c.benchmark}),
         f"{folder}/inference_settings.json": _json(inference_settings(c)),
     }
@@ -111,9 +116,15 @@ def build_candidates_zip(
     if not kept:
         raise PackagingError("no candidates to package")
     ranking = rank(kept, priorities)
-    members: dict[str, bytes | str] = {RANK_FILE: _json(ranking), "SampleCode/run_model.py": RUN_MODEL.encode(), "SampleCode/README.txt": SAMPLE_README.encode()}
+    members: dict[str, bytes | str] = {
+        RANK_FILE: _json(ranking),
+        "SampleCode/run_model.py": RUN_MODEL.encode(),
+        "SampleCode/README.txt": SAMPLE_README.encode(),
+    }
     for c, entry in zip(kept, ranking, strict=True):
-        members.update(_candidate_files(c, os.path.dirname(os.path.dirname(entry["model_config"]["config"]["model_path"]))))
+        members.update(
+            _candidate_files(c, os.path.dirname(os.path.dirname(entry["model_config"]["config"]["model_path"])))
+        )
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(os.path.abspath(out_dir), f"{safe_name(name)}.zip")
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:

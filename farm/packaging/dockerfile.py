@@ -128,7 +128,12 @@ def build_docker_context(variant_dir: str, out_dir: str) -> str:
         wheel_name: wheel,
         "serve.py": SERVE.format(package=package, port=PORT).encode(),
         "Dockerfile": DOCKERFILE.format(
-            model=json.dumps(meta["model"]), kind=json.dumps(meta["kind"]), dist=dist, stem=variant.stem, wheel=wheel_name, port=PORT
+            model=json.dumps(meta["model"]),
+            kind=json.dumps(meta["kind"]),
+            dist=dist,
+            stem=variant.stem,
+            wheel=wheel_name,
+            port=PORT,
         ).encode(),
     }
     os.makedirs(out_dir, exist_ok=True)

@@ -26,10 +26,22 @@ from ..runtime.ort_model import PROVIDERS
 from .variant import ENGINE_FILES, read_variant, safe_name
 
 CANDIDATES_FOLDER = "CandidateModels"
-MODEL_TYPES = {"tvm": "TVMRelaxExecutable", "onnxruntime": "ONNXModel", "hybrid": "TVMOnnxRuntimeHybrid"}  # engine -> model_config type, as Olive names ONNX models
+MODEL_TYPES = {
+    "tvm": "TVMRelaxExecutable",
+    "onnxruntime": "ONNXModel",
+    "hybrid": "TVMOnnxRuntimeHybrid",
+}  # engine -> model_config type, as Olive names ONNX models
 
 _STATS = ("median_ms", "mean_ms", "std_ms", "p90_ms", "throughput_per_s")
-_BENCHMARK = ("agrees", "best_latency_ms", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff")
+_BENCHMARK = (
+    "agrees",
+    "best_latency_ms",
+    "tvm_latency_ms",
+    "ort_latency_ms",
+    "speedup_vs_ort",
+    "max_abs_diff",
+    "max_rel_diff",
+)
 METRICS: tuple[str, ...] = (
     *_BENCHMARK,
     *(f"{side}_{stat}" for side in ("tvm", "ort") for stat in _STATS),
@@ -37,7 +49,9 @@ METRICS: tuple[str, ...] = (
     "trials_measured",
     "cost_per_million_usd",
 )
-HIGHER_IS_BETTER = frozenset({"agrees", "speedup_vs_ort", "tvm_throughput_per_s", "ort_throughput_per_s", "trials_measured"})
+HIGHER_IS_BETTER = frozenset(
+    {"agrees", "speedup_vs_ort", "tvm_throughput_per_s", "ort_throughput_per_s", "trials_measured"}
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,10 @@ class MetricPriority:
     higher_is_better: bool
 
 
-DEFAULT_PRIORITIES: tuple[MetricPriority, ...] = (MetricPriority("agrees", True), MetricPriority("best_latency_ms", False))
+DEFAULT_PRIORITIES: tuple[MetricPriority, ...] = (
+    MetricPriority("agrees", True),
+    MetricPriority("best_latency_ms", False),
+)
 
 
 @dataclass
@@ -85,7 +102,7 @@ def parse_priorities(spec: str, metrics: Iterable[str] = METRICS) -> list[Metric
     for item in spec.split(","):
         item = item.strip()
         sign = item[0] if item[:1] in ("+", "-") else ""
-        name = item[len(sign):].strip()
+        name = item[len(sign) :].strip()
         if not name:
             raise ValueError(f"empty metric name in priorities {spec!r}")
         if name not in metrics:
@@ -119,8 +136,12 @@ def inference_settings(candidate: Candidate) -> dict:
     if engine == "onnxruntime":
         return {**settings, **measured.get("settings", {})}
     if engine == "hybrid":  # its ONNX Runtime segments: one process-wide pool with as many threads as TVM's
-        return {**settings, "execution_provider": [PROVIDERS[settings["device"]]], "session_options": {"use_per_session_threads": False},
-                "global_thread_pool": {"intra_op_num_threads": settings["threads"], "inter_op_num_threads": 1}}
+        return {
+            **settings,
+            "execution_provider": [PROVIDERS[settings["device"]]],
+            "session_options": {"use_per_session_threads": False},
+            "global_thread_pool": {"intra_op_num_threads": settings["threads"], "inter_op_num_threads": 1},
+        }
     return settings
 
 
@@ -158,15 +179,17 @@ def rank(candidates: Iterable[Candidate], priorities: Sequence[MetricPriority] |
             "target": c.metadata.get("target", {}),
             "inference_settings": inference_settings(c),
         }
-        entries.append({
-            "rank": position,
-            "variant_id": c.variant_id,
-            "target": c.kind,
-            "model": c.model,
-            "model_config": {"type": MODEL_TYPES[engine], "config": config},
-            "metrics": {
-                p.name: {"value": c.metrics.get(p.name), "priority": i, "higher_is_better": p.higher_is_better}
-                for i, p in enumerate(priorities, 1)
-            },
-        })
+        entries.append(
+            {
+                "rank": position,
+                "variant_id": c.variant_id,
+                "target": c.kind,
+                "model": c.model,
+                "model_config": {"type": MODEL_TYPES[engine], "config": config},
+                "metrics": {
+                    p.name: {"value": c.metrics.get(p.name), "priority": i, "higher_is_better": p.higher_is_better}
+                    for i, p in enumerate(priorities, 1)
+                },
+            }
+        )
     return entries

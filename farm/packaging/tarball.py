@@ -77,7 +77,10 @@ def build_tarball(variant_dir: str, out_dir: str) -> str:
         METADATA_FILE: json.dumps(metadata, indent=2).encode(),
         "example.py": EXAMPLE.encode(),
         "README.txt": README.format(
-            model=meta["model"], kind=meta["kind"], tvm_version=meta.get("tvm_version", "?"), target_key=meta.get("target_key", "?")
+            model=meta["model"],
+            kind=meta["kind"],
+            tvm_version=meta.get("tvm_version", "?"),
+            target_key=meta.get("target_key", "?"),
         ).encode(),
     }
     os.makedirs(out_dir, exist_ok=True)

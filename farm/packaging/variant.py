@@ -96,7 +96,9 @@ def read_variant(folder: str) -> Variant:
         raise PackagingError(f"{folder}: no such folder")
     metadata_path = os.path.join(folder, METADATA_FILE)
     if not os.path.isfile(metadata_path):
-        raise PackagingError(f"{folder}: no {METADATA_FILE}, not a variant folder (farm tune --out DIR writes DIR/<kind>/)")
+        raise PackagingError(
+            f"{folder}: no {METADATA_FILE}, not a variant folder (farm tune --out DIR writes DIR/<kind>/)"
+        )
     metadata = _read_json(metadata_path)
     missing = [k for k in REQUIRED_KEYS if k not in metadata]
     if missing:
@@ -105,7 +107,9 @@ def read_variant(folder: str) -> Variant:
     if os.path.basename(metadata["library"]) != metadata["library"] or not os.path.isfile(library):
         raise PackagingError(f"{folder}: the library {metadata['library']!r} named by {METADATA_FILE} is missing")
     if file_sha256(library) != metadata["library_sha256"]:
-        raise PackagingError(f"{library}: SHA-256 differs from {METADATA_FILE}'s library_sha256 (corrupt or replaced library)")
+        raise PackagingError(
+            f"{library}: SHA-256 differs from {METADATA_FILE}'s library_sha256 (corrupt or replaced library)"
+        )
     for key in EXTRA_FILES:
         name = metadata.get(key)
         if name is None:
@@ -114,10 +118,14 @@ def read_variant(folder: str) -> Variant:
         if os.path.basename(str(name)) != name or not os.path.isfile(path):
             raise PackagingError(f"{folder}: the {key} {name!r} named by {METADATA_FILE} is missing")
         if file_sha256(path) != metadata.get(f"{key}_sha256"):
-            raise PackagingError(f"{path}: SHA-256 differs from {METADATA_FILE}'s {key}_sha256 (corrupt or replaced file)")
+            raise PackagingError(
+                f"{path}: SHA-256 differs from {METADATA_FILE}'s {key}_sha256 (corrupt or replaced file)"
+            )
     needs = ENGINE_FILES.get(metadata.get("engine", "tvm"))
     if needs is not None and metadata.get(needs) is None:
-        raise PackagingError(f"{metadata_path}: engine {metadata['engine']!r} needs the {needs} file, which the folder does not name")
+        raise PackagingError(
+            f"{metadata_path}: engine {metadata['engine']!r} needs the {needs} file, which the folder does not name"
+        )
     benchmark_path = os.path.join(folder, BENCHMARK_FILE)
     benchmark = _read_json(benchmark_path) if os.path.isfile(benchmark_path) else {}
     return Variant(folder, metadata, benchmark)

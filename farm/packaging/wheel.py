@@ -93,33 +93,39 @@ def _pyproject(variant: Variant, dist: str, package: str, version: str) -> str:
     dependencies = variant.requirements()
     description = f"{meta['model']} optimized for {meta['kind']} by tuning-farm (engine: {variant.engine})"
     q = toml_string
-    return "\n".join([
-        "[build-system]",
-        'requires = ["setuptools>=70.1"]',
-        'build-backend = "setuptools.build_meta"',
-        "",
-        "[project]",
-        f"name = {q(dist)}",
-        f"version = {q(version)}",
-        f"description = {q(description)}",
-        'requires-python = ">=3.10"',
-        f"dependencies = {json.dumps(dependencies)}",
-        "",
-        "[tool.setuptools]",
-        f"packages = {json.dumps([package, f'{package}.runtime'])}",
-        "",
-        "[tool.setuptools.package-data]",
-        f'{package} = ["model/*"]',
-        "",
-        "[tool.distutils.bdist_wheel]",
-        'python-tag = "py3"',
-        f"plat-name = {q(platform_tag(meta['target']))}",
-        "",
-    ])
+    return "\n".join(
+        [
+            "[build-system]",
+            'requires = ["setuptools>=70.1"]',
+            'build-backend = "setuptools.build_meta"',
+            "",
+            "[project]",
+            f"name = {q(dist)}",
+            f"version = {q(version)}",
+            f"description = {q(description)}",
+            'requires-python = ">=3.10"',
+            f"dependencies = {json.dumps(dependencies)}",
+            "",
+            "[tool.setuptools]",
+            f"packages = {json.dumps([package, f'{package}.runtime'])}",
+            "",
+            "[tool.setuptools.package-data]",
+            f'{package} = ["model/*"]',
+            "",
+            "[tool.distutils.bdist_wheel]",
+            'python-tag = "py3"',
+            f"plat-name = {q(platform_tag(meta['target']))}",
+            "",
+        ]
+    )
 
 
 def _write_package(variant: Variant, root: str, package: str, version: str) -> None:
-    runtime_files = sorted(f for f in os.listdir(RUNTIME_DIR) if f.endswith(".py") and f not in NOT_PORTABLE) if os.path.isdir(RUNTIME_DIR) else []
+    runtime_files = (
+        sorted(f for f in os.listdir(RUNTIME_DIR) if f.endswith(".py") and f not in NOT_PORTABLE)
+        if os.path.isdir(RUNTIME_DIR)
+        else []
+    )
     if "__init__.py" not in runtime_files:
         raise PackagingError(f"{RUNTIME_DIR}: the farm runtime is missing; it is what the wheel runs the model with")
     os.makedirs(os.path.join(root, package, "runtime"))
@@ -147,12 +153,29 @@ def build_wheel(variant_dir: str, out_dir: str, *, name: str | None = None, vers
             f.write(_pyproject(variant, dist, package, version))
         _write_package(variant, src, package, version)
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--disable-pip-version-check", "-q", "-w", built, src],
-            capture_output=True, text=True, cwd=work, check=False,
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "--disable-pip-version-check",
+                "-q",
+                "-w",
+                built,
+                src,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=work,
+            check=False,
         )
         wheels = [f for f in os.listdir(built) if f.endswith(".whl")] if os.path.isdir(built) else []
         if proc.returncode != 0 or len(wheels) != 1:
-            raise PackagingError(f"building the wheel of {variant.folder} failed:\n{(proc.stdout + proc.stderr)[-3000:]}")
+            raise PackagingError(
+                f"building the wheel of {variant.folder} failed:\n{(proc.stdout + proc.stderr)[-3000:]}"
+            )
         path = os.path.join(os.path.abspath(out_dir), wheels[0])
         shutil.move(os.path.join(built, wheels[0]), path)
     return path

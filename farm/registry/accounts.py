@@ -24,7 +24,9 @@ from farm.registry.validation import check_webhook_url
 
 TOKEN_PREFIX = "farm_"
 MAX_TOKEN_LIFE = timedelta(days=3650)
-LAST_USED_EVERY = timedelta(minutes=1)  # how stale a token's `last_used_at` may get: authentication writes at most once a minute per token
+LAST_USED_EVERY = timedelta(
+    minutes=1
+)  # how stale a token's `last_used_at` may get: authentication writes at most once a minute per token
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 
 
@@ -41,10 +43,14 @@ def _email(email: str) -> str:
 
 
 def _other_active_admins(s: Session, user_id: str) -> int:
-    return s.scalar(select(func.count()).select_from(User).where(User.is_admin, User.is_active, User.id != user_id)) or 0
+    return (
+        s.scalar(select(func.count()).select_from(User).where(User.is_admin, User.is_active, User.id != user_id)) or 0
+    )
 
 
-def create_user(s: Session, email: str, *, admin: bool = False, can_optimize: bool = True, read_only: bool = False) -> User:
+def create_user(
+    s: Session, email: str, *, admin: bool = False, can_optimize: bool = True, read_only: bool = False
+) -> User:
     """A new active user; `read_only` means neither admin nor optimizer. A taken email is a `Conflict`."""
     email = _email(email)
     if read_only and admin:
@@ -98,7 +104,9 @@ def user_count(s: Session) -> int:
     return s.scalar(select(func.count()).select_from(User)) or 0
 
 
-def create_token(s: Session, user_id: str, name: str = "default", expires_in: timedelta | None = None) -> tuple[ApiToken, str]:
+def create_token(
+    s: Session, user_id: str, name: str = "default", expires_in: timedelta | None = None
+) -> tuple[ApiToken, str]:
     """A new token for the user, valid for `expires_in` (None: until revoked): the record and the plaintext, which is not stored and cannot be shown again."""
     fetch(s, User, user_id)
     name = name.strip() if isinstance(name, str) else ""
@@ -126,19 +134,29 @@ def revoke_token(s: Session, token_id: str) -> ApiToken:
 def list_tokens(s: Session, user_id: str) -> list[ApiToken]:
     """The user's tokens, revoked ones included, oldest first."""
     fetch(s, User, user_id)
-    return list(s.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at, ApiToken.id)))
+    return list(
+        s.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.created_at, ApiToken.id))
+    )
 
 
 def authenticate(s: Session, token: str) -> User:
     """The active user a token belongs to; records when the token was used. Unknown, revoked and deactivated each say so."""
-    record = s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token))) if isinstance(token, str) and token else None
+    record = (
+        s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        if isinstance(token, str) and token
+        else None
+    )
     if record is None:
         raise PermissionDenied("unknown API token: check FARM_API_TOKEN or create a token with `farm token create`")
     if record.revoked_at is not None:
-        raise PermissionDenied(f"API token {record.prefix}… ({record.name!r}) was revoked at {record.revoked_at.isoformat()}")
+        raise PermissionDenied(
+            f"API token {record.prefix}… ({record.name!r}) was revoked at {record.revoked_at.isoformat()}"
+        )
     now = utcnow()
     if record.expires_at is not None and record.expires_at <= now:
-        raise PermissionDenied(f"API token {record.prefix}… ({record.name!r}) expired at {record.expires_at.isoformat()}: create a new one")
+        raise PermissionDenied(
+            f"API token {record.prefix}… ({record.name!r}) expired at {record.expires_at.isoformat()}: create a new one"
+        )
     user = fetch(s, User, record.user_id)
     if not user.is_active:
         raise PermissionDenied(f"user {user.email} is deactivated: ask an admin to reactivate the account")

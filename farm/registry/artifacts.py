@@ -52,8 +52,10 @@ class _Verified:
         self.digest.update(chunk)
         at_end = size is None or size < 0 or (size > 0 and not chunk)
         if at_end and self.digest.hexdigest() != self.key:
-            raise CorruptArtifact(f"artifact {self.key} is damaged in the store (its bytes hash to {self.digest.hexdigest()}); "
-                                  "storing the same file again repairs it")
+            raise CorruptArtifact(
+                f"artifact {self.key} is damaged in the store (its bytes hash to {self.digest.hexdigest()}); "
+                "storing the same file again repairs it"
+            )
         return chunk
 
     def close(self) -> None:

@@ -73,7 +73,9 @@ def delete_project(s: Session, project_id: str) -> None:
     held = s.scalars(select(Model.name).where(Model.project_id == project.id).order_by(Model.name).limit(6)).all()
     if held:
         more = ", …" if len(held) > 5 else ""
-        raise Conflict(f"project {project.name!r} still holds models ({', '.join(held[:5])}{more}): move or delete them first")
+        raise Conflict(
+            f"project {project.name!r} still holds models ({', '.join(held[:5])}{more}): move or delete them first"
+        )
     s.delete(project)
     s.flush()
 
@@ -113,7 +115,9 @@ def store_model_file(artifacts: ArtifactStore, path: str, filename: str | None =
     return ModelFile(artifacts.put_file(path), os.path.getsize(path), inputs, outputs)
 
 
-def check_new_model(s: Session, name: str, labels: Iterable[str], description: str, project_id: str | None) -> tuple[str, list[str], str]:
+def check_new_model(
+    s: Session, name: str, labels: Iterable[str], description: str, project_id: str | None
+) -> tuple[str, list[str], str]:
     """The checks of a new model that need no file: its fields (`InvalidInput`), its project, its name free there; the fields normalized."""
     name, labels, description = check_name(name, "model"), check_labels(labels), check_text(description, "description")
     if project_id is not None:
@@ -136,12 +140,28 @@ def add_model(
     name, labels, description = check_new_model(s, name, labels, description, project_id)
     if created_by is not None:
         fetch(s, User, created_by)
-    model = Model(name=name, description=description, labels=labels, project_id=project_id, inputs=stored.inputs, outputs=stored.outputs,
-                  created_by=created_by)
+    model = Model(
+        name=name,
+        description=description,
+        labels=labels,
+        project_id=project_id,
+        inputs=stored.inputs,
+        outputs=stored.outputs,
+        created_by=created_by,
+    )
     s.add(model)
     s.flush()
     artifact_name = name if name.lower().endswith(".onnx") else f"{name}.onnx"
-    s.add(Variant(model_id=model.id, kind=ORIGINAL, artifact_key=stored.key, artifact_name=artifact_name, size_bytes=stored.size_bytes, metrics={}))
+    s.add(
+        Variant(
+            model_id=model.id,
+            kind=ORIGINAL,
+            artifact_key=stored.key,
+            artifact_name=artifact_name,
+            size_bytes=stored.size_bytes,
+            metrics={},
+        )
+    )
     s.flush()
     return model
 
@@ -166,7 +186,9 @@ def upload_model(
     """
     check_new_model(s, name, labels, description, project_id)
     stored = store_model_file(artifacts, path, filename)
-    return add_model(s, stored, name=name, description=description, labels=labels, project_id=project_id, created_by=created_by)
+    return add_model(
+        s, stored, name=name, description=description, labels=labels, project_id=project_id, created_by=created_by
+    )
 
 
 def list_models(
@@ -198,7 +220,14 @@ def get_model(s: Session, model_id: str) -> Model:
     return fetch(s, Model, model_id)
 
 
-def update_model(s: Session, model_id: str, *, name: str | None = None, description: str | None = None, labels: Iterable[str] | None = None) -> Model:
+def update_model(
+    s: Session,
+    model_id: str,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    labels: Iterable[str] | None = None,
+) -> Model:
     """Rename a model (unique where it lives), change its description or replace its labels; None leaves a field."""
     model = fetch(s, Model, model_id)
     if name is not None and name != model.name:
@@ -244,7 +273,11 @@ def delete_model(s: Session, model_id: str) -> None:
 def list_variants(s: Session, model_id: str) -> list[Variant]:
     """The model's variants, the original first, then oldest first."""
     fetch(s, Model, model_id)
-    stmt = select(Variant).where(Variant.model_id == model_id).order_by(Variant.kind != ORIGINAL, Variant.created_at, Variant.id)
+    stmt = (
+        select(Variant)
+        .where(Variant.model_id == model_id)
+        .order_by(Variant.kind != ORIGINAL, Variant.created_at, Variant.id)
+    )
     return list(s.scalars(stmt))
 
 
@@ -302,7 +335,9 @@ def add_variant(
     return variant
 
 
-def add_benchmark(s: Session, variant_id: str, *, kind: str, results: dict, workflow_id: str | None = None) -> BenchmarkResult:
+def add_benchmark(
+    s: Session, variant_id: str, *, kind: str, results: dict, workflow_id: str | None = None
+) -> BenchmarkResult:
     """Record a benchmark of a variant on a device kind."""
     variant = fetch(s, Variant, variant_id)
     _check_workflow(s, workflow_id, variant.model_id)
@@ -314,7 +349,9 @@ def add_benchmark(s: Session, variant_id: str, *, kind: str, results: dict, work
     return result
 
 
-def _filtered(cls: type[BenchmarkResult | Package], model_id: str | None, variant_id: str | None, workflow_id: str | None):
+def _filtered(
+    cls: type[BenchmarkResult | Package], model_id: str | None, variant_id: str | None, workflow_id: str | None
+):
     stmt = select(cls).order_by(cls.created_at, cls.id)
     if model_id is not None:
         stmt = stmt.join(Variant, Variant.id == cls.variant_id).where(Variant.model_id == model_id)
@@ -325,7 +362,9 @@ def _filtered(cls: type[BenchmarkResult | Package], model_id: str | None, varian
     return stmt
 
 
-def list_benchmarks(s: Session, *, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None) -> list[BenchmarkResult]:
+def list_benchmarks(
+    s: Session, *, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None
+) -> list[BenchmarkResult]:
     """Benchmark results matching every filter given, oldest first."""
     return list(s.scalars(_filtered(BenchmarkResult, model_id, variant_id, workflow_id)))
 
@@ -363,6 +402,8 @@ def get_package(s: Session, package_id: str) -> Package:
     return fetch(s, Package, package_id)
 
 
-def list_packages(s: Session, *, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None) -> list[Package]:
+def list_packages(
+    s: Session, *, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None
+) -> list[Package]:
     """Package records matching every filter given, oldest first."""
     return list(s.scalars(_filtered(Package, model_id, variant_id, workflow_id)))

@@ -41,7 +41,10 @@ def registry_url(data_dir: str) -> str:
     return os.environ.get("FARM_REGISTRY_URL") or default_registry_url(data_dir)
 
 
-PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600  # a new data folder and registry file: the registry holds token hashes and webhook secrets
+PRIVATE_DIR, PRIVATE_FILE = (
+    0o700,
+    0o600,
+)  # a new data folder and registry file: the registry holds token hashes and webhook secrets
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -59,8 +62,14 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
-        if fresh:  # a registry this process created: private to its owner. (chmod, never open+close: closing any descriptor
-            for name in (path, f"{path}-wal", f"{path}-shm"):  # of the file would drop this process's SQLite locks on it)
+        if (
+            fresh
+        ):  # a registry this process created: private to its owner. (chmod, never open+close: closing any descriptor
+            for name in (
+                path,
+                f"{path}-wal",
+                f"{path}-shm",
+            ):  # of the file would drop this process's SQLite locks on it)
                 if os.path.exists(name):
                     os.chmod(name, PRIVATE_FILE)
 
@@ -85,7 +94,11 @@ class Registry:
 
     def __init__(self, url: str, artifacts_uri: str) -> None:
         self.url = url
-        self.engine = _sqlite_engine(url) if make_url(url).get_backend_name() == "sqlite" else create_engine(url, pool_pre_ping=True)
+        self.engine = (
+            _sqlite_engine(url)
+            if make_url(url).get_backend_name() == "sqlite"
+            else create_engine(url, pool_pre_ping=True)
+        )
         upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.artifacts = ArtifactStore(artifacts_uri)

@@ -14,7 +14,12 @@ from farm.registry.validation import check_name
 
 def set_price(s: Session, kind: str, usd_per_hour: float, *, updated_by: str | None = None) -> DevicePrice:
     """Set (or change) what an hour of `kind` costs, in US dollars."""
-    if isinstance(usd_per_hour, bool) or not isinstance(usd_per_hour, (int, float)) or not math.isfinite(usd_per_hour) or usd_per_hour < 0:
+    if (
+        isinstance(usd_per_hour, bool)
+        or not isinstance(usd_per_hour, (int, float))
+        or not math.isfinite(usd_per_hour)
+        or usd_per_hour < 0
+    ):
         raise InvalidInput(f"a price per hour must be a finite number >= 0, not {usd_per_hour!r}")
     kind = check_name(kind, "device kind")
     price = s.get(DevicePrice, kind) or DevicePrice(kind=kind)

@@ -85,7 +85,9 @@ class User(Base):
     can_optimize: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     webhook_url: Mapped[str | None] = mapped_column(Text)
-    webhook_secret: Mapped[str | None] = mapped_column(String(64), default=lambda: secrets.token_hex(32))  # signs their webhooks
+    webhook_secret: Mapped[str | None] = mapped_column(
+        String(64), default=lambda: secrets.token_hex(32)
+    )  # signs their webhooks
     created_at: Mapped[datetime] = _created()
 
 
@@ -140,7 +142,9 @@ class Variant(Base):
     target: Mapped[dict | None] = mapped_column(JSON)
     target_key: Mapped[str | None] = mapped_column(String(128))
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("variants.id"))
-    workflow_id: Mapped[str | None] = mapped_column(ForeignKey("workflows.id", use_alter=True, name="fk_variants_workflow_id"), index=True)
+    workflow_id: Mapped[str | None] = mapped_column(
+        ForeignKey("workflows.id", use_alter=True, name="fk_variants_workflow_id"), index=True
+    )
     artifact_key: Mapped[str] = mapped_column(String(64), nullable=False)
     artifact_name: Mapped[str] = mapped_column(String(255), nullable=False)
     size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)

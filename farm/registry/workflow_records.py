@@ -48,14 +48,24 @@ def _options(options: dict) -> dict:
         if options.get(key) is not None and not _positive_int(options[key]):
             raise InvalidInput(f"{key} must be a positive integer, not {options[key]!r}")
     shapes = options.get("input_shapes") or {}
-    if not isinstance(shapes, dict) or not all(isinstance(d, (list, tuple)) and d and all(_positive_int(x) for x in d) for d in shapes.values()):
-        raise InvalidInput("input_shapes must map input names to lists of positive dimensions, e.g. {\"input\": [1, 3, 224, 224]}")
+    if not isinstance(shapes, dict) or not all(
+        isinstance(d, (list, tuple)) and d and all(_positive_int(x) for x in d) for d in shapes.values()
+    ):
+        raise InvalidInput(
+            'input_shapes must map input names to lists of positive dimensions, e.g. {"input": [1, 3, 224, 224]}'
+        )
     stages = options.get("stages") or {}
-    if not isinstance(stages, dict) or set(stages) - set(STAGES) or not all(isinstance(v, bool) for v in stages.values()):
+    if (
+        not isinstance(stages, dict)
+        or set(stages) - set(STAGES)
+        or not all(isinstance(v, bool) for v in stages.values())
+    ):
         raise InvalidInput(f"stages must map {', '.join(STAGES)} to true or false")
     for stage in REQUIRED_STAGES:
         if stages.get(stage) is False:
-            raise InvalidInput(f"the {stage} stage cannot be turned off: the other stages work on the variants it produces")
+            raise InvalidInput(
+                f"the {stage} stage cannot be turned off: the other stages work on the variants it produces"
+            )
     return {**options, "input_shapes": {k: list(v) for k, v in shapes.items()}, "stages": stages_of({"stages": stages})}
 
 
@@ -84,14 +94,24 @@ def create_workflow(
     model = fetch(s, Model, model_id)
     creator = fetch(s, User, created_by)
     if max_active is not None:
-        active = s.scalar(select(func.count()).select_from(Workflow).where(Workflow.created_by == created_by, Workflow.state.in_(ACTIVE_STATES)))
+        active = s.scalar(
+            select(func.count())
+            .select_from(Workflow)
+            .where(Workflow.created_by == created_by, Workflow.state.in_(ACTIVE_STATES))
+        )
         if active >= max_active:
-            raise Conflict(f"{creator.email} has {active} pending or running workflows, the most this server allows per user "
-                           f"(--max-workflows-per-user {max_active}); wait for one to end or cancel one")
+            raise Conflict(
+                f"{creator.email} has {active} pending or running workflows, the most this server allows per user "
+                f"(--max-workflows-per-user {max_active}); wait for one to end or cancel one"
+            )
     webhook_url = webhook_url or creator.webhook_url
     kinds = _targets(targets)
     if input_variant_id is None:
-        input_variant_id = s.scalar(select(Variant.id).where(Variant.model_id == model.id, Variant.kind == ORIGINAL).order_by(Variant.created_at))
+        input_variant_id = s.scalar(
+            select(Variant.id)
+            .where(Variant.model_id == model.id, Variant.kind == ORIGINAL)
+            .order_by(Variant.created_at)
+        )
         if input_variant_id is None:
             raise Conflict(f"model {model.name!r} has no original variant to optimize")
     elif fetch(s, Variant, input_variant_id).model_id != model.id:
@@ -112,7 +132,9 @@ def create_workflow(
     return workflow
 
 
-def list_workflows(s: Session, *, model_id: str | None = None, state: str | None = None, offset: int = 0, limit: int = 50) -> tuple[list[Workflow], int]:
+def list_workflows(
+    s: Session, *, model_id: str | None = None, state: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[Workflow], int]:
     """A page of workflows, newest first, and how many match the filters."""
     stmt = select(Workflow).order_by(Workflow.created_at.desc(), Workflow.id.desc())
     if model_id is not None:
@@ -146,7 +168,7 @@ def update_progress(s: Session, workflow_id: str, progress: dict) -> Workflow:
     """Merge `{kind: {field: value}}` into the workflow's progress; ignored once the workflow is finished."""
     workflow = fetch(s, Workflow, workflow_id)
     if not isinstance(progress, dict) or not all(isinstance(v, dict) for v in progress.values()):
-        raise InvalidInput("progress must map device kinds to objects, e.g. {\"x86-64\": {\"trials\": 12}}")
+        raise InvalidInput('progress must map device kinds to objects, e.g. {"x86-64": {"trials": 12}}')
     if workflow.state in ACTIVE_STATES:
         merged = dict(workflow.progress)
         for kind, fields in progress.items():

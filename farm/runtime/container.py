@@ -27,7 +27,10 @@ REQUIRED_KEYS = ("model", "inputs", "outputs", "target", "library", "library_sha
 ENGINES = ("tvm", "onnxruntime", "hybrid")
 ONNX_FILE = "model.onnx"
 HYBRID_FILE = "hybrid.zip"
-EXTRA_FILES = ("onnx_model", "hybrid_model")  # metadata keys naming a model file beside the library, each with its "<key>_sha256"
+EXTRA_FILES = (
+    "onnx_model",
+    "hybrid_model",
+)  # metadata keys naming a model file beside the library, each with its "<key>_sha256"
 PLATFORMS = {"llvm": "cpu", "cuda": "cuda"}  # TVM target kind -> device platform that runs it
 ELF_MAGIC = b"\x7fELF"
 
@@ -77,7 +80,11 @@ class ModelFolder:
 
     def _checked_file(self, key: str, what: str, otherwise: str) -> str:
         name = self.metadata.get(key)
-        path = os.path.join(self.folder, name) if isinstance(name, str) and os.path.basename(name) == name and name else None
+        path = (
+            os.path.join(self.folder, name)
+            if isinstance(name, str) and os.path.basename(name) == name and name
+            else None
+        )
         if path is None or not os.path.isfile(path):
             raise ContainerError(f"{self.folder} holds no {what} (metadata {key} is {name!r}): {otherwise}")
         if file_sha256(path) != self.metadata.get(f"{key}_sha256"):
@@ -171,7 +178,9 @@ def _tensor(metadata_path: str, key: str, entry: object) -> TensorInfo:
         if not isinstance(entry["name"], str) or not all(isinstance(d, int) and d >= 0 for d in shape):
             raise ValueError("a name and a static shape of non-negative integers")
     except (KeyError, TypeError, ValueError) as e:
-        raise ContainerError(f"{metadata_path}: {key} entry {entry!r} is not a tensor description ({type(e).__name__}: {e})") from e
+        raise ContainerError(
+            f"{metadata_path}: {key} entry {entry!r} is not a tensor description ({type(e).__name__}: {e})"
+        ) from e
     return TensorInfo(entry["name"], str(np.dtype(entry["dtype"])), shape)
 
 
@@ -207,7 +216,11 @@ def read_model_folder(folder: str | os.PathLike) -> ModelFolder:
     path = os.path.join(folder, METADATA)
     metadata = _load_metadata(path)
     library_name = metadata["library"]
-    if not isinstance(library_name, str) or os.path.basename(library_name) != library_name or library_name in ("", ".", ".."):
+    if (
+        not isinstance(library_name, str)
+        or os.path.basename(library_name) != library_name
+        or library_name in ("", ".", "..")
+    ):
         raise ContainerError(f"{path}: library must be a file name inside the folder, got {library_name!r}")
     library = os.path.join(folder, library_name)
     if not os.path.isfile(library):
@@ -220,7 +233,9 @@ def read_model_folder(folder: str | os.PathLike) -> ModelFolder:
     # dlopen maps a truncated library past its end and the process dies of SIGBUS: refuse it first
     expected, size = _elf_end(library), os.path.getsize(library)
     if expected > size:
-        raise ContainerError(f"{library} is truncated: its ELF headers describe {expected} bytes, the file holds {size}")
+        raise ContainerError(
+            f"{library} is truncated: its ELF headers describe {expected} bytes, the file holds {size}"
+        )
     target = metadata["target"]
     if not isinstance(target, dict) or target.get("kind") not in PLATFORMS:
         kind = target.get("kind") if isinstance(target, dict) else target

@@ -61,7 +61,11 @@ def read_plan(archive: bytes) -> tuple[dict, dict[str, bytes]]:
             files = {}
             for segment in segments:
                 name = segment["file"]
-                if segment["engine"] not in ENGINE_SUFFIXES or os.path.basename(name) != name or not name.endswith(ENGINE_SUFFIXES[segment["engine"]]):
+                if (
+                    segment["engine"] not in ENGINE_SUFFIXES
+                    or os.path.basename(name) != name
+                    or not name.endswith(ENGINE_SUFFIXES[segment["engine"]])
+                ):
                     raise ValueError(f"segment file {name!r} of engine {segment['engine']!r}")
                 files[name] = zf.read(name)
     except (zipfile.BadZipFile, KeyError, TypeError, ValueError) as e:
@@ -83,7 +87,12 @@ def to_tvm(array: np.ndarray, device: tvm.runtime.Device) -> tvm.runtime.Tensor:
     """`array` as a TVM tensor on a CPU `device`, sharing its memory where TVM allows it (64-byte aligned, contiguous, writable:
     DLPack cannot say read-only, and arrays that come through Ray's object store are)."""
     flags = array.flags
-    if device.dlpack_device_type() == DLPACK_CPU and flags.c_contiguous and flags.writeable and array.ctypes.data % 64 == 0:
+    if (
+        device.dlpack_device_type() == DLPACK_CPU
+        and flags.c_contiguous
+        and flags.writeable
+        and array.ctypes.data % 64 == 0
+    ):
         return tvm.runtime.from_dlpack(array)
     return tvm.runtime.tensor(np.ascontiguousarray(array), device)
 
@@ -105,7 +114,9 @@ class _TvmSegment:
         outputs = _flat(self.main(*[to_tvm(a, self.device) for a in arrays]))
         if self.device.dlpack_device_type() == DLPACK_CPU:  # CPU: numpy shares TVM's buffers
             return [np.from_dlpack(t) for t in outputs]
-        return [t.numpy() for t in outputs]  # a GPU's outputs come to the host, where the next segment's engine takes them
+        return [
+            t.numpy() for t in outputs
+        ]  # a GPU's outputs come to the host, where the next segment's engine takes them
 
 
 class _OrtSegment:

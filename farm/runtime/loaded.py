@@ -56,7 +56,11 @@ class LoadedModel(ModelView):
             raise InvalidArgumentError(f"repeat must be an integer >= 1, got {repeat!r}")
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
             raise InvalidArgumentError(f"warmup must be an integer >= 0, got {warmup!r}")
-        arrays = sample_inputs(self._container.inputs) if inputs is None else ordered_arrays("input", self._container.inputs, inputs)
+        arrays = (
+            sample_inputs(self._container.inputs)
+            if inputs is None
+            else ordered_arrays("input", self._container.inputs, inputs)
+        )
         return self._submit(self._profile, self._device_tensors(arrays), repeat, warmup).result()
 
     def close(self) -> None:
@@ -83,7 +87,9 @@ class LoadedModel(ModelView):
 
     def _check_outputs(self, results: list[np.ndarray]) -> list[np.ndarray]:
         if len(results) != len(self._container.outputs):
-            raise ModelError(f"the model returned {len(results)} outputs, its metadata lists {len(self._container.outputs)}")
+            raise ModelError(
+                f"the model returned {len(results)} outputs, its metadata lists {len(self._container.outputs)}"
+            )
         return results
 
     def _device_tensors(self, arrays: list[np.ndarray]) -> list:
@@ -98,5 +104,7 @@ class LoadedModel(ModelView):
         try:
             model_ns = time_model(lambda: self._execute(args), lambda: None, repeat, warmup)
         except Exception as e:
-            raise InferError(f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}") from e
+            raise InferError(
+                f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}"
+            ) from e
         return ProfileResult(self.name, model_ns, {}, self.device.id, self.threads, warmup=warmup)

@@ -107,7 +107,9 @@ def _cuda_devices() -> list[DeviceInfo]:
         index = len(devices)
         dev = tvm.cuda(index)
         kind = "cuda-sm" + dev.compute_version.replace(".", "")
-        devices.append(DeviceInfo(f"cuda:{index}", "cuda", kind, str(dev.device_name or ""), int(dev.multi_processor_count), index))
+        devices.append(
+            DeviceInfo(f"cuda:{index}", "cuda", kind, str(dev.device_name or ""), int(dev.multi_processor_count), index)
+        )
     return devices
 
 

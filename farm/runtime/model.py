@@ -72,7 +72,9 @@ def configure_thread_pool(threads: int | None) -> int:
     return int(tvm.get_global_func("runtime.NumThreads")())
 
 
-def _start_worker(module: tvm.runtime.Module, device: tvm.runtime.Device, threads: int | None) -> tuple[relax.VirtualMachine, int, int]:
+def _start_worker(
+    module: tvm.runtime.Module, device: tvm.runtime.Device, threads: int | None
+) -> tuple[relax.VirtualMachine, int, int]:
     """On the model's worker thread, before TVM ran anything there: its thread pool, then the VM; (vm, threads, thread id)."""
     threads = configure_thread_pool(threads)
     try:
@@ -92,14 +94,18 @@ def numpy_outputs(value: object) -> list[np.ndarray]:
 class Model(ModelView):
     """A model loaded on one device through TVM's Relax VM: its tensors, requests to run it, and its profile."""
 
-    def __init__(self, container: ModelFolder, module: tvm.runtime.Module, device: DeviceInfo, threads: int | None) -> None:
+    def __init__(
+        self, container: ModelFolder, module: tvm.runtime.Module, device: DeviceInfo, threads: int | None
+    ) -> None:
         self._container = container
         self._module = module
         self.device = device
         self._tvm_device = device.tvm_device()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"farm-runtime-{container.name}")
         try:
-            self._vm, self.threads, self._worker = self._executor.submit(_start_worker, module, self._tvm_device, threads).result()
+            self._vm, self.threads, self._worker = self._executor.submit(
+                _start_worker, module, self._tvm_device, threads
+            ).result()
         except BaseException:
             self._executor.shutdown(wait=False)
             raise
@@ -124,7 +130,11 @@ class Model(ModelView):
             raise InvalidArgumentError(f"repeat must be an integer >= 1, got {repeat!r}")
         if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
             raise InvalidArgumentError(f"warmup must be an integer >= 0, got {warmup!r}")
-        arrays = sample_inputs(self._container.inputs) if inputs is None else ordered_arrays("input", self._container.inputs, inputs)
+        arrays = (
+            sample_inputs(self._container.inputs)
+            if inputs is None
+            else ordered_arrays("input", self._container.inputs, inputs)
+        )
         return self._submit(self._profile, self._device_tensors(arrays), repeat, warmup).result()
 
     def close(self) -> None:
@@ -156,7 +166,9 @@ class Model(ModelView):
         """On the worker thread: one inference, its outputs as numpy arrays."""
         results = numpy_outputs(self._vm["main"](*args))
         if len(results) != len(self._container.outputs):
-            raise ModelError(f"the model returned {len(results)} outputs, its metadata lists {len(self._container.outputs)}")
+            raise ModelError(
+                f"the model returned {len(results)} outputs, its metadata lists {len(self._container.outputs)}"
+            )
         return results
 
     def _profile(self, args: list[tvm.runtime.Tensor], repeat: int, warmup: int) -> ProfileResult:
@@ -167,7 +179,9 @@ class Model(ModelView):
             model_ns = time_model(lambda: main(*args), sync, repeat, warmup)
             layer_ns = time_layers(relax.VirtualMachine(self._module, self._tvm_device), args, sync, repeat)
         except Exception as e:
-            raise InferError(f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}") from e
+            raise InferError(
+                f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}"
+            ) from e
         return ProfileResult(self.name, model_ns, layer_ns, self.device.id, self.threads, warmup=warmup)
 
 
@@ -178,7 +192,9 @@ def _choose_device(container: ModelFolder, available: list[DeviceInfo], devices:
     else:
         items = [devices] if isinstance(devices, (str, DeviceInfo)) else devices
         if not isinstance(items, (list, tuple)) or not items:
-            raise InvalidArgumentError(f"devices must be a device id ('cpu:0', 'cuda:0'), a DeviceInfo or a non-empty list of them, got {devices!r}")
+            raise InvalidArgumentError(
+                f"devices must be a device id ('cpu:0', 'cuda:0'), a DeviceInfo or a non-empty list of them, got {devices!r}"
+            )
         candidates = [find_device(d.id if isinstance(d, DeviceInfo) else d, available) for d in items]
         where = "the devices given are"
     for device in candidates:
@@ -206,7 +222,10 @@ def _check_cpu(container: ModelFolder, architecture: str) -> None:
 
 
 def load_model(
-    folder: str | os.PathLike, devices: str | DeviceInfo | list | None = None, threads: int | None = None, engine: str | None = None
+    folder: str | os.PathLike,
+    devices: str | DeviceInfo | list | None = None,
+    threads: int | None = None,
+    engine: str | None = None,
 ) -> Model | OnnxRuntimeModel | HybridModel:
     """The model of `folder` loaded on the first of `devices` (ids such as 'cpu:0') that can run it, else on this host's first.
 
@@ -224,7 +243,9 @@ def load_model(
     host = get_local_info()
     device = _choose_device(container, host.devices, devices)
     if engine == "onnxruntime":
-        return OnnxRuntimeModel(container, container.onnx_model, container.engine_info(engine).get("settings") or {}, device, threads)
+        return OnnxRuntimeModel(
+            container, container.onnx_model, container.engine_info(engine).get("settings") or {}, device, threads
+        )
     if device.platform == "cpu":
         _check_cpu(container, host.architecture)
         threads = threads or container.engine_info(engine).get("threads")

@@ -23,7 +23,9 @@ from .local_info import DeviceInfo
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}  # device platform -> ONNX Runtime provider
 SPINNING = "session.intra_op.allow_spinning"  # session config entry: whether the intra-op pool spins between runs
 
-_shared_pool: list[int] = []  # the intra-op threads of this process's shared ONNX Runtime pool, once `share_thread_pool` made it
+_shared_pool: list[
+    int
+] = []  # the intra-op threads of this process's shared ONNX Runtime pool, once `share_thread_pool` made it
 _shared_pool_lock = threading.Lock()
 
 
@@ -72,7 +74,11 @@ def session_options(settings: dict, threads: int | None = None):
 def session_threads(settings: dict) -> int | None:
     """The threads a session of `settings` computes with: inter-op threads in parallel mode, else intra-op (None: ORT's default)."""
     options = settings.get("session_options") or {}
-    return options.get("inter_op_num_threads") if options.get("execution_mode") == 1 else options.get("intra_op_num_threads")
+    return (
+        options.get("inter_op_num_threads")
+        if options.get("execution_mode") == 1
+        else options.get("intra_op_num_threads")
+    )
 
 
 def providers(settings: dict, platform: str) -> list[str]:
@@ -83,13 +89,17 @@ def providers(settings: dict, platform: str) -> list[str]:
 class OnnxRuntimeModel(LoadedModel):
     """A model loaded in an ONNX Runtime session on one device: the same API as `farm.runtime.Model`."""
 
-    def __init__(self, container: ModelFolder, onnx_path: str, settings: dict, device: DeviceInfo, threads: int | None) -> None:
+    def __init__(
+        self, container: ModelFolder, onnx_path: str, settings: dict, device: DeviceInfo, threads: int | None
+    ) -> None:
         import onnxruntime as ort
 
         self._container = container
         self.device = device
         try:
-            self._session = ort.InferenceSession(onnx_path, session_options(settings, threads), providers=providers(settings, device.platform))
+            self._session = ort.InferenceSession(
+                onnx_path, session_options(settings, threads), providers=providers(settings, device.platform)
+            )
         except Exception as e:
             raise ModelError(f"ONNX Runtime cannot load {onnx_path}: {type(e).__name__}: {e}") from e
         self._input_names = [i.name for i in self._session.get_inputs()]

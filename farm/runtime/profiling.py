@@ -66,7 +66,9 @@ def sample_inputs(infos: list[TensorInfo], seed: int = 0) -> list[np.ndarray]:
     """Inputs to time a model with: uniform [0, 1) floats, zeros of other dtypes (valid as indices)."""
     rng = np.random.default_rng(seed)
     return [
-        rng.random(i.shape).astype(i.dtype) if np.issubdtype(np.dtype(i.dtype), np.floating) else np.zeros(i.shape, i.dtype)
+        rng.random(i.shape).astype(i.dtype)
+        if np.issubdtype(np.dtype(i.dtype), np.floating)
+        else np.zeros(i.shape, i.dtype)
         for i in infos
     ]
 

@@ -55,7 +55,9 @@ class ModelServer:
         with tempfile.TemporaryDirectory(prefix="farm-runtime-") as folder:
             with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
                 tar.extractall(folder, filter="data")
-            self.model = load_model(folder, threads=threads, engine=engine)  # library mapped, ONNX read: the files may go
+            self.model = load_model(
+                folder, threads=threads, engine=engine
+            )  # library mapped, ONNX read: the files may go
         return {"device": self.model.device, "threads": self.model.threads}
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -95,7 +97,9 @@ def _archive(container: ModelFolder) -> bytes:
 class RemoteModel(ModelView):
     """A model loaded on a device node: its tensors (known here), inference and profiling (run there)."""
 
-    def __init__(self, actor: ray.actor.ActorHandle, container: ModelFolder, kind: str, node_id: str, loaded: dict) -> None:
+    def __init__(
+        self, actor: ray.actor.ActorHandle, container: ModelFolder, kind: str, node_id: str, loaded: dict
+    ) -> None:
         self._actor = actor
         self._container = container
         self.kind = kind
@@ -137,7 +141,9 @@ class RemoteSession:
         """The device kinds the live nodes serve."""
         return sorted({kind for node in live_nodes() for kind in node.kinds})
 
-    def load_model(self, folder: str | os.PathLike, kind: str, threads: int | None = None, engine: str | None = None) -> RemoteModel:
+    def load_model(
+        self, folder: str | os.PathLike, kind: str, threads: int | None = None, engine: str | None = None
+    ) -> RemoteModel:
         """The model of `folder` loaded on a live node serving `kind` (the nodes taken in turn); `threads`, `engine` as in `load_model`."""
         container = read_model_folder(folder)
         try:
@@ -152,7 +158,11 @@ class RemoteSession:
             runtime_env={"env_vars": {"TVM_NUM_THREADS": cores, "OMP_NUM_THREADS": cores}},
         ).remote()
         try:
-            loaded = _get(actor.load.remote(_archive(container), threads, engine), f"loading {container.folder} on node {node.node_id}", LOAD_TIMEOUT_S)
+            loaded = _get(
+                actor.load.remote(_archive(container), threads, engine),
+                f"loading {container.folder} on node {node.node_id}",
+                LOAD_TIMEOUT_S,
+            )
         except BaseException:
             ray.kill(actor)
             raise

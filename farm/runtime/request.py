@@ -109,7 +109,9 @@ class InferRequest:
 
         Raises the request's `InferError` when the inference failed.
         """
-        if timeout_us is not None and (isinstance(timeout_us, bool) or not isinstance(timeout_us, (int, float)) or timeout_us < 0):
+        if timeout_us is not None and (
+            isinstance(timeout_us, bool) or not isinstance(timeout_us, (int, float)) or timeout_us < 0
+        ):
             raise InvalidArgumentError(f"timeout_us must be a number of microseconds >= 0 or None, got {timeout_us!r}")
         with self._lock:
             done, status = self._done, self._status
@@ -135,7 +137,9 @@ class InferRequest:
 
     def _refuse_if_running(self) -> None:
         if self._status is InferStatus.RUNNING:
-            raise RequestError(f"the request of model {self._model.name!r} is still running: wait() for it before infer()")
+            raise RequestError(
+                f"the request of model {self._model.name!r} is still running: wait() for it before infer()"
+            )
 
     def _finish_if_cancelled(self, future: Future, done: threading.Event) -> None:
         """A done future's callback: a cancelled one (by `cancel()` or the model's `close()`) never ran `_execute`."""
@@ -151,13 +155,17 @@ class InferRequest:
                     np.copyto(target, result)
                 results = targets
         except Exception as e:  # noqa: BLE001 -- whatever fails, the request is a FAULT carrying it
-            error = InferError(f"inference of model {self._model.name!r} on {self._model.device.id} failed: {type(e).__name__}: {e}")
+            error = InferError(
+                f"inference of model {self._model.name!r} on {self._model.device.id} failed: {type(e).__name__}: {e}"
+            )
             error.__cause__ = e
             self._finish(done, InferStatus.FAULT, error, None)
         else:
             self._finish(done, InferStatus.READY, None, dict(zip(self._model.output_names, results)))
 
-    def _finish(self, done: threading.Event, status: InferStatus, error: RuntimeApiError | None, outputs: dict | None) -> None:
+    def _finish(
+        self, done: threading.Event, status: InferStatus, error: RuntimeApiError | None, outputs: dict | None
+    ) -> None:
         with self._lock:
             self._status, self._error, self._outputs = status, error, outputs
             callback = self._callback

@@ -57,7 +57,9 @@ def check_array(role: str, info: TensorInfo, array: object, *, writable: bool = 
     return array
 
 
-def ordered_arrays(role: str, infos: Sequence[TensorInfo], values: object, *, writable: bool = False) -> list[np.ndarray]:
+def ordered_arrays(
+    role: str, infos: Sequence[TensorInfo], values: object, *, writable: bool = False
+) -> list[np.ndarray]:
     """`values`, a list in the model's order or a dict by name, as checked arrays in the model's order."""
     names = [i.name for i in infos]
     if isinstance(values, Mapping):
@@ -66,7 +68,9 @@ def ordered_arrays(role: str, infos: Sequence[TensorInfo], values: object, *, wr
             raise InvalidArgumentError(f"unknown {role} {', '.join(unknown)} (the model's {role}s: {', '.join(names)})")
         missing = [n for n in names if n not in values]
         if missing:
-            raise InvalidArgumentError(f"missing {role} {', '.join(map(repr, missing))} (the model's {role}s: {', '.join(names)})")
+            raise InvalidArgumentError(
+                f"missing {role} {', '.join(map(repr, missing))} (the model's {role}s: {', '.join(names)})"
+            )
         arrays = [values[n] for n in names]
     elif isinstance(values, (list, tuple)):
         if len(values) != len(names):

@@ -52,7 +52,9 @@ def applies_to(target: tvm.target.Target) -> bool:
     return target.kind.name == "llvm"
 
 
-def _conv2d_nchwc(data: te.Tensor, weight: te.Tensor, strides: list[int], padding: list[int], dilation: list[int], layout: str) -> te.Tensor:
+def _conv2d_nchwc(
+    data: te.Tensor, weight: te.Tensor, strides: list[int], padding: list[int], dilation: list[int], layout: str
+) -> te.Tensor:
     """NCHW data and packed weights in, NCHW out; blocked in between."""
     blocked = topi.layout_transform(data, "NCHW", layout)
     out = topi.nn.conv2d_NCHWc(blocked, weight, strides, padding, dilation, layout, layout, data.dtype)
@@ -62,10 +64,17 @@ def _conv2d_nchwc(data: te.Tensor, weight: te.Tensor, strides: list[int], paddin
 def _eligible(call: Call, block: int) -> bool:
     attrs = call.attrs
     data, weight = call.args
-    return (attrs.groups == 1 and attrs.data_layout == "NCHW" and attrs.kernel_layout == "OIHW" and attrs.out_layout == "NCHW"
-            and getattr(call.ty, "dtype", None) in FLOAT_TYPES and data.ty.dtype == weight.ty.dtype == call.ty.dtype
-            and all(isinstance(d, tvm.tirx.IntImm) for d in (*data.ty.shape, *weight.ty.shape))
-            and int(data.ty.shape[1]) % block == 0 and int(weight.ty.shape[0]) % block == 0)
+    return (
+        attrs.groups == 1
+        and attrs.data_layout == "NCHW"
+        and attrs.kernel_layout == "OIHW"
+        and attrs.out_layout == "NCHW"
+        and getattr(call.ty, "dtype", None) in FLOAT_TYPES
+        and data.ty.dtype == weight.ty.dtype == call.ty.dtype
+        and all(isinstance(d, tvm.tirx.IntImm) for d in (*data.ty.shape, *weight.ty.shape))
+        and int(data.ty.shape[1]) % block == 0
+        and int(weight.ty.shape[0]) % block == 0
+    )
 
 
 @expr_functor.mutator
@@ -80,8 +89,15 @@ class _Blocked(PyExprMutator):
             return call
         b, attrs, emit = self.block, call.attrs, self.builder_
         weight = emit.emit(emit.call_te(topi.layout_transform, call.args[1], "OIHW", f"OIHW{b}i{b}o"))
-        return emit.call_te(_conv2d_nchwc, call.args[0], weight, [int(s) for s in attrs.strides], [int(p) for p in attrs.padding],
-                            [int(d) for d in attrs.dilation], f"NCHW{b}c")
+        return emit.call_te(
+            _conv2d_nchwc,
+            call.args[0],
+            weight,
+            [int(s) for s in attrs.strides],
+            [int(p) for p in attrs.padding],
+            [int(d) for d in attrs.dilation],
+            f"NCHW{b}c",
+        )
 
 
 def rewrite(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:

@@ -69,7 +69,9 @@ class FarmXGBModel(XGBModel):
     """MetaSchedule's XGBoost model fed with features computed elsewhere, keyed by workload key."""
 
     def __init__(self, nthread: int | None = None) -> None:
-        super().__init__(extractor=EXTRACTOR, config=XGBConfig(nthread=nthread or max(1, os.cpu_count() or 1)), verbose_eval=0)
+        super().__init__(
+            extractor=EXTRACTOR, config=XGBConfig(nthread=nthread or max(1, os.cpu_count() or 1)), verbose_eval=0
+        )
 
     def add(self, group: str, feats: list[np.ndarray], costs: np.ndarray, *, train: bool = True) -> bool:
         """Add measured candidates of one workload; retrain (as MetaSchedule's adaptive training would). True if trained."""
@@ -95,7 +97,12 @@ class FarmXGBModel(XGBModel):
         self.last_train_size = self.data_size
         with np.errstate(divide="ignore", invalid="ignore"):
             xs = [f for g in self.data.values() for f in g.features]
-            ys = np.concatenate([np.divide(g.min_cost, g.costs, out=np.zeros_like(g.costs), where=g.costs != 0) for g in self.data.values()])
+            ys = np.concatenate(
+                [
+                    np.divide(g.min_cost, g.costs, out=np.zeros_like(g.costs), where=g.costs != 0)
+                    for g in self.data.values()
+                ]
+            )
         # TVM offers no public way to train its XGBoost model on features computed elsewhere: `_train` is XGBModel's own step
         self._train(xs=xs, ys=ys)
 
@@ -125,7 +132,9 @@ def predict_with(booster, feats: list[np.ndarray]) -> np.ndarray:
     return packed.predict_with_score(booster.predict(packed.dmatrix))
 
 
-def record_features(db: TuningDatabase, target: tvm.target.Target, key_of_target: str, skip: set[str]) -> Iterable[tuple[str, list[np.ndarray], np.ndarray, list[str]]]:
+def record_features(
+    db: TuningDatabase, target: tvm.target.Target, key_of_target: str, skip: set[str]
+) -> Iterable[tuple[str, list[np.ndarray], np.ndarray, list[str]]]:
     """Per workload of the target: features and costs of the database's records not in `skip`, and their ids.
 
     A record whose trace no longer replays on its workload (another TVM build) is left out.
@@ -160,7 +169,15 @@ class CostModelServer:
     actor's threads, including those its concurrency pool started since, under `SCHED_IDLE`.
     """
 
-    def __init__(self, db_uri: str, target: dict, target_key: str, job_id: str, weights: dict[str, float], reused_secs: dict[str, float]) -> None:
+    def __init__(
+        self,
+        db_uri: str,
+        target: dict,
+        target_key: str,
+        job_id: str,
+        weights: dict[str, float],
+        reused_secs: dict[str, float],
+    ) -> None:
         yield_cpu()
         self.db_uri = db_uri
         self.job_id = job_id
@@ -198,7 +215,9 @@ class CostModelServer:
             self.record_ids = saved.record_ids
             loaded = self.model.data_size
         added = 0
-        for key, feats, costs, ids in record_features(TuningDatabase(self.db_uri), tvm.target.Target(self.target), self.target_key, self.record_ids):
+        for key, feats, costs, ids in record_features(
+            TuningDatabase(self.db_uri), tvm.target.Target(self.target), self.target_key, self.record_ids
+        ):
             self.model.add(key, feats, costs, train=False)
             self.record_ids.update(ids)
             added += len(ids)
@@ -276,8 +295,13 @@ class CostModelServer:
         with self.lock:
             known = [self.weights[k] * s for k, s in self.best.items() if k in self.weights]
             complete = len([k for k in self.weights if k in self.best]) == len(self.weights)
-            return {"trials": max(self.trials, self.landed_trials), "estimated_latency_s": sum(known) if complete and known else None,
-                    "train_seconds": self.train_seconds, "training": self.training or bool(self.queue), "error": self.error}
+            return {
+                "trials": max(self.trials, self.landed_trials),
+                "estimated_latency_s": sum(known) if complete and known else None,
+                "train_seconds": self.train_seconds,
+                "training": self.training or bool(self.queue),
+                "error": self.error,
+            }
 
     def blob(self) -> bytes:
         """The model as MetaSchedule's `XGBModel.save` writes it, once everything queued is learned."""
@@ -306,7 +330,12 @@ class CostModelServer:
                 return {"saved": None, "samples": 0}
             blob = self.model.to_bytes()
             ids = sorted(self.record_ids | session_ids)
-            meta = {"tvm_version": tvm.__version__, "extractor": EXTRACTOR, "samples": self.model.data_size, "record_ids": ids}
+            meta = {
+                "tvm_version": tvm.__version__,
+                "extractor": EXTRACTOR,
+                "samples": self.model.data_size,
+                "record_ids": ids,
+            }
         path = CostModelStore(self.db_uri).save(self.target_key, blob, meta)
         return {"saved": path, "samples": meta["samples"], "bytes": len(blob)}
 
@@ -315,10 +344,14 @@ class CostModelServer:
 class RemoteCostModel(PyCostModel):
     """A search worker's handle on the session's `CostModelServer` (MetaSchedule's `PyCostModel` interface)."""
 
-    def __init__(self, server: ray.actor.ActorHandle, key_of: Callable[[tvm.IRModule], str], num_warmup_samples: int = 100) -> None:
+    def __init__(
+        self, server: ray.actor.ActorHandle, key_of: Callable[[tvm.IRModule], str], num_warmup_samples: int = 100
+    ) -> None:
         super().__init__()
         self.server = server
-        self.key_of = key_of  # the database's workload key of a module (`WorkloadIndex.key`), as the server's groups use
+        self.key_of = (
+            key_of  # the database's workload key of a module (`WorkloadIndex.key`), as the server's groups use
+        )
         self.extractor = PerStoreFeature()
         self.num_warmup_samples = num_warmup_samples
         self.version = -1
@@ -371,7 +404,9 @@ class RemoteCostModel(PyCostModel):
             return
         start = time.perf_counter()
         self._collect()
-        self._in_flight = self.server.add.remote(self._key(context), features(self.extractor, context, candidates), median_costs(results))
+        self._in_flight = self.server.add.remote(
+            self._key(context), features(self.extractor, context, candidates), median_costs(results)
+        )
         self.seconds += time.perf_counter() - start
 
     def drain(self) -> None:

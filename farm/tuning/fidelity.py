@@ -41,7 +41,9 @@ def _candidate(row, workload, target: tvm.target.Target) -> tuple[TuningRecord, 
     return record, sch
 
 
-def remeasure(db: ParquetDatabase, target: tvm.target.Target, keys: dict[str, str], builder, runner, top_k: int) -> dict:
+def remeasure(
+    db: ParquetDatabase, target: tvm.target.Target, keys: dict[str, str], builder, runner, top_k: int
+) -> dict:
     """Measure the `top_k` best records of each task (`keys`: workload key -> task name) again; commit them; report.
 
     Returns `tasks` (how many were re-measured), `measured`, `pick_changed`, `seconds`, and per
@@ -59,7 +61,9 @@ def remeasure(db: ParquetDatabase, target: tvm.target.Target, keys: dict[str, st
             if candidate is not None:
                 jobs.append((key, rank, *candidate))
     quiet: dict[str, list[tuple[float, int]]] = {}
-    for (key, rank, record, _), m in zip(jobs, measure_schedules([sch for *_, sch in jobs], target, builder, runner, runner.provenance)):
+    for (key, rank, record, _), m in zip(
+        jobs, measure_schedules([sch for *_, sch in jobs], target, builder, runner, runner.provenance)
+    ):
         secs = m.result.run_secs
         if secs is None:
             continue
@@ -74,7 +78,18 @@ def remeasure(db: ParquetDatabase, target: tvm.target.Target, keys: dict[str, st
         new_secs, new_rank = min(figures)
         old = [secs for secs, rank in figures if rank == 0]
         if new_rank != 0 and old:
-            changes.append({"task": keys[key], "search_pick_us": round(old[0] * 1e6, 2), "new_pick_us": round(new_secs * 1e6, 2),
-                            "gain": round(old[0] / new_secs, 3)})
-    return {"tasks": len(quiet), "measured": sum(map(len, quiet.values())), "pick_changed": len(changes),
-            "changes": changes, "seconds": round(time.perf_counter() - start, 1)}
+            changes.append(
+                {
+                    "task": keys[key],
+                    "search_pick_us": round(old[0] * 1e6, 2),
+                    "new_pick_us": round(new_secs * 1e6, 2),
+                    "gain": round(old[0] / new_secs, 3),
+                }
+            )
+    return {
+        "tasks": len(quiet),
+        "measured": sum(map(len, quiet.values())),
+        "pick_changed": len(changes),
+        "changes": changes,
+        "seconds": round(time.perf_counter() - start, 1),
+    }

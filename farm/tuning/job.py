@@ -29,8 +29,17 @@ from ..models.onnx_import import OnnxModel, random_inputs
 from .session import VARIANT_LIBRARY, TuningPlan, TuningSession, compile_with_records, exported_library
 
 BENCHMARK_FILE = "benchmark.json"
-VERIFICATION_KEYS = ("engine", "best_latency_ms", "engines", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort",
-                     "max_abs_diff", "max_rel_diff", "agrees")
+VERIFICATION_KEYS = (
+    "engine",
+    "best_latency_ms",
+    "engines",
+    "tvm_latency_ms",
+    "ort_latency_ms",
+    "speedup_vs_ort",
+    "max_abs_diff",
+    "max_rel_diff",
+    "agrees",
+)
 
 
 class TuneJob:
@@ -55,7 +64,9 @@ class TuneJob:
         self.verify_warmup, self.verify_repeat = verify_warmup, verify_repeat
         self.job_id = job_id or uuid.uuid4().hex[:12]
         self.sessions = [
-            TuningSession(model, model_name, kind, plan, db_uri, out_dir, job_id=self.job_id, search_workers=search_workers)
+            TuningSession(
+                model, model_name, kind, plan, db_uri, out_dir, job_id=self.job_id, search_workers=search_workers
+            )
             for kind in kinds
         ]
         self.futures: list[Future] = []
@@ -65,7 +76,9 @@ class TuneJob:
         inputs = random_inputs(self.model.inputs)
         for session in self.sessions:
             future: Future = Future()
-            threading.Thread(target=self._run, args=(session, inputs, future), name=f"tune-{session.kind}", daemon=True).start()
+            threading.Thread(
+                target=self._run, args=(session, inputs, future), name=f"tune-{session.kind}", daemon=True
+            ).start()
             self.futures.append(future)
 
     def progress(self) -> dict[str, dict]:
@@ -92,8 +105,15 @@ class TuneJob:
         session.stage = "timing kernels"
         plan, hybrid = self._plan_hybrid(session, inputs)
         session.stage = "timing engines"
-        check = compare_on_device(session.kind, os.path.join(summary.variant_dir, VARIANT_LIBRARY), self.original, inputs,
-                                  hybrid=hybrid, warmup=self.verify_warmup, repeat=self.verify_repeat)
+        check = compare_on_device(
+            session.kind,
+            os.path.join(summary.variant_dir, VARIANT_LIBRARY),
+            self.original,
+            inputs,
+            hybrid=hybrid,
+            warmup=self.verify_warmup,
+            repeat=self.verify_repeat,
+        )
         with open(os.path.join(summary.variant_dir, BENCHMARK_FILE), "w") as f:
             json.dump(check, f, indent=2)
         record_engines(summary.variant_dir, check, self.original, hybrid, plan)
@@ -114,8 +134,11 @@ class TuneJob:
         target = tvm.target.Target(nodes_serving(session.kind)[0].kind(session.kind).target)
         db = ParquetDatabase(session.db_uri, target, auto_compact_files=None)
         try:
-            return build_hybrid(self.model.proto, inputs,
-                                lambda proto: exported_library(compile_with_records(db, from_proto(proto), target)),
-                                functools.partial(on_device, session.kind))
+            return build_hybrid(
+                self.model.proto,
+                inputs,
+                lambda proto: exported_library(compile_with_records(db, from_proto(proto), target)),
+                functools.partial(on_device, session.kind),
+            )
         finally:
             db.close()

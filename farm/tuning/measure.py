@@ -29,7 +29,11 @@ class Measured:
 
 
 def measure_schedules(
-    schedules: list[Schedule], target: tvm.target.Target, builder, runner, origin_of: Callable[[str], dict | None] | None = None
+    schedules: list[Schedule],
+    target: tvm.target.Target,
+    builder,
+    runner,
+    origin_of: Callable[[str], dict | None] | None = None,
 ) -> list[Measured]:
     """Build and measure `schedules`; one `Measured` per schedule, in order."""
     args = [ArgInfo.from_entry_func(s.mod, remove_preproc=True) for s in schedules]

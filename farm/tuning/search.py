@@ -131,17 +131,23 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
     # MetaSchedule's per-round tables go to the work folder's logs, not to the driver's terminal
     logging.getLogger("tvm.s_tir.meta_schedule").setLevel(logging.WARNING)
     target = tvm.target.Target(group.target)
-    db = ParquetDatabase(group.db_uri, group.target, job_id=group.job_id, model=group.model, task_names=group.task_names)
+    db = ParquetDatabase(
+        group.db_uri, group.target, job_id=group.job_id, model=group.model, task_names=group.task_names
+    )
     landing = Landing(db, on_landed=_ProgressReports(server))
     runner = None
     try:
         runner = RayRunner(group.kind, on_measured=landing.measured)
-        builder = RayBuilder(fence=runner.wait_idle if runner.pool.shares_cores_with_builds else None, on_built=landing.built)
+        builder = RayBuilder(
+            fence=runner.wait_idle if runner.pool.shares_cores_with_builds else None, on_built=landing.built
+        )
         cost_model = RemoteCostModel(server, db.workloads.key)
         os.makedirs(group.work_dir, exist_ok=True)
         names = [name for name, _, _ in group.tasks]
         evolutionary = EvolutionarySearch(
-            population_size=group.population, init_min_unmeasured=min(50, group.population // 2), genetic_num_iters=group.generations
+            population_size=group.population,
+            init_min_unmeasured=min(50, group.population // 2),
+            genetic_num_iters=group.generations,
         )
         strategy = LandingSearch(evolutionary, landing)
         contexts = [
@@ -155,9 +161,14 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
                 rand_state=group.seed + i,
                 num_threads="physical",
             ).clone()
-            for i, ((name, mod_json, _), logger) in enumerate(zip(group.tasks, get_loggers_from_work_dir(group.work_dir, names)))
+            for i, ((name, mod_json, _), logger) in enumerate(
+                zip(group.tasks, get_loggers_from_work_dir(group.work_dir, names))
+            )
         ]
-        seeded = sum(seed_workload(c, db, builder, runner, group.seeds_per_task, cost_model.update, runner.provenance) for c in contexts)
+        seeded = sum(
+            seed_workload(c, db, builder, runner, group.seeds_per_task, cost_model.update, runner.provenance)
+            for c in contexts
+        )
         if group.trials > seeded:
             tune_tasks(
                 tasks=contexts,
@@ -179,6 +190,12 @@ def search_group(group: SearchGroup, server: ray.actor.ActorHandle) -> dict:
             runner.close()
         db.close()
     wall = time.perf_counter() - start
-    build, measure, model = builder.busy_seconds - builder.fence_seconds, runner.wait_seconds + builder.fence_seconds, cost_model.seconds
-    profile = SearchProfile(wall, max(0.0, wall - build - measure - model), build, measure, model, cost_model.wait_seconds)
+    build, measure, model = (
+        builder.busy_seconds - builder.fence_seconds,
+        runner.wait_seconds + builder.fence_seconds,
+        cost_model.seconds,
+    )
+    profile = SearchProfile(
+        wall, max(0.0, wall - build - measure - model), build, measure, model, cost_model.wait_seconds
+    )
     return {"profile": profile.as_json(), "seeded": seeded}

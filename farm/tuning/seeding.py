@@ -106,5 +106,7 @@ def seed_workload(
         db.commit_tuning_record(TuningRecord(sch.trace, workload, m.result.run_secs, context.target, m.args))
     db.flush()
     if on_measured is not None:
-        on_measured(context, [MeasureCandidate(s, m.args) for s, m in zip(schedules, measured)], [m.result for m in measured])
+        on_measured(
+            context, [MeasureCandidate(s, m.args) for s, m in zip(schedules, measured)], [m.result for m in measured]
+        )
     return len(schedules)

@@ -44,7 +44,9 @@ from . import blocked_layout, fast_math
 # driver extract tasks and compile one at a time, while their searches run side by side.
 _TVM_LOCK = threading.Lock()
 
-FIRST_ROUND_SHARE = 0.5  # of the trial budget, at most, for the first round over all tasks; the rest goes by latency share
+FIRST_ROUND_SHARE = (
+    0.5  # of the trial budget, at most, for the first round over all tasks; the rest goes by latency share
+)
 SEEDS_PER_TASK = 4  # adapted schedules of similar workloads measured first for a never-measured workload
 
 # Graph-level rewrites for the target, applied in this order before task extraction and compilation (each a no-op where it does not apply)
@@ -65,7 +67,9 @@ class TuningPlan:
     done_after: int = 64
     trials_per_iter: int = 64
     generations: int = 2
-    remeasure: int = 3  # best candidates of each task tuned that are measured again on a quiet device (`fidelity`); 0: none
+    remeasure: int = (
+        3  # best candidates of each task tuned that are measured again on a quiet device (`fidelity`); 0: none
+    )
 
     def __post_init__(self) -> None:
         if self.trials < 0 or self.remeasure < 0 or (self.trials_per_task is not None and self.trials_per_task <= 0):
@@ -255,7 +259,11 @@ class TuningSession:
         # one view of the target for the re-measurement and the compilation, which uses what it committed
         db = ParquetDatabase(self.db_uri, target, job_id=self.job_id, model=self.model_name, auto_compact_files=None)
         try:
-            fidelity = self._remeasure(db, target, {k: t.task_name for t, k in to_tune}) if to_tune and self.plan.remeasure else {}
+            fidelity = (
+                self._remeasure(db, target, {k: t.task_name for t, k in to_tune})
+                if to_tune and self.plan.remeasure
+                else {}
+            )
             self.stage = "compiling"
             start = time.perf_counter()
             executable = compile_with_records(db, self.model, target)
@@ -331,7 +339,9 @@ class TuningSession:
                         model=self.model_name,
                         work_dir=os.path.join(self.out_dir, ".work", self.kind, f"search-{i}"),
                         seed=1000 * i,
-                        seeds_per_task=min(SEEDS_PER_TASK, plan.trials_per_task // 2) if plan.trials_per_task else SEEDS_PER_TASK,
+                        seeds_per_task=min(SEEDS_PER_TASK, plan.trials_per_task // 2)
+                        if plan.trials_per_task
+                        else SEEDS_PER_TASK,
                         task_names={k: t.task_name for t, k in to_tune},
                     ),
                     self.server,

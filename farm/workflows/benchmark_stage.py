@@ -54,11 +54,15 @@ class BenchmarkOptions:
         options = dict(options or {})
         unknown = set(options) - {"warmup", "repeat", "batch_sizes", "sla_ms"}
         if unknown:
-            raise BenchmarkOptionsError(f"unknown benchmark options: {', '.join(sorted(unknown))} (known: warmup, repeat, batch_sizes, sla_ms)")
+            raise BenchmarkOptionsError(
+                f"unknown benchmark options: {', '.join(sorted(unknown))} (known: warmup, repeat, batch_sizes, sla_ms)"
+            )
         opts = cls(**options)
         if not isinstance(opts.warmup, int) or opts.warmup < 0 or not isinstance(opts.repeat, int) or opts.repeat < 1:
             raise BenchmarkOptionsError("benchmark warmup must be an integer >= 0 and repeat an integer >= 1")
-        if not isinstance(opts.batch_sizes, list) or not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in opts.batch_sizes):
+        if not isinstance(opts.batch_sizes, list) or not all(
+            isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in opts.batch_sizes
+        ):
             raise BenchmarkOptionsError("batch_sizes must be a list of integers >= 1")
         if opts.sla_ms is not None and (not isinstance(opts.sla_ms, (int, float)) or opts.sla_ms <= 0):
             raise BenchmarkOptionsError("sla_ms must be a positive number of milliseconds")
@@ -79,14 +83,22 @@ def warnings_for(result: dict) -> list[str]:
     tvm, ort = result["tvm"], result["ort"]
     for name, stats in (("the variant", tvm), ("ONNX Runtime", ort)):
         if stats["median_ms"] < IMPLAUSIBLE_MS:
-            found.append(f"{name} took {stats['median_ms'] * 1e3:.3f} µs per inference: below 1 µs, the measurement is implausible")
+            found.append(
+                f"{name} took {stats['median_ms'] * 1e3:.3f} µs per inference: below 1 µs, the measurement is implausible"
+            )
         if stats["std_ms"] > NOISY_CV * stats["median_ms"]:
-            found.append(f"{name}'s latencies spread widely (std {stats['std_ms']:.3g} ms, median {stats['median_ms']:.3g} ms): the device was likely busy")
+            found.append(
+                f"{name}'s latencies spread widely (std {stats['std_ms']:.3g} ms, median {stats['median_ms']:.3g} ms): the device was likely busy"
+            )
     if result["speedup_vs_ort"] < 1.0:
-        found.append(f"TVM is slower than ONNX Runtime's default session ({result['tvm_latency_ms']:.3g} ms vs "
-                     f"{result['ort_latency_ms']:.3g} ms): the variant runs on {result['engine']}")
+        found.append(
+            f"TVM is slower than ONNX Runtime's default session ({result['tvm_latency_ms']:.3g} ms vs "
+            f"{result['ort_latency_ms']:.3g} ms): the variant runs on {result['engine']}"
+        )
     if not result["engines"]["tvm"]["agrees"]:
-        found.append(f"TVM's outputs differ from ONNX Runtime's (max abs diff {result['max_abs_diff']:.3g}): the variant runs on {result['engine']}")
+        found.append(
+            f"TVM's outputs differ from ONNX Runtime's (max abs diff {result['max_abs_diff']:.3g}): the variant runs on {result['engine']}"
+        )
     return found
 
 
@@ -100,16 +112,22 @@ def _batched_shapes(onnx_path: str, shapes: dict[str, tuple[int, ...]], batch: i
             continue
         dims = value.type.tensor_type.shape.dim
         if not dims or (dims[0].HasField("dim_value") and dims[0].dim_value > 0):
-            raise BenchmarkOptionsError(f"a batch-size sweep needs a dynamic first dimension, but input {value.name!r} has a fixed one")
+            raise BenchmarkOptionsError(
+                f"a batch-size sweep needs a dynamic first dimension, but input {value.name!r} has a fixed one"
+            )
         given = shapes.get(value.name)
         rest = list(given[1:]) if given else [d.dim_value for d in dims[1:]]
         if any(d <= 0 for d in rest):
-            raise BenchmarkOptionsError(f"input {value.name!r} has other dynamic dimensions: give its shape in the workflow's input_shapes")
+            raise BenchmarkOptionsError(
+                f"input {value.name!r} has other dynamic dimensions: give its shape in the workflow's input_shapes"
+            )
         batched[value.name] = (batch, *rest)
     return batched
 
 
-def _compile_for_batch(onnx_path: str, shapes: dict, batch: int, target: dict, db_uri: str, folder: str) -> tuple[str, dict]:
+def _compile_for_batch(
+    onnx_path: str, shapes: dict, batch: int, target: dict, db_uri: str, folder: str
+) -> tuple[str, dict]:
     """The model re-compiled at `batch` with the database's records for `target`: (library path, random inputs)."""
     import tvm
 
@@ -154,29 +172,48 @@ def benchmark_variant(
             except BenchmarkOptionsError:
                 raise
             except Exception as e:  # noqa: BLE001 - a batch size TVM cannot compile is a result of the sweep, not the workflow's end
-                sweep.append({"batch_size": batch, "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip(),
-                              "warnings": [f"TVM could not compile the model at batch size {batch}"]})
+                sweep.append(
+                    {
+                        "batch_size": batch,
+                        "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip(),
+                        "warnings": [f"TVM could not compile the model at batch size {batch}"],
+                    }
+                )
                 continue
-            result = compare_on_device(kind, library, original, batch_inputs, warmup=options.warmup, repeat=options.repeat)
-            sweep.append({
-                "batch_size": batch,
-                "tvm_median_ms": result["tvm"]["median_ms"],
-                "tvm_p90_ms": result["tvm"]["p90_ms"],
-                "ort_median_ms": result["ort"]["median_ms"],
-                "ort_p90_ms": result["ort"]["p90_ms"],
-                "throughput_per_s": batch * result["tvm"]["throughput_per_s"],
-                "speedup_vs_ort": result["speedup_vs_ort"],
-                "agrees": result["agrees"],
-                "cost_per_million_usd": cost_per_million(result["tvm"]["median_ms"], batch, usd_per_hour),
-                "warnings": warnings_for(result),
-            })
-    report = {**check, "kind": kind, "usd_per_hour": usd_per_hour, "batch_sweep": sweep, "warnings": warnings_for(check)}
+            result = compare_on_device(
+                kind, library, original, batch_inputs, warmup=options.warmup, repeat=options.repeat
+            )
+            sweep.append(
+                {
+                    "batch_size": batch,
+                    "tvm_median_ms": result["tvm"]["median_ms"],
+                    "tvm_p90_ms": result["tvm"]["p90_ms"],
+                    "ort_median_ms": result["ort"]["median_ms"],
+                    "ort_p90_ms": result["ort"]["p90_ms"],
+                    "throughput_per_s": batch * result["tvm"]["throughput_per_s"],
+                    "speedup_vs_ort": result["speedup_vs_ort"],
+                    "agrees": result["agrees"],
+                    "cost_per_million_usd": cost_per_million(result["tvm"]["median_ms"], batch, usd_per_hour),
+                    "warnings": warnings_for(result),
+                }
+            )
+    report = {
+        **check,
+        "kind": kind,
+        "usd_per_hour": usd_per_hour,
+        "batch_sweep": sweep,
+        "warnings": warnings_for(check),
+    }
     report["cost_per_million_usd"] = cost_per_million(check["best_latency_ms"], 1, usd_per_hour)
     report["ort_cost_per_million_usd"] = cost_per_million(check["ort_latency_ms"], 1, usd_per_hour)
     measured = [r for r in sweep if "error" not in r]
     if measured:
         best = max(measured, key=lambda r: r["throughput_per_s"])
-        report["best_throughput"] = {"batch_size": best["batch_size"], "throughput_per_s": best["throughput_per_s"], "cost_per_million_usd": best["cost_per_million_usd"]}
+        report["best_throughput"] = {
+            "batch_size": best["batch_size"],
+            "throughput_per_s": best["throughput_per_s"],
+            "cost_per_million_usd": best["cost_per_million_usd"],
+        }
     report["warnings"] += [f"batch {r['batch_size']}: {w}" for r in sweep for w in r["warnings"]]
     if options.sla_ms is not None:
         met = [r["batch_size"] for r in measured if r["tvm_p90_ms"] <= options.sla_ms]

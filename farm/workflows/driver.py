@@ -66,8 +66,16 @@ def claim_driver(workflow_id: str) -> ray.actor.ActorHandle:
     return marker
 
 
-def start_driver(workflow_id: str, registry_url: str, artifacts_uri: str, db_uri: str, work_root: str, *, local_files: bool,
-                 webhooks: WebhookPolicy) -> str:
+def start_driver(
+    workflow_id: str,
+    registry_url: str,
+    artifacts_uri: str,
+    db_uri: str,
+    work_root: str,
+    *,
+    local_files: bool,
+    webhooks: WebhookPolicy,
+) -> str:
     """Start the workflow's driver actor and its run; the actor's name. `local_files` pins it to this node."""
     options: dict = {"name": driver_name(workflow_id), "namespace": NAMESPACE, "lifetime": "detached"}
     if local_files:

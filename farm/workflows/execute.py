@@ -40,10 +40,35 @@ from .notify import DEFAULT_WEBHOOKS, WebhookPolicy, post_webhook
 from .package_stage import package_variants
 
 PROGRESS_EVERY_S = 5.0
-VARIANT_METRICS = ("engine", "best_latency_ms", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees",
-                   "tasks", "tasks_tuned", "trials_measured", "trials_reused", "tuning_seconds", "compile_seconds", "hybrid")
-BENCHMARK_METRICS = ("engine", "best_latency_ms", "tvm_latency_ms", "ort_latency_ms", "speedup_vs_ort", "max_abs_diff", "max_rel_diff", "agrees",
-                     "cost_per_million_usd", "ort_cost_per_million_usd")
+VARIANT_METRICS = (
+    "engine",
+    "best_latency_ms",
+    "tvm_latency_ms",
+    "ort_latency_ms",
+    "speedup_vs_ort",
+    "max_abs_diff",
+    "max_rel_diff",
+    "agrees",
+    "tasks",
+    "tasks_tuned",
+    "trials_measured",
+    "trials_reused",
+    "tuning_seconds",
+    "compile_seconds",
+    "hybrid",
+)
+BENCHMARK_METRICS = (
+    "engine",
+    "best_latency_ms",
+    "tvm_latency_ms",
+    "ort_latency_ms",
+    "speedup_vs_ort",
+    "max_abs_diff",
+    "max_rel_diff",
+    "agrees",
+    "cost_per_million_usd",
+    "ort_cost_per_million_usd",
+)
 
 
 class WorkflowError(RuntimeError):
@@ -63,7 +88,12 @@ def _progress(job: TuneJob) -> dict:
     progress = {}
     for kind, p in job.progress().items():
         secs = p.get("estimated_latency_s")
-        progress[kind] = {"stage": p["stage"], "trials": p["trials"], "total": p["total"], "best_latency_ms": secs * 1e3 if secs else None}
+        progress[kind] = {
+            "stage": p["stage"],
+            "trials": p["trials"],
+            "total": p["total"],
+            "best_latency_ms": secs * 1e3 if secs else None,
+        }
     return progress
 
 
@@ -109,12 +139,24 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
         original = f.read()
     connect()
     plan = TuningPlan(trials=int(options.get("trials", 200)), trials_per_task=options.get("trials_per_task"))
-    job = TuneJob(onnx_model, original, name, targets, plan, db_uri, os.path.join(work_dir, "variants"), job_id=workflow_id[:12],
-                  verify_warmup=bench_options.warmup, verify_repeat=bench_options.repeat)
+    job = TuneJob(
+        onnx_model,
+        original,
+        name,
+        targets,
+        plan,
+        db_uri,
+        os.path.join(work_dir, "variants"),
+        job_id=workflow_id[:12],
+        verify_warmup=bench_options.warmup,
+        verify_repeat=bench_options.repeat,
+    )
     results = _tune(registry, workflow_id, job)
     disagree = [kind for kind, summary in results.items() if not summary["agrees"]]
     if disagree:
-        raise WorkflowError(f"the tuned variant for {', '.join(disagree)} does not compute what the ONNX model computes")
+        raise WorkflowError(
+            f"the tuned variant for {', '.join(disagree)} does not compute what the ONNX model computes"
+        )
     outputs, candidates = {"variants": {}}, []
     for kind, summary in results.items():
         variant_dir = summary["variant_dir"]
@@ -136,14 +178,26 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
                 json.dump(report, f, indent=2)
             metrics.update({k: report[k] for k in BENCHMARK_METRICS if report.get(k) is not None})
             chosen = report["engines"][report["engine"]]["stats"]
-            metrics.update(tvm_p90_ms=report["tvm"]["p90_ms"], best_p90_ms=chosen["p90_ms"], throughput_per_s=chosen["throughput_per_s"])
+            metrics.update(
+                tvm_p90_ms=report["tvm"]["p90_ms"],
+                best_p90_ms=chosen["p90_ms"],
+                throughput_per_s=chosen["throughput_per_s"],
+            )
         key = registry.artifacts.put_folder(variant_dir)
         with registry.session() as s:
             _still_running(workflow_records.get_workflow(s, workflow_id))
             variant = catalog.add_variant(
-                s, model_id, kind=kind, artifact_key=key, artifact_name=f"{name}-{kind}.tar.gz",
-                size_bytes=registry.artifacts.size(key), target=metadata["target"],
-                target_key=summary["target_key"], parent_id=source_id, workflow_id=workflow_id, metrics=metrics,
+                s,
+                model_id,
+                kind=kind,
+                artifact_key=key,
+                artifact_name=f"{name}-{kind}.tar.gz",
+                size_bytes=registry.artifacts.size(key),
+                target=metadata["target"],
+                target_key=summary["target_key"],
+                parent_id=source_id,
+                workflow_id=workflow_id,
+                metrics=metrics,
             )
             if report is not None:
                 catalog.add_benchmark(s, variant.id, kind=kind, results=report, workflow_id=workflow_id)
@@ -155,7 +209,9 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
     if stages["package"]:
         for kind in targets:
             _stage(registry, workflow_id, kind, "packaging")
-        outputs.update(package_variants(registry, workflow_id, candidates, priorities, os.path.join(work_dir, "packages")))
+        outputs.update(
+            package_variants(registry, workflow_id, candidates, priorities, os.path.join(work_dir, "packages"))
+        )
     for kind in targets:
         _stage(registry, workflow_id, kind, "done")
     return outputs
@@ -169,7 +225,9 @@ def _stage(registry: Registry, workflow_id: str, kind: str, stage: str) -> None:
         _still_running(workflow_records.update_progress(s, workflow_id, progress))
 
 
-def execute_workflow(registry: Registry, workflow_id: str, *, db_uri: str, work_root: str, webhooks: WebhookPolicy = DEFAULT_WEBHOOKS) -> str:
+def execute_workflow(
+    registry: Registry, workflow_id: str, *, db_uri: str, work_root: str, webhooks: WebhookPolicy = DEFAULT_WEBHOOKS
+) -> str:
     """Run a `running` workflow to its end, then deliver its webhook under `webhooks`; its final state. Never raises for the workflow's own errors.
 
     The driver checks the workflow's state at every progress update and before it
@@ -208,4 +266,3 @@ def notify(registry: Registry, workflow_id: str, send: Callable[[str, dict, str 
     if url:
         send(url, payload, secret)
     return state
-

@@ -44,7 +44,9 @@ SIGNATURE_HEADER = "X-Farm-Signature"
 class WebhookPolicy:
     """Where webhooks may go and how hard the farm tries."""
 
-    allow_private: bool = False  # loopback, private, link-local, ... destinations (`farm serve --allow-private-webhooks`)
+    allow_private: bool = (
+        False  # loopback, private, link-local, ... destinations (`farm serve --allow-private-webhooks`)
+    )
     deadline_s: float = 10.0  # for one whole delivery: resolve, connect, send, read the answer
     attempts: int = 3
     backoff_s: float = 1.0  # before the second attempt; doubled before each next one
@@ -96,8 +98,10 @@ def resolve(url: str, policy: WebhookPolicy) -> Destination:
     if not policy.allow_private:
         for address in addresses:
             if reason := _forbidden(address):
-                raise WebhookRefused(f"webhook URL {url!r} leads to {address}, a {reason} address; webhooks go to public addresses "
-                                     "unless the server runs with --allow-private-webhooks")
+                raise WebhookRefused(
+                    f"webhook URL {url!r} leads to {address}, a {reason} address; webhooks go to public addresses "
+                    "unless the server runs with --allow-private-webhooks"
+                )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return Destination(parts.scheme, parts.hostname, port, path, addresses[0])
 
@@ -151,12 +155,19 @@ def deliver(url: str, payload: dict, secret: str | None, policy: WebhookPolicy) 
     body = json.dumps(payload).encode()
     host = destination.host if ":" not in destination.host else f"[{destination.host}]"
     default_port = destination.port == (443 if destination.scheme == "https" else 80)
-    headers = {"Host": host if default_port else f"{host}:{destination.port}", "Content-Type": "application/json", "User-Agent": "farm-webhook"}
+    headers = {
+        "Host": host if default_port else f"{host}:{destination.port}",
+        "Content-Type": "application/json",
+        "User-Agent": "farm-webhook",
+    }
     if secret:
         headers[SIGNATURE_HEADER] = sign(body, secret)
     remaining = max(0.1, policy.deadline_s - (time.monotonic() - start))
-    connection = (_PinnedHTTPS(destination, remaining) if destination.scheme == "https"
-                  else http.client.HTTPConnection(destination.address, destination.port, timeout=remaining))
+    connection = (
+        _PinnedHTTPS(destination, remaining)
+        if destination.scheme == "https"
+        else http.client.HTTPConnection(destination.address, destination.port, timeout=remaining)
+    )
     watchdog = threading.Timer(remaining, _cut, args=(connection,))
     watchdog.start()
     try:
@@ -171,7 +182,9 @@ def deliver(url: str, payload: dict, secret: str | None, policy: WebhookPolicy) 
     return None if 200 <= status < 300 else f"answered {status}"
 
 
-def post_webhook(url: str, payload: dict, secret: str | None, policy: WebhookPolicy, *, stop: threading.Event | None = None) -> bool:
+def post_webhook(
+    url: str, payload: dict, secret: str | None, policy: WebhookPolicy, *, stop: threading.Event | None = None
+) -> bool:
     """Deliver with up to `policy.attempts` tries and backoff (cut short by `stop`); whether the receiver took it."""
     pause = stop or threading.Event()
     for attempt in range(policy.attempts):

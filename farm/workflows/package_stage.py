@@ -32,22 +32,58 @@ def _store(registry: Registry, path: str, variant_id: str, workflow_id: str, fmt
     key = registry.artifacts.put_file(path)
     with registry.session() as s:
         package = catalog.add_package(
-            s, variant_id, format=fmt, artifact_key=key, artifact_name=os.path.basename(path),
-            size_bytes=registry.artifacts.size(key), workflow_id=workflow_id,
+            s,
+            variant_id,
+            format=fmt,
+            artifact_key=key,
+            artifact_name=os.path.basename(path),
+            size_bytes=registry.artifacts.size(key),
+            workflow_id=workflow_id,
         )
-        return {"package_id": package.id, "format": fmt, "kind": kind, "variant_id": variant_id, "artifact_name": package.artifact_name, "size_bytes": package.size_bytes}
+        return {
+            "package_id": package.id,
+            "format": fmt,
+            "kind": kind,
+            "variant_id": variant_id,
+            "artifact_name": package.artifact_name,
+            "size_bytes": package.size_bytes,
+        }
 
 
-def package_variants(registry: Registry, workflow_id: str, candidates: list[Candidate], priorities: list[MetricPriority] | None, out_dir: str) -> dict:
+def package_variants(
+    registry: Registry,
+    workflow_id: str,
+    candidates: list[Candidate],
+    priorities: list[MetricPriority] | None,
+    out_dir: str,
+) -> dict:
     """Rank `candidates` (default priorities when None), build and record every package; `{"ranking": models_rank list, "packages": [...]}`."""
     ranking = rank(candidates, priorities)
     os.makedirs(out_dir, exist_ok=True)
     packages = []
     for candidate in candidates:
         for fmt, build in PER_VARIANT.items():
-            packages.append(_store(registry, build(candidate.variant_dir, out_dir), candidate.variant_id, workflow_id, fmt, candidate.kind))
+            packages.append(
+                _store(
+                    registry,
+                    build(candidate.variant_dir, out_dir),
+                    candidate.variant_id,
+                    workflow_id,
+                    fmt,
+                    candidate.kind,
+                )
+            )
     best = next(c for c in candidates if c.variant_id == ranking[0]["variant_id"])
     zip_path = build_candidates_zip(candidates, out_dir, priorities=priorities)
     packages.append(_store(registry, zip_path, best.variant_id, workflow_id, "zip", best.kind))
-    packages.append(_store(registry, build_docker_context(best.variant_dir, out_dir), best.variant_id, workflow_id, "dockerfile", best.kind))
+    packages.append(
+        _store(
+            registry,
+            build_docker_context(best.variant_dir, out_dir),
+            best.variant_id,
+            workflow_id,
+            "dockerfile",
+            best.kind,
+        )
+    )
     return {"ranking": ranking, "packages": packages}

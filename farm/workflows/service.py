@@ -67,7 +67,12 @@ class WorkflowService:
     @property
     def _local_files(self) -> bool:
         """Whether the driver must run on this node: a SQLite registry, or artifacts or database in a local folder."""
-        return self.registry.url.startswith("sqlite") or self.registry.artifacts.local or "://" not in self.db_uri or self.db_uri.startswith("file://")
+        return (
+            self.registry.url.startswith("sqlite")
+            or self.registry.artifacts.local
+            or "://" not in self.db_uri
+            or self.db_uri.startswith("file://")
+        )
 
     def recover(self) -> None:
         """Connect to Ray and start dispatching (at server start-up)."""
@@ -98,7 +103,9 @@ class WorkflowService:
         for node in live_nodes():
             for name in node.kinds:
                 kind = node.kind(name)
-                entry = kinds.setdefault(name, {"name": name, "platform": kind.platform, "target": kind.target, "nodes": 0})
+                entry = kinds.setdefault(
+                    name, {"name": name, "platform": kind.platform, "target": kind.target, "nodes": 0}
+                )
                 entry["nodes"] += 1
         return sorted(kinds.values(), key=lambda k: k["name"])
 
@@ -143,11 +150,20 @@ class WorkflowService:
             notify(self.registry, workflow_id, self.webhooks.send)
             return
         try:
-            start_driver(workflow_id, self.registry.url, self.registry.artifacts.uri, self.db_uri, self.work_root, local_files=self._local_files,
-                         webhooks=self.webhooks.policy)
+            start_driver(
+                workflow_id,
+                self.registry.url,
+                self.registry.artifacts.uri,
+                self.db_uri,
+                self.work_root,
+                local_files=self._local_files,
+                webhooks=self.webhooks.policy,
+            )
         except Exception as e:  # noqa: BLE001 - a driver that cannot start fails its workflow, not the server
             with self.registry.session() as s:
-                workflow_records.fail_workflow(s, workflow_id, f"could not start the workflow's driver on the Ray cluster: {e}")
+                workflow_records.fail_workflow(
+                    s, workflow_id, f"could not start the workflow's driver on the Ray cluster: {e}"
+                )
             notify(self.registry, workflow_id, self.webhooks.send)
 
     def _loop(self) -> None:

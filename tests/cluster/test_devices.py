@@ -10,7 +10,22 @@ from tvm import te
 from cluster.devices import DeviceError, detect_kinds, host_cpu_flags, host_cpu_name, missing_extensions, resolve_kinds
 
 # /proc/cpuinfo flags of an x86-64-v2 machine (Nehalem-class): no AVX at all.
-V2_FLAGS = {"fpu", "cx8", "cmov", "mmx", "fxsr", "sse", "sse2", "pni", "ssse3", "sse4_1", "sse4_2", "popcnt", "cx16", "lahf_lm"}
+V2_FLAGS = {
+    "fpu",
+    "cx8",
+    "cmov",
+    "mmx",
+    "fxsr",
+    "sse",
+    "sse2",
+    "pni",
+    "ssse3",
+    "sse4_1",
+    "sse4_2",
+    "popcnt",
+    "cx16",
+    "lahf_lm",
+}
 
 
 def test_detection_offers_the_levels_this_cpu_covers_and_its_own_name():
@@ -58,4 +73,3 @@ def test_code_built_for_every_detected_kind_runs_here(kind):
     y = tvm.runtime.tensor(np.zeros(n, "float32"))
     lib["main"](tvm.runtime.tensor(x), y)
     np.testing.assert_allclose(y.numpy(), x * 2 + 1, rtol=1e-6)
-

@@ -92,7 +92,9 @@ def test_builds_yield_the_cpu_to_measurements_which_keep_theirs(farm_cluster, bu
 
     assert ray.get(background_policy.remote())
     built_inputs(builder, RayRunner("x86-64").device_kind, n=2)
-    placed = ray.get([d.actor.describe.remote() for d in RayRunner("x86-64-v3").pool.devices + RayRunner("x86-64").pool.devices])
+    placed = ray.get(
+        [d.actor.describe.remote() for d in RayRunner("x86-64-v3").pool.devices + RayRunner("x86-64").pool.devices]
+    )
     assert placed and not any(p["yields_cpu"] for p in placed)
 
 
@@ -107,7 +109,9 @@ def test_build_errors_are_results_and_good_candidates_still_build(farm_cluster, 
     arm = tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu"})  # compiles; this host's linker refuses it
     cpu = tvm.target.Target({"kind": "llvm", "mcpu": "x86-64-v3", "mtriple": "x86_64-linux-gnu"})
     bad, good = builder.build([BuilderInput(matmul(16), arm), BuilderInput(matmul(16), cpu)])
-    assert bad.artifact_path is None and bad.error_msg.startswith("RayBuilder:") and "Compilation error" in bad.error_msg
+    assert (
+        bad.artifact_path is None and bad.error_msg.startswith("RayBuilder:") and "Compilation error" in bad.error_msg
+    )
     assert good.error_msg is None and good.artifact_path.endswith(".so")
     builder.artifacts.release(good.artifact_path)
 
@@ -155,7 +159,12 @@ def test_a_tuning_session_measures_only_on_its_kind_and_records_where(farm_clust
 def test_farm_metrics_reach_the_prometheus_export(farm_cluster):
     head = farm_cluster.cluster.head_node
     url = f"http://{head.node_ip_address}:{head.metrics_export_port}/metrics"
-    wanted = ["ray_farm_candidates_built_total", "ray_farm_candidates_measured_total", "ray_farm_best_latency_seconds", "ray_farm_queue_depth"]
+    wanted = [
+        "ray_farm_candidates_built_total",
+        "ray_farm_candidates_measured_total",
+        "ray_farm_best_latency_seconds",
+        "ray_farm_queue_depth",
+    ]
     deadline = time.monotonic() + 60
     while True:
         text = urllib.request.urlopen(url, timeout=10).read().decode()
@@ -176,9 +185,13 @@ def test_an_artifact_lost_with_its_node_is_an_error_and_frees_its_device(farm_cl
     runner = RayRunner("x86-64-v3", FAST)
     [good] = built_inputs(builder, runner.device_kind)
     library = ray.get(builder.artifacts.resolve(str(good.artifact_path))[0])
-    holder = farm_cluster.cluster.add_node(num_cpus=1, object_store_memory=OBJECT_STORE, dashboard_agent_listen_port=free_port())
+    holder = farm_cluster.cluster.add_node(
+        num_cpus=1, object_store_memory=OBJECT_STORE, dashboard_agent_listen_port=free_port()
+    )
     # past Ray's inline limit (100 KiB), so the only copy lives in the holder's object store; a loader ignores the padding
-    ref = _held.options(scheduling_strategy=NodeAffinitySchedulingStrategy(holder.node_id, soft=False)).remote(library + bytes(1 << 20))
+    ref = _held.options(scheduling_strategy=NodeAffinitySchedulingStrategy(holder.node_id, soft=False)).remote(
+        library + bytes(1 << 20)
+    )
     ray.wait([ref], fetch_local=False)
     farm_cluster.cluster.remove_node(holder, allow_graceful=False)
     [future] = runner.run([RunnerInput(builder.artifacts.register(ref), "cpu", good.args_info)])

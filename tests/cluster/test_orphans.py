@@ -33,8 +33,12 @@ def test_the_agents_of_a_killed_embedded_driver_are_reaped_and_nothing_else():
     me = psutil.Process()
     sleep = [sys.executable, "-c", "import time; time.sleep(600)"]
     foreign = subprocess.Popen(sleep, env={k: v for k, v in os.environ.items() if k != EMBEDDED_VAR})
-    owned_by_a_live_driver = subprocess.Popen(sleep, env={**os.environ, EMBEDDED_VAR: f"{me.pid}:{me.create_time():.3f}"})
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    owned_by_a_live_driver = subprocess.Popen(
+        sleep, env={**os.environ, EMBEDDED_VAR: f"{me.pid}:{me.create_time():.3f}"}
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert driver.stdout.readline() == "up\n", driver.stderr.read()
         assert _marked_by(driver.pid), "the embedded Ray's processes carry their driver's mark"

@@ -34,9 +34,18 @@ def test_the_fast_stack_shows_the_frames_the_parser_reads_as_inspect_does():
     stock, fast = _both(3)
     assert len(stock) == len(fast) > 5
     for s, f in zip(stock, fast):
-        assert (f.frame, f.filename, f.lineno, f.function, f.code_context, f.index) == (s.frame, s.filename, s.lineno, s.function, s.code_context, s.index)
+        assert (f.frame, f.filename, f.lineno, f.function, f.code_context, f.index) == (
+            s.frame,
+            s.filename,
+            s.lineno,
+            s.function,
+            s.code_context,
+            s.index,
+        )
 
 
 def test_the_fast_import_registers_tvms_intrinsics_and_restores_inspect():
-    out = subprocess.run([sys.executable, "-c", _COUNT_REGISTERED], check=True, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", _COUNT_REGISTERED], check=True, capture_output=True, text=True, timeout=300
+    )
     assert out.stdout.strip().endswith("ok")

@@ -29,13 +29,34 @@ def tuned_variants(tmp_path_factory) -> dict:
     onnx.save(resnet_cnn(size=8, width=4, blocks=1), str(model))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     proc = subprocess.run(
-        ["farm", "tune", str(model), "--target", ",".join(VARIANT_KINDS), "--trials", "0", "--db", str(root / "db"),
-         "--out", str(root / "out"), "--json"],
-        capture_output=True, text=True, timeout=600, env=env, check=False,
+        [
+            "farm",
+            "tune",
+            str(model),
+            "--target",
+            ",".join(VARIANT_KINDS),
+            "--trials",
+            "0",
+            "--db",
+            str(root / "db"),
+            "--out",
+            str(root / "out"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
-    return {"model": model, "out": root / "out", "kinds": {k: Path(root / "out" / k) for k in VARIANT_KINDS}, "summary": summary}
+    return {
+        "model": model,
+        "out": root / "out",
+        "kinds": {k: Path(root / "out" / k) for k in VARIANT_KINDS},
+        "summary": summary,
+    }
 
 
 def mixed_hybrid(model_path: str, target: dict, db_path: str) -> tuple[dict, bytes]:
@@ -54,11 +75,14 @@ def mixed_hybrid(model_path: str, target: dict, db_path: str) -> tuple[dict, byt
     tvm_target = tvm.target.Target(target)
     db = ParquetDatabase(db_path, tvm_target, auto_compact_files=None)
     try:
+
         def compile_tvm(proto):
             return exported_library(compile_with_records(db, from_proto(proto), tvm_target))
 
         candidates = kernel_candidates(segmenter, compile_tvm)
-        timings = [{"agrees": True, "tvm_us": 1.0 if i % 4 < 2 else 3.0, "onnxruntime_us": 2.0} for i in range(len(candidates))]
+        timings = [
+            {"agrees": True, "tvm_us": 1.0 if i % 4 < 2 else 3.0, "onnxruntime_us": 2.0} for i in range(len(candidates))
+        ]
         return plan_segments(segmenter, candidates, timings, compile_tvm, threads=1)
     finally:
         db.close()
@@ -76,7 +100,14 @@ def hybrid_variant(tuned_variants, tmp_path_factory) -> Path:
     metadata = json.loads((folder / "metadata.json").read_text())
     plan, archive = mixed_hybrid(str(tuned_variants["model"]), metadata["target"], str(folder.parent / "db"))
     engines = {name: {**entry, "agrees": True} for name, entry in metadata["engines"].items()}
-    engines["hybrid"] = {"latency_ms": 0.001, "p90_ms": 0.001, "agrees": True, "threads": 1, "config": "hybrid-1t", "settings": {"num_threads": 1}}
+    engines["hybrid"] = {
+        "latency_ms": 0.001,
+        "p90_ms": 0.001,
+        "agrees": True,
+        "threads": 1,
+        "config": "hybrid-1t",
+        "settings": {"num_threads": 1},
+    }
     check = {"engine": "hybrid", "engines": engines}
     record_engines(str(folder), check, tuned_variants["model"].read_bytes(), archive, plan)
     return folder

@@ -20,9 +20,16 @@ def _result(tvm_ms: float, ort_ms: float, std_ms: float = 0.0, agrees: bool = Tr
     """A device comparison as `summarize` makes it from one TVM and one ONNX Runtime configuration."""
 
     def config(engine: str, label: str, ms: float, agree: bool) -> dict:
-        return {"engine": engine, "label": label, "settings": {}, "threads": 2, "agrees": agree,
-                "max_abs_diff": 0.0 if agree else 0.5, "max_rel_diff": 0.0 if agree else 0.5,
-                "stats": {"median_ms": ms, "std_ms": std_ms, "p90_ms": ms}}
+        return {
+            "engine": engine,
+            "label": label,
+            "settings": {},
+            "threads": 2,
+            "agrees": agree,
+            "max_abs_diff": 0.0 if agree else 0.5,
+            "max_rel_diff": 0.0 if agree else 0.5,
+            "stats": {"median_ms": ms, "std_ms": std_ms, "p90_ms": ms},
+        }
 
     return summarize([config("onnxruntime", REFERENCE, ort_ms, True), config("tvm", "tvm-2t", tvm_ms, agrees)])
 
@@ -31,8 +38,13 @@ def test_options_are_validated_with_messages_naming_the_problem():
     opts = BenchmarkOptions.from_options({"batch_sizes": [8, 1, 8], "sla_ms": 2.5, "repeat": 20})
     assert opts.batch_sizes == [1, 8] and opts.sla_ms == 2.5 and opts.repeat == 20 and opts.warmup == 5
     assert BenchmarkOptions.from_options(None) == BenchmarkOptions()
-    for bad, word in [({"batch_size": [1]}, "unknown"), ({"repeat": 0}, "repeat"), ({"batch_sizes": [0]}, "batch_sizes"),
-                      ({"batch_sizes": "4"}, "batch_sizes"), ({"sla_ms": -1}, "sla_ms")]:
+    for bad, word in [
+        ({"batch_size": [1]}, "unknown"),
+        ({"repeat": 0}, "repeat"),
+        ({"batch_sizes": [0]}, "batch_sizes"),
+        ({"batch_sizes": "4"}, "batch_sizes"),
+        ({"sla_ms": -1}, "sla_ms"),
+    ]:
         with pytest.raises(BenchmarkOptionsError, match=word):
             BenchmarkOptions.from_options(bad)
 

@@ -32,8 +32,10 @@ def convolutions() -> onnx.ModelProto:
     ]
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 37, 29])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
-    model = helper.make_model(helper.make_graph(nodes, "convolutions", [x], [y], initializer=init),
-                              opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(
+        helper.make_graph(nodes, "convolutions", [x], [y], initializer=init),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
     model.ir_version = 10
     return onnx.shape_inference.infer_shapes(model)
 
@@ -77,11 +79,19 @@ def test_plain_convolutions_are_blocked_by_the_vector_width_on_cpu_only(model):
 def test_weights_are_packed_at_compile_time(model, blocked_on):
     target = tvm.target.Target(kind_named("x86-64-v3", 2).target)
     fused = fused_module(*relax_for(model, target), target)
-    calls = [b.value for block in fused["main"].body.blocks for b in block.bindings
-             if isinstance(b.value, relax.Call) and b.value.op.name == "relax.call_tir"]
-    packed = [c for c in calls if any(isinstance(a, tvm.ir.expr.Constant) and len(a.ty.shape) == 6 for a in c.args[1].fields)]
+    calls = [
+        b.value
+        for block in fused["main"].body.blocks
+        for b in block.bindings
+        if isinstance(b.value, relax.Call) and b.value.op.name == "relax.call_tir"
+    ]
+    packed = [
+        c for c in calls if any(isinstance(a, tvm.ir.expr.Constant) and len(a.ty.shape) == 6 for a in c.args[1].fields)
+    ]
     assert len(packed) == 2, "each blocked convolution reads its weights already packed (OIHW8i8o)"
-    assert all(any(isinstance(a, relax.Var) for a in c.args[1].fields) for c in calls), "no kernel computes on constants alone at run time"
+    assert all(any(isinstance(a, relax.Var) for a in c.args[1].fields) for c in calls), (
+        "no kernel computes on constants alone at run time"
+    )
 
 
 def test_the_blocked_variant_agrees_with_onnx_runtime(model, blocked_on):

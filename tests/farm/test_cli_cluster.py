@@ -32,7 +32,12 @@ def foreign_ray(tmp_path):
     """A Ray head on this machine that the farm did not start."""
     spec = NodeSpec([], 2, head=True, port=free_port(), num_cpus=0, object_store_bytes=100 * 2**20, free_ports=True)
     with open(tmp_path / "foreign.log", "wb") as log:
-        proc = subprocess.Popen(ray_start_command(spec), stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+        proc = subprocess.Popen(
+            ray_start_command(spec),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "RAY_AUTH_MODE": "disabled"},
+        )
     deadline = time.monotonic() + 120
     while "Ray runtime started" not in (tmp_path / "foreign.log").read_text() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -46,7 +51,18 @@ def test_local_cluster_lists_its_kinds_and_stops_only_what_it_started(tmp_path, 
     env.pop("RAY_ADDRESS", None)
     before = ray_processes()
     assert before
-    farm("cluster", "local", "--kinds", "x86-64,x86-64-v3", "--num-cores", "2", "--object-store-mb", "100", "--no-dashboard", env=env)
+    farm(
+        "cluster",
+        "local",
+        "--kinds",
+        "x86-64,x86-64-v3",
+        "--num-cores",
+        "2",
+        "--object-store-mb",
+        "100",
+        "--no-dashboard",
+        env=env,
+    )
     try:
         again = farm("cluster", "local", "--kinds", "x86-64", "--no-dashboard", env=env, check=False)
         assert again.returncode == 2 and "already runs 3 node(s)" in again.stderr
@@ -77,8 +93,26 @@ def test_a_real_node_serves_the_kinds_it_is_told_to(tmp_path):
     env = {**os.environ, "FARM_DATA_DIR": str(tmp_path)}
     env.pop("RAY_ADDRESS", None)
     port = str(free_port())
-    started = farm("cluster", "start", "--head", "--port", port, "--device", "x86-64", "--num-cores", "2", "--num-cpus", "1",
-                   "--object-store-mb", "100", "--no-dashboard", "--", "--dashboard-agent-listen-port", str(free_port()), env=env)
+    started = farm(
+        "cluster",
+        "start",
+        "--head",
+        "--port",
+        port,
+        "--device",
+        "x86-64",
+        "--num-cores",
+        "2",
+        "--num-cpus",
+        "1",
+        "--object-store-mb",
+        "100",
+        "--no-dashboard",
+        "--",
+        "--dashboard-agent-listen-port",
+        str(free_port()),
+        env=env,
+    )
     try:
         assert "serving x86-64" in started.stdout and f":{port}" in started.stdout
         (node,) = json.loads(farm("cluster", "status", "--json", env=env).stdout)["nodes"]

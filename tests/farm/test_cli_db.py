@@ -32,7 +32,9 @@ def test_import_stats_top_export_compact(db_uri, tmp_path):
     assert n == 16 and tk.startswith("llvm-znver4-c2-")
 
     store_key = _workload_key(db_uri)
-    top = json.loads(farm("db", "top", "--db", db_uri, "--workload", store_key[:12], "--target", tk, "-k", "3", "--json").stdout)
+    top = json.loads(
+        farm("db", "top", "--db", db_uri, "--workload", store_key[:12], "--target", tk, "-k", "3", "--json").stdout
+    )
     secs = [r["mean_secs"] for r in top["records"]]
     assert len(secs) == 3 and secs == sorted(secs) and top["workload_key"] == store_key
 

@@ -66,11 +66,19 @@ def test_optimize_wait_metrics_and_variants(client, server, model_path):
 
     with server.registry.session() as s:
         workflow_records.start_workflow(s, workflow.id, driver="test")
-        workflow_records.update_progress(s, workflow.id, {"x86-64-v3": {"stage": "autotune", "trials": 8, "total": 8, "best_latency_ms": 0.5}})
+        workflow_records.update_progress(
+            s, workflow.id, {"x86-64-v3": {"stage": "autotune", "trials": 8, "total": 8, "best_latency_ms": 0.5}}
+        )
         original = catalog.list_variants(s, model.id)[0]
         tuned = catalog.add_variant(
-            s, model.id, kind="x86-64-v3", artifact_key=original.artifact_key, artifact_name="tuned-x86-64-v3.tar.gz",
-            size_bytes=original.size_bytes, parent_id=original.id, workflow_id=workflow.id,
+            s,
+            model.id,
+            kind="x86-64-v3",
+            artifact_key=original.artifact_key,
+            artifact_name="tuned-x86-64-v3.tar.gz",
+            size_bytes=original.size_bytes,
+            parent_id=original.id,
+            workflow_id=workflow.id,
         )
         catalog.add_benchmark(s, tuned.id, kind="x86-64-v3", results={"tvm": {"mean_ms": 0.5}}, workflow_id=workflow.id)
     assert workflow.status() == "running" and workflow.progress["x86-64-v3"]["trials"] == 8

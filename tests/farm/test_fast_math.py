@@ -27,11 +27,16 @@ def activations() -> onnx.ModelProto:
     nodes = [helper.make_node("Sigmoid", ["x"], ["s"]), helper.make_node("Mul", ["x", "s"], ["silu"])]
     last = "silu"
     for op in OPS[1:]:
-        nodes += [helper.make_node("Mul", [last, "tenth"], [f"{op}_in"]), helper.make_node(op, [f"{op}_in"], [f"{op}_out"])]
+        nodes += [
+            helper.make_node("Mul", [last, "tenth"], [f"{op}_in"]),
+            helper.make_node(op, [f"{op}_in"], [f"{op}_out"]),
+        ]
         last = f"{op}_out"
     nodes.append(helper.make_node("Identity", [last], ["y"]))
-    model = helper.make_model(helper.make_graph(nodes, "activations", [x], [y], initializer=[tenth]),
-                              opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(
+        helper.make_graph(nodes, "activations", [x], [y], initializer=[tenth]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
     model.ir_version = 10
     return model
 
@@ -51,7 +56,9 @@ def test_cpu_targets_get_fast_functions_and_gpu_targets_keep_the_exact_ones(mode
     cpu = tvm.target.Target(kind_named("x86-64-v3", 2).target)
     fast = rewrite(mod, cpu)
     assert not any(f"R.{op}(" in calls(fast) for op in ("sigmoid", "exp", "tanh", "erf", "nn.softmax"))
-    assert [gv.name_hint for gv in fast.get_global_vars() if "fast" in gv.name_hint], "the fast functions are TIR functions"
+    assert [gv.name_hint for gv in fast.get_global_vars() if "fast" in gv.name_hint], (
+        "the fast functions are TIR functions"
+    )
     gpu = tvm.target.Target(kind_named("cuda-sm80", 1).target)
     assert rewrite(mod, gpu) is mod
 

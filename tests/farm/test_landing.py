@@ -43,20 +43,40 @@ def test_each_record_is_in_the_database_before_metaschedule_joins_its_task(farm_
     landing = Landing(db)
     runner = RayRunner(kind, MeasureSettings(min_repeat_ms=10), on_measured=landing.measured)
     builder = RayBuilder(on_built=landing.built)
-    strategy = LandingSearch(EvolutionarySearch(population_size=16, init_min_unmeasured=4, genetic_num_iters=1), landing)
+    strategy = LandingSearch(
+        EvolutionarySearch(population_size=16, init_min_unmeasured=4, genetic_num_iters=1), landing
+    )
     contexts = [
-        TuneContext(mod=matmul(n), target=target, space_generator="post-order-apply", search_strategy=strategy,
-                    task_name=f"matmul{n}", rand_state=n, num_threads=1).clone()
+        TuneContext(
+            mod=matmul(n),
+            target=target,
+            space_generator="post-order-apply",
+            search_strategy=strategy,
+            task_name=f"matmul{n}",
+            rand_state=n,
+            num_threads=1,
+        ).clone()
         for n in (32, 48, 64)
     ]
     check = InDatabaseAtJoin(db)
     try:
-        tune_tasks(tasks=contexts, task_weights=[1.0, 1.0, 1.0], work_dir=str(tmp_path / "work"), max_trials_global=24,
-                   num_trials_per_iter=4, builder=builder, runner=runner, database=db, cost_model="random",
-                   measure_callbacks=[check, *measure_callbacks(db)])
+        tune_tasks(
+            tasks=contexts,
+            task_weights=[1.0, 1.0, 1.0],
+            work_dir=str(tmp_path / "work"),
+            max_trials_global=24,
+            num_trials_per_iter=4,
+            builder=builder,
+            runner=runner,
+            database=db,
+            cost_model="random",
+            measure_callbacks=[check, *measure_callbacks(db)],
+        )
     finally:
         runner.close()
         db.close()
     assert check.measured > 0 and check.seen
-    assert all(in_db >= measured for measured, in_db in check.seen), f"(measured, in the database) at each join: {check.seen}"
+    assert all(in_db >= measured for measured, in_db in check.seen), (
+        f"(measured, in the database) at each join: {check.seen}"
+    )
     assert landing.landed == check.measured == len(db), "MetaSchedule's own commit of a landed record adds nothing"

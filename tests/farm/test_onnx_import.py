@@ -18,7 +18,14 @@ def save(model: onnx.ModelProto, tmp_path, name: str = "model.onnx") -> str:
     return path
 
 
-@pytest.mark.parametrize("name,in_shape,out_shape", [("resnet", (1, 3, 32, 32), (1, 10)), ("mobilenet", (1, 3, 32, 32), (1, 10)), ("transformer", (1, 32, 64), (1, 32, 64))])
+@pytest.mark.parametrize(
+    "name,in_shape,out_shape",
+    [
+        ("resnet", (1, 3, 32, 32), (1, 10)),
+        ("mobilenet", (1, 3, 32, 32), (1, 10)),
+        ("transformer", (1, 32, 64), (1, 32, 64)),
+    ],
+)
 def test_example_models_import_into_relax_with_their_weights(name, in_shape, out_shape, tmp_path):
     assert sorted(EXAMPLES) == ["mobilenet", "resnet", "transformer"]
     model = prepare(save(EXAMPLES[name](), tmp_path))
@@ -34,7 +41,10 @@ def test_example_models_import_into_relax_with_their_weights(name, in_shape, out
 
 def test_a_dynamic_dimension_needs_a_shape_and_the_error_says_which(tmp_path):
     path = save(resnet_cnn(dynamic_batch=True), tmp_path)
-    with pytest.raises(ModelImportError, match=r"input 'input' has dynamic dimension 0 \('batch'\); give it with --input-shape input:N,3,32,32"):
+    with pytest.raises(
+        ModelImportError,
+        match=r"input 'input' has dynamic dimension 0 \('batch'\); give it with --input-shape input:N,3,32,32",
+    ):
         prepare(path)
     assert prepare(path, parse_input_shapes(["input:4,3,32,32"])).inputs[0].shape == (4, 3, 32, 32)
     with pytest.raises(ModelImportError, match="does not fit"):
@@ -65,7 +75,10 @@ def test_unsupported_operators_are_all_named_at_once(tmp_path):
     graph = helper.make_graph(nodes, "g", [x], [y], initializer=[w, r])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 10
-    with pytest.raises(ModelImportError, match=r"operators the TVM importer cannot handle: Celu \(no Relax converter\), LSTM \(no Relax converter\)"):
+    with pytest.raises(
+        ModelImportError,
+        match=r"operators the TVM importer cannot handle: Celu \(no Relax converter\), LSTM \(no Relax converter\)",
+    ):
         prepare(save(model, tmp_path))
 
 
@@ -73,11 +86,16 @@ def test_a_dynamic_input_and_an_unsupported_operator_are_reported_together(tmp_p
     """Issue 14 item 8: once the user gave the missing shape, they must not learn only then that the model cannot import."""
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])
-    model = helper.make_model(helper.make_graph([helper.make_node("Celu", ["x"], ["y"])], "g", [x], [y]),
-                              opset_imports=[helper.make_opsetid("", 17)])
+    model = helper.make_model(
+        helper.make_graph([helper.make_node("Celu", ["x"], ["y"])], "g", [x], [y]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
     model.ir_version = 10
     path = save(model, tmp_path)
-    with pytest.raises(ModelImportError, match=r"input 'x' has dynamic dimension 0 .*; .*operators the TVM importer cannot handle: Celu"):
+    with pytest.raises(
+        ModelImportError,
+        match=r"input 'x' has dynamic dimension 0 .*; .*operators the TVM importer cannot handle: Celu",
+    ):
         prepare(path)
     with pytest.raises(ModelImportError, match=r"cannot handle: Celu") as given:
         prepare(path, parse_input_shapes(["x:2,4"]))
@@ -110,7 +128,9 @@ def test_an_ir3_model_whose_weights_are_graph_inputs_has_only_its_real_input(tmp
     shape_name = "conv_w_shape"
     model.graph.initializer.append(onnx.numpy_helper.from_array(np.array([4, 3, 3, 3], dtype=np.int64), shape_name))
     first_conv = next(n for n in model.graph.node if n.op_type == "Conv")
-    generated = helper.make_node("ConstantOfShape", [shape_name], ["generated_w"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.1]))
+    generated = helper.make_node(
+        "ConstantOfShape", [shape_name], ["generated_w"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.1])
+    )
     model.graph.node.insert(0, generated)
     first_conv.input[1] = "generated_w"
     for init in model.graph.initializer:

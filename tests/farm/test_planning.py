@@ -33,7 +33,9 @@ def test_the_population_follows_the_round_size_within_bounds():
     assert TuningPlan(trials=100_000).population(1) == 256
 
 
-@pytest.mark.parametrize("fields", [{"trials": -1}, {"trials": 10, "remeasure": -1}, {"trials": 10, "trials_per_task": 0}])
+@pytest.mark.parametrize(
+    "fields", [{"trials": -1}, {"trials": 10, "remeasure": -1}, {"trials": 10, "trials_per_task": 0}]
+)
 def test_negative_or_empty_budgets_are_refused(fields):
     with pytest.raises(ValueError, match="positive"):
         TuningPlan(**fields)
@@ -49,7 +51,11 @@ def test_tasks_are_dealt_to_at_most_as_many_workers_as_there_are_tasks():
 
 
 def test_a_candidate_goes_to_the_least_busy_device_off_the_nodes_that_lost_it():
-    a, b, c = _Device("node-a", None, in_flight=2), _Device("node-b", None, in_flight=0), _Device("node-c", None, in_flight=1)
+    a, b, c = (
+        _Device("node-a", None, in_flight=2),
+        _Device("node-b", None, in_flight=0),
+        _Device("node-c", None, in_flight=1),
+    )
     assert least_busy([a, b, c], []) is b
     assert least_busy([a, b, c], ["node-b"]) is c
     assert least_busy([a, b], ["node-a", "node-b"]) is b, "every node lost it once: the least busy tries again"

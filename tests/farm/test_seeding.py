@@ -42,8 +42,14 @@ def test_convolutions_of_another_dimensionality_are_not_similar(tmp_path):
 
 
 def _context(mod, name):
-    return TuneContext(mod=mod, target=tvm.target.Target(MATMUL128_TARGET), space_generator="post-order-apply",
-                       search_strategy="evolutionary", task_name=name, num_threads=1).clone()
+    return TuneContext(
+        mod=mod,
+        target=tvm.target.Target(MATMUL128_TARGET),
+        space_generator="post-order-apply",
+        search_strategy="evolutionary",
+        task_name=name,
+        num_threads=1,
+    ).clone()
 
 
 @pytest.mark.slow

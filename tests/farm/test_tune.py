@@ -36,8 +36,25 @@ def workspace(tmp_path_factory, farm_cluster):
 
 def tune(workspace, model: str, kinds: str, out: str) -> dict:
     root, address = workspace
-    proc = farm("tune", str(root / model), "--target", kinds, "--trials", "64", "--trials-per-task", "3", "--done-after", "1",
-                "--address", address, "--db", str(root / "db"), "--out", str(root / out), "--json")
+    proc = farm(
+        "tune",
+        str(root / model),
+        "--target",
+        kinds,
+        "--trials",
+        "64",
+        "--trials-per-task",
+        "3",
+        "--done-after",
+        "1",
+        "--address",
+        address,
+        "--db",
+        str(root / "db"),
+        "--out",
+        str(root / out),
+        "--json",
+    )
     return json.loads(proc.stdout)["targets"]
 
 
@@ -57,16 +74,27 @@ def test_a_short_real_tune_gives_a_verified_variant_per_kind(workspace):
         hybrid = t["hybrid"]  # every kernel timed in both engines on a node of the kind, and planned on the faster
         assert "error" not in hybrid, hybrid["error"]
         assert hybrid["kernels"] and all(k["tvm_us"] > 0 and k["onnxruntime_us"] > 0 for k in hybrid["kernels"])
-        assert hybrid["kernels_per_engine"]["tvm"] + hybrid["kernels_per_engine"]["onnxruntime"] == len(hybrid["kernels"])
-        assert ("hybrid" in t["engines"]) == hybrid["built"] == (os.path.exists(os.path.join(t["variant_dir"], "hybrid.zip")))
+        assert hybrid["kernels_per_engine"]["tvm"] + hybrid["kernels_per_engine"]["onnxruntime"] == len(
+            hybrid["kernels"]
+        )
+        assert (
+            ("hybrid" in t["engines"])
+            == hybrid["built"]
+            == (os.path.exists(os.path.join(t["variant_dir"], "hybrid.zip")))
+        )
         assert meta["hybrid"] == hybrid and t["engine"] in t["engines"]
         fidelity = t["fidelity"]  # the best of each task measured again on a quiet device, committed with their origin
-        assert 0 < fidelity["tasks"] <= t["tasks_tuned"] and 2 * fidelity["tasks"] <= fidelity["measured"] <= 3 * fidelity["tasks"]
+        assert (
+            0 < fidelity["tasks"] <= t["tasks_tuned"]
+            and 2 * fidelity["tasks"] <= fidelity["measured"] <= 3 * fidelity["tasks"]
+        )
         assert all(c["gain"] > 1 and c["new_pick_us"] < c["search_pick_us"] for c in fidelity["changes"])
         assert fidelity["pick_changed"] == len(fidelity["changes"])
         records = TuningDatabase(str(workspace[0] / "db")).view(t["target_key"]).records()
         quiet = [r for r in records if r.measure_json and json.loads(r.measure_json).get("fidelity")]
-        assert len(quiet) == fidelity["measured"] and all(json.loads(r.measure_json)["settings"] == QUIET.as_json() for r in quiet)
+        assert len(quiet) == fidelity["measured"] and all(
+            json.loads(r.measure_json)["settings"] == QUIET.as_json() for r in quiet
+        )
 
 
 def test_a_second_tune_of_the_same_model_measures_nothing(workspace):
@@ -81,7 +109,9 @@ def test_a_sibling_model_measures_only_its_new_layers_with_the_cost_model_of_the
     assert t["trials_measured"] <= 3 * t["tasks_tuned"]
     assert t["cost_model"]["seeded_from_similar"] >= 1, "the new classifier layer starts from the first model's"
     pretrain = t["cost_model"]["pretrain"]
-    assert pretrain["loaded_from"] and pretrain["loaded_samples"] > 0, "the saved model of the first tune is the starting point"
+    assert pretrain["loaded_from"] and pretrain["loaded_samples"] > 0, (
+        "the saved model of the first tune is the starting point"
+    )
     assert pretrain["samples"] < t["cost_model"]["saved"]["samples"] <= pretrain["samples"] + t["trials_measured"]
 
 

@@ -48,16 +48,30 @@ def farm(tmp_path_factory, farm_cluster):
     from farm.registry import Registry
 
     receivers = WebhookPolicy(allow_private=True)  # the test's own webhook receiver is on loopback
-    service = WorkflowService(Registry.for_data_dir(str(data)), address=farm_cluster.cluster.address, db_uri=db_uri,
-                              work_root=str(data / "work"), max_running=2, poll_s=0.5, webhooks=receivers)
+    service = WorkflowService(
+        Registry.for_data_dir(str(data)),
+        address=farm_cluster.cluster.address,
+        db_uri=db_uri,
+        work_root=str(data / "work"),
+        max_running=2,
+        poll_s=0.5,
+        webhooks=receivers,
+    )
     server = LiveServer(str(data), workflows=service, webhooks=receivers)
     _, token = server.user("admin@example.com", admin=True)
     models = tmp_path_factory.mktemp("models")
     onnx.save(resnet_cnn(size=8, width=4, blocks=1), str(models / "tiny.onnx"))
     onnx.save(resnet_cnn(size=8, width=4, blocks=1, classes=5, seed=1), str(models / "other.onnx"))
     onnx.save(resnet_cnn(size=8, width=4, blocks=1, dynamic_batch=True), str(models / "batchable.onnx"))
-    yield {"server": server, "client": Client(server.url, token), "token": token, "db": db_uri, "data": str(data),
-           "models": models, "head": farm_cluster.cluster.head_node}
+    yield {
+        "server": server,
+        "client": Client(server.url, token),
+        "token": token,
+        "db": db_uri,
+        "data": str(data),
+        "models": models,
+        "head": farm_cluster.cluster.head_node,
+    }
     service.close()
     service.registry.close()
     server.stop()
@@ -72,8 +86,13 @@ def test_a_workflow_for_two_kinds_completes_with_verified_variants_and_notifies(
     client.set_price("x86-64", 0.36)
     model = client.upload_model(str(farm["models"] / "batchable.onnx"), name="tiny")
     workflow = model.optimize(
-        targets=["x86-64", "x86-64-v3"], trials=64, trials_per_task=1, webhook_url=hook.url, input_shapes={"input": [1, 3, 8, 8]},
-        stages={"autotune": True, "benchmark": True, "package": True}, benchmark={"repeat": 10, "batch_sizes": [1, 2], "sla_ms": 1000.0},
+        targets=["x86-64", "x86-64-v3"],
+        trials=64,
+        trials_per_task=1,
+        webhook_url=hook.url,
+        input_shapes={"input": [1, 3, 8, 8]},
+        stages={"autotune": True, "benchmark": True, "package": True},
+        benchmark={"repeat": 10, "batch_sizes": [1, 2], "sla_ms": 1000.0},
         priorities=["agrees", "-tvm_latency_ms"],
     )
     assert workflow.state == "pending"
@@ -95,12 +114,22 @@ def test_a_workflow_for_two_kinds_completes_with_verified_variants_and_notifies(
             assert meta["kind"] == kind and meta["inputs"][0]["shape"] == [1, 3, 8, 8]
     metrics = {m["kind"]: m for m in workflow.metrics()}
     assert sorted(metrics) == ["x86-64", "x86-64-v3"]
-    assert all(m["results"]["agrees"] and m["results"]["tvm_latency_ms"] > 0 and m["results"]["ort_latency_ms"] > 0 for m in metrics.values())
+    assert all(
+        m["results"]["agrees"] and m["results"]["tvm_latency_ms"] > 0 and m["results"]["ort_latency_ms"] > 0
+        for m in metrics.values()
+    )
     for kind, m in metrics.items():
         sweep = m["results"]["batch_sweep"]
-        assert [r["batch_size"] for r in sweep] == [1, 2] and all(r["agrees"] and r["throughput_per_s"] > 0 for r in sweep)
-        assert m["results"]["sla"] == {"p90_ms": 1000.0, "max_batch_size": 2} and isinstance(m["results"]["warnings"], list)
-    assert metrics["x86-64"]["results"]["cost_per_million_usd"] > 0 and metrics["x86-64"]["results"]["usd_per_hour"] == 0.36
+        assert [r["batch_size"] for r in sweep] == [1, 2] and all(
+            r["agrees"] and r["throughput_per_s"] > 0 for r in sweep
+        )
+        assert m["results"]["sla"] == {"p90_ms": 1000.0, "max_batch_size": 2} and isinstance(
+            m["results"]["warnings"], list
+        )
+    assert (
+        metrics["x86-64"]["results"]["cost_per_million_usd"] > 0
+        and metrics["x86-64"]["results"]["usd_per_hour"] == 0.36
+    )
     assert metrics["x86-64-v3"]["results"]["cost_per_million_usd"] is None
 
     ranking = workflow.ranking()
@@ -112,7 +141,9 @@ def test_a_workflow_for_two_kinds_completes_with_verified_variants_and_notifies(
     (zipped,) = workflow.packages(format="zip")
     with zipfile.ZipFile(zipped.download(str(tmp_path))) as archive:
         assert json.loads(archive.read("models_rank.json")) == ranking
-        assert any(n.startswith(f"CandidateModels/{ranking[0]['target']}/BestCandidateModel_1/") for n in archive.namelist())
+        assert any(
+            n.startswith(f"CandidateModels/{ranking[0]['target']}/BestCandidateModel_1/") for n in archive.namelist()
+        )
     v3_tarball = next(p for p in workflow.packages(format="tarball") if p.variant_id == variants["x86-64-v3"].id)
     with tarfile.open(v3_tarball.download(str(tmp_path / "v3.tar.gz"))) as tar:
         tar.extractall(tmp_path / "v3", filter="data")
@@ -167,10 +198,36 @@ def test_ray_job_submit_runs_a_workflow_into_the_same_registry(farm):
     model = client.upload_model(str(farm["models"] / "tiny.onnx"), name="submitted")
     dashboard = "http://" + farm["head"].address_info["webui_url"]
     proc = subprocess.run(
-        ["ray", "job", "submit", "--address", dashboard, "--working-dir", REPO, "--",
-         "farm", "workflow", "run", model.id, "--target", "x86-64-v3", "--trials", "4",
-         "--data-dir", farm["data"], "--db", farm["db"], "--token", farm["token"], "--json"],
-        capture_output=True, text=True, timeout=600, cwd=REPO, check=False,
+        [
+            "ray",
+            "job",
+            "submit",
+            "--address",
+            dashboard,
+            "--working-dir",
+            REPO,
+            "--",
+            "farm",
+            "workflow",
+            "run",
+            model.id,
+            "--target",
+            "x86-64-v3",
+            "--trials",
+            "4",
+            "--data-dir",
+            farm["data"],
+            "--db",
+            farm["db"],
+            "--token",
+            farm["token"],
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     done = [w for w in client.workflows(model_id=model.id) if w.options.get("trials") == 4]

@@ -64,7 +64,9 @@ def test_tuning_writes_every_measured_candidate_with_its_provenance(tuned):
     assert wl.flops == 2 * N**3 and wl.first_model == "matmul64"
     view = store.view(tk)
     rows = list(view.records())
-    assert {r.job_id for r in rows} == {"job-1"} and {r.device_fingerprint for r in rows} == {local_device_fingerprint()}
+    assert {r.job_id for r in rows} == {"job-1"} and {r.device_fingerprint for r in rows} == {
+        local_device_fingerprint()
+    }
     assert all(r.tvm_version for r in rows)
     best = view.top_k(wl.workload_key, 1)[0]
     assert 0 < best.mean_secs < 0.1
@@ -76,7 +78,11 @@ def test_a_second_session_finds_the_records_before_measuring(tuned):
     uri, _ = tuned
     out = subprocess.run(
         [sys.executable, "-m", "tests.tuning_db.tune_worker", uri, json.dumps(TARGET), str(N)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     ).stdout
     seen = json.loads(out.strip().splitlines()[-1])
     assert seen["known"] and seen["size"] == TRIALS

@@ -22,7 +22,9 @@ def _as_if_keyed_by_an_older_tvm(fresh: str, old: str) -> str:
     key = hashlib.sha256(b"# printed by TVM 0.26\n" + row.workload_key.encode()).hexdigest()
     stale = dataclasses.replace(row, workload_key=key, shash="12345", tvm_version="0.26.0")
     records = [
-        dataclasses.replace(r, workload_key=key, record_id=record_id(key, r.target_json, r.trace_json, r.run_secs, r.args_info_json))
+        dataclasses.replace(
+            r, workload_key=key, record_id=record_id(key, r.target_json, r.trace_json, r.run_secs, r.args_info_json)
+        )
         for tk in source.snapshot().target_keys()
         for r in source.view(tk).records()
     ]
@@ -53,7 +55,11 @@ def test_a_database_keyed_under_another_script_text_is_rekeyed_then_found(tmp_pa
     assert after.key_of(after.commit_workload(mod)) != old_key
     after.close()
 
-    proc = subprocess.run(["farm", "db", "rekey", "--db", old, "--json"], capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run(
+        ["farm", "db", "rekey", "--db", old, "--json"], capture_output=True, text=True, timeout=300, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     again = json.loads(proc.stdout)
-    assert (again["examined"], again["rekeyed"], again["already"], again["records_copied"]) == (1, 0, 1, 0), "a second run is a no-op"
+    assert (again["examined"], again["rekeyed"], again["already"], again["records_copied"]) == (1, 0, 1, 0), (
+        "a second run is a no-op"
+    )

@@ -50,7 +50,9 @@ def test_records_whose_every_run_failed_are_never_top_k(db_uri, factory):
 
     db = TuningDatabase(db_uri)
     keys = workload_keys(2)
-    failed = [dataclasses.replace(factory.record(k, TARGETS[0]), run_secs=[FAILED_SECS]) for k in keys for _ in range(3)]
+    failed = [
+        dataclasses.replace(factory.record(k, TARGETS[0]), run_secs=[FAILED_SECS]) for k in keys for _ in range(3)
+    ]
     good = factory.record(keys[0], TARGETS[0])
     db.append([*failed, good], workload_rows(keys))
     view = db.view(good.target_key)
@@ -106,7 +108,11 @@ def test_compaction_keeps_every_record_and_the_same_answers(db_uri, factory):
     result = db.compact(retention_s=3600)
     assert result["files_merged"] > result["partitions_merged"] > 0
     after = db.stats()
-    assert (after["records"], after["workloads"], after["targets"]) == (before["records"], before["workloads"], before["targets"])
+    assert (after["records"], after["workloads"], after["targets"]) == (
+        before["records"],
+        before["workloads"],
+        before["targets"],
+    )
     assert len(db.snapshot().files) < files_before
     assert [r.record_id for r in db.view(tk).top_k(keys[3], 20)] == top_before
     snap = db.snapshot()
@@ -136,7 +142,9 @@ def test_a_stale_writer_never_commits_below_the_newest_checkpoint(db_uri, factor
     for _ in range(3):
         other.append(factory.records(5, keys))
     other.compact(retention_s=0, min_files=2)
-    other.vacuum(retention_s=0, orphan_grace_s=0)  # frees the log slots below the checkpoint, the stale writer's among them
+    other.vacuum(
+        retention_s=0, orphan_grace_s=0
+    )  # frees the log slots below the checkpoint, the stale writer's among them
     late = factory.records(5, keys)
     stale.append(late)
     other.vacuum(retention_s=0, orphan_grace_s=0)  # would delete a hidden commit's part files as orphans
@@ -198,8 +206,12 @@ def test_corrupt_and_foreign_files_are_skipped_with_a_warning(tmp_path, factory)
         assert third.version == 3, "a corrupt entry still holds its version"
         stats = db.stats()
     messages = [str(w.message) for w in caught]
-    assert sum("notes.txt" in m for m in messages) == 1, "a foreign file is reported once, however often the log is listed"
-    assert any("corrupt log entry" in m for m in messages) and any("corrupt or foreign part file" in m for m in messages)
+    assert sum("notes.txt" in m for m in messages) == 1, (
+        "a foreign file is reported once, however often the log is listed"
+    )
+    assert any("corrupt log entry" in m for m in messages) and any(
+        "corrupt or foreign part file" in m for m in messages
+    )
     assert stats["records"] == 60 - victim.rows
 
 

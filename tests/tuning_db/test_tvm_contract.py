@@ -64,7 +64,13 @@ def test_top_k_is_best_first_by_mean_run_time(db):
 
 @pytest.mark.parametrize(
     "run_secs, valid",
-    [(None, False), ([], False), ([FAILED_SECS], False), ([FAILED_SECS, FAILED_SECS], False), ([FAILED_SECS, 2e-3], True)],
+    [
+        (None, False),
+        ([], False),
+        ([FAILED_SECS], False),
+        ([FAILED_SECS, FAILED_SECS], False),
+        ([FAILED_SECS, 2e-3], True),
+    ],
     ids=["none", "empty", "failed", "all-failed", "one-of-two-failed"],
 )
 def test_only_measured_records_are_top_k(db, run_secs, valid):
@@ -106,7 +112,9 @@ def test_a_union_with_a_memory_database_answers_the_best_of_both(db):
     best = ms.database.UnionDatabase(db, memory).query_tuning_record(mod, target, "main")
     assert float(best.run_secs[0]) == pytest.approx(1e-3)
     first = ms.database.OrderedUnionDatabase(db, memory).query_tuning_record(mod, target, "main")
-    assert float(first.run_secs[0]) == pytest.approx(2e-3), "an ordered union answers from the first database that has one"
+    assert float(first.run_secs[0]) == pytest.approx(2e-3), (
+        "an ordered union answers from the first database that has one"
+    )
 
 
 def test_queries_by_record_schedule_and_module_apply_the_best_trace(db):

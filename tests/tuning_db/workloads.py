@@ -39,6 +39,12 @@ def commit_record(db: Database, mod: tvm.IRModule, run_secs: list[float] | None,
     sch = Schedule(mod)
     i, _, _ = sch.get_loops(sch.get_sblock("C"))
     sch.split(i, factors=[None, factor])
-    record = TuningRecord(sch.trace, db.commit_workload(mod), run_secs, tvm.target.Target(SMALL_TARGET), ArgInfo.from_prim_func(mod["main"]))
+    record = TuningRecord(
+        sch.trace,
+        db.commit_workload(mod),
+        run_secs,
+        tvm.target.Target(SMALL_TARGET),
+        ArgInfo.from_prim_func(mod["main"]),
+    )
     db.commit_tuning_record(record)
     return record

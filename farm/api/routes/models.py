@@ -43,8 +43,12 @@ def upload_model(
     if file.size is not None and file.size > request.app.state.max_upload_bytes:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE)
     filename = os.path.basename(file.filename or "model.onnx")
-    fields = {"name": name if name is not None else os.path.splitext(filename)[0], "description": description, "labels": _split(labels),
-              "project_id": project_id or None}
+    fields = {
+        "name": name if name is not None else os.path.splitext(filename)[0],
+        "description": description,
+        "labels": _split(labels),
+        "project_id": project_id or None,
+    }
     with registry.session() as s:  # bad fields, a missing project or a name clash are said before the file is read
         try:
             catalog.check_new_model(s, **fields)
@@ -55,7 +59,9 @@ def upload_model(
         with open(path, "wb") as out:
             shutil.copyfileobj(file.file, out)
         try:
-            stored = catalog.store_model_file(registry.artifacts, path, filename)  # seconds for a large model: no transaction is open
+            stored = catalog.store_model_file(
+                registry.artifacts, path, filename
+            )  # seconds for a large model: no transaction is open
         except InvalidInput as e:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
     with registry.session() as s:
@@ -72,7 +78,9 @@ def list_models(
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> dict:
-    items, total = catalog.list_models(s, project_id=project_id, detached=detached, labels=_split(labels), offset=offset, limit=limit)
+    items, total = catalog.list_models(
+        s, project_id=project_id, detached=detached, labels=_split(labels), offset=offset, limit=limit
+    )
     return {"items": items, "total": total, "offset": offset, "limit": limit}
 
 

@@ -35,7 +35,11 @@ def get_package(package_id: str, _: CurrentUser, s: SessionDep) -> Package:
     return catalog.get_package(s, package_id)
 
 
-@router.get("/{package_id}/download", response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get(
+    "/{package_id}/download",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
 def download_package(package_id: str, _: CurrentUser, registry: RegistryDep, s: SessionDep) -> StreamingResponse:
     package = catalog.get_package(s, package_id)
     return artifact_response(registry.artifacts, package.artifact_key, package.artifact_name, f"package {package_id}")

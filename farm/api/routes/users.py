@@ -22,7 +22,9 @@ router = APIRouter(tags=["users"])
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserOut)
 def create_user(body: UserCreate, _: Admin, s: SessionDep) -> User:
-    return accounts.create_user(s, body.email, admin=body.admin, can_optimize=body.can_optimize, read_only=body.read_only)
+    return accounts.create_user(
+        s, body.email, admin=body.admin, can_optimize=body.can_optimize, read_only=body.read_only
+    )
 
 
 @router.get("/users", response_model=list[UserOut])

@@ -45,7 +45,11 @@ def artifact_response(store: ArtifactStore, key: str, filename: str, what: str) 
     return StreamingResponse(_chunks(store, key), media_type="application/octet-stream", headers=headers)
 
 
-@router.get("/{variant_id}/download", response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get(
+    "/{variant_id}/download",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
 def download_variant(variant_id: str, _: CurrentUser, registry: RegistryDep, s: SessionDep) -> StreamingResponse:
     variant = catalog.get_variant(s, variant_id)
     return artifact_response(registry.artifacts, variant.artifact_key, variant.artifact_name, f"variant {variant_id}")

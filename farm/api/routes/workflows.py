@@ -24,8 +24,14 @@ State = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
 @router.post("/workflows", status_code=status.HTTP_201_CREATED, response_model=WorkflowOut)
-def create_workflow(request: Request, body: WorkflowCreate, user: Optimizer, registry: RegistryDep, service: WorkflowsDep,
-                    webhooks: WebhookPolicyDep) -> Workflow:
+def create_workflow(
+    request: Request,
+    body: WorkflowCreate,
+    user: Optimizer,
+    registry: RegistryDep,
+    service: WorkflowsDep,
+    webhooks: WebhookPolicyDep,
+) -> Workflow:
     check_webhook_destination(body.webhook_url, webhooks)
     with registry.session() as s:
         workflow = workflow_records.create_workflow(
@@ -43,7 +49,14 @@ def create_workflow(request: Request, body: WorkflowCreate, user: Optimizer, reg
 
 
 @router.get("/workflows", response_model=Page[WorkflowOut])
-def list_workflows(_: CurrentUser, s: SessionDep, model_id: str | None = None, state: State | None = None, offset: Offset = 0, limit: Limit = 50) -> dict:
+def list_workflows(
+    _: CurrentUser,
+    s: SessionDep,
+    model_id: str | None = None,
+    state: State | None = None,
+    offset: Offset = 0,
+    limit: Limit = 50,
+) -> dict:
     items, total = workflow_records.list_workflows(s, model_id=model_id, state=state, offset=offset, limit=limit)
     return {"items": items, "total": total, "offset": offset, "limit": limit}
 
@@ -57,7 +70,9 @@ def get_workflow(workflow_id: str, _: CurrentUser, s: SessionDep) -> Workflow:
 def cancel_workflow(workflow_id: str, user: Optimizer, registry: RegistryDep, service: WorkflowsDep) -> Workflow:
     with registry.session() as s:
         if workflow_records.get_workflow(s, workflow_id).created_by != user.id and not user.is_admin:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"only the creator of workflow {workflow_id} or an admin may cancel it")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"only the creator of workflow {workflow_id} or an admin may cancel it"
+            )
         workflow = workflow_records.cancel_workflow(s, workflow_id)
     if service is not None:
         service.cancel(workflow.id)
@@ -66,6 +81,10 @@ def cancel_workflow(workflow_id: str, user: Optimizer, registry: RegistryDep, se
 
 @router.get("/benchmarks", response_model=list[BenchmarkOut])
 def list_benchmarks(
-    _: CurrentUser, s: SessionDep, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None
+    _: CurrentUser,
+    s: SessionDep,
+    model_id: str | None = None,
+    variant_id: str | None = None,
+    workflow_id: str | None = None,
 ) -> list[BenchmarkResult]:
     return catalog.list_benchmarks(s, model_id=model_id, variant_id=variant_id, workflow_id=workflow_id)

@@ -32,7 +32,7 @@ def test_an_oversized_value_is_a_422_naming_the_field_and_its_bound(optimizer, s
     answer = optimizer.post("/workflows", json={"model_id": "m" * 32, "targets": ["x86-64"], **fields})
     assert answer.status_code == 422, answer.text
     (error,) = answer.json()["detail"]
-    assert error["loc"][1:1 + len(where)] == where
+    assert error["loc"][1 : 1 + len(where)] == where
     assert bound in error["msg"], error
     assert not service.submitted, "nothing was queued"
 

@@ -17,7 +17,10 @@ def admin_token(server) -> str:
     """The first admin, created by the installed `farm` command directly on the registry the server uses."""
     proc = subprocess.run(
         ["farm", "admin", "create-user", "boss@farm.test", "--admin", "--data-dir", server.data_dir, "--json"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     created = json.loads(proc.stdout)
@@ -41,8 +44,12 @@ def farm(server, admin_token):
 def test_catalog_commands(farm, model_file, tmp_path):
     project = json.loads(farm("project", "create", "vision", "--description", "image models", "--json"))
     assert project["name"] == "vision"
-    model = json.loads(farm("model", "upload", model_file, "--project", "vision", "--label", "cnn", "--label", "small,edge", "--json"))
-    assert model["project_id"] == project["id"] and model["labels"] == ["cnn", "small", "edge"] and model["name"] == "tiny"
+    model = json.loads(
+        farm("model", "upload", model_file, "--project", "vision", "--label", "cnn", "--label", "small,edge", "--json")
+    )
+    assert (
+        model["project_id"] == project["id"] and model["labels"] == ["cnn", "small", "edge"] and model["name"] == "tiny"
+    )
 
     assert [m["id"] for m in json.loads(farm("model", "list", "--label", "edge", "--json"))] == [model["id"]]
     assert json.loads(farm("model", "list", "--project", "vision", "--label", "gpu", "--json")) == []
@@ -52,7 +59,10 @@ def test_catalog_commands(farm, model_file, tmp_path):
     assert details["inputs"][0]["shape"] == [1, 3, 8, 8] and [v["kind"] for v in details["variants"]] == ["original"]
     assert json.loads(farm("model", "move", model["id"], "--detach", "--json"))["project_id"] is None
     saved = json.loads(farm("model", "download", details["variants"][0]["id"], "--out", str(tmp_path), "--json"))
-    assert saved["path"] == str(tmp_path / "tiny.onnx") and Path(saved["path"]).read_bytes() == Path(model_file).read_bytes()
+    assert (
+        saved["path"] == str(tmp_path / "tiny.onnx")
+        and Path(saved["path"]).read_bytes() == Path(model_file).read_bytes()
+    )
     assert "tiny" in farm("model", "list")
     assert "vision" in farm("project", "list")
 
@@ -63,7 +73,20 @@ def test_catalog_commands(farm, model_file, tmp_path):
 def test_workflow_commands(farm, model_file):
     model = json.loads(farm("model", "upload", model_file, "--name", "wf", "--json"))
     workflow = json.loads(
-        farm("workflow", "create", model["id"], "--target", "x86-64,x86-64-v3", "--trials", "8", "--input-shape", "input:1,3,8,8", "--stages", "autotune", "--json")
+        farm(
+            "workflow",
+            "create",
+            model["id"],
+            "--target",
+            "x86-64,x86-64-v3",
+            "--trials",
+            "8",
+            "--input-shape",
+            "input:1,3,8,8",
+            "--stages",
+            "autotune",
+            "--json",
+        )
     )
     assert workflow["state"] == "pending" and workflow["targets"] == ["x86-64", "x86-64-v3"]
     assert workflow["options"]["stages"] == {"autotune": True, "benchmark": False, "package": False}
@@ -71,12 +94,18 @@ def test_workflow_commands(farm, model_file):
     assert [w["id"] for w in json.loads(farm("workflow", "list", "--model", model["id"], "--json"))] == [workflow["id"]]
     assert json.loads(farm("workflow", "show", workflow["id"], "--json"))["progress"]["x86-64"]["stage"] == "pending"
 
-    assert f"workflow {workflow['id']} still pending after 0.2 s" in farm("workflow", "wait", workflow["id"], "--timeout", "0.2", "--poll", "0.05", code=1)
+    assert f"workflow {workflow['id']} still pending after 0.2 s" in farm(
+        "workflow", "wait", workflow["id"], "--timeout", "0.2", "--poll", "0.05", code=1
+    )
     assert json.loads(farm("workflow", "cancel", workflow["id"], "--json"))["state"] == "cancelled"
     stderr = farm("workflow", "wait", workflow["id"], "--poll", "0.05", code=1)
     assert f"workflow {workflow['id']}: cancelled" in stderr and "[x86-64-v3] pending: 0/? trials" in stderr
-    assert "unknown stage(s) tune" in farm("workflow", "create", model["id"], "--target", "x86-64", "--stages", "tune", code=2)
-    assert "--stages must include autotune" in farm("workflow", "create", model["id"], "--target", "x86-64", "--stages", "benchmark", code=2)
+    assert "unknown stage(s) tune" in farm(
+        "workflow", "create", model["id"], "--target", "x86-64", "--stages", "tune", code=2
+    )
+    assert "--stages must include autotune" in farm(
+        "workflow", "create", model["id"], "--target", "x86-64", "--stages", "benchmark", code=2
+    )
 
 
 def test_tokens_and_roles(farm, server):
@@ -84,7 +113,9 @@ def test_tokens_and_roles(farm, server):
     assert created["name"] == "ci" and created["token"].startswith("farm_")
     assert json.loads(farm("project", "list", "--json", token=created["token"])) is not None
 
-    viewer = json.loads(farm("admin", "create-user", "viewer@farm.test", "--read-only", "--data-dir", server.data_dir, "--json"))
+    viewer = json.loads(
+        farm("admin", "create-user", "viewer@farm.test", "--read-only", "--data-dir", server.data_dir, "--json")
+    )
     assert viewer["role"] == "read-only"
     assert "viewer@farm.test is read-only" in farm("project", "create", "nope", token=viewer["token"], code=2)
     assert "unknown API token" in farm("project", "list", token="farm_bogus", code=2)

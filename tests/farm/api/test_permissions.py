@@ -33,10 +33,18 @@ def world(server, model_file):
         ids["model"] = model.id
         ids["doomed_model"] = catalog.upload_model(s, server.registry.artifacts, model_file, name="doomed").id
         ids["variant"] = catalog.list_variants(s, model.id)[0].id
-        ids["workflow"] = workflow_records.create_workflow(s, model.id, targets=["x86-64"], options={}, created_by=ids["optimizer"]).id
+        ids["workflow"] = workflow_records.create_workflow(
+            s, model.id, targets=["x86-64"], options={}, created_by=ids["optimizer"]
+        ).id
         key = server.registry.artifacts.put_file(model_file)
-        ids["package"] = catalog.add_package(s, ids["variant"], format="tarball", artifact_key=key, artifact_name="tiny.tar.gz",
-                                             size_bytes=server.registry.artifacts.size(key)).id
+        ids["package"] = catalog.add_package(
+            s,
+            ids["variant"],
+            format="tarball",
+            artifact_key=key,
+            artifact_name="tiny.tar.gz",
+            size_bytes=server.registry.artifacts.size(key),
+        ).id
         prices.set_price(s, "x86-64-v2", 0.1)
     with open(model_file, "rb") as f:
         onnx_bytes = f.read()
@@ -57,11 +65,21 @@ GUARDED = [
     ("optimizer", "POST", "/projects", lambda w: {"json": {"name": f"p-{_unique()}"}}),
     ("optimizer", "PATCH", "/projects/{project}", lambda w: {"json": {"description": _unique()}}),
     ("optimizer", "DELETE", "/projects/{empty_project}", lambda w: {}),
-    ("optimizer", "POST", "/models", lambda w: {"data": {"name": f"m-{_unique()}"}, "files": {"file": ("m.onnx", w["onnx"])}}),
+    (
+        "optimizer",
+        "POST",
+        "/models",
+        lambda w: {"data": {"name": f"m-{_unique()}"}, "files": {"file": ("m.onnx", w["onnx"])}},
+    ),
     ("optimizer", "PATCH", "/models/{model}", lambda w: {"json": {"labels": [_unique()]}}),
     ("optimizer", "POST", "/models/{model}/move", lambda w: {"json": {"project_id": w["ids"]["project"]}}),
     ("optimizer", "DELETE", "/models/{doomed_model}", lambda w: {}),
-    ("optimizer", "POST", "/workflows", lambda w: {"json": {"model_id": w["ids"]["model"], "targets": ["x86-64"], "trials": 8}}),
+    (
+        "optimizer",
+        "POST",
+        "/workflows",
+        lambda w: {"json": {"model_id": w["ids"]["model"], "targets": ["x86-64"], "trials": 8}},
+    ),
     ("optimizer", "POST", "/workflows/{workflow}/cancel", lambda w: {}),
     ("admin", "PUT", "/prices/x86-64", lambda w: {"json": {"usd_per_hour": 0.25}}),
     ("admin", "DELETE", "/prices/x86-64-v2", lambda w: {}),
@@ -71,7 +89,9 @@ GUARDED = [
 def _call(server, world, role: str, method: str, path: str, kwargs: dict) -> httpx.Response:
     token = world["tokens"][role]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.request(method, server.url + "/api/v1" + path.format(**world["ids"]), headers=headers, timeout=30, **kwargs)
+    return httpx.request(
+        method, server.url + "/api/v1" + path.format(**world["ids"]), headers=headers, timeout=30, **kwargs
+    )
 
 
 def _expected(role: str, needs: str) -> int | None:
@@ -153,14 +173,19 @@ def test_every_user_manages_only_their_own_tokens(server, world):
     assert with_new.json()["email"] == "reader@farm.test" and with_new.json()["read_only"] is True
 
     listed = _call(server, world, "reader", "GET", "/tokens", {}).json()
-    assert {"default", "laptop"} <= {t["name"] for t in listed} and all("token" not in t and t["user_id"] == ids["reader"] for t in listed)
+    assert {"default", "laptop"} <= {t["name"] for t in listed} and all(
+        "token" not in t and t["user_id"] == ids["reader"] for t in listed
+    )
 
     assert _call(server, world, "optimizer", "DELETE", f"/tokens/{token['id']}", {}).status_code == 404
     assert _call(server, world, "optimizer", "GET", f"/users/{ids['reader']}/tokens", {}).status_code == 403
     assert _call(server, world, "optimizer", "POST", f"/users/{ids['reader']}/tokens", {"json": {}}).status_code == 403
     revoked = _call(server, world, "reader", "DELETE", f"/tokens/{token['id']}", {})
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
-    assert httpx.get(server.url + "/api/v1/users/me", headers={"Authorization": f"Bearer {token['token']}"}).status_code == 401
+    assert (
+        httpx.get(server.url + "/api/v1/users/me", headers={"Authorization": f"Bearer {token['token']}"}).status_code
+        == 401
+    )
 
     for_reader = _call(server, world, "admin", "POST", f"/users/{ids['reader']}/tokens", {"json": {"name": "issued"}})
     assert for_reader.status_code == 201 and for_reader.json()["user_id"] == ids["reader"]
@@ -168,8 +193,18 @@ def test_every_user_manages_only_their_own_tokens(server, world):
 
 
 def test_only_its_creator_or_an_admin_cancels_a_workflow(server, world):
-    mine = _call(server, world, "admin", "POST", "/workflows", {"json": {"model_id": world["ids"]["model"], "targets": ["x86-64"]}})
+    mine = _call(
+        server,
+        world,
+        "admin",
+        "POST",
+        "/workflows",
+        {"json": {"model_id": world["ids"]["model"], "targets": ["x86-64"]}},
+    )
     assert mine.status_code == 201
     refused = _call(server, world, "optimizer", "POST", f"/workflows/{mine.json()['id']}/cancel", {})
     assert refused.status_code == 403 and "creator" in refused.json()["detail"]
-    assert _call(server, world, "admin", "POST", f"/workflows/{mine.json()['id']}/cancel", {}).json()["state"] == "cancelled"
+    assert (
+        _call(server, world, "admin", "POST", f"/workflows/{mine.json()['id']}/cancel", {}).json()["state"]
+        == "cancelled"
+    )

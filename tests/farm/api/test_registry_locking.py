@@ -20,8 +20,12 @@ def long_model(path: str) -> None:
     """A valid ONNX model whose parse and check take seconds: a long chain of Relu."""
     names = ["x"] + [f"t{i}" for i in range(CHAIN - 1)] + ["y"]
     nodes = [helper.make_node("Relu", [a], [b]) for a, b in itertools.pairwise(names)]
-    graph = helper.make_graph(nodes, "long", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    graph = helper.make_graph(
+        nodes,
+        "long",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 10
     onnx.save(model, path)

@@ -16,7 +16,9 @@ def test_a_restart_keeps_everything(tmp_path, model_file):
         with httpx.Client(base_url=first.url + "/api/v1", headers=headers) as http:
             project = http.post("/projects", json={"name": "kept"}).json()
             with open(model_file, "rb") as f:
-                model = http.post("/models", data={"name": "m", "project_id": project["id"]}, files={"file": ("m.onnx", f)}).json()
+                model = http.post(
+                    "/models", data={"name": "m", "project_id": project["id"]}, files={"file": ("m.onnx", f)}
+                ).json()
             workflow = http.post("/workflows", json={"model_id": model["id"], "targets": ["x86-64"]}).json()
             variant = http.get(f"/models/{model['id']}/variants").json()[0]
     finally:

@@ -11,7 +11,9 @@ from farm.registry import catalog, workflow_records
 @pytest.fixture(scope="module")
 def admin(server):
     _, token = server.user("root@farm.test", admin=True)
-    with httpx.Client(base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+    with httpx.Client(
+        base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as client:
         yield client
 
 
@@ -24,7 +26,11 @@ def _upload(http: httpx.Client, model_file: str, name: str, **fields: str) -> di
 
 def test_openapi_and_health(server):
     spec = httpx.get(server.url + "/openapi.json").json()
-    assert {"/api/v1/models", "/api/v1/workflows/{workflow_id}/cancel", "/api/v1/variants/{variant_id}/download"} <= set(spec["paths"])
+    assert {
+        "/api/v1/models",
+        "/api/v1/workflows/{workflow_id}/cancel",
+        "/api/v1/variants/{variant_id}/download",
+    } <= set(spec["paths"])
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
@@ -36,8 +42,12 @@ def test_users_are_created_listed_and_their_roles_changed(admin):
     assert admin.post("/users", json={"email": "ana@farm.test"}).status_code == 409
     assert admin.post("/users", json={"email": "not an email"}).status_code == 422
 
-    promoted = admin.patch(f"/users/{ana['id']}", json={"read_only": False, "webhook_url": "https://hooks.test/ana"}).json()
-    assert promoted["can_optimize"] and not promoted["read_only"] and promoted["webhook_url"] == "https://hooks.test/ana"
+    promoted = admin.patch(
+        f"/users/{ana['id']}", json={"read_only": False, "webhook_url": "https://hooks.test/ana"}
+    ).json()
+    assert (
+        promoted["can_optimize"] and not promoted["read_only"] and promoted["webhook_url"] == "https://hooks.test/ana"
+    )
     assert admin.patch(f"/users/{ana['id']}", json={"read_only": True, "admin": True}).status_code == 422
     demoted = admin.patch(f"/users/{ana['id']}", json={"read_only": True, "is_active": False}).json()
     assert demoted["read_only"] and not demoted["is_active"]
@@ -47,7 +57,9 @@ def test_users_are_created_listed_and_their_roles_changed(admin):
 
 def test_projects_crud(admin, server, model_file):
     project = admin.post("/projects", json={"name": "speech", "description": "asr"}).json()
-    assert admin.post("/projects", json={"name": "speech"}).json()["detail"] == "a project named 'speech' already exists"
+    assert (
+        admin.post("/projects", json={"name": "speech"}).json()["detail"] == "a project named 'speech' already exists"
+    )
     renamed = admin.patch(f"/projects/{project['id']}", json={"name": "audio"}).json()
     assert renamed["name"] == "audio" and renamed["description"] == "asr"
     assert admin.get(f"/projects/{project['id']}").json()["name"] == "audio"
@@ -74,8 +86,14 @@ def test_models_filter_page_edit_and_move(admin, model_file):
     assert names(project_id=project["id"]) == ["a", "c"]
     assert names(labels="cnn,edge") == ["a"]
     assert "b" in names(detached="true") and "a" not in names(detached="true")
-    first, second = admin.get("/models", params={"labels": "cnn", "limit": 1}).json(), admin.get("/models", params={"labels": "cnn", "offset": 1, "limit": 1}).json()
-    assert first["total"] == second["total"] == 2 and [first["items"][0]["name"], second["items"][0]["name"]] == ["a", "b"]
+    first, second = (
+        admin.get("/models", params={"labels": "cnn", "limit": 1}).json(),
+        admin.get("/models", params={"labels": "cnn", "offset": 1, "limit": 1}).json(),
+    )
+    assert first["total"] == second["total"] == 2 and [first["items"][0]["name"], second["items"][0]["name"]] == [
+        "a",
+        "b",
+    ]
     assert admin.get("/models", params={"limit": 0}).status_code == 422
 
     edited = admin.patch(f"/models/{b['id']}", json={"description": "second", "labels": ["rnn"]}).json()
@@ -84,7 +102,9 @@ def test_models_filter_page_edit_and_move(admin, model_file):
     assert moved.status_code == 200 and moved.json()["project_id"] == project["id"]
     clash = _upload(admin, model_file, "a")
     refused = admin.post(f"/models/{clash['id']}/move", json={"project_id": project["id"]})
-    assert refused.status_code == 409 and refused.json()["detail"] == "a model named 'a' already exists in project 'zoo'"
+    assert (
+        refused.status_code == 409 and refused.json()["detail"] == "a model named 'a' already exists in project 'zoo'"
+    )
     detached = admin.post(f"/models/{c['id']}/move", json={"project_id": None}).json()
     assert detached["project_id"] is None
     assert admin.get(f"/models/{'f' * 32}").json() == {"detail": f"model {'f' * 32} not found"}
@@ -94,14 +114,24 @@ def test_workflows_are_recorded_submitted_listed_and_cancelled(admin, server, se
     model = _upload(admin, model_file, "wf")
     created = admin.post(
         "/workflows",
-        json={"model_id": model["id"], "targets": ["x86-64-v3", "znver4"], "trials": 16, "input_shapes": {"input": [1, 3, 8, 8]}, "stages": {"package": False}},
+        json={
+            "model_id": model["id"],
+            "targets": ["x86-64-v3", "znver4"],
+            "trials": 16,
+            "input_shapes": {"input": [1, 3, 8, 8]},
+            "stages": {"package": False},
+        },
     )
     assert created.status_code == 201, created.text
     workflow = created.json()
     assert workflow["state"] == "pending" and workflow["targets"] == ["x86-64-v3", "znver4"]
     assert workflow["options"] == {
-        "trials": 16, "trials_per_task": None, "input_shapes": {"input": [1, 3, 8, 8]}, "stages": {"autotune": True, "benchmark": True, "package": False},
-        "benchmark": {"warmup": 5, "repeat": 50, "batch_sizes": [], "sla_ms": None}, "priorities": None,
+        "trials": 16,
+        "trials_per_task": None,
+        "input_shapes": {"input": [1, 3, 8, 8]},
+        "stages": {"autotune": True, "benchmark": True, "package": False},
+        "benchmark": {"warmup": 5, "repeat": 50, "batch_sizes": [], "sla_ms": None},
+        "priorities": None,
     }
     assert workflow["progress"]["znver4"]["stage"] == "pending"
     assert service.submitted[-1] == workflow["id"]
@@ -134,7 +164,9 @@ def test_benchmarks_filter_and_targets(admin, server, model_file):
     (result,) = admin.get("/benchmarks", params={"model_id": model["id"]}).json()
     assert result["variant_id"] == original.id and result["results"] == {"tvm": {"mean_ms": 1.5}}
     assert admin.get("/benchmarks", params={"variant_id": "0" * 32}).json() == []
-    assert admin.get("/targets").json() == [{"name": "x86-64-v3", "platform": "cpu", "target": {"kind": "llvm", "mcpu": "haswell"}, "nodes": 2}]
+    assert admin.get("/targets").json() == [
+        {"name": "x86-64-v3", "platform": "cpu", "target": {"kind": "llvm", "mcpu": "haswell"}, "nodes": 2}
+    ]
 
 
 def test_prices_are_set_listed_and_removed_by_admins(admin):
@@ -153,7 +185,14 @@ def test_packages_are_listed_by_format_and_downloaded(admin, server, model_file,
     with server.registry.session() as s:
         variant = catalog.list_variants(s, model["id"])[0]
         key = server.registry.artifacts.put_file(model_file)
-        package = catalog.add_package(s, variant.id, format="wheel", artifact_key=key, artifact_name="packaged-1.0.0-py3-none-linux_x86_64.whl", size_bytes=server.registry.artifacts.size(key))
+        package = catalog.add_package(
+            s,
+            variant.id,
+            format="wheel",
+            artifact_key=key,
+            artifact_name="packaged-1.0.0-py3-none-linux_x86_64.whl",
+            size_bytes=server.registry.artifacts.size(key),
+        )
     listed = admin.get("/packages", params={"model_id": model["id"], "format": "wheel"}).json()
     assert [p["id"] for p in listed] == [package.id] and listed[0]["artifact_name"].endswith(".whl")
     assert admin.get("/packages", params={"model_id": model["id"], "format": "zip"}).json() == []

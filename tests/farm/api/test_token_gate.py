@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 
 DECLARED = 200 * 1000 * 1000  # a 200 MB upload, as declared
-SENT = 64 << 10  # what the client sends before it waits for the answer: without the gate the server would wait for the rest
+SENT = (
+    64 << 10
+)  # what the client sends before it waits for the answer: without the gate the server would wait for the rest
 
 
 def folder_bytes(path: str) -> int:
@@ -21,8 +23,10 @@ def upload_without_waiting(url: str, authorization: str | None) -> bytes:
     """POST a multipart model upload declaring 200 MB, send its first 64 KB, and read what the server answers."""
     parts = urlsplit(url)
     auth = f"Authorization: {authorization}\r\n" if authorization else ""
-    head = (f"POST /api/v1/models HTTP/1.1\r\nHost: {parts.netloc}\r\n{auth}"
-            f"Content-Type: multipart/form-data; boundary=b0undary\r\nContent-Length: {DECLARED}\r\n\r\n").encode()
+    head = (
+        f"POST /api/v1/models HTTP/1.1\r\nHost: {parts.netloc}\r\n{auth}"
+        f"Content-Type: multipart/form-data; boundary=b0undary\r\nContent-Length: {DECLARED}\r\n\r\n"
+    ).encode()
     body = b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="big.onnx"\r\n\r\n' + b"\0" * SENT
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
         sock.sendall(head + body)
@@ -36,7 +40,9 @@ def upload_without_waiting(url: str, authorization: str | None) -> bytes:
 
 
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-token", "Basic dXNlcjpwYXNz"])
-def test_an_upload_without_a_valid_token_is_refused_before_its_body_is_read(server, monkeypatch, tmp_path, authorization):
+def test_an_upload_without_a_valid_token_is_refused_before_its_body_is_read(
+    server, monkeypatch, tmp_path, authorization
+):
     spool = tmp_path / "spool"
     spool.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spool))  # where the multipart parser would spool the upload

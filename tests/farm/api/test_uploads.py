@@ -22,7 +22,9 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def http(server):
     _, token = server.user("uploader@farm.test")
-    with httpx.Client(base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+    with httpx.Client(
+        base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as client:
         yield client
 
 
@@ -34,7 +36,9 @@ def test_upload_infers_inputs_and_serves_the_same_bytes(http, model_file):
     with open(model_file, "rb") as f:
         content = f.read()
     project = http.post("/projects", json={"name": "vision"}).json()
-    created = _upload(http, "tiny.onnx", content, labels="cnn, small", project_id=project["id"], description="a tiny resnet")
+    created = _upload(
+        http, "tiny.onnx", content, labels="cnn, small", project_id=project["id"], description="a tiny resnet"
+    )
     assert created.status_code == 201, created.text
     model = created.json()
     assert model["name"] == "tiny" and model["labels"] == ["cnn", "small"] and model["project_id"] == project["id"]
@@ -42,7 +46,11 @@ def test_upload_infers_inputs_and_serves_the_same_bytes(http, model_file):
     assert model["outputs"][0]["shape"] == [1, 10]
 
     (variant,) = http.get(f"/models/{model['id']}/variants").json()
-    assert variant["kind"] == "original" and variant["artifact_name"] == "tiny.onnx" and variant["size_bytes"] == len(content)
+    assert (
+        variant["kind"] == "original"
+        and variant["artifact_name"] == "tiny.onnx"
+        and variant["size_bytes"] == len(content)
+    )
     download = http.get(f"/variants/{variant['id']}/download")
     assert download.status_code == 200 and download.content == content
     assert download.headers["content-disposition"] == 'attachment; filename="tiny.onnx"'
@@ -83,7 +91,9 @@ def test_a_name_with_path_separators_is_refused(server, http, model_file, name):
 TOO_LARGE = f"the upload is too large: this server accepts models of up to {LIMIT:,} bytes"
 
 
-@pytest.mark.parametrize("size", [LIMIT + 1, LIMIT + FORM_ROOM_BYTES + 1], ids=["just-over", "declared-over-the-body-limit"])
+@pytest.mark.parametrize(
+    "size", [LIMIT + 1, LIMIT + FORM_ROOM_BYTES + 1], ids=["just-over", "declared-over-the-body-limit"]
+)
 def test_an_oversized_file_is_refused(server, http, size):
     assert _refused(server, http, 413, "big.onnx", b"\0" * size) == TOO_LARGE
 

@@ -76,7 +76,9 @@ def test_a_mixed_plan_merges_runs_of_one_engine_and_computes_what_the_original_m
     assert plan["built"] and set(engines) == {"tvm", "onnxruntime"}
     segments = plan["segments"]
     assert [k for s in segments for k in s["kernels"]] == list(range(len(engines)))
-    assert all(a["engine"] != b["engine"] for a, b in itertools.pairwise(segments))  # runs of one engine are one segment
+    assert all(
+        a["engine"] != b["engine"] for a, b in itertools.pairwise(segments)
+    )  # runs of one engine are one segment
     assert all(engines[k] == s["engine"] for s in segments for k in s["kernels"])
     stored, files = read_plan(archive)
     assert stored["segments"] == segments and set(files) == {s["file"] for s in segments}
@@ -88,7 +90,8 @@ def test_each_kernel_is_timed_in_both_engines_and_planned_on_the_faster_agreeing
     db = ParquetDatabase(str(tmp_path / "db"), tvm_target, auto_compact_files=None)
     try:
         plan, archive = build_hybrid(
-            model["model"].proto, model["inputs"],
+            model["model"].proto,
+            model["inputs"],
             lambda proto: exported_library(compile_with_records(db, from_proto(proto), tvm_target)),
             lambda fn, args: (fn(*args, cores=2, device_type="cpu", rounds=2), {"cores": 2}),
         )
@@ -141,7 +144,9 @@ def test_a_damaged_plan_archive_is_refused_clearly(mixed):
     plan, _ = mixed
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("plan.json", json.dumps({**plan, "segments": [{**plan["segments"][0], "file": "../../etc/passwd"}]}))
+        zf.writestr(
+            "plan.json", json.dumps({**plan, "segments": [{**plan["segments"][0], "file": "../../etc/passwd"}]})
+        )
     with pytest.raises(ContainerError, match="segment file"):
         read_plan(buffer.getvalue())
 
@@ -150,7 +155,7 @@ def test_read_only_and_unaligned_inputs_are_copied_for_tvm_and_the_rest_shared()
     device = tvm.cpu()
     buffer = np.zeros(64 + 16, dtype=np.float32)
     start = (-buffer.ctypes.data % 64) // 4
-    aligned = buffer[start:start + 64]
+    aligned = buffer[start : start + 64]
     assert np.shares_memory(np.from_dlpack(to_tvm(aligned, device)), aligned)
     frozen = aligned.copy()
     frozen.flags.writeable = False  # as numpy arrays out of Ray's object store are

@@ -30,7 +30,7 @@ HONEST_TOLERANCE = 0.10
 # (the scheduler had not yet spread its two threads over the two cores); ten warm-up runs were not enough.
 ALONE_WARMUP_S = 0.5
 
-ALONE = r'''
+ALONE = r"""
 import json, sys, time
 import numpy as np
 spec = json.loads(sys.argv[1])
@@ -54,7 +54,7 @@ for _ in range(spec["repeat"]):
     run()
     seconds.append(time.perf_counter() - start)
 print(json.dumps(float(np.median(seconds)) * 1e3))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +118,16 @@ def test_the_fastest_agreeing_engine_is_chosen_and_never_slower_than_the_default
 
 def test_an_engine_whose_outputs_disagree_is_never_chosen():
     def config(engine, label, ms, agrees):
-        return {"engine": engine, "label": label, "settings": {}, "threads": 1, "agrees": agrees, "max_abs_diff": 0.0 if agrees else 1.0,
-                "max_rel_diff": 0.0, "stats": {"median_ms": ms, "p90_ms": ms}}
+        return {
+            "engine": engine,
+            "label": label,
+            "settings": {},
+            "threads": 1,
+            "agrees": agrees,
+            "max_abs_diff": 0.0 if agrees else 1.0,
+            "max_rel_diff": 0.0,
+            "stats": {"median_ms": ms, "p90_ms": ms},
+        }
 
     summary = summarize([config("onnxruntime", REFERENCE, 2.0, True), config("tvm", "tvm-1t", 1.0, False)])
     assert summary["engine"] == "onnxruntime" and summary["agrees"] and not summary["engines"]["tvm"]["agrees"]
@@ -128,8 +136,14 @@ def test_an_engine_whose_outputs_disagree_is_never_chosen():
 def _alone(engine: str, model: str, npz: str, threads: int | None) -> float:
     env = {"TVM_NUM_THREADS": str(threads)} if threads else {}
     spec = {"engine": engine, "model": model, "inputs": npz, "warmup_s": ALONE_WARMUP_S, "repeat": 100}
-    proc = subprocess.run([sys.executable, "-c", ALONE, json.dumps(spec)], capture_output=True, text=True, timeout=300,
-                          env={**__import__("os").environ, **env}, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", ALONE, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, **env},
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)
 
@@ -144,4 +158,8 @@ def test_the_farm_figures_hold_for_each_engine_timed_alone_in_a_fresh_process(ti
     }
     farm = {"ort": timed["ort_latency_ms"], "tvm": timed["tvm_latency_ms"]}
     for engine, figures in alone.items():
-        assert (1 - HONEST_TOLERANCE) * min(figures) <= farm[engine] <= (1 + HONEST_TOLERANCE) * max(figures), (engine, farm, alone)
+        assert (1 - HONEST_TOLERANCE) * min(figures) <= farm[engine] <= (1 + HONEST_TOLERANCE) * max(figures), (
+            engine,
+            farm,
+            alone,
+        )

@@ -14,4 +14,8 @@ def reference(tuned_variants):
     session = ort_session(str(tuned_variants["model"]))
     rng = np.random.default_rng(7)
     inputs = {i.name: rng.standard_normal(i.shape).astype(np.float32) for i in session.get_inputs()}
-    return {"inputs": inputs, "outputs": session.run(None, inputs), "output_names": [o.name for o in session.get_outputs()]}
+    return {
+        "inputs": inputs,
+        "outputs": session.run(None, inputs),
+        "output_names": [o.name for o in session.get_outputs()],
+    }

@@ -44,12 +44,25 @@ def test_tarball_runs_with_plain_tvm_and_the_runtime(tuned_variants, reference, 
     with tarfile.open(path) as tar:
         members = tar.getmembers()
         assert_safe_names([m.name for m in members])
-        files = sorted(["README.txt", "example.py", "metadata.json", *model_file_names(json.loads((variant / "metadata.json").read_text()))])
-        assert "model.onnx" in files and [m.name for m in members] == ["tiny-x86-64", *(f"tiny-x86-64/{n}" for n in files)]
+        files = sorted(
+            [
+                "README.txt",
+                "example.py",
+                "metadata.json",
+                *model_file_names(json.loads((variant / "metadata.json").read_text())),
+            ]
+        )
+        assert "model.onnx" in files and [m.name for m in members] == [
+            "tiny-x86-64",
+            *(f"tiny-x86-64/{n}" for n in files),
+        ]
         assert members[0].isdir() and all(m.isfile() and m.mode == 0o644 and m.uid == 0 for m in members[1:])
         tar.extractall(tmp_path / "x", filter="data")
     folder = tmp_path / "x" / "tiny-x86-64"
-    assert build_tarball(str(variant), str(tmp_path / "again")) and (tmp_path / "again" / path.name).read_bytes() == path.read_bytes()
+    assert (
+        build_tarball(str(variant), str(tmp_path / "again"))
+        and (tmp_path / "again" / path.name).read_bytes() == path.read_bytes()
+    )
 
     metadata = json.loads((folder / "metadata.json").read_text())
     original = json.loads((variant / "metadata.json").read_text())
@@ -66,7 +79,9 @@ def test_tarball_runs_with_plain_tvm_and_the_runtime(tuned_variants, reference, 
             profile = model.profile(repeat=3, warmup=1)
         assert len(profile.model_durations_ns) == 3 and bool(profile.layer_durations_ns) == (engine == "tvm")
 
-    proc = subprocess.run([sys.executable, str(folder / "example.py")], capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(folder / "example.py")], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.startswith(f"{reference['output_names'][0]} (1, 10) float32")
 
@@ -79,8 +94,10 @@ def three_candidates(tuned_variants, tmp_path):
     bench = json.loads((slow / "benchmark.json").read_text())
     bench["best_latency_ms"] = 1e6
     (slow / "benchmark.json").write_text(json.dumps(bench))
-    return [candidate_from_folder(str(slow), variant_id="slow"),
-            *(candidate_from_folder(str(tuned_variants["kinds"][k]), variant_id=k) for k in ("x86-64", "x86-64-v3"))]
+    return [
+        candidate_from_folder(str(slow), variant_id="slow"),
+        *(candidate_from_folder(str(tuned_variants["kinds"][k]), variant_id=k) for k in ("x86-64", "x86-64-v3")),
+    ]
 
 
 def test_candidates_zip_layout_and_ranking(three_candidates, reference, tmp_path):
@@ -106,21 +123,39 @@ def test_candidates_zip_layout_and_ranking(three_candidates, reference, tmp_path
     assert {"SampleCode/run_model.py", "SampleCode/README.txt", "models_rank.json"} <= set(names)
     for model_path in by_id.values():
         folder = model_path.rsplit("/model/", 1)[0]
-        assert {f"{folder}/{f}" for f in ("model/metadata.json", "model/model.so", "model/model.onnx", "tuning_history.json", "metrics.json",
-                                          "inference_settings.json")} <= set(names)
+        assert {
+            f"{folder}/{f}"
+            for f in (
+                "model/metadata.json",
+                "model/model.so",
+                "model/model.onnx",
+                "tuning_history.json",
+                "metrics.json",
+                "inference_settings.json",
+            )
+        } <= set(names)
     root = tmp_path / "x" / "CandidateModels" / "x86-64-v3" / "BestCandidateModel_1"
     settings = json.loads((root / "inference_settings.json").read_text())
     assert (settings["device"], settings["kind"], settings["target"]["mcpu"]) == ("cpu", "x86-64-v3", "x86-64-v3")
     if settings["engine"] == "onnxruntime":  # Olive's inference settings, as the farm measured them fastest
         assert settings["execution_provider"] == ["CPUExecutionProvider"] and "session_options" in settings
-    assert settings["engine"] == engines["x86-64-v3"] and settings["inputs"] == [{"name": "input", "dtype": "float32", "shape": [1, 3, 8, 8]}]
+    assert settings["engine"] == engines["x86-64-v3"] and settings["inputs"] == [
+        {"name": "input", "dtype": "float32", "shape": [1, 3, 8, 8]}
+    ]
     history = json.loads((root / "tuning_history.json").read_text())
     assert history["source_model"]["name"] == "tiny.onnx" and history["tuning"]["kind"] == "x86-64-v3"
     assert json.loads((root / "metrics.json").read_text())["metrics"]["agrees"] is True
     with load_model(root / "model", threads=1) as model:
         assert_matches(reference, model.run(reference["inputs"]))
 
-    proc = subprocess.run([sys.executable, "SampleCode/run_model.py"], cwd=tmp_path / "x", capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "SampleCode/run_model.py"],
+        cwd=tmp_path / "x",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     best = json.loads(proc.stdout)
     assert best["folder"] == str(tmp_path / "x" / Path(ranking[0]["model_config"]["config"]["model_path"]).parent)
@@ -183,7 +218,10 @@ def test_wheel_name_and_version_options(tuned_variants, tmp_path):
     path = Path(build_wheel(str(tuned_variants["kinds"]["x86-64"]), str(tmp_path), name="Acme Vision!", version="2.1"))
     assert path.name == "acme_vision-2.1-py3-none-linux_x86_64.whl"
     with zipfile.ZipFile(path) as zf:
-        assert "acme_vision/model/model.so" in zf.namelist() and "__version__ = '2.1'" in zf.read("acme_vision/__init__.py").decode()
+        assert (
+            "acme_vision/model/model.so" in zf.namelist()
+            and "__version__ = '2.1'" in zf.read("acme_vision/__init__.py").decode()
+        )
     with pytest.raises(PackagingError, match="building the wheel"):
         build_wheel(str(tuned_variants["kinds"]["x86-64"]), str(tmp_path), version="not a version")
     with pytest.raises(PackagingError, match="no valid Python package name"):
@@ -212,8 +250,11 @@ def test_a_hybrid_variant_is_packaged_with_its_plan_and_runs_from_every_package(
 
     wheel = Path(build_wheel(str(hybrid_variant), str(tmp_path / "wheel")))
     with zipfile.ZipFile(wheel) as zf:
-        requires = [line for line in zf.read(next(n for n in zf.namelist() if n.endswith("METADATA"))).decode().splitlines()
-                    if line.startswith("Requires-Dist:")]
+        requires = [
+            line
+            for line in zf.read(next(n for n in zf.namelist() if n.endswith("METADATA"))).decode().splitlines()
+            if line.startswith("Requires-Dist:")
+        ]
         assert any(n.endswith("/model/hybrid.zip") for n in zf.namelist())
     assert any("onnxruntime==" in r for r in requires) and any("apache-tvm==" in r for r in requires)
 

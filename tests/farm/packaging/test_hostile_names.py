@@ -29,7 +29,7 @@ from .helpers import assert_safe_names, env_without_pythonpath
 
 def hostile(sentinel: Path, quote: str) -> str:
     call = f'__import__("pathlib").Path({str(sentinel)!r}).touch()'
-    return f'm{quote}{quote}{quote}; {call}; {quote}{quote}{quote}\\\n{call}\n#"\'{{}} end'
+    return f"m{quote}{quote}{quote}; {call}; {quote}{quote}{quote}\\\n{call}\n#\"'{{}} end"
 
 
 @pytest.fixture()
@@ -48,7 +48,9 @@ def renamed(tuned_variants, tmp_path) -> tuple[Path, Path, dict]:
 
 def python(*args: str, cwd: Path, path: Path | None = None) -> subprocess.CompletedProcess:
     env = env_without_pythonpath() | ({"PYTHONPATH": str(path)} if path else {})
-    proc = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env, check=False
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -65,9 +67,11 @@ def test_hostile_names_round_trip_through_every_package_and_run_nothing(renamed,
         zf.extractall(tmp_path / "site")
     package = wheel.name.split("-")[0]
     np.save(tmp_path / "x.npy", np.ones(shape, dtype=np.float32))
-    run = (f"import json, numpy as np, {package} as pkg\n"
-           f"out = pkg.run({{pkg.METADATA['inputs'][0]['name']: np.load('x.npy')}})\n"
-           "print(json.dumps([pkg.METADATA['model'], pkg.METADATA['inputs'][0]['name'], [v.shape for v in out.values()]]))")
+    run = (
+        f"import json, numpy as np, {package} as pkg\n"
+        f"out = pkg.run({{pkg.METADATA['inputs'][0]['name']: np.load('x.npy')}})\n"
+        "print(json.dumps([pkg.METADATA['model'], pkg.METADATA['inputs'][0]['name'], [v.shape for v in out.values()]]))"
+    )
     got_model, got_input, shapes = json.loads(python("-c", run, cwd=tmp_path, path=tmp_path / "site").stdout)
     assert (got_model, got_input) == (model, input_name) and shapes
 
@@ -83,11 +87,26 @@ def test_hostile_names_round_trip_through_every_package_and_run_nothing(renamed,
     with tarfile.open(context) as tar:
         tar.extractall(tmp_path / "ctx", filter="data")
     dockerfile = (tmp_path / "ctx" / "Dockerfile").read_text().splitlines()
-    assert dockerfile[0].startswith(f'# {json.dumps(model)} compiled by Apache TVM for "x86-64": docker build -t farm-model-m-import-')
-    assert [line.split()[0] for line in dockerfile[1:]] == ["FROM", "WORKDIR", "COPY", "RUN", "EXPOSE", "HEALTHCHECK", "CMD"]
-    server = subprocess.Popen([sys.executable, "serve.py", "--host", "127.0.0.1", "--port", "0", "--threads", "1"], cwd=tmp_path / "ctx",
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              env=env_without_pythonpath() | {"PYTHONPATH": str(tmp_path / "site")})
+    assert dockerfile[0].startswith(
+        f'# {json.dumps(model)} compiled by Apache TVM for "x86-64": docker build -t farm-model-m-import-'
+    )
+    assert [line.split()[0] for line in dockerfile[1:]] == [
+        "FROM",
+        "WORKDIR",
+        "COPY",
+        "RUN",
+        "EXPOSE",
+        "HEALTHCHECK",
+        "CMD",
+    ]
+    server = subprocess.Popen(
+        [sys.executable, "serve.py", "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
+        cwd=tmp_path / "ctx",
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env_without_pythonpath() | {"PYTHONPATH": str(tmp_path / "site")},
+    )
     try:
         url = server.stdout.readline().split()[-1]
         with urllib.request.urlopen(f"{url}/health", timeout=60) as r:
@@ -103,9 +122,13 @@ def test_hostile_names_round_trip_through_every_package_and_run_nothing(renamed,
     archive = Path(build_candidates_zip([candidate_from_folder(str(folder))], str(tmp_path / "zip")))
     with zipfile.ZipFile(archive) as zf:
         assert_safe_names(zf.namelist())
-        assert json.loads(zf.read("models_rank.json"))[0]["model_config"]["config"]["model_path"].startswith("CandidateModels/x86-64/")
+        assert json.loads(zf.read("models_rank.json"))[0]["model_config"]["config"]["model_path"].startswith(
+            "CandidateModels/x86-64/"
+        )
         zf.extractall(tmp_path / "unzipped")
-    ran = json.loads(python("SampleCode/run_model.py", cwd=tmp_path / "unzipped", path=Path(__file__).parents[3]).stdout)
+    ran = json.loads(
+        python("SampleCode/run_model.py", cwd=tmp_path / "unzipped", path=Path(__file__).parents[3]).stdout
+    )
     assert ran["outputs"]
 
     assert not sentinel.exists(), "a generated file ran a name as code"

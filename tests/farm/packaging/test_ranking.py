@@ -16,7 +16,14 @@ from farm.packaging import (
 
 
 def cand(name: str, kind: str = "x86-64", **metrics) -> Candidate:
-    return Candidate(variant_dir=f"/variants/{name}", kind=kind, model="tiny", metrics=metrics, metadata={"library": "model.so"}, variant_id=name)
+    return Candidate(
+        variant_dir=f"/variants/{name}",
+        kind=kind,
+        model="tiny",
+        metrics=metrics,
+        metadata={"library": "model.so"},
+        variant_id=name,
+    )
 
 
 def ids(entries: list[dict]) -> list[str]:
@@ -24,7 +31,13 @@ def ids(entries: list[dict]) -> list[str]:
 
 
 def test_default_ranks_agreeing_variants_first_then_by_latency():
-    entries = rank([cand("slow", agrees=True, best_latency_ms=3.0), cand("wrong", agrees=False, best_latency_ms=0.5), cand("fast", agrees=True, best_latency_ms=1.0)])
+    entries = rank(
+        [
+            cand("slow", agrees=True, best_latency_ms=3.0),
+            cand("wrong", agrees=False, best_latency_ms=0.5),
+            cand("fast", agrees=True, best_latency_ms=1.0),
+        ]
+    )
     assert ids(entries) == ["fast", "slow", "wrong"]
     assert [e["rank"] for e in entries] == [1, 2, 3]
     assert entries[0]["metrics"] == {
@@ -36,10 +49,17 @@ def test_default_ranks_agreeing_variants_first_then_by_latency():
 
 
 def test_ties_on_the_first_metric_are_broken_by_the_second():
-    candidates = [cand("a", speedup_vs_ort=2.0, max_abs_diff=1e-4), cand("b", speedup_vs_ort=3.0, max_abs_diff=1e-3), cand("c", speedup_vs_ort=2.0, max_abs_diff=1e-6)]
+    candidates = [
+        cand("a", speedup_vs_ort=2.0, max_abs_diff=1e-4),
+        cand("b", speedup_vs_ort=3.0, max_abs_diff=1e-3),
+        cand("c", speedup_vs_ort=2.0, max_abs_diff=1e-6),
+    ]
     assert ids(rank(candidates, parse_priorities("speedup_vs_ort,max_abs_diff"))) == ["b", "c", "a"]
     # equal on every priority: the given order stays
-    assert ids(rank([cand("x", agrees=True, best_latency_ms=1.0), cand("y", agrees=True, best_latency_ms=1.0)])) == ["x", "y"]
+    assert ids(rank([cand("x", agrees=True, best_latency_ms=1.0), cand("y", agrees=True, best_latency_ms=1.0)])) == [
+        "x",
+        "y",
+    ]
 
 
 def test_direction_follows_the_sign():
@@ -51,17 +71,27 @@ def test_direction_follows_the_sign():
 
 def test_a_missing_metric_sorts_last_at_its_priority():
     never_benchmarked = cand("none")
-    candidates = [never_benchmarked, cand("slow", agrees=True, best_latency_ms=2.0), cand("nolat", agrees=True), cand("fast", agrees=True, best_latency_ms=1.0)]
+    candidates = [
+        never_benchmarked,
+        cand("slow", agrees=True, best_latency_ms=2.0),
+        cand("nolat", agrees=True),
+        cand("fast", agrees=True, best_latency_ms=1.0),
+    ]
     entries = rank(candidates)
     assert ids(entries) == ["fast", "slow", "nolat", "none"]
     assert entries[2]["metrics"]["best_latency_ms"]["value"] is None
     # missing at the first priority loses even to a worse second metric; NaN counts as missing
-    assert ids(rank([cand("nan", agrees=True, best_latency_ms=float("nan")), cand("ok", agrees=True, best_latency_ms=9.0)])) == ["ok", "nan"]
+    assert ids(
+        rank([cand("nan", agrees=True, best_latency_ms=float("nan")), cand("ok", agrees=True, best_latency_ms=9.0)])
+    ) == ["ok", "nan"]
 
 
 def test_model_paths_number_candidates_within_their_kind():
-    candidates = [cand("v3-slow", "x86-64-v3", agrees=True, best_latency_ms=4.0), cand("base", "x86-64", agrees=True, best_latency_ms=2.0),
-                  cand("v3-fast", "x86-64-v3", agrees=True, best_latency_ms=1.0)]
+    candidates = [
+        cand("v3-slow", "x86-64-v3", agrees=True, best_latency_ms=4.0),
+        cand("base", "x86-64", agrees=True, best_latency_ms=2.0),
+        cand("v3-fast", "x86-64-v3", agrees=True, best_latency_ms=1.0),
+    ]
     entries = rank(candidates)
     assert ids(entries) == ["v3-fast", "base", "v3-slow"]
     paths = [e["model_config"]["config"]["model_path"] for e in entries]
@@ -76,15 +106,31 @@ def test_model_paths_number_candidates_within_their_kind():
 
 def test_parse_priorities():
     assert parse_priorities("agrees,-tvm_latency_ms,+speedup_vs_ort") == [
-        MetricPriority("agrees", True), MetricPriority("tvm_latency_ms", False), MetricPriority("speedup_vs_ort", True)]
+        MetricPriority("agrees", True),
+        MetricPriority("tvm_latency_ms", False),
+        MetricPriority("speedup_vs_ort", True),
+    ]
     # a bare name takes the metric's natural direction; spaces are ignored
-    assert parse_priorities(" tvm_p90_ms , tvm_throughput_per_s ") == [MetricPriority("tvm_p90_ms", False), MetricPriority("tvm_throughput_per_s", True)]
+    assert parse_priorities(" tvm_p90_ms , tvm_throughput_per_s ") == [
+        MetricPriority("tvm_p90_ms", False),
+        MetricPriority("tvm_throughput_per_s", True),
+    ]
     assert parse_priorities("+max_abs_diff") == [MetricPriority("max_abs_diff", True)]
-    with pytest.raises(ValueError, match=r"unknown metric 'accuracy'.*available: agrees, best_latency_ms, tvm_latency_ms") as e:
+    with pytest.raises(
+        ValueError, match=r"unknown metric 'accuracy'.*available: agrees, best_latency_ms, tvm_latency_ms"
+    ) as e:
         parse_priorities("agrees,accuracy")
     assert all(m in str(e.value) for m in METRICS)
-    assert parse_priorities("-cost_per_million_usd", metrics=(*METRICS, "cost_per_million_usd")) == [MetricPriority("cost_per_million_usd", False)]
-    for bad, message in (("", "empty"), ("agrees,,tvm_latency_ms", "empty"), ("+", "empty"), ("agrees,-agrees", "twice"), ("*agrees", "unknown")):
+    assert parse_priorities("-cost_per_million_usd", metrics=(*METRICS, "cost_per_million_usd")) == [
+        MetricPriority("cost_per_million_usd", False)
+    ]
+    for bad, message in (
+        ("", "empty"),
+        ("agrees,,tvm_latency_ms", "empty"),
+        ("+", "empty"),
+        ("agrees,-agrees", "twice"),
+        ("*agrees", "unknown"),
+    ):
         with pytest.raises(ValueError, match=message):
             parse_priorities(bad)
 

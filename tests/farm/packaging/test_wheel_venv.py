@@ -52,8 +52,14 @@ def venv(tmp_path_factory) -> Path:
 
 
 def pip_install(venv: Path, *args: str) -> None:
-    proc = subprocess.run([str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", *args],
-                          capture_output=True, text=True, timeout=600, env=env_without_pythonpath(), check=False)
+    proc = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env_without_pythonpath(),
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
 
 
@@ -64,24 +70,38 @@ def wheel(tuned_variants, tmp_path_factory) -> Path:
 
 def test_wheel_name_tag_and_metadata(wheel, tuned_variants):
     metadata = json.loads((tuned_variants["kinds"]["x86-64"] / "metadata.json").read_text())
-    engine_requirements = [f"onnxruntime=={importlib.metadata.version('onnxruntime')}"] if metadata["engine"] != "tvm" else []
+    engine_requirements = (
+        [f"onnxruntime=={importlib.metadata.version('onnxruntime')}"] if metadata["engine"] != "tvm" else []
+    )
     assert wheel.name == "farm_model_tiny_x86_64-1.0.0-py3-none-linux_x86_64.whl"
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         info = Parser().parsestr(zf.read("farm_model_tiny_x86_64-1.0.0.dist-info/METADATA").decode())
         tags = Parser().parsestr(zf.read("farm_model_tiny_x86_64-1.0.0.dist-info/WHEEL").decode())
     assert_safe_names(names)
-    assert info["Name"] == "farm-model-tiny-x86-64" and info["Version"] == "1.0.0" and info["Requires-Python"] == ">=3.10"
-    assert sorted(info.get_all("Requires-Dist")) == sorted([
-        f"apache-tvm=={importlib.metadata.version('apache-tvm')}", f"apache-tvm-ffi=={importlib.metadata.version('apache-tvm-ffi')}", "numpy",
-        *engine_requirements])
+    assert (
+        info["Name"] == "farm-model-tiny-x86-64" and info["Version"] == "1.0.0" and info["Requires-Python"] == ">=3.10"
+    )
+    assert sorted(info.get_all("Requires-Dist")) == sorted(
+        [
+            f"apache-tvm=={importlib.metadata.version('apache-tvm')}",
+            f"apache-tvm-ffi=={importlib.metadata.version('apache-tvm-ffi')}",
+            "numpy",
+            *engine_requirements,
+        ]
+    )
     assert tags.get_all("Tag") == ["py3-none-linux_x86_64"]
     package = {n for n in names if not n.startswith("farm_model_tiny_x86_64-1.0.0.dist-info/")}
     runtime = {f"farm_model_tiny_x86_64/runtime/{p.name}" for p in RUNTIME.glob("*.py") if p.name != "remote.py"}
-    model = {f"farm_model_tiny_x86_64/model/{name}" for name in ("metadata.json", "benchmark.json", *model_file_names(metadata))}
+    model = {
+        f"farm_model_tiny_x86_64/model/{name}"
+        for name in ("metadata.json", "benchmark.json", *model_file_names(metadata))
+    }
     assert "farm_model_tiny_x86_64/model/model.onnx" in model
     assert package == {"farm_model_tiny_x86_64/__init__.py", *model, *runtime}
-    assert "farm_model_tiny_x86_64/runtime/__init__.py" in runtime and "farm_model_tiny_x86_64/runtime/model.py" in runtime
+    assert (
+        "farm_model_tiny_x86_64/runtime/__init__.py" in runtime and "farm_model_tiny_x86_64/runtime/model.py" in runtime
+    )
     with zipfile.ZipFile(wheel) as zf:
         assert zf.read("farm_model_tiny_x86_64/runtime/model.py") == (RUNTIME / "model.py").read_bytes()
 
@@ -90,8 +110,15 @@ def test_wheel_runs_in_a_fresh_venv(venv, wheel, reference, tmp_path):
     pip_install(venv, str(wheel))
     np.savez(tmp_path / "inputs.npz", **reference["inputs"])
     (tmp_path / "run.py").write_text(RUN_WHEEL)
-    proc = subprocess.run([str(venv / "bin" / "python"), "run.py", "inputs.npz"], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=300, env=env_without_pythonpath(), check=False)
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "run.py", "inputs.npz"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env_without_pythonpath(),
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert (result["version"], result["kind"], result["threads"], result["farm"]) == ("1.0.0", "x86-64", 1, False)
@@ -102,7 +129,9 @@ def test_wheel_runs_in_a_fresh_venv(venv, wheel, reference, tmp_path):
 def _request(url: str, body: dict | None = None) -> tuple[int, dict]:
     data = None if body is None else json.dumps(body).encode()
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST" if data else "GET"), timeout=60) as r:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, data=data, method="POST" if data else "GET"), timeout=60
+        ) as r:
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
@@ -116,8 +145,14 @@ def test_docker_context_server_in_the_venv(venv, tuned_variants, reference, tmp_
     (wheel,) = ctx.glob("*.whl")
     pip_install(venv, str(wheel))
     with open(tmp_path / "serve.log", "w") as log:
-        server = subprocess.Popen([str(venv / "bin" / "python"), "serve.py", "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
-                                  cwd=ctx, stdout=subprocess.PIPE, stderr=log, text=True, env=env_without_pythonpath())
+        server = subprocess.Popen(
+            [str(venv / "bin" / "python"), "serve.py", "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
+            cwd=ctx,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=env_without_pythonpath(),
+        )
     try:
         line = server.stdout.readline()  # 'serving "tiny" (x86-64-v3) on http://127.0.0.1:PORT', or EOF if it died
         assert "http://127.0.0.1:" in line, (tmp_path / "serve.log").read_text()[-3000:]

@@ -76,7 +76,13 @@ def test_an_upload_stores_the_file_and_creates_the_model_with_its_original_varia
     model = upload(registry, path, "tiny", description="one relu", labels=[" cnn ", "edge", "cnn"], created_by=user_id)
     with registry.session() as s:
         model = get_model(s, model.id)
-        assert (model.name, model.description, model.labels, model.project_id, model.created_by) == ("tiny", "one relu", ["cnn", "edge"], None, user_id)
+        assert (model.name, model.description, model.labels, model.project_id, model.created_by) == (
+            "tiny",
+            "one relu",
+            ["cnn", "edge"],
+            None,
+            user_id,
+        )
         assert model.inputs == [{"name": "x", "dtype": "float32", "shape": ["batch", 8]}]
         assert model.outputs == [{"name": "y", "dtype": "float32", "shape": ["batch", 8]}]
         (variant,) = list_variants(s, model.id)
@@ -149,7 +155,15 @@ def test_names_are_unique_where_a_model_lives_and_moves_respect_that(registry, o
 
 
 def test_label_filters_and_pages(registry, onnx_file):
-    labelled = {"m0": ["cnn", "edge"], "m1": ["cnn"], "m2": [], "m3": ["cnn", "edge", "int8"], "m4": ["edge"], "m5": ["cnn", "edge"], "m6": ["cnn"]}
+    labelled = {
+        "m0": ["cnn", "edge"],
+        "m1": ["cnn"],
+        "m2": [],
+        "m3": ["cnn", "edge", "int8"],
+        "m4": ["edge"],
+        "m5": ["cnn", "edge"],
+        "m6": ["cnn"],
+    }
     ids = {name: upload(registry, onnx_file, name, labels=labels).id for name, labels in labelled.items()}
     with registry.session() as s:
         assert list_models(s)[1] == 7
@@ -179,12 +193,29 @@ def test_variants_benchmarks_and_packages_are_recorded_and_filtered(registry, on
         (original,) = list_variants(s, model.id)
         workflow = create_workflow(s, model.id, targets=["x86-64-v3"], options={"trials": 8}, created_by=user_id)
         tuned = add_variant(
-            s, model.id, kind="x86-64-v3", artifact_key=key, artifact_name="net-x86-64-v3.tar.gz", size_bytes=1234,
-            target={"kind": "llvm", "mcpu": "haswell"}, target_key="llvm-haswell", parent_id=original.id, workflow_id=workflow.id, metrics={"latency_ms": 1.5},
+            s,
+            model.id,
+            kind="x86-64-v3",
+            artifact_key=key,
+            artifact_name="net-x86-64-v3.tar.gz",
+            size_bytes=1234,
+            target={"kind": "llvm", "mcpu": "haswell"},
+            target_key="llvm-haswell",
+            parent_id=original.id,
+            workflow_id=workflow.id,
+            metrics={"latency_ms": 1.5},
         )
         assert [v.kind for v in list_variants(s, model.id)] == ["original", "x86-64-v3"]
         with pytest.raises(InvalidInput, match="is not a variant of model"):
-            add_variant(s, other.id, kind="x86-64", artifact_key=key, artifact_name="o.tar.gz", size_bytes=1, parent_id=original.id)
+            add_variant(
+                s,
+                other.id,
+                kind="x86-64",
+                artifact_key=key,
+                artifact_name="o.tar.gz",
+                size_bytes=1,
+                parent_id=original.id,
+            )
         with pytest.raises(InvalidInput, match="is not an artifact key"):
             add_variant(s, model.id, kind="x86-64", artifact_key="../x", artifact_name="o.tar.gz", size_bytes=1)
         with pytest.raises(InvalidInput, match="must not contain '/'"):
@@ -197,20 +228,47 @@ def test_variants_benchmarks_and_packages_are_recorded_and_filtered(registry, on
         assert [b.results for b in list_benchmarks(s, workflow_id=workflow.id)] == [{"tvm": {"mean_ms": 1.5}}]
         assert [b.variant_id for b in list_benchmarks(s, variant_id=other_original.id)] == [other_original.id]
         assert len(list_benchmarks(s)) == 3
-        add_package(s, tuned.id, format="wheel", artifact_key=key, artifact_name="net-0.1-py3-none-any.whl", size_bytes=99, workflow_id=workflow.id)
+        add_package(
+            s,
+            tuned.id,
+            format="wheel",
+            artifact_key=key,
+            artifact_name="net-0.1-py3-none-any.whl",
+            size_bytes=99,
+            workflow_id=workflow.id,
+        )
         assert [p.format for p in list_packages(s, model_id=model.id)] == ["wheel"]
         assert list_packages(s, model_id=other.id) == []
 
 
-def test_deleting_a_model_waits_for_its_workflows_then_removes_its_records_but_keeps_artifacts(registry, onnx_file, user_id):
+def test_deleting_a_model_waits_for_its_workflows_then_removes_its_records_but_keeps_artifacts(
+    registry, onnx_file, user_id
+):
     model = upload(registry, onnx_file, "net")
     keep = upload(registry, onnx_file, "keep")
     with registry.session() as s:
         (original,) = list_variants(s, model.id)
         workflow = create_workflow(s, model.id, targets=["x86-64"], options={}, created_by=user_id)
-        tuned = add_variant(s, model.id, kind="x86-64", artifact_key="c" * 64, artifact_name="t.tar.gz", size_bytes=3, parent_id=original.id, workflow_id=workflow.id)
+        tuned = add_variant(
+            s,
+            model.id,
+            kind="x86-64",
+            artifact_key="c" * 64,
+            artifact_name="t.tar.gz",
+            size_bytes=3,
+            parent_id=original.id,
+            workflow_id=workflow.id,
+        )
         add_benchmark(s, tuned.id, kind="x86-64", results={}, workflow_id=workflow.id)
-        add_package(s, tuned.id, format="zip", artifact_key="c" * 64, artifact_name="ranked.zip", size_bytes=3, workflow_id=workflow.id)
+        add_package(
+            s,
+            tuned.id,
+            format="zip",
+            artifact_key="c" * 64,
+            artifact_name="ranked.zip",
+            size_bytes=3,
+            workflow_id=workflow.id,
+        )
         with pytest.raises(Conflict, match="pending or running: cancel it first"):
             delete_model(s, model.id)
         cancel_workflow(s, workflow.id)
@@ -219,5 +277,10 @@ def test_deleting_a_model_waits_for_its_workflows_then_removes_its_records_but_k
         with pytest.raises(NotFound):
             get_model(s, model.id)
         assert [m.id for m in list_models(s)[0]] == [keep.id]
-    assert (count(registry, Variant), count(registry, Workflow), count(registry, BenchmarkResult), count(registry, Package)) == (1, 0, 0, 0)
+    assert (
+        count(registry, Variant),
+        count(registry, Workflow),
+        count(registry, BenchmarkResult),
+        count(registry, Package),
+    ) == (1, 0, 0, 0)
     assert len(artifact_files(registry)) == 1

@@ -21,7 +21,18 @@ from farm.registry.catalog import create_project, get_project, list_projects
 from farm.registry.database import MIGRATIONS
 from farm.registry.schema import Base, Variant
 
-TABLES = {"users", "api_tokens", "projects", "models", "variants", "workflows", "benchmark_results", "packages", "device_prices", "alembic_version"}
+TABLES = {
+    "users",
+    "api_tokens",
+    "projects",
+    "models",
+    "variants",
+    "workflows",
+    "benchmark_results",
+    "packages",
+    "device_prices",
+    "alembic_version",
+}
 
 
 def versions(reg: Registry) -> list[str]:
@@ -87,7 +98,16 @@ def test_a_session_commits_on_success_and_rolls_back_on_error(registry):
 
 def test_foreign_keys_are_enforced(registry):
     with pytest.raises(IntegrityError), registry.session() as s:
-        s.add(Variant(model_id="0" * 32, kind="original", artifact_key="a" * 64, artifact_name="x.onnx", size_bytes=1, metrics={}))
+        s.add(
+            Variant(
+                model_id="0" * 32,
+                kind="original",
+                artifact_key="a" * 64,
+                artifact_name="x.onnx",
+                size_bytes=1,
+                metrics={},
+            )
+        )
         s.flush()
 
 
@@ -137,15 +157,25 @@ def test_a_registry_of_the_first_schema_is_upgraded_in_place_keeping_its_data(tm
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")
-        connection.execute(text("INSERT INTO projects (id, name, description, created_at) VALUES ('p1', 'old', 'kept', '2026-01-01 00:00:00')"))
+        connection.execute(
+            text(
+                "INSERT INTO projects (id, name, description, created_at) VALUES ('p1', 'old', 'kept', '2026-01-01 00:00:00')"
+            )
+        )
         for user in ("u1", "u2"):
-            connection.execute(text(f"INSERT INTO users (id, email, is_admin, can_optimize, is_active, created_at) "
-                                    f"VALUES ('{user}', '{user}@old', 0, 1, 1, '2026-01-01 00:00:00')"))
+            connection.execute(
+                text(
+                    f"INSERT INTO users (id, email, is_admin, can_optimize, is_active, created_at) "
+                    f"VALUES ('{user}', '{user}@old', 0, 1, 1, '2026-01-01 00:00:00')"
+                )
+            )
     engine.dispose()
     reg = Registry(url, artifacts)
     assert versions(reg) == ["0003"] and "device_prices" in inspect(reg.engine).get_table_names()
     with reg.session() as s:
         assert get_project(s, "p1").description == "kept"
         secrets = [get_user(s, user).webhook_secret for user in ("u1", "u2")]
-        assert all(len(secret) == 64 for secret in secrets) and secrets[0] != secrets[1], "existing users get their own webhook secrets"
+        assert all(len(secret) == 64 for secret in secrets) and secrets[0] != secrets[1], (
+            "existing users get their own webhook secrets"
+        )
     reg.close()

@@ -27,18 +27,45 @@ def model_id(registry, onnx_file) -> str:
 
 def new_workflow(registry, model_id, user_id, **kw):
     with registry.session() as s:
-        return create_workflow(s, model_id, targets=kw.pop("targets", ["x86-64", "x86-64-v3"]), options=kw.pop("options", {"trials": 16}), created_by=user_id, **kw)
+        return create_workflow(
+            s,
+            model_id,
+            targets=kw.pop("targets", ["x86-64", "x86-64-v3"]),
+            options=kw.pop("options", {"trials": 16}),
+            created_by=user_id,
+            **kw,
+        )
 
 
 def test_a_new_workflow_is_pending_on_the_original_variant_with_checked_options(registry, model_id, user_id):
-    workflow = new_workflow(registry, model_id, user_id, targets=["x86-64", " x86-64 ", "znver4"], options={"trials": 16, "input_shapes": {"x": (1, 4)}, "stages": {"package": False}}, webhook_url="http://hooks.local/wf")
+    workflow = new_workflow(
+        registry,
+        model_id,
+        user_id,
+        targets=["x86-64", " x86-64 ", "znver4"],
+        options={"trials": 16, "input_shapes": {"x": (1, 4)}, "stages": {"package": False}},
+        webhook_url="http://hooks.local/wf",
+    )
     with registry.session() as s:
         workflow = get_workflow(s, workflow.id)
         (original,) = list_variants(s, model_id)
-    assert (workflow.state, workflow.input_variant_id, workflow.targets) == ("pending", original.id, ["x86-64", "znver4"])
-    assert workflow.options == {"trials": 16, "input_shapes": {"x": [1, 4]}, "stages": {"autotune": True, "benchmark": True, "package": False}}
+    assert (workflow.state, workflow.input_variant_id, workflow.targets) == (
+        "pending",
+        original.id,
+        ["x86-64", "znver4"],
+    )
+    assert workflow.options == {
+        "trials": 16,
+        "input_shapes": {"x": [1, 4]},
+        "stages": {"autotune": True, "benchmark": True, "package": False},
+    }
     assert workflow.progress["znver4"] == {"stage": "pending", "trials": 0, "total": None, "best_latency_ms": None}
-    assert (workflow.webhook_url, workflow.started_at, workflow.finished_at, workflow.outputs) == ("http://hooks.local/wf", None, None, {})
+    assert (workflow.webhook_url, workflow.started_at, workflow.finished_at, workflow.outputs) == (
+        "http://hooks.local/wf",
+        None,
+        None,
+        {},
+    )
     assert workflow.created_at.tzinfo is not None
 
 
@@ -66,7 +93,15 @@ def test_the_input_variant_must_belong_to_the_model(registry, model_id, user_id,
         other = upload_model(s, registry.artifacts, onnx_file, name="other")
         (foreign,) = list_variants(s, other.id)
         (original,) = list_variants(s, model_id)
-        tuned = add_variant(s, model_id, kind="x86-64", artifact_key="d" * 64, artifact_name="net-x86-64.tar.gz", size_bytes=1, parent_id=original.id)
+        tuned = add_variant(
+            s,
+            model_id,
+            kind="x86-64",
+            artifact_key="d" * 64,
+            artifact_name="net-x86-64.tar.gz",
+            size_bytes=1,
+            parent_id=original.id,
+        )
     with pytest.raises(InvalidInput, match="is not a variant of model 'net'"):
         new_workflow(registry, model_id, user_id, input_variant_id=foreign.id)
     assert new_workflow(registry, model_id, user_id, input_variant_id=tuned.id).input_variant_id == tuned.id
@@ -82,16 +117,27 @@ def test_a_run_goes_pending_running_completed_and_then_never_changes(registry, m
         with pytest.raises(Conflict, match="is pending; it must start before it can complete"):
             complete_workflow(s, workflow_id, {})
         workflow = start_workflow(s, workflow_id, "farm-workflow-actor-1")
-        assert (workflow.state, workflow.driver) == ("running", "farm-workflow-actor-1") and workflow.started_at is not None
+        assert (workflow.state, workflow.driver) == (
+            "running",
+            "farm-workflow-actor-1",
+        ) and workflow.started_at is not None
         with pytest.raises(Conflict, match="is running; only a pending workflow can start"):
             start_workflow(s, workflow_id, "another")
         update_progress(s, workflow_id, {"x86-64": {"stage": "autotune", "trials": 4, "total": 16}})
         update_progress(s, workflow_id, {"x86-64": {"trials": 8, "best_latency_ms": 0.25}})
-        assert get_workflow(s, workflow_id).progress["x86-64"] == {"stage": "autotune", "trials": 8, "total": 16, "best_latency_ms": 0.25}
+        assert get_workflow(s, workflow_id).progress["x86-64"] == {
+            "stage": "autotune",
+            "trials": 8,
+            "total": 16,
+            "best_latency_ms": 0.25,
+        }
         assert get_workflow(s, workflow_id).progress["x86-64-v3"]["stage"] == "pending"
     with registry.session() as s:
         workflow = complete_workflow(s, workflow_id, {"variants": ["v1"]})
-        assert (workflow.state, workflow.outputs) == ("completed", {"variants": ["v1"]}) and workflow.finished_at >= workflow.started_at
+        assert (workflow.state, workflow.outputs) == (
+            "completed",
+            {"variants": ["v1"]},
+        ) and workflow.finished_at >= workflow.started_at
         finished = workflow.finished_at
         assert fail_workflow(s, workflow_id, "late error").state == "completed"
         assert complete_workflow(s, workflow_id, {"other": 1}).outputs == {"variants": ["v1"]}
@@ -100,14 +146,22 @@ def test_a_run_goes_pending_running_completed_and_then_never_changes(registry, m
             cancel_workflow(s, workflow_id)
     with registry.session() as s:
         workflow = get_workflow(s, workflow_id)
-        assert (workflow.state, workflow.error, workflow.finished_at, workflow.progress["x86-64"]["trials"]) == ("completed", None, finished, 8)
+        assert (workflow.state, workflow.error, workflow.finished_at, workflow.progress["x86-64"]["trials"]) == (
+            "completed",
+            None,
+            finished,
+            8,
+        )
 
 
 def test_failures_and_cancellations_are_terminal(registry, model_id, user_id):
     failed, cancelled, cancelled_running = (new_workflow(registry, model_id, user_id).id for _ in range(3))
     with registry.session() as s:
         assert fail_workflow(s, failed, "import failed: opset 99").state == "failed"
-        assert get_workflow(s, failed).error == "import failed: opset 99" and get_workflow(s, failed).finished_at is not None
+        assert (
+            get_workflow(s, failed).error == "import failed: opset 99"
+            and get_workflow(s, failed).finished_at is not None
+        )
         with pytest.raises(Conflict, match="is failed; only a pending workflow can start"):
             start_workflow(s, failed, "driver")
         assert cancel_workflow(s, cancelled).state == "cancelled"
@@ -139,7 +193,10 @@ def test_a_workflow_without_a_webhook_notifies_its_creators(registry, model_id, 
     with registry.session() as s:
         update_user(s, user_id, webhook_url="https://hooks.example.com/mine")
     assert new_workflow(registry, model_id, user_id).webhook_url == "https://hooks.example.com/mine"
-    assert new_workflow(registry, model_id, user_id, webhook_url="https://hooks.example.com/this-one").webhook_url == "https://hooks.example.com/this-one"
+    assert (
+        new_workflow(registry, model_id, user_id, webhook_url="https://hooks.example.com/this-one").webhook_url
+        == "https://hooks.example.com/this-one"
+    )
 
 
 def test_a_pending_workflow_of_a_deactivated_user_does_not_start(registry, model_id, user_id):

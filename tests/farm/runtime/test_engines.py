@@ -18,7 +18,11 @@ MODEL_CLASSES = {"tvm": "Model", "onnxruntime": "OnnxRuntimeModel", "hybrid": "H
 
 def test_a_variant_loads_on_the_engine_the_farm_chose_with_the_settings_it_measured(chosen_variant, onnx_reference):
     metadata = json.loads((chosen_variant / "metadata.json").read_text())
-    assert metadata["engine"] in metadata["engines"] and {"tvm", "onnxruntime"} <= set(metadata["engines"]) <= {"tvm", "onnxruntime", "hybrid"}
+    assert metadata["engine"] in metadata["engines"] and {"tvm", "onnxruntime"} <= set(metadata["engines"]) <= {
+        "tvm",
+        "onnxruntime",
+        "hybrid",
+    }
     chosen = metadata["engines"][metadata["engine"]]
     assert all(chosen["latency_ms"] <= e["latency_ms"] for e in metadata["engines"].values() if e["agrees"])
     with rt.load_model(chosen_variant) as model:
@@ -32,7 +36,14 @@ def test_an_application_runs_the_engine_the_farm_chose_at_the_threads_it_measure
     metadata = json.loads((chosen_variant / "metadata.json").read_text())
     code = "import sys, farm.runtime as rt; m = rt.load_model(sys.argv[1]); print(type(m).__name__, m.threads)"
     env = {k: v for k, v in os.environ.items() if k != "TVM_NUM_THREADS"}
-    proc = subprocess.run([sys.executable, "-c", code, str(chosen_variant)], capture_output=True, text=True, timeout=120, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(chosen_variant)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     name, threads = proc.stdout.split()
     assert name == MODEL_CLASSES[metadata["engine"]]
@@ -41,7 +52,9 @@ def test_an_application_runs_the_engine_the_farm_chose_at_the_threads_it_measure
 
 
 @pytest.mark.parametrize("engine", ["onnxruntime", "tvm"])
-def test_every_engine_of_a_variant_runs_requests_and_profiles_behind_one_interface(chosen_variant, onnx_reference, engine):
+def test_every_engine_of_a_variant_runs_requests_and_profiles_behind_one_interface(
+    chosen_variant, onnx_reference, engine
+):
     with rt.load_model(chosen_variant, engine=engine, threads=1) as model:
         assert model.threads == 1 and model.input_names and model.output_names
         inputs = random_inputs(model, seed=3)

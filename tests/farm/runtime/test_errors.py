@@ -73,13 +73,16 @@ def test_bad_arguments(model, variant):
         model.create_request().set_callback("not a function")
 
 
-@pytest.mark.parametrize("devices, error, message", [
-    ("cuda:0", rt.DeviceError, "'cuda:0' does not exist on this host"),
-    (["cpu:3"], rt.DeviceError, "'cpu:3' does not exist on this host"),
-    ("gpu", rt.InvalidArgumentError, "device ids look like"),
-    ([], rt.InvalidArgumentError, "non-empty list"),
-    (7, rt.InvalidArgumentError, "devices must be"),
-])
+@pytest.mark.parametrize(
+    "devices, error, message",
+    [
+        ("cuda:0", rt.DeviceError, "'cuda:0' does not exist on this host"),
+        (["cpu:3"], rt.DeviceError, "'cpu:3' does not exist on this host"),
+        ("gpu", rt.InvalidArgumentError, "device ids look like"),
+        ([], rt.InvalidArgumentError, "non-empty list"),
+        (7, rt.InvalidArgumentError, "devices must be"),
+    ],
+)
 def test_devices_that_do_not_exist_or_are_malformed(variant, devices, error, message):
     if devices == "cuda:0" and any(d.platform == "cuda" for d in rt.get_local_info().devices):
         pytest.skip("this host has a GPU")

@@ -47,7 +47,9 @@ def test_model_describes_its_tensors(model, variant):
     assert model.device.id == "cpu:0"
     if "TVM_NUM_THREADS" not in os.environ:
         measured = (metadata.get("engines") or {}).get("tvm", {}).get("threads")
-        assert model.threads == (measured or model.device.cores)  # the count the farm measured fastest, else the physical cores
+        assert model.threads == (
+            measured or model.device.cores
+        )  # the count the farm measured fastest, else the physical cores
     assert model.metadata["library_sha256"] == metadata["library_sha256"]
 
 
@@ -100,7 +102,11 @@ def test_queued_requests_run_in_order_and_one_is_cancelled(model, onnx_reference
     for request in (blocker, queued[0], queued[2]):
         assert request.wait(timeout_us=30_000_000) is True
         assert request.status is rt.InferStatus.READY
-    assert [e[:2] for e in events] == [(1, rt.InferStatus.CANCELLED), (0, rt.InferStatus.READY), (2, rt.InferStatus.READY)]
+    assert [e[:2] for e in events] == [
+        (1, rt.InferStatus.CANCELLED),
+        (0, rt.InferStatus.READY),
+        (2, rt.InferStatus.READY),
+    ]
     assert queued[0].cancel() is False  # finished
     assert_matches(queued[2].outputs, onnx_reference(inputs[3]))
 
@@ -174,7 +180,10 @@ def test_close_cancels_queued_requests_and_refuses_new_ones(variant):
 
 
 PORTABLE_IMPORTS = {"numpy", "tvm"}
-ENGINE_IMPORTS = {"ort_model.py": {"onnxruntime"}, "hybrid_model.py": {"onnxruntime"}}  # imported only when a model of that engine loads
+ENGINE_IMPORTS = {
+    "ort_model.py": {"onnxruntime"},
+    "hybrid_model.py": {"onnxruntime"},
+}  # imported only when a model of that engine loads
 
 
 def test_portable_modules_import_only_the_standard_library_numpy_and_tvm():

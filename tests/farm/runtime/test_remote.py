@@ -17,7 +17,9 @@ def session(farm_cluster):
 
 @pytest.fixture(scope="module")
 def v3_model(session, tuned_variants):
-    model = session.load_model(tuned_variants["kinds"]["x86-64-v3"], "x86-64-v3", engine="tvm")  # per-layer profiles are TVM's
+    model = session.load_model(
+        tuned_variants["kinds"]["x86-64-v3"], "x86-64-v3", engine="tvm"
+    )  # per-layer profiles are TVM's
     yield model
     model.close()
 

@@ -129,5 +129,14 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_context().dialect.supports_alter:
         op.drop_constraint("fk_variants_workflow_id", "variants", type_="foreignkey")
-    for table in ("packages", "benchmark_results", "workflows", "variants", "models", "projects", "api_tokens", "users"):
+    for table in (
+        "packages",
+        "benchmark_results",
+        "workflows",
+        "variants",
+        "models",
+        "projects",
+        "api_tokens",
+        "users",
+    ):
         op.drop_table(table)
