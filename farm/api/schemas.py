@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     NonNegativeInt,
@@ -18,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from farm.registry.views import Record
+from farm.registry.views import Record, Schema
 
 T = TypeVar("T")
 
@@ -34,23 +33,34 @@ MAX_PRIORITIES = 32
 MAX_INPUT_ELEMENTS = 1 << 28  # per input (1 GiB of float32): the product of its dimensions
 
 
-class Page(BaseModel, Generic[T]):
+class Page(Schema, Generic[T]):
     """One page of a listing and how many records match in all."""
 
     items: list[T]
+    """The records of this page."""
     total: int
+    """Records matching the query, over all pages."""
     offset: int
+    """Records skipped before this page."""
     limit: int
+    """Most records a page holds."""
 
 
 class UserOut(Record):
     id: str
+    """The user's id."""
     email: str
+    """The user's e-mail address, unique."""
     is_admin: bool
+    """Manages users, prices and every record."""
     can_optimize: bool
+    """May upload models and start workflows."""
     is_active: bool
+    """False once deactivated: the user's tokens no longer work."""
     webhook_url: str | None
+    """Notified when the user's workflows end, unless a workflow names its own."""
     created_at: datetime
+    """When the user was created."""
 
     @computed_field
     @property
@@ -63,22 +73,31 @@ class MeOut(UserOut):
     """The calling user, with the secret that signs the webhooks the farm sends them (`X-Farm-Signature`)."""
 
     webhook_secret: str | None
+    """Signs the webhooks sent to the user (HMAC-SHA256 of the body, header X-Farm-Signature)."""
 
 
-class UserCreate(BaseModel):
+class UserCreate(Schema):
     email: str
+    """The new user's e-mail address, unique."""
     admin: bool = False
+    """Make the user an admin."""
     can_optimize: bool = True
+    """Let the user upload models and start workflows."""
     read_only: bool = False
+    """Neither admin nor optimizer: may list, show and download only."""
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(Schema):
     """Fields to change; `read_only: true` takes both roles away, `read_only: false` grants can-optimize."""
 
     admin: bool | None = None
+    """Grant or take away the admin role."""
     can_optimize: bool | None = None
+    """Grant or take away the right to upload models and start workflows."""
     read_only: bool | None = None
+    """true takes both roles away; false grants can-optimize."""
     is_active: bool | None = None
+    """false deactivates the user (their tokens stop working); true reactivates."""
     webhook_url: str | None = Field(
         None, description="An http(s) URL notified when the user's workflows end; an empty string removes it."
     )
@@ -97,8 +116,9 @@ class UserUpdate(BaseModel):
         return {"is_admin": self.admin, "can_optimize": can_optimize}
 
 
-class TokenCreate(BaseModel):
+class TokenCreate(Schema):
     name: str = Field("default", max_length=128)
+    """A name to tell the user's tokens apart."""
     expires_in_days: PositiveInt | None = Field(
         None, le=3650, description="Days the token is valid (default: until revoked)."
     )
@@ -110,80 +130,117 @@ class TokenCreate(BaseModel):
 
 class TokenOut(Record):
     id: str
+    """The token's id (not the token)."""
     user_id: str
+    """Whose token it is."""
     name: str
+    """The name given at creation."""
     prefix: str = Field(description="The token's first characters, to tell tokens apart.")
     created_at: datetime
+    """When the token was created."""
     revoked_at: datetime | None
+    """When it was revoked; null while valid."""
     last_used_at: datetime | None = Field(description="When the token was last used, to the minute.")
     expires_at: datetime | None
+    """When it stops working; null: when revoked."""
 
 
 class TokenCreated(TokenOut):
     token: str = Field(description="The token itself: shown this once, only its hash is stored.")
 
 
-class ProjectCreate(BaseModel):
+class ProjectCreate(Schema):
     name: str
+    """The project's name, unique."""
     description: str = ""
+    """Free text."""
 
 
-class ProjectUpdate(BaseModel):
+class ProjectUpdate(Schema):
     name: str | None = None
+    """A new name, unique."""
     description: str | None = None
+    """A new description."""
 
 
 class ProjectOut(Record):
     id: str
+    """The project's id."""
     name: str
+    """The project's name."""
     description: str
+    """Free text."""
     created_at: datetime
+    """When the project was created."""
 
 
-class TensorOut(BaseModel):
+class TensorOut(Schema):
     name: str
+    """The tensor's name in the ONNX graph."""
     dtype: str
+    """Its element type, e.g. float32."""
     shape: list[int | str] = Field(description="Dimensions; a string names a dynamic one.")
 
 
 class ModelOut(Record):
     id: str
+    """The model's id."""
     name: str
+    """Its name, unique within its project."""
     description: str
+    """Free text."""
     labels: list[str]
+    """Labels to filter models by."""
     project_id: str | None = Field(description="None for a detached model.")
     inputs: list[TensorOut]
+    """The ONNX graph's inputs."""
     outputs: list[TensorOut]
+    """The ONNX graph's outputs."""
     created_by: str | None
+    """The uploader's id."""
     created_at: datetime
+    """When it was uploaded."""
 
 
-class ModelUpdate(BaseModel):
+class ModelUpdate(Schema):
     name: str | None = None
+    """A new name, unique within the project."""
     description: str | None = None
+    """A new description."""
     labels: list[str] | None = Field(None, description="Replaces every label.")
 
 
-class ModelMove(BaseModel):
+class ModelMove(Schema):
     project_id: str | None = Field(description="The project to move into; null detaches the model.")
 
 
 class VariantOut(Record):
     id: str
+    """The variant's id."""
     model_id: str
+    """The model it is a variant of."""
     kind: str = Field(description="'original' or the device kind it was tuned for.")
     target: dict[str, Any] | None
+    """The TVM target it was compiled for; null for the original."""
     target_key: str | None
+    """The tuning database's key of that target."""
     parent_id: str | None
+    """The variant it was made from (the original model)."""
     workflow_id: str | None
+    """The workflow that made it."""
     artifact_key: str
+    """SHA-256 of its stored artifact."""
     artifact_name: str
+    """The file name it downloads as."""
     size_bytes: int
+    """Its artifact's size."""
     metrics: dict[str, Any]
+    """What the farm measured of it: engine, latencies (ms) against ONNX Runtime, agreement, trials, cost per million inferences where priced."""
     created_at: datetime
+    """When it was recorded."""
 
 
-class Stages(BaseModel):
+class Stages(Schema):
     """Which stages a workflow runs (`farm.stages`)."""
 
     autotune: bool = Field(
@@ -197,9 +254,11 @@ class Stages(BaseModel):
     )
 
 
-class BenchmarkSpec(BaseModel):
+class BenchmarkSpec(Schema):
     warmup: NonNegativeInt = Field(5, le=MAX_WARMUP)
+    """Runs before timing starts."""
     repeat: PositiveInt = Field(50, le=MAX_REPEAT)
+    """Timed runs per engine and batch size."""
     batch_sizes: list[Annotated[PositiveInt, Field(le=MAX_BATCH)]] = Field(
         default_factory=list,
         max_length=MAX_BATCH_SIZES,
@@ -215,13 +274,15 @@ class BenchmarkSpec(BaseModel):
 Name = Annotated[str, Field(max_length=MAX_NAME)]
 
 
-class WorkflowCreate(BaseModel):
+class WorkflowCreate(Schema):
     model_id: str = Field(max_length=64)
+    """The model to optimize."""
     targets: list[Name] = Field(
         min_length=1, max_length=MAX_KINDS, description="Device kinds to tune for, e.g. ['x86-64-v3', 'znver4']."
     )
     trials: PositiveInt = Field(200, le=MAX_TRIALS, description="Trials to measure per kind, over all tasks.")
     trials_per_task: PositiveInt | None = Field(None, le=MAX_TRIALS)
+    """At most this many trials per tuning task (default: no cap)."""
     input_shapes: dict[Name, list[PositiveInt]] | None = Field(
         None,
         max_length=MAX_KINDS,
@@ -230,7 +291,9 @@ class WorkflowCreate(BaseModel):
         ),
     )
     stages: Stages = Stages()
+    """Which stages run."""
     benchmark: BenchmarkSpec = BenchmarkSpec()
+    """How the benchmark stage times the variants."""
     priorities: list[Name] | None = Field(
         None,
         max_length=MAX_PRIORITIES,
@@ -259,24 +322,36 @@ class WorkflowCreate(BaseModel):
 
 class BenchmarkOut(Record):
     id: str
+    """The benchmark's id."""
     variant_id: str
+    """The variant timed."""
     workflow_id: str | None
+    """The workflow that ran it."""
     kind: str
+    """The device kind it ran on."""
     results: dict[str, Any]
+    """Latency statistics per engine and batch size, agreement with ONNX Runtime, the SLA's batch size."""
     created_at: datetime
+    """When it was recorded."""
 
 
 class PackageOut(Record):
     id: str
+    """The package's id."""
     variant_id: str
+    """The variant packaged."""
     workflow_id: str | None
+    """The workflow that packaged it."""
     format: str = Field(description="wheel, tarball, zip (ranked candidates) or dockerfile (a Docker build context).")
     artifact_name: str
+    """The file name it downloads as."""
     size_bytes: int
+    """Its size."""
     created_at: datetime
+    """When it was built."""
 
 
-class PriceIn(BaseModel):
+class PriceIn(Schema):
     usd_per_hour: float = Field(
         ge=0, allow_inf_nan=False, description="What an hour of the device kind costs, in US dollars."
     )
@@ -284,22 +359,32 @@ class PriceIn(BaseModel):
 
 class PriceOut(Record):
     kind: str
+    """The device kind."""
     usd_per_hour: float
+    """What an hour of it costs, in US dollars."""
     updated_by: str | None
+    """The admin who set it."""
     updated_at: datetime
+    """When it was set."""
 
 
-class TargetOut(BaseModel):
+class TargetOut(Schema):
     """A device kind the cluster serves."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
 
     name: str
+    """The device kind's name, e.g. x86-64-v3."""
     platform: str
+    """cpu or gpu."""
     target: dict[str, Any]
+    """Its canonical TVM target."""
     nodes: int
+    """Live nodes that serve it."""
 
 
-class Health(BaseModel):
+class Health(Schema):
     status: str
+    """ok when the API answers."""
     version: str
+    """The farm's version."""

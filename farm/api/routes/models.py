@@ -36,10 +36,11 @@ def upload_model(
     registry: RegistryDep,
     file: Annotated[UploadFile, File(description="The ONNX model.")],
     name: Annotated[str | None, Form(description="Default: the file's name without its extension.")] = None,
-    description: Annotated[str, Form()] = "",
+    description: Annotated[str, Form(description="Free text.")] = "",
     labels: Annotated[str, Form(description="Comma-separated labels.")] = "",
     project_id: Annotated[str | None, Form(description="The project to put it in; none leaves it detached.")] = None,
 ) -> Model:
+    """Upload an ONNX model (multipart): it is checked in a memory- and time-limited process, stored, and recorded with its original variant. Optimizers only."""
     if file.size is not None and file.size > request.app.state.max_upload_bytes:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE)
     filename = os.path.basename(file.filename or "model.onnx")
@@ -78,6 +79,7 @@ def list_models(
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> dict:
+    """Models, oldest first, filtered by project (or detached) and labels; paged."""
     items, total = catalog.list_models(
         s, project_id=project_id, detached=detached, labels=_split(labels), offset=offset, limit=limit
     )
@@ -86,24 +88,29 @@ def list_models(
 
 @router.get("/{model_id}", response_model=ModelOut)
 def get_model(model_id: str, _: CurrentUser, s: SessionDep) -> Model:
+    """One model, with its inputs and outputs."""
     return catalog.get_model(s, model_id)
 
 
 @router.patch("/{model_id}", response_model=ModelOut)
 def update_model(model_id: str, body: ModelUpdate, _: Optimizer, s: SessionDep) -> Model:
+    """Rename a model, or change its description or labels. Optimizers only."""
     return catalog.update_model(s, model_id, name=body.name, description=body.description, labels=body.labels)
 
 
 @router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_model(model_id: str, _: Optimizer, s: SessionDep) -> None:
+    """Delete a model and its records once none of its workflows runs; stored artifacts are kept. Optimizers only."""
     catalog.delete_model(s, model_id)
 
 
 @router.post("/{model_id}/move", response_model=ModelOut)
 def move_model(model_id: str, body: ModelMove, _: Optimizer, s: SessionDep) -> Model:
+    """Move a model into a project, or detach it (project_id null). Optimizers only."""
     return catalog.move_model(s, model_id, body.project_id)
 
 
 @router.get("/{model_id}/variants", response_model=list[VariantOut])
 def list_variants(model_id: str, _: CurrentUser, s: SessionDep) -> list[Variant]:
+    """A model's variants: the original and one per device kind tuned, with their metrics."""
     return catalog.list_variants(s, model_id)

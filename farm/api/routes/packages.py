@@ -26,12 +26,14 @@ def list_packages(
     workflow_id: str | None = None,
     fmt: Annotated[str | None, Query(alias="format", description="Only packages of this format.")] = None,
 ) -> list[Package]:
+    """Packages, filtered by model, variant, workflow and format."""
     packages = catalog.list_packages(s, model_id=model_id, variant_id=variant_id, workflow_id=workflow_id)
     return [p for p in packages if fmt is None or p.format == fmt]
 
 
 @router.get("/{package_id}", response_model=PackageOut)
 def get_package(package_id: str, _: CurrentUser, s: SessionDep) -> Package:
+    """One package."""
     return catalog.get_package(s, package_id)
 
 
@@ -41,5 +43,6 @@ def get_package(package_id: str, _: CurrentUser, s: SessionDep) -> Package:
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def download_package(package_id: str, _: CurrentUser, registry: RegistryDep, s: SessionDep) -> StreamingResponse:
+    """The package's file, streamed as an attachment."""
     package = catalog.get_package(s, package_id)
     return artifact_response(registry.artifacts, package.artifact_key, package.artifact_name, f"package {package_id}")

@@ -15,9 +15,11 @@ router = APIRouter(tags=["system"])
 
 @router.get("/health", response_model=Health)
 def health() -> Health:
+    """Whether the API answers, and the farm's version. Needs no token."""
     return Health(status="ok", version=version("tuning-farm"))
 
 
 @router.get("/targets", response_model=list[TargetOut])
 def targets(_: CurrentUser, service: WorkflowsDep) -> list[dict]:
+    """The device kinds the Ray cluster serves now, with their TVM targets and live nodes."""
     return service.targets() if service is not None else []

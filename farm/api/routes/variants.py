@@ -22,6 +22,7 @@ CHUNK_BYTES = 1 << 20
 
 @router.get("/{variant_id}", response_model=VariantOut)
 def get_variant(variant_id: str, _: CurrentUser, s: SessionDep) -> Variant:
+    """One variant, with its metrics."""
     return catalog.get_variant(s, variant_id)
 
 
@@ -51,5 +52,6 @@ def artifact_response(store: ArtifactStore, key: str, filename: str, what: str) 
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 def download_variant(variant_id: str, _: CurrentUser, registry: RegistryDep, s: SessionDep) -> StreamingResponse:
+    """The variant's file (the original ONNX model, or a tuned variant's folder as .tar.gz), streamed as an attachment."""
     variant = catalog.get_variant(s, variant_id)
     return artifact_response(registry.artifacts, variant.artifact_key, variant.artifact_name, f"variant {variant_id}")

@@ -32,6 +32,7 @@ def create_workflow(
     service: WorkflowsDep,
     webhooks: WebhookPolicyDep,
 ) -> Workflow:
+    """Start a workflow that tunes a model for each device kind given, then benchmarks and packages as its stages say. Optimizers only."""
     check_webhook_destination(body.webhook_url, webhooks)
     with registry.session() as s:
         workflow = workflow_records.create_workflow(
@@ -57,17 +58,20 @@ def list_workflows(
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> dict:
+    """Workflows, newest first, filtered by state and model; paged."""
     items, total = workflow_records.list_workflows(s, model_id=model_id, state=state, offset=offset, limit=limit)
     return {"items": items, "total": total, "offset": offset, "limit": limit}
 
 
 @router.get("/workflows/{workflow_id}", response_model=WorkflowOut)
 def get_workflow(workflow_id: str, _: CurrentUser, s: SessionDep) -> Workflow:
+    """One workflow, with its live progress per device kind."""
     return workflow_records.get_workflow(s, workflow_id)
 
 
 @router.post("/workflows/{workflow_id}/cancel", response_model=WorkflowOut)
 def cancel_workflow(workflow_id: str, user: Optimizer, registry: RegistryDep, service: WorkflowsDep) -> Workflow:
+    """Cancel a pending or running workflow: its driver stops. Its creator or an admin."""
     with registry.session() as s:
         if workflow_records.get_workflow(s, workflow_id).created_by != user.id and not user.is_admin:
             raise HTTPException(
@@ -87,4 +91,5 @@ def list_benchmarks(
     variant_id: str | None = None,
     workflow_id: str | None = None,
 ) -> list[BenchmarkResult]:
+    """Benchmark results, filtered by model, variant and workflow."""
     return catalog.list_benchmarks(s, model_id=model_id, variant_id=variant_id, workflow_id=workflow_id)
