@@ -40,7 +40,7 @@ import onnx
 
 from cluster.connect import connect
 from farm.benchmark import compare_on_device
-from farm.cli.tune import _default_kind
+from farm.cli.tune import default_kind
 from farm.engines.timing import time_engines
 from farm.models.examples import EXAMPLES
 from farm.models.onnx_import import prepare, random_inputs
@@ -189,7 +189,7 @@ def main() -> None:
     parser.add_argument("--kind", default=None)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    kind = args.kind or _default_kind()
+    kind = args.kind or default_kind()
     connect(None, kinds=[kind])
     from cluster.runner import RayRunner
 

@@ -223,7 +223,7 @@ def parse_model(spec: str) -> tuple[str, str, dict]:
 
 
 def main() -> None:
-    from farm.cli.tune import _default_kind
+    from farm.cli.tune import default_kind
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -246,7 +246,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.rewrites is not None:
         os.environ["FARM_GRAPH_REWRITES"] = args.rewrites  # inherited by every `farm tune` and its embedded Ray
-    kind = args.kind or _default_kind()
+    kind = args.kind or default_kind()
     models = [named_model(m) for m in args.models.split(",") if m] + [parse_model(s) for s in args.model]
     peak = peak_gflops(args.fma_units)
     from farm.tuning.session import graph_rewrites

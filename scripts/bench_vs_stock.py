@@ -231,10 +231,10 @@ def main() -> None:
     import tvm
 
     from cluster.devices import kind_named
-    from farm.cli.tune import _default_kind
+    from farm.cli.tune import default_kind
     from farm.models.onnx_import import prepare, random_inputs
 
-    kind = args.kind or _default_kind()
+    kind = args.kind or default_kind()
     name, path, shapes = named_model(args.model)
     model = prepare(path, shapes)
     target = tvm.target.Target(kind_named(kind, cores).target)

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .keys import bucket_of
-from .log import CommitLog, DataFile, Snapshot, TuningDbWarning, _warn
+from .log import CommitLog, DataFile, Snapshot, TuningDbWarning, warn
 from .schema import (
     ADDED_COLUMNS,
     RECORD_SCHEMA,
@@ -181,7 +181,7 @@ class TuningDatabase:
         tables = []
         for f, t in zip(files, decoded):
             if isinstance(t, Exception):
-                _warn(f"skipping corrupt or foreign part file {f.path!r}: {t}")
+                warn(f"skipping corrupt or foreign part file {f.path!r}: {t}")
             else:
                 tables.append(t)
         return tables
@@ -206,11 +206,18 @@ class TuningDatabase:
                 snap = fresh
         raise StorageError(f"{self.uri}: files kept vanishing under {_READ_ATTEMPTS} successive snapshots")
 
-    def workloads(self) -> dict[str, WorkloadRow]:
-        """All workloads by key (the first committed row of each key wins)."""
+    def workloads(self, keys: Iterable[str] | None = None) -> dict[str, WorkloadRow]:
+        """Workloads by key (the first committed row of each key wins): all, or those of `keys` only.
+
+        A target's session needs only the workloads its target has records of (`TargetView.workload_keys`):
+        each row holds a serialized module, and a shared database holds every target's.
+        """
         _, parts = self._read_consistent(lambda s: s.workload_files(), WORKLOAD_SCHEMA)
+        wanted = pa.array(sorted(set(keys)), pa.string()) if keys is not None else None
         out: dict[str, WorkloadRow] = {}
         for _, t in parts:
+            if wanted is not None:
+                t = t.filter(pc.is_in(t["workload_key"], value_set=wanted))
             for row in table_to_workloads(t):
                 out.setdefault(row.workload_key, row)
         return out
@@ -312,7 +319,7 @@ class TuningDatabase:
                 name = obj.path.rsplit("/", 1)[-1]
                 if not (name.startswith("part-") and name.endswith(".parquet")) and not name.startswith(".tmp-"):
                     foreign += 1
-                    _warn(f"leaving foreign file {obj.path!r} alone")
+                    warn(f"leaving foreign file {obj.path!r} alone")
                 elif obj.mtime < orphan_cutoff:
                     self.storage.delete(obj.path)
                     orphans += 1

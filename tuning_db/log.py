@@ -115,7 +115,8 @@ def _writer_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _warn(message: str) -> None:
+def warn(message: str) -> None:
+    """Report damage the database reads around (a corrupt or foreign file) as a `TuningDbWarning`."""
     warnings.warn(message, TuningDbWarning, stacklevel=3)
 
 
@@ -176,7 +177,7 @@ class CommitLog:
                 checkpoints[int(m.group(1))] = obj.path
             elif not os.path.basename(obj.path).startswith(".tmp-") and obj.path not in self._foreign_reported:
                 self._foreign_reported.add(obj.path)
-                _warn(f"ignoring foreign file {obj.path!r} in the database log")
+                warn(f"ignoring foreign file {obj.path!r} in the database log")
         return entries, checkpoints
 
     def latest_version(self) -> int:
@@ -207,7 +208,7 @@ class CommitLog:
                     checkpoint_version=version,
                 )
             except (ValueError, KeyError, TypeError) as e:
-                _warn(f"skipping corrupt checkpoint {checkpoints[version]!r}: {e}")
+                warn(f"skipping corrupt checkpoint {checkpoints[version]!r}: {e}")
         return Snapshot()
 
     def _load_snapshot(self) -> Snapshot:
@@ -215,7 +216,7 @@ class CommitLog:
         snap = self._load_checkpoint(checkpoints)
         todo = sorted(v for v in entries if v > snap.version)
         if todo and todo[0] != snap.version + 1 and snap.version >= 0:
-            _warn(f"log entries {snap.version + 1}..{todo[0] - 1} are missing; records they added are not visible")
+            warn(f"log entries {snap.version + 1}..{todo[0] - 1} are missing; records they added are not visible")
         raws = self.storage.read_many([entries[v] for v in todo])
         for v in todo:
             raw = raws[entries[v]]
@@ -229,7 +230,7 @@ class CommitLog:
                 removed = list(body.get("remove", []))
                 when = float(body["timestamp"])
             except (ValueError, KeyError, TypeError) as e:
-                _warn(f"skipping corrupt log entry {entries[v]!r}: {e}")
+                warn(f"skipping corrupt log entry {entries[v]!r}: {e}")
                 snap.version = v
                 continue
             for f in added:

@@ -149,7 +149,7 @@ class ParquetDatabase(PyDatabase):
         self.flush_every = flush_every
         self.auto_compact_files = auto_compact_files
         self.view = self.db.view(self.target_key)
-        self.workloads = WorkloadIndex(self.db.workloads())
+        self.workloads = WorkloadIndex(self.db.workloads(keys=self.view.workload_keys()))  # this target's only
         self._key_of: dict[Workload, str] = {}
         self._records: dict[str, TuningRecord] = {}
         self._pending_records: list[RecordRow] = []

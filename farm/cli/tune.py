@@ -21,7 +21,7 @@ def _hybrid_line(plan: dict) -> str:
     return f"{built}: {counts['tvm']} kernels faster on TVM, {counts['onnxruntime']} on ONNX Runtime"
 
 
-def _default_kind() -> str:
+def default_kind() -> str:
     """The host's own kind: its LLVM CPU name when the farm can serve it, else its highest ISA level."""
     from cluster.devices import detect_kinds, host_cpu_name
 
@@ -70,7 +70,7 @@ def tune(
         onnx_model = prepare(model, parse_input_shapes(input_shape or []))
     except ModelImportError as e:
         fail(str(e))
-    kinds = list(dict.fromkeys(k.strip() for k in (target or _default_kind()).split(",") if k.strip()))
+    kinds = list(dict.fromkeys(k.strip() for k in (target or default_kind()).split(",") if k.strip()))
     connect(address, kinds=kinds)
     plan = TuningPlan(trials=trials, trials_per_task=trials_per_task, done_after=done_after)
     name = os.path.splitext(os.path.basename(model))[0]

@@ -207,6 +207,7 @@ def unsupported_operators(model: onnx.ModelProto, folded: bool = True) -> list[s
     Whether a `Pad`'s pads are constants can only be told once shape subgraphs are folded
     (`folded`); the other checks need no shapes.
     """
+    # TVM has no public list of the operators its ONNX importer converts: its own converter table is the truth
     from tvm.relax.frontend.onnx.onnx_frontend import _get_convert_map
 
     known = _get_convert_map()

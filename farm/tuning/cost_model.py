@@ -141,7 +141,7 @@ def record_features(
     """
     extractor = PerStoreFeature()
     view = db.view(key_of_target)
-    workloads = WorkloadIndex(db.workloads())
+    workloads = WorkloadIndex(db.workloads(keys=view.workload_keys()))
     for key in view.workload_keys():
         rows = [r for r in view.records(key) if r.record_id not in skip]
         if not rows:

@@ -13,7 +13,8 @@ database has never measured (`farm.tuning.seeding`); they count against its tria
 A worker reports its profile: seconds blocked on builds, seconds blocked on
 measurements, seconds in the cost model (feature extraction and prediction; of which
 `cost_model_wait_seconds` waiting on the central server), and the rest of its wall time,
-spent in the evolutionary search itself.
+spent in the evolutionary search itself. The runner collects measurements as they return,
+so the search is blocked on one only when it asks before it is over (often never).
 
 Where the kind's device measures on cores that also build (one machine, or a device node
 that offers its CPUs to Ray tasks), a batch builds only once the worker's measurements

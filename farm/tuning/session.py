@@ -241,10 +241,10 @@ class TuningSession:
         with _TVM_LOCK:
             tasks = relax_integration.extract_tasks(fused_module(*relax_for(self.model, target), target), target)
         stored = TuningDatabase(self.db_uri)
-        index = WorkloadIndex(stored.workloads())
+        view = stored.view(device_kind.target_key)
+        index = WorkloadIndex(stored.workloads(keys=view.workload_keys()))  # as the search workers' databases key them
         keys = [index.key(t.dispatched[0]) for t in tasks]
         self.task_weights = {k: float(t.weight) for t, k in zip(tasks, keys)}
-        view = stored.view(device_kind.target_key)
         counts = {k: view.count(k) for k in keys}
         best = {k: rows[0].mean_secs for k in keys if (rows := view.top_k(k, 1))}
         to_tune = [(t, k) for t, k in zip(tasks, keys) if counts[k] < self.plan.done_after]

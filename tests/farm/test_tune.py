@@ -68,8 +68,10 @@ def test_a_short_real_tune_gives_a_verified_variant_per_kind(workspace):
         assert meta["kind"] == kind and meta["target"]["mcpu"] == kind and meta["inputs"][0]["shape"] == [1, 3, 8, 8]
         assert os.path.getsize(os.path.join(t["variant_dir"], "model.so")) > 0
         profile = t["profile"]
-        assert profile["wall_seconds"] > 0 and profile["build_seconds"] > 0 and profile["measure_seconds"] > 0
+        assert profile["wall_seconds"] > 0 and profile["build_seconds"] > 0
         assert profile["search_seconds"] > 0 and profile["cost_model_seconds"] > 0
+        # measurements are collected as they return: the search waits on one only if it asks before it is over (or never)
+        assert profile["measure_seconds"] < profile["wall_seconds"]
         assert 0 < t["cost_model"]["saved"]["samples"] <= t["trials_measured"]
         hybrid = t["hybrid"]  # every kernel timed in both engines on a node of the kind, and planned on the faster
         assert "error" not in hybrid, hybrid["error"]

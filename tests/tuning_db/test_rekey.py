@@ -63,3 +63,19 @@ def test_a_database_keyed_under_another_script_text_is_rekeyed_then_found(tmp_pa
     assert (again["examined"], again["rekeyed"], again["already"], again["records_copied"]) == (1, 0, 1, 0), (
         "a second run is a no-op"
     )
+
+
+def test_a_target_holds_only_its_own_workloads_modules(tmp_path):
+    uri, other_target = str(tmp_path / "db"), {"kind": "llvm", "num-cores": 2}
+    first = ParquetDatabase(uri, TARGET, flush_interval_s=3600)
+    commit_record(first, matmul(32), [1e-3])
+    first.close()
+    second = ParquetDatabase(uri, other_target, flush_interval_s=3600)
+    assert second.workloads.rows == {}, "another target's modules are not loaded"
+    commit_record(second, matmul(16), [2e-3], target=other_target)
+    second.close()
+    again = ParquetDatabase(uri, TARGET, flush_interval_s=3600)
+    assert [again.key_of(again.commit_workload(matmul(32)))] == list(again.workloads.rows)
+    assert again.get_top_k(again.commit_workload(matmul(32)), 1)
+    again.close()
+    assert len(TuningDatabase(uri).workloads()) == 2

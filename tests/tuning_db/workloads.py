@@ -34,7 +34,9 @@ def matmul128_log() -> tuple[tvm.IRModule, list[list]]:
     return mod, records
 
 
-def commit_record(db: Database, mod: tvm.IRModule, run_secs: list[float] | None, factor: int = 4) -> TuningRecord:
+def commit_record(
+    db: Database, mod: tvm.IRModule, run_secs: list[float] | None, factor: int = 4, target: dict = SMALL_TARGET
+) -> TuningRecord:
     """Commit a record of `matmul`'s module to a MetaSchedule database: its outer loop split by `factor`, measured `run_secs`."""
     sch = Schedule(mod)
     i, _, _ = sch.get_loops(sch.get_sblock("C"))
@@ -43,7 +45,7 @@ def commit_record(db: Database, mod: tvm.IRModule, run_secs: list[float] | None,
         sch.trace,
         db.commit_workload(mod),
         run_secs,
-        tvm.target.Target(SMALL_TARGET),
+        tvm.target.Target(target),
         ArgInfo.from_prim_func(mod["main"]),
     )
     db.commit_tuning_record(record)
