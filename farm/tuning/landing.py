@@ -42,6 +42,7 @@ class Landing:
         # (scheduled module, trace, task module, target, argument info); the module is kept alive: its address is the key
         self._by_module: dict[int, tuple[IRModule, Any, IRModule, Target, list]] = {}
         self._by_artifact: dict[str, tuple[IRModule, Any, IRModule, Target, list]] = {}
+        self._workloads: dict[int, Any] = {}  # task module's address -> its Workload: found once, not per record
 
     def expect(self, context: TuneContext, candidates: list[MeasureCandidate]) -> None:
         """Candidates of the task of `context` that the search hands to MetaSchedule to build and measure."""
@@ -65,7 +66,9 @@ class Landing:
         if entry is None or result.error_msg is not None or not result.run_secs:
             return
         _, trace, task_mod, target, args_info = entry
-        workload = self.db.commit_workload(task_mod)
+        workload = self._workloads.get(task_mod.__hash__())
+        if workload is None:
+            workload = self._workloads[task_mod.__hash__()] = self.db.commit_workload(task_mod)
         if origin is not None:
             self.db.expect_origin(trace, origin)
         # the very run times MetaSchedule will commit at its join: the same record id, so that commit is a duplicate
