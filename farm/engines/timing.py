@@ -46,6 +46,18 @@ QUIESCE_S = 1.0  # the longest wait for the other workers' pools to stop spinnin
 QUIESCE_STEP_S = 0.01  # longer than a scheduler tick: a spinning thread's schedstat moves only on ticks
 IDLE_CPU_S = 100e-6  # CPU the other workers may use in a step and still count as idle
 REFERENCE = "ort-default"
+# The scalar figures `summarize` gives of a variant against ONNX Runtime (the TVM ones where TVM was timed): what the
+# farm records of a variant, reports of a tune and ranks by
+FIGURES = (
+    "engine",
+    "best_latency_ms",
+    "tvm_latency_ms",
+    "ort_latency_ms",
+    "speedup_vs_ort",
+    "max_abs_diff",
+    "max_rel_diff",
+    "agrees",
+)
 
 
 def latency_stats(seconds: list[float]) -> dict:

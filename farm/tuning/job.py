@@ -24,22 +24,13 @@ import threading
 import uuid
 from concurrent.futures import Future
 
+from ..engines.timing import FIGURES
 from ..engines.variant import plan_summary, record_engines
 from ..models.onnx_import import OnnxModel, random_inputs
 from .session import VARIANT_LIBRARY, TuningPlan, TuningSession, compile_with_records, exported_library
 
 BENCHMARK_FILE = "benchmark.json"
-VERIFICATION_KEYS = (
-    "engine",
-    "best_latency_ms",
-    "engines",
-    "tvm_latency_ms",
-    "ort_latency_ms",
-    "speedup_vs_ort",
-    "max_abs_diff",
-    "max_rel_diff",
-    "agrees",
-)
+VERIFICATION_KEYS = (*FIGURES, "engines")
 
 
 class TuneJob:

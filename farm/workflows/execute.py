@@ -31,6 +31,7 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, wait
 
+from ..engines.timing import FIGURES
 from ..packaging import candidate_from_folder, parse_priorities
 from ..registry import accounts, catalog, prices, workflow_records
 from ..registry.database import Registry
@@ -41,14 +42,7 @@ from .package_stage import package_variants
 
 PROGRESS_EVERY_S = 5.0
 VARIANT_METRICS = (
-    "engine",
-    "best_latency_ms",
-    "tvm_latency_ms",
-    "ort_latency_ms",
-    "speedup_vs_ort",
-    "max_abs_diff",
-    "max_rel_diff",
-    "agrees",
+    *FIGURES,
     "tasks",
     "tasks_tuned",
     "trials_measured",
@@ -57,18 +51,7 @@ VARIANT_METRICS = (
     "compile_seconds",
     "hybrid",
 )
-BENCHMARK_METRICS = (
-    "engine",
-    "best_latency_ms",
-    "tvm_latency_ms",
-    "ort_latency_ms",
-    "speedup_vs_ort",
-    "max_abs_diff",
-    "max_rel_diff",
-    "agrees",
-    "cost_per_million_usd",
-    "ort_cost_per_million_usd",
-)
+BENCHMARK_METRICS = (*FIGURES, "cost_per_million_usd", "ort_cost_per_million_usd")
 
 
 class WorkflowError(RuntimeError):
