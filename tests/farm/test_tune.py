@@ -90,7 +90,8 @@ def test_a_short_real_tune_gives_a_verified_variant_per_kind(workspace):
             0 < fidelity["tasks"] <= t["tasks_tuned"]
             and 2 * fidelity["tasks"] <= fidelity["measured"] <= 3 * fidelity["tasks"]
         )
-        assert all(c["gain"] > 1 and c["new_pick_us"] < c["search_pick_us"] for c in fidelity["changes"])
+        # a new pick is strictly faster, but its figures are rounded (to 0.01 µs and a ratio to 3 places), so they can tie
+        assert all(c["gain"] >= 1 and c["new_pick_us"] <= c["search_pick_us"] for c in fidelity["changes"])
         assert fidelity["pick_changed"] == len(fidelity["changes"])
         records = TuningDatabase(str(workspace[0] / "db")).view(t["target_key"]).records()
         quiet = [r for r in records if r.measure_json and json.loads(r.measure_json).get("fidelity")]
