@@ -11,31 +11,29 @@ for variant in workflow.variants():
     variant.download("variants/")
 ```
 
-Records are small dataclasses (`Project`, `Model`, `Variant`, `Workflow`, `Package`) holding the
-client that fetched them, so their methods talk to the same server. Every HTTP error
-raises `FarmAPIError` with the status and the server's message; a workflow that ends
-failed or cancelled makes `Workflow.wait` raise `WorkflowFailed`.
+Records (`Project`, `Model`, `Variant`, `Workflow`, `Package`) are the API's own response
+models (`farm.schemas`) holding the client that fetched them, so their methods talk to the
+same server. Every HTTP error raises `FarmAPIError` with the status and the server's
+message; a workflow that ends failed or cancelled makes `Workflow.wait` raise `WorkflowFailed`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
-from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
-from pydantic import ConfigDict, TypeAdapter
+from pydantic import BaseModel, PrivateAttr
 from typing_extensions import Self
+
+from farm.schemas import ModelOut, PackageOut, ProjectOut, VariantOut, WorkflowOut
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 PAGE = 500
 TERMINAL = ("completed", "failed", "cancelled")
-T = TypeVar("T")
 
 
 class FarmAPIError(Exception):
@@ -66,89 +64,58 @@ def _detail(response: httpx.Response) -> str:
     return str(detail)
 
 
-@functools.cache
-def _adapter(cls: type[T]) -> TypeAdapter[T]:
-    return TypeAdapter(cls)
+def _parse(cls: type[R], client: Client, data: dict) -> R:
+    """A record of `cls` from the API's JSON (unknown keys ignored, times parsed), bound to `client`."""
+    record = cls.model_validate(data)
+    record._client = client
+    return record
 
 
-def _parse(cls: type[T], client: Client, data: dict) -> T:
-    """A record of `cls` from the API's JSON (unknown keys ignored, times parsed)."""
-    return _adapter(cls).validate_python({**data, "client": client})
+class _Record(BaseModel):
+    """What every record shares: the client that fetched it (so its methods talk to the same server), its fields as JSON."""
 
+    _client: Client = PrivateAttr()
 
-class _Record:
-    """What every record shares: validation from the API's JSON (the `client` field is checked by type), its fields as JSON."""
-
-    __pydantic_config__ = ConfigDict(arbitrary_types_allowed=True)
+    @property
+    def client(self) -> Client:
+        return self._client
 
     def as_json(self) -> dict:
-        """The record as the API sent it (times as ISO strings), without the client."""
-        return _adapter(type(self)).dump_python(self, mode="json", exclude={"client"})
+        """The record as the API sent it (times as ISO strings)."""
+        return self.model_dump(mode="json")
 
     def _update(self, data: dict) -> None:
         """Take the fields of a newer copy of this record from the API."""
-        fresh = _parse(type(self), self.client, data)
-        for f in fields(fresh):
-            setattr(self, f.name, getattr(fresh, f.name))
+        fresh = type(self).model_validate(data)
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(fresh, name))
 
 
-@dataclass
-class Project(_Record):
-    id: str
-    name: str
-    description: str
-    created_at: datetime
-    client: Client = field(repr=False, compare=False)
+R = TypeVar("R", bound=_Record)
 
 
-@dataclass
-class Variant(_Record):
-    id: str
-    model_id: str
-    kind: str
-    target: dict | None
-    target_key: str | None
-    parent_id: str | None
-    workflow_id: str | None
-    artifact_name: str
-    size_bytes: int
-    metrics: dict
-    created_at: datetime
-    client: Client = field(repr=False, compare=False)
+class Project(_Record, ProjectOut):
+    """A project of the farm."""
+
+
+class Variant(_Record, VariantOut):
+    """A model's original or tuned variant."""
 
     def download(self, path: str = ".") -> str:
         """Save the artifact to `path` (a folder gets it under its artifact name); returns the file written."""
         return self.client._download(f"/variants/{self.id}/download", path, self.artifact_name)
 
 
-@dataclass
-class Package(_Record):
-    id: str
-    variant_id: str
-    workflow_id: str | None
-    format: str
-    artifact_name: str
-    size_bytes: int
-    created_at: datetime
-    client: Client = field(repr=False, compare=False)
+class Package(_Record, PackageOut):
+    """A package built from a variant."""
 
     def download(self, path: str = ".") -> str:
         """Save the package to `path` (a folder gets it under its file name); returns the file written."""
         return self.client._download(f"/packages/{self.id}/download", path, self.artifact_name)
 
 
-@dataclass
-class Model(_Record):
-    id: str
-    name: str
-    description: str
-    labels: list[str]
-    project_id: str | None
-    inputs: list[dict]
-    outputs: list[dict]
-    created_by: str | None
-    created_at: datetime
-    client: Client = field(repr=False, compare=False)
+class Model(_Record, ModelOut):
+    """An uploaded ONNX model."""
 
     def move(self, project: str | Project | None) -> Model:
         """Move into a project (id, name or `Project`), or detach with None."""
@@ -189,21 +156,8 @@ class Model(_Record):
         return self.client.packages(model_id=self.id)
 
 
-@dataclass
-class Workflow(_Record):
-    id: str
-    model_id: str
-    targets: list[str]
-    options: dict
-    state: str
-    progress: dict
-    error: str | None
-    created_by: str
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    outputs: dict
-    client: Client = field(repr=False, compare=False)
+class Workflow(_Record, WorkflowOut):
+    """A workflow tuning, benchmarking and packaging a model."""
 
     def status(self) -> str:
         """Refresh from the server and return the state."""

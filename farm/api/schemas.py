@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from farm.registry.views import Record, Schema
+from farm.schemas import Record, Schema
 
 T = TypeVar("T")
 
@@ -163,45 +163,6 @@ class ProjectUpdate(Schema):
     """A new description."""
 
 
-class ProjectOut(Record):
-    id: str
-    """The project's id."""
-    name: str
-    """The project's name."""
-    description: str
-    """Free text."""
-    created_at: datetime
-    """When the project was created."""
-
-
-class TensorOut(Schema):
-    name: str
-    """The tensor's name in the ONNX graph."""
-    dtype: str
-    """Its element type, e.g. float32."""
-    shape: list[int | str] = Field(description="Dimensions; a string names a dynamic one.")
-
-
-class ModelOut(Record):
-    id: str
-    """The model's id."""
-    name: str
-    """Its name, unique within its project."""
-    description: str
-    """Free text."""
-    labels: list[str]
-    """Labels to filter models by."""
-    project_id: str | None = Field(description="None for a detached model.")
-    inputs: list[TensorOut]
-    """The ONNX graph's inputs."""
-    outputs: list[TensorOut]
-    """The ONNX graph's outputs."""
-    created_by: str | None
-    """The uploader's id."""
-    created_at: datetime
-    """When it was uploaded."""
-
-
 class ModelUpdate(Schema):
     name: str | None = None
     """A new name, unique within the project."""
@@ -212,32 +173,6 @@ class ModelUpdate(Schema):
 
 class ModelMove(Schema):
     project_id: str | None = Field(description="The project to move into; null detaches the model.")
-
-
-class VariantOut(Record):
-    id: str
-    """The variant's id."""
-    model_id: str
-    """The model it is a variant of."""
-    kind: str = Field(description="'original' or the device kind it was tuned for.")
-    target: dict[str, Any] | None
-    """The TVM target it was compiled for; null for the original."""
-    target_key: str | None
-    """The tuning database's key of that target."""
-    parent_id: str | None
-    """The variant it was made from (the original model)."""
-    workflow_id: str | None
-    """The workflow that made it."""
-    artifact_key: str
-    """SHA-256 of its stored artifact."""
-    artifact_name: str
-    """The file name it downloads as."""
-    size_bytes: int
-    """Its artifact's size."""
-    metrics: dict[str, Any]
-    """What the farm measured of it: engine, latencies (ms) against ONNX Runtime, agreement, trials, cost per million inferences where priced."""
-    created_at: datetime
-    """When it was recorded."""
 
 
 class Stages(Schema):
@@ -318,37 +253,6 @@ class WorkflowCreate(Schema):
         return self.model_dump(
             include={"trials", "trials_per_task", "input_shapes", "stages", "benchmark", "priorities"}
         )
-
-
-class BenchmarkOut(Record):
-    id: str
-    """The benchmark's id."""
-    variant_id: str
-    """The variant timed."""
-    workflow_id: str | None
-    """The workflow that ran it."""
-    kind: str
-    """The device kind it ran on."""
-    results: dict[str, Any]
-    """Latency statistics per engine and batch size, agreement with ONNX Runtime, the SLA's batch size."""
-    created_at: datetime
-    """When it was recorded."""
-
-
-class PackageOut(Record):
-    id: str
-    """The package's id."""
-    variant_id: str
-    """The variant packaged."""
-    workflow_id: str | None
-    """The workflow that packaged it."""
-    format: str = Field(description="wheel, tarball, zip (ranked candidates) or dockerfile (a Docker build context).")
-    artifact_name: str
-    """The file name it downloads as."""
-    size_bytes: int
-    """Its size."""
-    created_at: datetime
-    """When it was built."""
 
 
 class PriceIn(Schema):

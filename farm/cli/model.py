@@ -22,7 +22,7 @@ def _labels(values: list[str] | None) -> list[str]:
 
 
 def _shapes(model: Model) -> str:
-    return ", ".join(f"{t['name']}{t['shape']}" for t in model.inputs)
+    return ", ".join(f"{t.name}{t.shape}" for t in model.inputs)
 
 
 @app.command()

@@ -61,7 +61,7 @@ def run(
     from ..registry import accounts, workflow_records
     from ..registry.database import Registry
     from ..registry.errors import RegistryError
-    from ..registry.views import WorkflowOut
+    from ..schemas import WorkflowOut
     from ..workflows.driver import claim_driver, driver_name
     from ..workflows.execute import execute_workflow
 

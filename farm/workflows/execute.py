@@ -238,7 +238,7 @@ def execute_workflow(
 
 def notify(registry: Registry, workflow_id: str, send: Callable[[str, dict, str | None], object]) -> str:
     """Hand the finished workflow to `send` (URL, payload, its creator's signing secret) if it has a webhook; its state."""
-    from ..registry.views import WorkflowOut
+    from ..schemas import WorkflowOut
 
     with registry.session() as s:
         workflow = workflow_records.get_workflow(s, workflow_id)

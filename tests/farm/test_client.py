@@ -38,7 +38,7 @@ def test_upload_list_move_and_download(client, model_path, tmp_path):
 
     model = client.upload_model(path, project="vision", labels=["cnn"], description="tiny")
     assert isinstance(model, Model) and model.name == "resnet" and model.project_id == vision.id
-    assert model.inputs == [{"name": "input", "dtype": "float32", "shape": [1, 3, 8, 8]}]
+    assert [t.model_dump() for t in model.inputs] == [{"name": "input", "dtype": "float32", "shape": [1, 3, 8, 8]}]
     assert [m.id for m in client.models(project=vision, labels=["cnn"])] == [model.id]
     assert client.models(labels=["cnn", "gpu"]) == []
     assert client.model(model.id) == model
@@ -61,6 +61,8 @@ def test_optimize_wait_metrics_and_variants(client, server, model_path):
     model = client.upload_model(model_path[0], name="tuned")
     workflow = model.optimize(targets=["x86-64-v3"], trials=8, stages={"package": False})
     assert workflow.state == "pending" and workflow.options["stages"]["package"] is False
+    # the SDK's records are the API's response models: every field the API documents, e.g. the variant it starts from
+    assert workflow.input_variant_id == model.variants()[0].id and workflow.webhook_url is None
     assert [w.id for w in client.workflows(model_id=model.id)] == [workflow.id]
     assert client.targets()[0]["name"] == "x86-64-v3"
 

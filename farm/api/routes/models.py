@@ -17,10 +17,11 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 
 from farm.api.auth import CurrentUser, Optimizer
 from farm.api.deps import Limit, Offset, RegistryDep, SessionDep
-from farm.api.schemas import ModelMove, ModelOut, ModelUpdate, Page, VariantOut
+from farm.api.schemas import ModelMove, ModelUpdate, Page
 from farm.registry import catalog
 from farm.registry.errors import InvalidInput
 from farm.registry.schema import Model, Variant
+from farm.schemas import ModelOut, VariantOut
 
 router = APIRouter(prefix="/models", tags=["models"])
 

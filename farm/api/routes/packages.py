@@ -10,9 +10,9 @@ from fastapi.responses import StreamingResponse
 from farm.api.auth import CurrentUser
 from farm.api.deps import RegistryDep, SessionDep
 from farm.api.routes.variants import artifact_response
-from farm.api.schemas import PackageOut
 from farm.registry import catalog
 from farm.registry.schema import Package
+from farm.schemas import PackageOut
 
 router = APIRouter(prefix="/packages", tags=["packages"])
 

@@ -6,9 +6,10 @@ from fastapi import APIRouter, status
 
 from farm.api.auth import CurrentUser, Optimizer
 from farm.api.deps import Limit, Offset, SessionDep
-from farm.api.schemas import Page, ProjectCreate, ProjectOut, ProjectUpdate
+from farm.api.schemas import Page, ProjectCreate, ProjectUpdate
 from farm.registry import catalog
 from farm.registry.schema import Project
+from farm.schemas import ProjectOut
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 

@@ -10,11 +10,11 @@ from fastapi.responses import StreamingResponse
 
 from farm.api.auth import CurrentUser
 from farm.api.deps import RegistryDep, SessionDep
-from farm.api.schemas import VariantOut
 from farm.registry import catalog
 from farm.registry.artifacts import ArtifactStore
 from farm.registry.errors import NotFound
 from farm.registry.schema import Variant
+from farm.schemas import VariantOut
 
 router = APIRouter(prefix="/variants", tags=["variants"])
 CHUNK_BYTES = 1 << 20

@@ -13,10 +13,10 @@ from fastapi import APIRouter, HTTPException, Request, status
 
 from farm.api.auth import CurrentUser, Optimizer
 from farm.api.deps import Limit, Offset, RegistryDep, SessionDep, WebhookPolicyDep, WorkflowsDep
-from farm.api.schemas import BenchmarkOut, Page, WorkflowCreate
+from farm.api.schemas import Page, WorkflowCreate
 from farm.registry import catalog, workflow_records
 from farm.registry.schema import BenchmarkResult, Workflow
-from farm.registry.views import WorkflowOut
+from farm.schemas import BenchmarkOut, WorkflowOut
 from farm.workflows.notify import check_webhook_destination
 
 router = APIRouter(tags=["workflows"])
