@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, PrivateAttr
@@ -95,7 +96,19 @@ R = TypeVar("R", bound=_Record)
 
 
 class Project(_Record, ProjectOut):
-    """A project of the farm."""
+    """A project of the farm: its members see its models (viewer), change and optimize them (member), manage it (owner)."""
+
+    def members(self) -> list[dict]:
+        """Its members: user_id, email, role, created_at; owners first."""
+        return self.client._request("GET", f"/projects/{self.id}/members")
+
+    def set_member(self, user: str, role: str) -> dict:
+        """Add a user (id or email) as viewer, member or owner, or change their role. Owners only."""
+        return self.client._request("PUT", f"/projects/{self.id}/members/{quote(user)}", json={"role": role})
+
+    def remove_member(self, user: str) -> None:
+        """Take a user (id or email) out; owners remove anyone, members themselves. The last owner stays."""
+        self.client._request("DELETE", f"/projects/{self.id}/members/{quote(user)}")
 
 
 class Variant(_Record, VariantOut):
@@ -226,7 +239,7 @@ class Client:
         response = self._http.request(method, path, **kwargs)
         if response.is_error:
             raise FarmAPIError(response.status_code, _detail(response))
-        return response.json()
+        return response.json() if response.content else None
 
     @contextmanager
     def _stream(self, path: str) -> Iterator[httpx.Response]:
@@ -401,9 +414,7 @@ class Client:
         return self._request("PUT", f"/prices/{kind}", json={"usd_per_hour": usd_per_hour})
 
     def delete_price(self, kind: str) -> None:
-        response = self._http.delete(f"/prices/{kind}")
-        if response.is_error:
-            raise FarmAPIError(response.status_code, _detail(response))
+        self._request("DELETE", f"/prices/{kind}")
 
     def targets(self) -> list[dict]:
         """The device kinds the farm's cluster serves: name, platform, TVM target, nodes."""

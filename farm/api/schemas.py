@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     ConfigDict,
@@ -161,6 +161,24 @@ class ProjectUpdate(Schema):
     """A new name, unique."""
     description: str | None = None
     """A new description."""
+
+
+class MemberOut(Schema):
+    user_id: str
+    """The member's user id."""
+    email: str
+    """The member's email."""
+    role: str = Field(
+        description="viewer (sees and downloads), member (also uploads, edits, optimizes) or owner (also manages the project)."
+    )
+    created_at: datetime
+    """When they joined the project."""
+
+
+class MemberSet(Schema):
+    role: Literal["viewer", "member", "owner"] = Field(
+        description="viewer sees and downloads; member also uploads, edits and optimizes; owner also manages the project."
+    )
 
 
 class ModelUpdate(Schema):

@@ -1,4 +1,4 @@
-"""`farm project …`: create, list and show projects on the farm server."""
+"""`farm project …`: create, list and show projects on the farm server, and share them (members and their roles)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def create(
 
 @app.command("list")
 def list_projects(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption = False) -> None:
-    """List every project."""
+    """List the projects you are a member of (admins: every project)."""
     with connect(url, token) as client:
         projects = client.projects()
     if as_json:
@@ -67,3 +67,55 @@ def show(
     for m in models:
         table.add_row(*plain(m.id, m.name, ", ".join(m.labels)))
     console.print(table)
+
+
+@app.command()
+def members(
+    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List a project's members and their roles."""
+    with connect(url, token) as client:
+        found = client.project(project).members()
+    if as_json:
+        emit_json(found)
+        return
+    table = Table("user id", "email", "role")
+    for m in found:
+        table.add_row(*plain(m["user_id"], m["email"], m["role"]))
+    console.print(table)
+
+
+@app.command()
+def share(
+    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    user: Annotated[str, typer.Argument(help="The user's id or email.")],
+    role: Annotated[
+        str, typer.Option("--role", help="viewer (sees, downloads), member (also uploads, optimizes) or owner.")
+    ] = "member",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give a user a role in a project (owners only)."""
+    with connect(url, token) as client:
+        member = client.project(project).set_member(user, role)
+    if as_json:
+        emit_json(member)
+    else:
+        console.print(f"{member['email']} is now {member['role']} of {project}", highlight=False, markup=False)
+
+
+@app.command()
+def unshare(
+    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    user: Annotated[str, typer.Argument(help="The user's id or email.")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Take a user out of a project (owners; or yourself, to leave)."""
+    with connect(url, token) as client:
+        client.project(project).remove_member(user)
+    console.print(f"{user} is no longer a member of {project}", highlight=False, markup=False)

@@ -18,7 +18,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from farm.models.onnx_check import check_onnx_file
@@ -26,26 +26,42 @@ from farm.models.onnx_import import ModelImportError
 from farm.registry.artifacts import ArtifactStore, check_key
 from farm.registry.errors import Conflict, InvalidInput
 from farm.registry.queries import check_page, fetch, page
-from farm.registry.schema import ACTIVE_STATES, BenchmarkResult, Model, Package, Project, User, Variant, Workflow
+from farm.registry.schema import (
+    ACTIVE_STATES,
+    BenchmarkResult,
+    Model,
+    Package,
+    Project,
+    ProjectMember,
+    User,
+    Variant,
+    Workflow,
+)
 from farm.registry.validation import check_labels, check_name, check_text
 
 ORIGINAL = "original"
 
 
-def create_project(s: Session, name: str, description: str = "") -> Project:
-    """A new project; a taken name is a `Conflict`."""
+def create_project(s: Session, name: str, description: str = "", owner_id: str | None = None) -> Project:
+    """A new project, owned by `owner_id` if given; a taken name is a `Conflict`."""
     name = check_name(name, "project")
     if s.scalar(select(Project.id).where(Project.name == name)):
         raise Conflict(f"a project named {name!r} already exists")
     project = Project(name=name, description=check_text(description, "description"))
     s.add(project)
     s.flush()
+    if owner_id is not None:
+        s.add(ProjectMember(project_id=project.id, user_id=fetch(s, User, owner_id).id, role="owner"))
+        s.flush()
     return project
 
 
-def list_projects(s: Session, offset: int = 0, limit: int = 50) -> tuple[list[Project], int]:
-    """A page of projects by name, and how many there are."""
-    return page(s, select(Project).order_by(Project.name, Project.id), offset, limit)
+def list_projects(
+    s: Session, offset: int = 0, limit: int = 50, scope: ColumnElement[bool] | None = None
+) -> tuple[list[Project], int]:
+    """A page of projects by name (`scope`: a condition they meet), and how many there are."""
+    stmt = select(Project).order_by(Project.name, Project.id)
+    return page(s, stmt if scope is None else stmt.where(scope), offset, limit)
 
 
 def get_project(s: Session, project_id: str) -> Project:
@@ -76,6 +92,7 @@ def delete_project(s: Session, project_id: str) -> None:
         raise Conflict(
             f"project {project.name!r} still holds models ({', '.join(held[:5])}{more}): move or delete them first"
         )
+    s.execute(delete(ProjectMember).where(ProjectMember.project_id == project.id))
     s.delete(project)
     s.flush()
 
@@ -197,11 +214,15 @@ def list_models(
     project_id: str | None = None,
     detached: bool | None = None,
     labels: Iterable[str] = (),
+    scope: ColumnElement[bool] | None = None,
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Model], int]:
-    """A page of models, oldest first, and how many match: in a project, detached (or not), carrying every label given."""
+    """A page of models, oldest first, and how many match: in a project, detached (or not), carrying every label given,
+    meeting `scope` (a condition on `Model`)."""
     stmt = select(Model).order_by(Model.created_at, Model.id)
+    if scope is not None:
+        stmt = stmt.where(scope)
     if project_id is not None:
         stmt = stmt.where(Model.project_id == project_id)
     if detached is not None:
@@ -350,11 +371,19 @@ def add_benchmark(
 
 
 def _filtered(
-    cls: type[BenchmarkResult | Package], model_id: str | None, variant_id: str | None, workflow_id: str | None
+    cls: type[BenchmarkResult | Package],
+    model_id: str | None,
+    variant_id: str | None,
+    workflow_id: str | None,
+    scope: ColumnElement[bool] | None,
 ):
     stmt = select(cls).order_by(cls.created_at, cls.id)
+    if model_id is not None or scope is not None:
+        stmt = stmt.join(Variant, Variant.id == cls.variant_id)
     if model_id is not None:
-        stmt = stmt.join(Variant, Variant.id == cls.variant_id).where(Variant.model_id == model_id)
+        stmt = stmt.where(Variant.model_id == model_id)
+    if scope is not None:
+        stmt = stmt.join(Model, Model.id == Variant.model_id).where(scope)
     if variant_id is not None:
         stmt = stmt.where(cls.variant_id == variant_id)
     if workflow_id is not None:
@@ -363,10 +392,15 @@ def _filtered(
 
 
 def list_benchmarks(
-    s: Session, *, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None
+    s: Session,
+    *,
+    model_id: str | None = None,
+    variant_id: str | None = None,
+    workflow_id: str | None = None,
+    scope: ColumnElement[bool] | None = None,
 ) -> list[BenchmarkResult]:
-    """Benchmark results matching every filter given, oldest first."""
-    return list(s.scalars(_filtered(BenchmarkResult, model_id, variant_id, workflow_id)))
+    """Benchmark results matching every filter given (`scope`: a condition on their `Model`), oldest first."""
+    return list(s.scalars(_filtered(BenchmarkResult, model_id, variant_id, workflow_id, scope)))
 
 
 def add_package(
@@ -403,7 +437,12 @@ def get_package(s: Session, package_id: str) -> Package:
 
 
 def list_packages(
-    s: Session, *, model_id: str | None = None, variant_id: str | None = None, workflow_id: str | None = None
+    s: Session,
+    *,
+    model_id: str | None = None,
+    variant_id: str | None = None,
+    workflow_id: str | None = None,
+    scope: ColumnElement[bool] | None = None,
 ) -> list[Package]:
-    """Package records matching every filter given, oldest first."""
-    return list(s.scalars(_filtered(Package, model_id, variant_id, workflow_id)))
+    """Package records matching every filter given (`scope`: a condition on their `Model`), oldest first."""
+    return list(s.scalars(_filtered(Package, model_id, variant_id, workflow_id, scope)))

@@ -116,6 +116,22 @@ class Project(Base):
     created_at: Mapped[datetime] = _created()
 
 
+PROJECT_ROLES = ("viewer", "member", "owner")
+"""A project member's roles, each allowing what the ones before it do (`farm.registry.access`)."""
+
+
+class ProjectMember(Base):
+    """A user's role in a project: `viewer` sees and downloads, `member` also uploads, edits and optimizes, `owner` also manages."""
+
+    __tablename__ = "project_members"
+    label = "project member"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[datetime] = _created()
+
+
 class Model(Base):
     __tablename__ = "models"
     __table_args__ = (UniqueConstraint("project_id", "name", name="uq_models_project_name"),)

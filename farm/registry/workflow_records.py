@@ -17,7 +17,7 @@ per target kind.
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from farm.registry.catalog import ORIGINAL
@@ -133,10 +133,18 @@ def create_workflow(
 
 
 def list_workflows(
-    s: Session, *, model_id: str | None = None, state: str | None = None, offset: int = 0, limit: int = 50
+    s: Session,
+    *,
+    model_id: str | None = None,
+    state: str | None = None,
+    scope: ColumnElement[bool] | None = None,
+    offset: int = 0,
+    limit: int = 50,
 ) -> tuple[list[Workflow], int]:
-    """A page of workflows, newest first, and how many match the filters."""
+    """A page of workflows, newest first, and how many match the filters (`scope`: a condition on their `Model`)."""
     stmt = select(Workflow).order_by(Workflow.created_at.desc(), Workflow.id.desc())
+    if scope is not None:
+        stmt = stmt.join(Model, Model.id == Workflow.model_id).where(scope)
     if model_id is not None:
         stmt = stmt.where(Workflow.model_id == model_id)
     if state is not None:

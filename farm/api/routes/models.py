@@ -18,7 +18,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Query, Request, Upload
 from farm.api.auth import CurrentUser, Optimizer
 from farm.api.deps import Limit, Offset, RegistryDep, SessionDep
 from farm.api.schemas import ModelMove, ModelUpdate, Page
-from farm.registry import catalog
+from farm.registry import access, catalog
 from farm.registry.errors import InvalidInput
 from farm.registry.schema import Model, Variant
 from farm.schemas import ModelOut, VariantOut
@@ -52,6 +52,8 @@ def upload_model(
         "project_id": project_id or None,
     }
     with registry.session() as s:  # bad fields, a missing project or a name clash are said before the file is read
+        if fields["project_id"] is not None:
+            access.project(s, user, fields["project_id"], access.MEMBER)
         try:
             catalog.check_new_model(s, **fields)
         except InvalidInput as e:
@@ -72,7 +74,7 @@ def upload_model(
 
 @router.get("", response_model=Page[ModelOut])
 def list_models(
-    _: CurrentUser,
+    user: CurrentUser,
     s: SessionDep,
     project_id: str | None = None,
     detached: Annotated[bool | None, Query(description="Only models in no project (true) or in one (false).")] = None,
@@ -80,38 +82,55 @@ def list_models(
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> dict:
-    """Models, oldest first, filtered by project (or detached) and labels; paged."""
+    """The models the user may see (in their projects, or detached and theirs), oldest first, filtered by project (or
+    detached) and labels; paged."""
+    if project_id is not None:
+        access.project(s, user, project_id)
     items, total = catalog.list_models(
-        s, project_id=project_id, detached=detached, labels=_split(labels), offset=offset, limit=limit
+        s,
+        project_id=project_id,
+        detached=detached,
+        labels=_split(labels),
+        scope=access.visible_models(user),
+        offset=offset,
+        limit=limit,
     )
     return {"items": items, "total": total, "offset": offset, "limit": limit}
 
 
 @router.get("/{model_id}", response_model=ModelOut)
-def get_model(model_id: str, _: CurrentUser, s: SessionDep) -> Model:
+def get_model(model_id: str, user: CurrentUser, s: SessionDep) -> Model:
     """One model, with its inputs and outputs."""
-    return catalog.get_model(s, model_id)
+    return access.model(s, user, model_id)
 
 
 @router.patch("/{model_id}", response_model=ModelOut)
-def update_model(model_id: str, body: ModelUpdate, _: Optimizer, s: SessionDep) -> Model:
-    """Rename a model, or change its description or labels. Optimizers only."""
+def update_model(model_id: str, body: ModelUpdate, user: Optimizer, s: SessionDep) -> Model:
+    """Rename a model, or change its description or labels. Optimizers who are members of its project (or its uploader)."""
+    access.model(s, user, model_id, access.MEMBER)
     return catalog.update_model(s, model_id, name=body.name, description=body.description, labels=body.labels)
 
 
 @router.delete("/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_model(model_id: str, _: Optimizer, s: SessionDep) -> None:
-    """Delete a model and its records once none of its workflows runs; stored artifacts are kept. Optimizers only."""
+def delete_model(model_id: str, user: Optimizer, s: SessionDep) -> None:
+    """Delete a model and its records once none of its workflows runs; stored artifacts are kept. Optimizers who are
+    members of its project (or its uploader)."""
+    access.model(s, user, model_id, access.MEMBER)
     catalog.delete_model(s, model_id)
 
 
 @router.post("/{model_id}/move", response_model=ModelOut)
-def move_model(model_id: str, body: ModelMove, _: Optimizer, s: SessionDep) -> Model:
-    """Move a model into a project, or detach it (project_id null). Optimizers only."""
+def move_model(model_id: str, body: ModelMove, user: Optimizer, s: SessionDep) -> Model:
+    """Move a model into a project, or detach it (project_id null: it then belongs to its uploader). Optimizers who are
+    members of both projects."""
+    access.model(s, user, model_id, access.MEMBER)
+    if body.project_id is not None:
+        access.project(s, user, body.project_id, access.MEMBER)
     return catalog.move_model(s, model_id, body.project_id)
 
 
 @router.get("/{model_id}/variants", response_model=list[VariantOut])
-def list_variants(model_id: str, _: CurrentUser, s: SessionDep) -> list[Variant]:
+def list_variants(model_id: str, user: CurrentUser, s: SessionDep) -> list[Variant]:
     """A model's variants: the original and one per device kind tuned, with their metrics."""
+    access.model(s, user, model_id)
     return catalog.list_variants(s, model_id)

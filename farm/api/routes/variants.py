@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from farm.api.auth import CurrentUser
 from farm.api.deps import RegistryDep, SessionDep
-from farm.registry import catalog
+from farm.registry import access
 from farm.registry.artifacts import ArtifactStore
 from farm.registry.errors import NotFound
 from farm.registry.schema import Variant
@@ -21,9 +21,9 @@ CHUNK_BYTES = 1 << 20
 
 
 @router.get("/{variant_id}", response_model=VariantOut)
-def get_variant(variant_id: str, _: CurrentUser, s: SessionDep) -> Variant:
+def get_variant(variant_id: str, user: CurrentUser, s: SessionDep) -> Variant:
     """One variant, with its metrics."""
-    return catalog.get_variant(s, variant_id)
+    return access.variant(s, user, variant_id)
 
 
 def _chunks(store: ArtifactStore, key: str) -> Iterator[bytes]:
@@ -51,7 +51,7 @@ def artifact_response(store: ArtifactStore, key: str, filename: str, what: str) 
     response_class=StreamingResponse,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def download_variant(variant_id: str, _: CurrentUser, registry: RegistryDep, s: SessionDep) -> StreamingResponse:
+def download_variant(variant_id: str, user: CurrentUser, registry: RegistryDep, s: SessionDep) -> StreamingResponse:
     """The variant's file (the original ONNX model, or a tuned variant's folder as .tar.gz), streamed as an attachment."""
-    variant = catalog.get_variant(s, variant_id)
+    variant = access.variant(s, user, variant_id)
     return artifact_response(registry.artifacts, variant.artifact_key, variant.artifact_name, f"variant {variant_id}")

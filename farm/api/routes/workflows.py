@@ -1,8 +1,10 @@
 """Workflows (create, list, show, cancel) and the benchmark results they produce.
 
 Creating or cancelling commits the registry's record first, then tells the workflow
-service, so the service always finds the state the route set. Only the workflow's
-creator or an admin may cancel it.
+service, so the service always finds the state the route set. A user sees the workflows
+and benchmarks of the models they may see (`farm.registry.access`); members of a model's
+project start workflows on it; the workflow's creator, the project's owners and admins
+cancel it. A workflow's `webhook_url` is shown only to its creator and admins.
 """
 
 from __future__ import annotations
@@ -14,12 +16,20 @@ from fastapi import APIRouter, HTTPException, Request, status
 from farm.api.auth import CurrentUser, Optimizer
 from farm.api.deps import Limit, Offset, RegistryDep, SessionDep, WebhookPolicyDep, WorkflowsDep
 from farm.api.schemas import Page, WorkflowCreate
-from farm.registry import catalog, workflow_records
-from farm.registry.schema import BenchmarkResult, Workflow
+from farm.registry import access, catalog, workflow_records
+from farm.registry.schema import BenchmarkResult, User, Workflow
 from farm.schemas import BenchmarkOut, WorkflowOut
 from farm.workflows.notify import check_webhook_destination
 
 router = APIRouter(tags=["workflows"])
+
+
+def shown(workflow: Workflow, user: User) -> WorkflowOut:
+    """The workflow as `user` may see it: its webhook URL only for its creator and admins."""
+    out = WorkflowOut.model_validate(workflow)
+    return out if user.is_admin or workflow.created_by == user.id else out.model_copy(update={"webhook_url": None})
+
+
 State = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
@@ -35,6 +45,7 @@ def create_workflow(
     """Start a workflow that tunes a model for each device kind given, then benchmarks and packages as its stages say. Optimizers only."""
     check_webhook_destination(body.webhook_url, webhooks)
     with registry.session() as s:
+        access.model(s, user, body.model_id, access.MEMBER)
         workflow = workflow_records.create_workflow(
             s,
             body.model_id,
@@ -51,33 +62,40 @@ def create_workflow(
 
 @router.get("/workflows", response_model=Page[WorkflowOut])
 def list_workflows(
-    _: CurrentUser,
+    user: CurrentUser,
     s: SessionDep,
     model_id: str | None = None,
     state: State | None = None,
     offset: Offset = 0,
     limit: Limit = 50,
 ) -> dict:
-    """Workflows, newest first, filtered by state and model; paged."""
-    items, total = workflow_records.list_workflows(s, model_id=model_id, state=state, offset=offset, limit=limit)
-    return {"items": items, "total": total, "offset": offset, "limit": limit}
+    """Workflows of the models the user may see, newest first, filtered by state and model; paged."""
+    if model_id is not None:
+        access.model(s, user, model_id)
+    items, total = workflow_records.list_workflows(
+        s, model_id=model_id, state=state, scope=access.visible_models(user), offset=offset, limit=limit
+    )
+    return {"items": [shown(w, user) for w in items], "total": total, "offset": offset, "limit": limit}
 
 
 @router.get("/workflows/{workflow_id}", response_model=WorkflowOut)
-def get_workflow(workflow_id: str, _: CurrentUser, s: SessionDep) -> Workflow:
+def get_workflow(workflow_id: str, user: CurrentUser, s: SessionDep) -> WorkflowOut:
     """One workflow, with its live progress per device kind."""
-    return workflow_records.get_workflow(s, workflow_id)
+    return shown(access.workflow(s, user, workflow_id), user)
 
 
 @router.post("/workflows/{workflow_id}/cancel", response_model=WorkflowOut)
-def cancel_workflow(workflow_id: str, user: Optimizer, registry: RegistryDep, service: WorkflowsDep) -> Workflow:
-    """Cancel a pending or running workflow: its driver stops. Its creator or an admin."""
+def cancel_workflow(workflow_id: str, user: Optimizer, registry: RegistryDep, service: WorkflowsDep) -> WorkflowOut:
+    """Cancel a pending or running workflow: its driver stops. Its creator, its project's owners or an admin."""
     with registry.session() as s:
-        if workflow_records.get_workflow(s, workflow_id).created_by != user.id and not user.is_admin:
+        workflow = access.workflow(s, user, workflow_id)
+        owner = access.model_role(s, user, catalog.get_model(s, workflow.model_id)) == access.OWNER
+        if workflow.created_by != user.id and not owner:
             raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"only the creator of workflow {workflow_id} or an admin may cancel it"
+                status.HTTP_403_FORBIDDEN,
+                f"only the creator of workflow {workflow_id}, its project's owners or an admin may cancel it",
             )
-        workflow = workflow_records.cancel_workflow(s, workflow_id)
+        workflow = shown(workflow_records.cancel_workflow(s, workflow_id), user)
     if service is not None:
         service.cancel(workflow.id)
     return workflow
@@ -85,11 +103,12 @@ def cancel_workflow(workflow_id: str, user: Optimizer, registry: RegistryDep, se
 
 @router.get("/benchmarks", response_model=list[BenchmarkOut])
 def list_benchmarks(
-    _: CurrentUser,
+    user: CurrentUser,
     s: SessionDep,
     model_id: str | None = None,
     variant_id: str | None = None,
     workflow_id: str | None = None,
 ) -> list[BenchmarkResult]:
-    """Benchmark results, filtered by model, variant and workflow."""
-    return catalog.list_benchmarks(s, model_id=model_id, variant_id=variant_id, workflow_id=workflow_id)
+    """Benchmark results of the models the user may see, filtered by model, variant and workflow."""
+    filters = access.filters(s, user, model_id=model_id, variant_id=variant_id, workflow_id=workflow_id)
+    return catalog.list_benchmarks(s, **filters, scope=access.visible_models(user))

@@ -119,3 +119,17 @@ def test_tokens_and_roles(farm, server):
     assert viewer["role"] == "read-only"
     assert "viewer@farm.test is read-only" in farm("project", "create", "nope", token=viewer["token"], code=2)
     assert "unknown API token" in farm("project", "list", token="farm_bogus", code=2)
+
+
+def test_sharing_a_project(farm, server):
+    colleague = json.loads(farm("admin", "create-user", "mate@farm.test", "--data-dir", server.data_dir, "--json"))
+    farm("project", "create", "team")
+    assert farm("project", "list", "--json", token=colleague["token"]) == "[]\n"
+    shared = json.loads(farm("project", "share", "team", "mate@farm.test", "--role", "viewer", "--json"))
+    assert shared["role"] == "viewer" and shared["user_id"] == colleague["user_id"]
+    assert [p["name"] for p in json.loads(farm("project", "list", "--json", token=colleague["token"]))] == ["team"]
+    members = json.loads(farm("project", "members", "team", "--json", token=colleague["token"]))
+    assert [(m["email"], m["role"]) for m in members] == [("boss@farm.test", "owner"), ("mate@farm.test", "viewer")]
+    assert "this needs owner" in farm("project", "share", "team", "x@farm.test", token=colleague["token"], code=2)
+    farm("project", "unshare", "team", "mate@farm.test", token=colleague["token"])
+    assert farm("project", "list", "--json", token=colleague["token"]) == "[]\n"

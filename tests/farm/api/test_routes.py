@@ -163,7 +163,9 @@ def test_benchmarks_filter_and_targets(admin, server, model_file):
         catalog.add_benchmark(s, original.id, kind="x86-64-v3", results={"tvm": {"mean_ms": 1.5}})
     (result,) = admin.get("/benchmarks", params={"model_id": model["id"]}).json()
     assert result["variant_id"] == original.id and result["results"] == {"tvm": {"mean_ms": 1.5}}
-    assert admin.get("/benchmarks", params={"variant_id": "0" * 32}).json() == []
+    # a filter naming a record that does not exist (or that the user may not see) is a 404, not an empty list
+    missing = admin.get("/benchmarks", params={"variant_id": "0" * 32})
+    assert missing.status_code == 404 and missing.json()["detail"] == f"variant {'0' * 32} not found"
     assert admin.get("/targets").json() == [
         {"name": "x86-64-v3", "platform": "cpu", "target": {"kind": "llvm", "mcpu": "haswell"}, "nodes": 2}
     ]

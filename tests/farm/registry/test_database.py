@@ -16,6 +16,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from farm.registry import Registry, default_registry_url, registry_url
+from farm.registry.access import members
 from farm.registry.accounts import get_user
 from farm.registry.catalog import create_project, get_project, list_projects
 from farm.registry.database import MIGRATIONS
@@ -31,6 +32,7 @@ TABLES = {
     "benchmark_results",
     "packages",
     "device_prices",
+    "project_members",
     "alembic_version",
 }
 
@@ -42,7 +44,7 @@ def versions(reg: Registry) -> list[str]:
 
 def test_an_empty_database_is_migrated_to_exactly_the_orm_schema(registry):
     assert set(inspect(registry.engine).get_table_names()) == TABLES
-    assert versions(registry) == ["0003"]
+    assert versions(registry) == ["0004"]
     with registry.engine.connect() as c:
         assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
         assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -58,7 +60,7 @@ def test_reopening_keeps_the_data_and_leaves_the_schema_at_head(tmp_path):
     again = Registry(url, artifacts)
     with again.session() as s:
         assert get_project(s, project_id).description == "image models"
-    assert versions(again) == ["0003"]
+    assert versions(again) == ["0004"]
     again.close()
 
 
@@ -69,7 +71,7 @@ def test_processes_opening_a_fresh_database_at_once_all_succeed(tmp_path):
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     reg = Registry(url, str(tmp_path / "artifacts"))
-    assert versions(reg) == ["0003"]
+    assert versions(reg) == ["0004"]
     reg.close()
 
 
@@ -162,20 +164,33 @@ def test_a_registry_of_the_first_schema_is_upgraded_in_place_keeping_its_data(tm
                 "INSERT INTO projects (id, name, description, created_at) VALUES ('p1', 'old', 'kept', '2026-01-01 00:00:00')"
             )
         )
-        for user in ("u1", "u2"):
+        connection.execute(
+            text("INSERT INTO projects (id, name, description, created_at) VALUES ('p2', 'empty', '', '2026-01-01')")
+        )
+        for user, admin in (("u1", 0), ("u2", 0), ("u3", 1)):
             connection.execute(
                 text(
                     f"INSERT INTO users (id, email, is_admin, can_optimize, is_active, created_at) "
-                    f"VALUES ('{user}', '{user}@old', 0, 1, 1, '2026-01-01 00:00:00')"
+                    f"VALUES ('{user}', '{user}@old', {admin}, 1, 1, '2026-01-0{user[1]} 00:00:00')"
+                )
+            )
+        for model, uploader, day in (("m1", "NULL", 1), ("m2", "'u2'", 2), ("m3", "'u1'", 3)):
+            connection.execute(
+                text(
+                    "INSERT INTO models (id, name, description, labels, project_id, inputs, outputs, created_by, "
+                    f"created_at) VALUES ('{model}', '{model}', '', '[]', 'p1', '[]', '[]', {uploader}, '2026-02-0{day}')"
                 )
             )
     engine.dispose()
     reg = Registry(url, artifacts)
-    assert versions(reg) == ["0003"] and "device_prices" in inspect(reg.engine).get_table_names()
+    assert versions(reg) == ["0004"] and "device_prices" in inspect(reg.engine).get_table_names()
     with reg.session() as s:
         assert get_project(s, "p1").description == "kept"
         secrets = [get_user(s, user).webhook_secret for user in ("u1", "u2")]
         assert all(len(secret) == 64 for secret in secrets) and secrets[0] != secrets[1], (
             "existing users get their own webhook secrets"
         )
+        # existing projects are owned by the uploader of their oldest model that has one, else by the first admin
+        owners = {p: [(m.user_id, m.role) for m, _ in members(s, p)] for p in ("p1", "p2")}
+        assert owners == {"p1": [("u2", "owner")], "p2": [("u3", "owner")]}
     reg.close()
