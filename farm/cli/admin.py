@@ -44,3 +44,39 @@ def create_user(
     console.print(f"user_id {user.id} ({user.email}, {role})", highlight=False, markup=False)
     console.print(f"token {token}", highlight=False, markup=False)
     err_console.print("the token is shown only this once: export it as FARM_API_TOKEN", highlight=False, markup=False)
+
+
+@app.command()
+def gc(
+    delete: Annotated[bool, typer.Option("--delete", help="Delete them (default: only report, a dry run).")] = False,
+    min_age_hours: Annotated[
+        float, typer.Option("--min-age-hours", min=0.0, help="Keep files younger than this: an upload in flight.")
+    ] = 1.0,
+    data_dir: Annotated[
+        str | None,
+        typer.Option("--data-dir", help="Folder of registry.db (default: $FARM_DATA_DIR or the user data directory)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+) -> None:
+    """Find the stored artifacts no model, variant or package refers to any more; delete them with --delete."""
+    from datetime import timedelta
+
+    from ..registry import Registry
+    from ..registry.gc import collect
+
+    registry = Registry.for_data_dir(data_dir or default_data_dir())
+    try:
+        report = collect(registry, delete=delete, min_age=timedelta(hours=min_age_hours))
+    finally:
+        registry.close()
+    if as_json:
+        emit_json(report)
+        return
+    verb = "deleted" if delete else "would delete (a dry run: --delete to delete)"
+    console.print(
+        f"{report['artifacts']} artifacts stored, {report['referenced']} referenced; {verb} "
+        f"{len(report['garbage'])} files, {report['garbage_bytes']} bytes; "
+        f"{report['kept_younger_than_min_age']} unreferenced files kept as younger than {min_age_hours:g} h",
+        highlight=False,
+        markup=False,
+    )

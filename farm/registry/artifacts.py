@@ -12,8 +12,9 @@ check the bytes against their key as they go: a blob damaged on disk fails with
 `CorruptArtifact` at its end instead of being handed on, and the next put of the same
 bytes rewrites any stored blob whose size is not theirs (one a crash cut short).
 A folder is stored as a deterministic `.tar.gz` (`farm.archive`), so the same content gives the same key
-wherever and whenever it was written. Artifacts are never deleted by the registry: a key
-may be shared by several records.
+wherever and whenever it was written. The registry never deletes an artifact on its own: a
+key may be shared by several records; `farm admin gc` (`farm.registry.gc`) removes those no
+record refers to any more.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ import shutil
 import tarfile
 import tempfile
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO
 
 import fsspec
@@ -68,6 +72,24 @@ class _Verified:
         self.close()
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """A file of the store: its path, its key (None for a leftover temporary file), size and modification time (epoch s)."""
+
+    path: str
+    key: str | None
+    size: int
+    modified: float
+
+
+def _modified(info: dict) -> float:
+    """An fsspec listing entry's modification time as epoch seconds (local `mtime`, S3 `LastModified`)."""
+    when = info.get("mtime", info.get("LastModified", info.get("last_modified")))
+    if isinstance(when, datetime):
+        return when.timestamp()
+    return float(when) if when is not None else 0.0
+
+
 def check_key(key: str) -> str:
     """`key` if it is an artifact key (64 lowercase hex characters), else `InvalidInput`."""
     if not isinstance(key, str) or not _KEY.fullmatch(key):
@@ -105,10 +127,28 @@ class ArtifactStore:
         except NotFound:
             return False
 
+    def listing(self) -> Iterator[StoredFile]:
+        """Every file under the store's `sha256/` folder: artifacts, and leftovers of writes a crash cut short."""
+        base = f"{self.root}/sha256"
+        if not self.local:
+            self.fs.invalidate_cache(base)
+        if not self.fs.exists(base):
+            return
+        for path, info in self.fs.find(base, detail=True).items():
+            name = path.rsplit("/", 1)[-1]
+            key = name if _KEY.fullmatch(name) else None
+            yield StoredFile(path, key, int(info.get("size") or 0), _modified(info))
+
+    def remove(self, stored: StoredFile) -> None:
+        """Delete one file of `listing()`."""
+        self.fs.rm_file(stored.path)
+
     def put_file(self, path: str) -> str:
         """Store a file's bytes (unless already stored whole) and return their key."""
         key = file_sha256(path)
         if self._stored_whole(key, os.path.getsize(path)):
+            if self.local:  # fresh again, so `farm admin gc` keeps it while the record that will refer to it is made
+                os.utime(self._path(key))
             return key
         final = self._path(key)
         if self.local:
