@@ -64,6 +64,7 @@ class NodeSpec:
     free_ports: bool = False
     temp_dir: str | None = None
     extra_args: list[str] = field(default_factory=list)
+    insecure: bool = False  # a head may start with Ray's authentication turned off
 
 
 @dataclass
@@ -212,8 +213,24 @@ def _node_env() -> dict[str, str]:
     return {**os.environ, AUTH_MODE_VAR: os.environ.get(AUTH_MODE_VAR, "token")}
 
 
+def check_auth(spec: NodeSpec) -> None:
+    """`ClusterError` for a head that would run without Ray's token authentication unless `spec.insecure` says so.
+
+    Whoever reaches an unauthenticated head's ports (GCS, dashboard, job server) can run any
+    code on every node of the cluster, so turning authentication off is a choice made out loud.
+    """
+    mode = _node_env()[AUTH_MODE_VAR]
+    if spec.head and mode != "token" and not spec.insecure:
+        raise ClusterError(
+            f"{AUTH_MODE_VAR}={mode} turns Ray's token authentication off: anyone who reaches this head's ports "
+            "could run code on every node. Unset it (the farm uses token authentication), or pass --insecure."
+        )
+
+
 def launch(spec: NodeSpec, state_dir: str, timeout_s: float = 120.0) -> StartedNode:
-    """Start one node and wait until Ray reports it running; `ClusterError` with its log's tail if it does not."""
+    """Start one node and wait until Ray reports it running; `ClusterError` with its log's tail if it does not (or
+    `check_auth`'s, before anything starts)."""
+    check_auth(spec)
     log_dir = os.path.join(state_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
     role = "head" if spec.head else "-".join(k.name for k in spec.kinds) or "worker"

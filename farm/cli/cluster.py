@@ -73,6 +73,10 @@ def start(
     dashboard: Annotated[
         bool, typer.Option("--dashboard/--no-dashboard", help="Serve the Ray dashboard from a head node.")
     ] = True,
+    insecure: Annotated[
+        bool,
+        typer.Option("--insecure", help="Let a head start with Ray's authentication off (RAY_AUTH_MODE=disabled)."),
+    ] = False,
 ) -> None:
     """Start a Ray node of the farm on this machine; arguments after `--` go to `ray start`."""
     from cluster.launcher import ClusterError, NodeSpec, launch
@@ -91,6 +95,7 @@ def start(
         object_store_bytes=object_store_mb * 2**20 if object_store_mb else None,
         include_dashboard=dashboard,
         extra_args=list(ctx.args),
+        insecure=insecure,
     )
     try:
         node = launch(spec, _state_dir())

@@ -11,7 +11,7 @@ import psutil
 import pytest
 
 from cluster.devices import resolve_kinds
-from cluster.launcher import NodeSpec, free_port, ray_start_command
+from cluster.launcher import NodeSpec, check_auth, free_port, ray_start_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -87,6 +87,17 @@ def test_a_kind_this_cpu_cannot_run_is_refused_before_anything_starts(tmp_path):
     out = farm("cluster", "local", "--kinds", "x86-64,pentium99", env=env, check=False)
     assert out.returncode == 2 and "pentium99" in out.stderr
     assert not (tmp_path / "cluster" / "nodes.json").exists()
+
+
+def test_a_head_without_rays_authentication_needs_insecure(tmp_path, monkeypatch):
+    env = {**os.environ, "FARM_DATA_DIR": str(tmp_path), "RAY_AUTH_MODE": "disabled"}
+    before = ray_processes()
+    out = farm("cluster", "start", "--head", "--port", str(free_port()), "--device", "x86-64", env=env, check=False)
+    assert out.returncode == 2 and "RAY_AUTH_MODE=disabled" in out.stderr and "--insecure" in out.stderr
+    assert not (tmp_path / "cluster" / "nodes.json").exists() and not ray_processes() - before
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    check_auth(NodeSpec([], 2, head=True, insecure=True))  # told out loud: allowed
+    check_auth(NodeSpec([], 2, address="10.0.0.1:6379"))  # a worker joins whatever its head decided
 
 
 def test_a_real_node_serves_the_kinds_it_is_told_to(tmp_path):
