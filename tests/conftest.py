@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.postgres_server import REQUIRE_VAR, PostgresServer, server_binaries
 from tests.ray_cluster import FarmCluster
 from tests.s3_server import S3Server
 
@@ -23,6 +24,18 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def s3_server():
     with S3Server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server of its own on loopback for the session (skipped where none is installed, unless CI)."""
+    bin_dir = server_binaries()
+    if bin_dir is None:
+        if os.environ.get(REQUIRE_VAR) == "1":
+            pytest.fail("PostgreSQL's server is not installed (Debian: apt-get install postgresql)")
+        pytest.skip("PostgreSQL's server is not installed (Debian: apt-get install postgresql; .ci/run does)")
+    with PostgresServer(bin_dir) as server:
         yield server
 
 

@@ -3,7 +3,11 @@
 This module only records; running a workflow belongs to the workflow service. Rules:
 - `start_workflow` takes a pending workflow to running (anything else is a `Conflict`);
 - `complete_workflow` needs a running one; `fail_workflow` accepts pending or running;
-- `cancel_workflow` accepts pending or running; cancelling a finished one is a `Conflict`;
+- `cancel_workflow` accepts pending or running and discards what the workflow recorded;
+  cancelling a finished one is a `Conflict`;
+- every state change is a compare-and-set (`UPDATE … WHERE state IN …`), so of two racing
+  changes (cancel and complete, two dispatchers starting one workflow) exactly one wins,
+  on PostgreSQL as on SQLite; a driver records results under `lock_running`;
 - a terminal state never changes again: completing or failing a finished workflow (say,
   a driver reporting after a cancel) is a no-op returning it, and progress reports are
   ignored; `finished_at` is set on every terminal transition.
@@ -17,13 +21,23 @@ per target kind.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from farm.registry.catalog import ORIGINAL
-from farm.registry.errors import Conflict, InvalidInput, PermissionDenied
+from farm.registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from farm.registry.queries import fetch, page
-from farm.registry.schema import ACTIVE_STATES, WORKFLOW_STATES, Model, User, Variant, Workflow, utcnow
+from farm.registry.schema import (
+    ACTIVE_STATES,
+    WORKFLOW_STATES,
+    BenchmarkResult,
+    Model,
+    Package,
+    User,
+    Variant,
+    Workflow,
+    utcnow,
+)
 from farm.registry.validation import check_webhook_url
 from farm.stages import DEFAULT_STAGES, REQUIRED_STAGES, STAGES
 
@@ -159,16 +173,54 @@ def get_workflow(s: Session, workflow_id: str) -> Workflow:
     return fetch(s, Workflow, workflow_id)
 
 
+def _transition(s: Session, workflow_id: str, allowed: tuple[str, ...], **values) -> Workflow | None:
+    """Compare-and-set: move the workflow to `values` only if its state is one of `allowed`, in one UPDATE.
+
+    Two transactions that both read "running" cannot both win: on PostgreSQL the second
+    UPDATE waits for the first to commit and then finds the state changed (0 rows); on
+    SQLite writers are serialized. Returns the updated workflow, or None if it was not in
+    an allowed state (or does not exist).
+    """
+    done = s.execute(
+        update(Workflow)
+        .where(Workflow.id == workflow_id, Workflow.state.in_(allowed))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:
+        return None
+    workflow = s.get(Workflow, workflow_id)
+    s.refresh(workflow)
+    return workflow
+
+
 def start_workflow(s: Session, workflow_id: str, driver: str) -> Workflow:
-    """Mark a pending workflow running under `driver` (the Ray actor or job that runs it); `PermissionDenied` if its creator was deactivated."""
+    """Mark a pending workflow running under `driver` (the Ray actor or job that runs it); `PermissionDenied` if its creator was deactivated.
+
+    Of two dispatchers starting the same workflow at once, one wins and the other gets a `Conflict`.
+    """
     workflow = fetch(s, Workflow, workflow_id)
-    if workflow.state != "pending":
-        raise Conflict(f"workflow {workflow.id} is {workflow.state}; only a pending workflow can start")
     creator = fetch(s, User, workflow.created_by)
-    if not creator.is_active:
+    if workflow.state == "pending" and not creator.is_active:
         raise PermissionDenied(f"workflow {workflow.id} was not started: its creator {creator.email} is deactivated")
-    workflow.state, workflow.driver, workflow.started_at = "running", driver, utcnow()
-    s.flush()
+    started = _transition(s, workflow_id, ("pending",), state="running", driver=driver, started_at=utcnow())
+    if started is None:
+        s.refresh(workflow)
+        raise Conflict(f"workflow {workflow.id} is {workflow.state}; only a pending workflow can start")
+    return started
+
+
+def lock_running(s: Session, workflow_id: str) -> Workflow:
+    """The workflow, locked for the rest of the transaction (`SELECT … FOR UPDATE`); `Conflict` unless it is running.
+
+    A driver records its results inside such a transaction, so a cancel either commits
+    first (and the driver records nothing) or waits for the results and then removes them.
+    """
+    workflow = s.scalar(select(Workflow).where(Workflow.id == workflow_id).with_for_update())
+    if workflow is None:
+        raise NotFound(f"workflow {workflow_id} not found")
+    if workflow.state != "running":
+        raise Conflict(f"workflow {workflow.id} is {workflow.state}")
     return workflow
 
 
@@ -186,37 +238,47 @@ def update_progress(s: Session, workflow_id: str, progress: dict) -> Workflow:
     return workflow
 
 
-def _finish(s: Session, workflow: Workflow, state: str) -> Workflow:
-    workflow.state, workflow.finished_at = state, utcnow()
-    s.flush()
-    return workflow
-
-
 def complete_workflow(s: Session, workflow_id: str, outputs: dict) -> Workflow:
     """Mark a running workflow completed with its outputs; a no-op on a finished one."""
-    workflow = fetch(s, Workflow, workflow_id)
-    if workflow.state not in ACTIVE_STATES:
-        return workflow
-    if workflow.state == "pending":
-        raise Conflict(f"workflow {workflow.id} is pending; it must start before it can complete")
     if not isinstance(outputs, dict):
         raise InvalidInput("workflow outputs must be a JSON object")
-    workflow.outputs = outputs
-    return _finish(s, workflow, "completed")
+    done = _transition(s, workflow_id, ("running",), state="completed", outputs=outputs, finished_at=utcnow())
+    if done is not None:
+        return done
+    workflow = fetch(s, Workflow, workflow_id)
+    s.refresh(workflow)
+    if workflow.state == "pending":
+        raise Conflict(f"workflow {workflow.id} is pending; it must start before it can complete")
+    return workflow
 
 
 def fail_workflow(s: Session, workflow_id: str, error: str) -> Workflow:
     """Mark a pending or running workflow failed with the error; a no-op on a finished one."""
+    done = _transition(s, workflow_id, ACTIVE_STATES, state="failed", error=str(error), finished_at=utcnow())
+    if done is not None:
+        return done
     workflow = fetch(s, Workflow, workflow_id)
-    if workflow.state not in ACTIVE_STATES:
-        return workflow
-    workflow.error = str(error)
-    return _finish(s, workflow, "failed")
+    s.refresh(workflow)
+    return workflow
 
 
 def cancel_workflow(s: Session, workflow_id: str) -> Workflow:
-    """Cancel a pending or running workflow; one already finished is a `Conflict`."""
-    workflow = fetch(s, Workflow, workflow_id)
-    if workflow.state not in ACTIVE_STATES:
-        raise Conflict(f"workflow {workflow.id} is already {workflow.state}")
-    return _finish(s, workflow, "cancelled")
+    """Cancel a pending or running workflow and discard what it recorded; one already finished is a `Conflict`.
+
+    A cancelled workflow leaves no variants, benchmark results or packages (its tuning
+    records stay in the tuning database, so running it again is quick; its artifacts are
+    left to `farm admin gc`). The state and the removal are one transaction, and a driver
+    records its results under `lock_running`, so a cancel racing a driver's last records
+    never ends as a cancelled workflow with variants.
+    """
+    workflow = _transition(s, workflow_id, ACTIVE_STATES, state="cancelled", finished_at=utcnow())
+    if workflow is None:
+        found = fetch(s, Workflow, workflow_id)
+        s.refresh(found)
+        raise Conflict(f"workflow {found.id} is already {found.state}")
+    made = select(Variant.id).where(Variant.workflow_id == workflow_id)
+    for cls in (Package, BenchmarkResult):
+        s.execute(delete(cls).where(or_(cls.workflow_id == workflow_id, cls.variant_id.in_(made))))
+    s.execute(delete(Variant).where(Variant.workflow_id == workflow_id))
+    s.flush()
+    return workflow

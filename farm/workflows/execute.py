@@ -39,6 +39,7 @@ from ..tuning.job import BENCHMARK_FILE, TuneJob
 from .benchmark_stage import BenchmarkOptions, BenchmarkOptionsError, benchmark_variant
 from .notify import DEFAULT_WEBHOOKS, WebhookPolicy, post_webhook
 from .package_stage import package_variants
+from .stopping import WorkflowStopped, hold_running, still_running
 
 PROGRESS_EVERY_S = 5.0
 VARIANT_METRICS = (
@@ -58,15 +59,6 @@ class WorkflowError(RuntimeError):
     """A workflow that cannot complete, with the message its record gets."""
 
 
-class WorkflowStopped(RuntimeError):
-    """The workflow is no longer running (cancelled, or failed by the server): its driver stops."""
-
-
-def _still_running(workflow) -> None:
-    if workflow.state != "running":
-        raise WorkflowStopped(f"workflow {workflow.id} is {workflow.state}")
-
-
 def _progress(job: TuneJob) -> dict:
     progress = {}
     for kind, p in job.progress().items():
@@ -84,11 +76,11 @@ def _tune(registry: Registry, workflow_id: str, job: TuneJob) -> dict[str, dict]
     job.start()
     while wait(job.futures, timeout=PROGRESS_EVERY_S, return_when=FIRST_EXCEPTION).not_done:
         with registry.session() as s:
-            _still_running(workflow_records.update_progress(s, workflow_id, _progress(job)))
+            still_running(workflow_records.update_progress(s, workflow_id, _progress(job)))
         if any(f.done() and f.exception() for f in job.futures):
             break
     with registry.session() as s:
-        _still_running(workflow_records.update_progress(s, workflow_id, _progress(job)))
+        still_running(workflow_records.update_progress(s, workflow_id, _progress(job)))
     return job.results()
 
 
@@ -100,7 +92,7 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
 
     with registry.session() as s:
         workflow = workflow_records.get_workflow(s, workflow_id)
-        _still_running(workflow)
+        still_running(workflow)
         model = catalog.get_model(s, workflow.model_id)
         source = catalog.get_variant(s, workflow.input_variant_id)
         targets, options, name = list(workflow.targets), dict(workflow.options or {}), model.name
@@ -168,7 +160,7 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
             )
         key = registry.artifacts.put_folder(variant_dir)
         with registry.session() as s:
-            _still_running(workflow_records.get_workflow(s, workflow_id))
+            hold_running(s, workflow_id)
             variant = catalog.add_variant(
                 s,
                 model_id,
@@ -205,7 +197,7 @@ def _stage(registry: Registry, workflow_id: str, kind: str, stage: str) -> None:
     with registry.session() as s:
         progress = dict(workflow_records.get_workflow(s, workflow_id).progress or {})
         progress[kind] = {**progress.get(kind, {}), "stage": stage}
-        _still_running(workflow_records.update_progress(s, workflow_id, progress))
+        still_running(workflow_records.update_progress(s, workflow_id, progress))
 
 
 def execute_workflow(

@@ -24,6 +24,7 @@ from ..packaging import (
 )
 from ..registry import catalog
 from ..registry.database import Registry
+from .stopping import hold_running
 
 PER_VARIANT = {"wheel": build_wheel, "tarball": build_tarball}
 
@@ -31,6 +32,7 @@ PER_VARIANT = {"wheel": build_wheel, "tarball": build_tarball}
 def _store(registry: Registry, path: str, variant_id: str, workflow_id: str, fmt: str, kind: str) -> dict:
     key = registry.artifacts.put_file(path)
     with registry.session() as s:
+        hold_running(s, workflow_id)
         package = catalog.add_package(
             s,
             variant_id,

@@ -1,4 +1,5 @@
-"""Fixtures of the registry tests: a registry on SQLite in a temporary data folder, tiny ONNX files, a user."""
+"""Fixtures of the registry tests: a registry on SQLite and on PostgreSQL in a temporary data folder, tiny ONNX files,
+a user."""
 
 from __future__ import annotations
 
@@ -24,10 +25,14 @@ def tiny_onnx(path, batch: int | str = 1, width: int = 4, name: str = "tiny") ->
     return str(path)
 
 
-@pytest.fixture
-def registry(tmp_path, monkeypatch):
-    monkeypatch.delenv("FARM_REGISTRY_URL", raising=False)
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def registry(request, tmp_path, monkeypatch):
+    """A fresh registry in a temporary data folder: on SQLite (the default), then on the loopback PostgreSQL server."""
     monkeypatch.delenv("FARM_ARTIFACTS_URI", raising=False)
+    if request.param == "sqlite":
+        monkeypatch.delenv("FARM_REGISTRY_URL", raising=False)
+    else:
+        monkeypatch.setenv("FARM_REGISTRY_URL", request.getfixturevalue("postgres_server").new_database())
     reg = Registry.for_data_dir(str(tmp_path / "data"))
     yield reg
     reg.close()

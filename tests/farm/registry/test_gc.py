@@ -98,6 +98,7 @@ def test_gc_on_an_s3_artifact_store(tmp_path, s3_uri):
         registry.close()
 
 
+@pytest.mark.parametrize("registry", ["sqlite"], indirect=True)  # the command's part is the same on every database
 def test_the_cli_is_a_dry_run_unless_told_to_delete(registry, tmp_path):
     keys = _world(registry, tmp_path)
     _age(registry, keys["orphan"], 2 * HOUR)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from farm.registry.accounts import update_user
-from farm.registry.catalog import add_variant, list_variants, upload_model
+from farm.registry.catalog import add_benchmark, add_variant, list_benchmarks, list_variants, upload_model
 from farm.registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from farm.registry.workflow_records import (
     cancel_workflow,
@@ -14,6 +16,7 @@ from farm.registry.workflow_records import (
     fail_workflow,
     get_workflow,
     list_workflows,
+    lock_running,
     start_workflow,
     update_progress,
 )
@@ -208,3 +211,89 @@ def test_a_pending_workflow_of_a_deactivated_user_does_not_start(registry, model
             start_workflow(s, workflow.id, driver="workflow-x")
     with registry.session() as s:
         assert get_workflow(s, workflow.id).state == "pending"
+
+
+def _race(*calls):
+    """Run each call in its own thread, released together; what each returned or raised."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = calls[i]()
+        except Exception as e:  # noqa: BLE001 - the race's loser raises, and the test reads which one did
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_cancel_racing_a_drivers_last_records_never_leaves_a_cancelled_workflow_with_variants(
+    registry, model_id, user_id
+):
+    with registry.session() as s:
+        original = list_variants(s, model_id)[0]
+    outcomes = set()
+    for _ in range(50):
+        workflow_id = new_workflow(registry, model_id, user_id, targets=["x86-64"]).id
+        with registry.session() as s:
+            start_workflow(s, workflow_id, "driver")
+
+        def finish(workflow_id: str = workflow_id) -> str:  # as a driver does: results under the lock, then completion
+            with registry.session() as s:
+                lock_running(s, workflow_id)
+                variant = add_variant(
+                    s,
+                    model_id,
+                    kind="x86-64",
+                    artifact_key=original.artifact_key,
+                    artifact_name="net-x86-64.tar.gz",
+                    size_bytes=original.size_bytes,
+                    workflow_id=workflow_id,
+                )
+                add_benchmark(s, variant.id, kind="x86-64", results={"ms": 1}, workflow_id=workflow_id)
+            with registry.session() as s:
+                return complete_workflow(s, workflow_id, {"variant": variant.id}).state
+
+        def cancel(workflow_id: str = workflow_id) -> str:
+            with registry.session() as s:
+                return cancel_workflow(s, workflow_id).state
+
+        driver, canceller = _race(finish, cancel)
+        with registry.session() as s:
+            state = get_workflow(s, workflow_id).state
+            variants = [v for v in list_variants(s, model_id) if v.workflow_id == workflow_id]
+            benchmarks = list_benchmarks(s, workflow_id=workflow_id)
+        # exactly one of them won, and what the state says is what is recorded
+        if state == "cancelled":
+            assert canceller == "cancelled" and variants == [] and benchmarks == []
+            assert driver == "cancelled" or (isinstance(driver, Conflict) and "is cancelled" in str(driver))
+        else:
+            assert state == driver == "completed" and len(variants) == 1 and len(benchmarks) == 1
+            assert isinstance(canceller, Conflict) and "already completed" in str(canceller)
+        outcomes.add(state)
+    assert outcomes <= {"cancelled", "completed"}
+
+
+def test_two_dispatchers_starting_one_workflow_at_once_start_it_once(registry, model_id, user_id):
+    for _ in range(20):
+        workflow_id = new_workflow(registry, model_id, user_id, targets=["x86-64"]).id
+
+        def start(driver: str, workflow_id: str = workflow_id):
+            def run() -> str:
+                with registry.session() as s:
+                    return start_workflow(s, workflow_id, driver).driver
+
+            return run
+
+        results = _race(start("a"), start("b"))
+        (winner,) = [r for r in results if isinstance(r, str)]
+        (loser,) = [r for r in results if isinstance(r, Conflict)]
+        assert "is running; only a pending workflow can start" in str(loser)
+        with registry.session() as s:
+            assert get_workflow(s, workflow_id).driver == winner
