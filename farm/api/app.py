@@ -23,6 +23,7 @@ from farm.api.limits import BodyLimit
 from farm.api.routes import models, packages, prices, projects, system, users, variants
 from farm.api.routes import workflows as workflow_routes
 from farm.api.token_gate import TokenGate
+from farm.models.onnx_check import MEMORY_BYTES as PARSE_MEMORY_BYTES
 from farm.registry.database import Registry
 from farm.workflows.notify import DEFAULT_WEBHOOKS, WebhookPolicy
 
@@ -38,11 +39,13 @@ def create_app(
     workflows: WorkflowService | None = None,
     webhooks: WebhookPolicy = DEFAULT_WEBHOOKS,
     max_workflows_per_user: int = 20,
+    max_parse_memory_bytes: int = PARSE_MEMORY_BYTES,
 ) -> FastAPI:
     """The farm's REST API over `registry`, with `workflows` (if given) running what users submit.
 
     Webhook URLs are checked under `webhooks`; a user who is not an admin may have at most
-    `max_workflows_per_user` workflows pending or running at once.
+    `max_workflows_per_user` workflows pending or running at once; an uploaded model is read
+    and checked in a process whose address space is capped at `max_parse_memory_bytes`.
     """
 
     def lifespan(app: FastAPI) -> Iterator[None]:
@@ -61,6 +64,7 @@ def create_app(
     app.state.max_upload_bytes = max_upload_bytes
     app.state.webhooks = webhooks
     app.state.max_workflows_per_user = max_workflows_per_user
+    app.state.max_parse_memory_bytes = max_parse_memory_bytes
     for module in (system, users, projects, models, variants, workflow_routes, packages, prices):
         app.include_router(module.router, prefix=API_PREFIX)
     install_error_handlers(app, max_upload_bytes)

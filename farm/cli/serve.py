@@ -38,6 +38,14 @@ def serve(
             help="Pending and running workflows a user who is not an admin may have at once.",
         ),
     ] = 20,
+    max_parse_memory_mb: Annotated[
+        int,
+        typer.Option(
+            "--max-parse-memory-mb",
+            min=64,
+            help="Address space of the process that reads and checks an uploaded model.",
+        ),
+    ] = 4096,
     allow_private_webhooks: Annotated[
         bool,
         typer.Option(
@@ -70,7 +78,13 @@ def serve(
     )
     try:
         uvicorn.run(
-            create_app(registry, workflows=service, webhooks=webhooks, max_workflows_per_user=max_workflows_per_user),
+            create_app(
+                registry,
+                workflows=service,
+                webhooks=webhooks,
+                max_workflows_per_user=max_workflows_per_user,
+                max_parse_memory_bytes=max_parse_memory_mb << 20,
+            ),
             host=host,
             port=port,
         )

@@ -40,10 +40,13 @@ def check_onnx_file(
         raise ModelImportError(answer["error"])
     if done.returncode or "inputs" not in answer:
         raise ModelImportError(
-            f"{path} could not be read within {memory_bytes / (1 << 30):g} GiB of memory (the checking process ended with "
-            f"code {done.returncode})"
+            f"{_too_big(path, memory_bytes)} (the checking process ended with code {done.returncode})"
         )
     return answer["inputs"], answer["outputs"]
+
+
+def _too_big(path: str, memory_bytes: int) -> str:
+    return f"{path} could not be read within {memory_bytes / (1 << 30):g} GiB of memory"
 
 
 def _main(path: str, memory_bytes: int) -> None:
@@ -58,6 +61,8 @@ def _main(path: str, memory_bytes: int) -> None:
         }
     except ModelImportError as e:
         answer = {"error": str(e)}
+    except MemoryError:
+        answer = {"error": _too_big(path, memory_bytes)}
     print(json.dumps(answer))
 
 

@@ -109,6 +109,8 @@ def load_onnx(path: str) -> onnx.ModelProto:
         raise ModelImportError(f"{path}: no such file")
     try:
         model = onnx.load(path)
+    except MemoryError:  # not the file's fault as such: the caller's limit (`farm.models.onnx_check`) says
+        raise
     except Exception as e:  # noqa: BLE001 - protobuf raises many kinds of decode errors
         raise ModelImportError(f"{path} is not a readable ONNX model: {e}") from None
     if not model.graph.node:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
+from farm.models.onnx_check import MEMORY_BYTES as PARSE_MEMORY_BYTES
 from farm.models.onnx_check import check_onnx_file
 from farm.models.onnx_import import ModelImportError
 from farm.registry.artifacts import ArtifactStore, check_key
@@ -116,17 +117,19 @@ class ModelFile:
     outputs: list[dict]
 
 
-def store_model_file(artifacts: ArtifactStore, path: str, filename: str | None = None) -> ModelFile:
+def store_model_file(
+    artifacts: ArtifactStore, path: str, filename: str | None = None, memory_bytes: int = PARSE_MEMORY_BYTES
+) -> ModelFile:
     """Validate an ONNX file and store its bytes; no registry transaction is open meanwhile.
 
     Parsing, checking and hashing a large model takes seconds: done here, outside any
     transaction, they hold no database lock (SQLite's single writer would otherwise keep
     every other request waiting), and the parse runs in a limited process of its own
-    (`farm.models.onnx_check`). `filename` is how error messages name the file (e.g. the
-    name it was uploaded under rather than a temporary path).
+    (`farm.models.onnx_check`) with at most `memory_bytes` of address space. `filename` is how
+    error messages name the file (e.g. the name it was uploaded under rather than a temporary path).
     """
     try:
-        inputs, outputs = check_onnx_file(path)
+        inputs, outputs = check_onnx_file(path, memory_bytes)
     except ModelImportError as e:
         raise InvalidInput(str(e).replace(path, filename) if filename else str(e)) from None
     return ModelFile(artifacts.put_file(path), os.path.getsize(path), inputs, outputs)

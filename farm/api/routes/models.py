@@ -63,9 +63,9 @@ def upload_model(
         with open(path, "wb") as out:
             shutil.copyfileobj(file.file, out)
         try:
-            stored = catalog.store_model_file(
-                registry.artifacts, path, filename
-            )  # seconds for a large model: no transaction is open
+            stored = catalog.store_model_file(  # seconds for a large model: no transaction is open
+                registry.artifacts, path, filename, request.app.state.max_parse_memory_bytes
+            )
         except InvalidInput as e:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
     with registry.session() as s:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from farm.api.app import FORM_ROOM_BYTES
 from farm.registry import catalog
@@ -112,3 +115,32 @@ def test_an_upload_into_a_missing_project_is_a_404(server, http, model_file):
     with open(model_file, "rb") as f:
         detail = _refused(server, http, 404, "tiny.onnx", f.read(), project_id="0" * 32)
     assert detail == f"project {'0' * 32} not found"
+
+
+def test_a_model_whose_parse_exceeds_the_memory_limit_is_refused_and_the_server_stays_up(tmp_path):
+    """A 160 MB weight, read and checked under a 256 MiB address space (the server's `max_parse_memory_bytes`)."""
+    weight = numpy_helper.from_array(np.zeros((40 * 1024 * 1024,), dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        "heavy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [40 * 1024 * 1024])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [40 * 1024 * 1024])],
+        [weight],
+    )
+    path = tmp_path / "heavy.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    live = LiveServer(str(tmp_path / "data"), max_upload_bytes=512 << 20, max_parse_memory_bytes=256 << 20)
+    try:
+        _, token = live.user("heavy@farm.test")
+        headers = {"Authorization": f"Bearer {token}"}
+        with open(path, "rb") as f:
+            response = httpx.post(
+                live.url + "/api/v1/models", headers=headers, files={"file": ("heavy.onnx", f)}, timeout=120
+            )
+        assert response.status_code == 400, response.text
+        assert response.json()["detail"] == "heavy.onnx could not be read within 0.25 GiB of memory"
+        assert httpx.get(live.url + "/api/v1/health").json()["status"] == "ok"
+        assert live.artifact_files() == set()
+        assert httpx.get(live.url + "/api/v1/models", headers=headers).json()["total"] == 0
+    finally:
+        live.stop()
