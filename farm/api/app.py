@@ -23,6 +23,7 @@ from farm.api.limits import BodyLimit
 from farm.api.routes import models, packages, prices, projects, system, users, variants
 from farm.api.routes import workflows as workflow_routes
 from farm.api.token_gate import TokenGate
+from farm.api.upload_stream import UploadSlots
 from farm.models.onnx_check import MEMORY_BYTES as PARSE_MEMORY_BYTES
 from farm.registry.database import Registry
 from farm.workflows.notify import DEFAULT_WEBHOOKS, WebhookPolicy
@@ -40,12 +41,15 @@ def create_app(
     webhooks: WebhookPolicy = DEFAULT_WEBHOOKS,
     max_workflows_per_user: int = 20,
     max_parse_memory_bytes: int = PARSE_MEMORY_BYTES,
+    max_concurrent_uploads: int = 4,
+    upload_deadline_s: float = 600.0,
 ) -> FastAPI:
     """The farm's REST API over `registry`, with `workflows` (if given) running what users submit.
 
     Webhook URLs are checked under `webhooks`; a user who is not an admin may have at most
     `max_workflows_per_user` workflows pending or running at once; an uploaded model is read
-    and checked in a process whose address space is capped at `max_parse_memory_bytes`.
+    and checked in a process whose address space is capped at `max_parse_memory_bytes`; at
+    most `max_concurrent_uploads` are received at once, each whole within `upload_deadline_s`.
     """
 
     def lifespan(app: FastAPI) -> Iterator[None]:
@@ -65,6 +69,8 @@ def create_app(
     app.state.webhooks = webhooks
     app.state.max_workflows_per_user = max_workflows_per_user
     app.state.max_parse_memory_bytes = max_parse_memory_bytes
+    app.state.upload_slots = UploadSlots(max_concurrent_uploads)
+    app.state.upload_deadline_s = upload_deadline_s
     for module in (system, users, projects, models, variants, workflow_routes, packages, prices):
         app.include_router(module.router, prefix=API_PREFIX)
     install_error_handlers(app, max_upload_bytes)

@@ -46,6 +46,12 @@ def serve(
             help="Address space of the process that reads and checks an uploaded model.",
         ),
     ] = 4096,
+    max_concurrent_uploads: Annotated[
+        int, typer.Option("--max-concurrent-uploads", min=1, help="Uploads received at once; one more gets a 503.")
+    ] = 4,
+    upload_deadline_s: Annotated[
+        float, typer.Option("--upload-deadline-s", min=1.0, help="Seconds an upload may take to arrive whole.")
+    ] = 600.0,
     allow_private_webhooks: Annotated[
         bool,
         typer.Option(
@@ -84,6 +90,8 @@ def serve(
                 webhooks=webhooks,
                 max_workflows_per_user=max_workflows_per_user,
                 max_parse_memory_bytes=max_parse_memory_mb << 20,
+                max_concurrent_uploads=max_concurrent_uploads,
+                upload_deadline_s=upload_deadline_s,
             ),
             host=host,
             port=port,

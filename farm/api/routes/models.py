@@ -1,26 +1,28 @@
 """Models: multipart upload of an ONNX file, listing by project and labels, show, edit, move, delete, variants.
 
-An upload is received into a temporary file under the app's body limit (a request over
-it is refused with 413 while it is read), checked against the exact `max_upload_bytes`,
-then handed to the registry, which validates it as ONNX before storing anything. A file
+An upload is received into one temporary file as it streams in (`farm.api.upload_stream`:
+413 past `max_upload_bytes`, 408 past the deadline, 503 when too many arrive at once), then
+handed to the registry, which validates it as ONNX before storing anything. A file
 the registry refuses (not ONNX, truncated, a bad name) is a 400 naming the uploaded file.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
 
 from farm.api.auth import CurrentUser, Optimizer
 from farm.api.deps import Limit, Offset, RegistryDep, SessionDep
 from farm.api.schemas import ModelMove, ModelUpdate, Page
+from farm.api.upload_stream import ReceivedUpload, receive_upload
 from farm.registry import access, catalog
+from farm.registry.database import Registry
 from farm.registry.errors import InvalidInput
-from farm.registry.schema import Model, Variant
+from farm.registry.schema import Model, User, Variant
 from farm.schemas import ModelOut, VariantOut
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -30,46 +32,85 @@ def _split(labels: str) -> list[str]:
     return [label.strip() for label in labels.split(",") if label.strip()]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ModelOut)
-def upload_model(
-    request: Request,
-    user: Optimizer,
-    registry: RegistryDep,
-    file: Annotated[UploadFile, File(description="The ONNX model.")],
-    name: Annotated[str | None, Form(description="Default: the file's name without its extension.")] = None,
-    description: Annotated[str, Form(description="Free text.")] = "",
-    labels: Annotated[str, Form(description="Comma-separated labels.")] = "",
-    project_id: Annotated[str | None, Form(description="The project to put it in; none leaves it detached.")] = None,
-) -> Model:
-    """Upload an ONNX model (multipart): it is checked in a memory- and time-limited process, stored, and recorded with its original variant. Optimizers only."""
-    if file.size is not None and file.size > request.app.state.max_upload_bytes:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE)
-    filename = os.path.basename(file.filename or "model.onnx")
-    fields = {
-        "name": name if name is not None else os.path.splitext(filename)[0],
-        "description": description,
-        "labels": _split(labels),
-        "project_id": project_id or None,
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "name": {"type": "string", "description": "Default: the file's name without its extension."},
+                        "description": {"type": "string", "description": "Free text."},
+                        "labels": {"type": "string", "description": "Comma-separated labels."},
+                        "project_id": {
+                            "type": "string",
+                            "description": "The project to put it in; none leaves it detached.",
+                        },
+                        "file": {"type": "string", "format": "binary", "description": "The ONNX model (sent last)."},
+                    },
+                }
+            }
+        },
     }
-    with registry.session() as s:  # bad fields, a missing project or a name clash are said before the file is read
+}
+
+
+def _fields(upload: ReceivedUpload) -> dict:
+    """A new model's fields from an upload's form (its name defaults to the file's)."""
+    filename = os.path.basename(upload.filename or "model.onnx")
+    form = upload.fields
+    return {
+        "name": form["name"] if "name" in form else os.path.splitext(filename)[0],
+        "description": form.get("description", ""),
+        "labels": _split(form.get("labels", "")),
+        "project_id": form.get("project_id") or None,
+    }
+
+
+def _check_fields(registry: Registry, user: User, fields: dict) -> None:
+    """Bad fields, a project the user may not add to, or a name clash: said before the file is read."""
+    with registry.session() as s:
         if fields["project_id"] is not None:
             access.project(s, user, fields["project_id"], access.MEMBER)
         try:
             catalog.check_new_model(s, **fields)
         except InvalidInput as e:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
-    with tempfile.TemporaryDirectory(prefix="farm-upload-") as tmp:
-        path = os.path.join(tmp, "model.onnx")
-        with open(path, "wb") as out:
-            shutil.copyfileobj(file.file, out)
-        try:
-            stored = catalog.store_model_file(  # seconds for a large model: no transaction is open
-                registry.artifacts, path, filename, request.app.state.max_parse_memory_bytes
-            )
-        except InvalidInput as e:
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
+
+
+def _store(registry: Registry, user: User, upload: ReceivedUpload, memory_bytes: int) -> Model:
+    """Check the received file as ONNX and store it (seconds for a large model, no transaction open), then record it."""
+    fields = _fields(upload)
+    try:
+        stored = catalog.store_model_file(
+            registry.artifacts, upload.path, os.path.basename(upload.filename or "model.onnx"), memory_bytes
+        )
+    except InvalidInput as e:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
     with registry.session() as s:
         return catalog.add_model(s, stored, created_by=user.id, **fields)
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ModelOut, openapi_extra=UPLOAD_BODY)
+async def upload_model(request: Request, user: Optimizer, registry: RegistryDep) -> Model:
+    """Upload an ONNX model (multipart, the file last): received into one temporary file, checked in a memory- and
+    time-limited process, stored, and recorded with its original variant. Optimizers only."""
+    state = request.app.state
+
+    async def on_file(upload: ReceivedUpload) -> None:
+        await run_in_threadpool(_check_fields, registry, user, _fields(upload))
+
+    with state.upload_slots.take(), tempfile.TemporaryDirectory(prefix="farm-upload-") as tmp:
+        upload = await receive_upload(
+            request, tmp, max_file_bytes=state.max_upload_bytes, deadline_s=state.upload_deadline_s, on_file=on_file
+        )
+        if upload.path is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "the upload has no file: send the ONNX model in the field 'file'"
+            )
+        return await run_in_threadpool(_store, registry, user, upload, state.max_parse_memory_bytes)
 
 
 @router.get("", response_model=Page[ModelOut])
