@@ -46,9 +46,15 @@ WebhookPolicyDep = Annotated[WebhookPolicy, Depends(get_webhook_policy)]
 WorkflowsDep = Annotated[WorkflowService | None, Depends(get_workflows)]
 
 
-def db_session(registry: RegistryDep) -> Iterator[Session]:
-    """The request's transaction: committed when the route returns (before the response is sent), rolled back if it raises."""
-    with registry.session() as s:
+READ_METHODS = ("GET", "HEAD")
+
+
+def db_session(request: Request, registry: RegistryDep) -> Iterator[Session]:
+    """The request's transaction: committed when the route returns (before the response is sent), rolled back if it raises.
+
+    A GET or HEAD request reads in a read-only session, which never waits for a writer on SQLite.
+    """
+    with registry.session(read_only=request.method in READ_METHODS) as s:
         yield s
 
 

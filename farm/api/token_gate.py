@@ -18,11 +18,10 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from farm.registry.accounts import authenticate
 from farm.registry.database import Registry
 from farm.registry.errors import PermissionDenied
 
-from .auth import CHALLENGE, MISSING_TOKEN
+from .auth import CHALLENGE, MISSING_TOKEN, authenticate_request
 
 
 def _has_body(headers: Headers) -> bool:
@@ -42,8 +41,7 @@ class TokenGate:
         if not token:
             return MISSING_TOKEN
         try:
-            with self.registry.session() as s:
-                authenticate(s, token)
+            authenticate_request(self.registry, token)
         except PermissionDenied as e:
             return e.message
         return None

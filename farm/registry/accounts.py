@@ -139,8 +139,9 @@ def list_tokens(s: Session, user_id: str) -> list[ApiToken]:
     )
 
 
-def authenticate(s: Session, token: str) -> User:
-    """The active user a token belongs to; records when the token was used. Unknown, revoked and deactivated each say so."""
+def identify(s: Session, token: str) -> tuple[User, ApiToken]:
+    """The active user a token belongs to, and the token's record; reads only. Unknown, revoked, expired and
+    deactivated each say so (`PermissionDenied`)."""
     record = (
         s.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
         if isinstance(token, str) and token
@@ -160,7 +161,23 @@ def authenticate(s: Session, token: str) -> User:
     user = fetch(s, User, record.user_id)
     if not user.is_active:
         raise PermissionDenied(f"user {user.email} is deactivated: ask an admin to reactivate the account")
-    if record.last_used_at is None or now - record.last_used_at >= LAST_USED_EVERY:  # not a write per request
-        record.last_used_at = now
-        s.flush()
+    return user, record
+
+
+def use_is_due(record: ApiToken) -> bool:
+    """Whether the token's last use should be recorded now: at most once per `LAST_USED_EVERY`, not a write per request."""
+    return record.last_used_at is None or utcnow() - record.last_used_at >= LAST_USED_EVERY
+
+
+def record_use(s: Session, token_id: str) -> None:
+    """Record that the token was used now."""
+    fetch(s, ApiToken, token_id).last_used_at = utcnow()
+    s.flush()
+
+
+def authenticate(s: Session, token: str) -> User:
+    """The active user a token belongs to (`identify`), recording the token's use when it is due."""
+    user, record = identify(s, token)
+    if use_is_due(record):
+        record_use(s, record.id)
     return user

@@ -6,8 +6,10 @@ Alembic migrations up to head, with the `Config` built in code (no alembic.ini).
 
 SQLite is set up for a server with many threads and for several processes on one file:
 WAL journal (readers never wait for the writer), foreign keys enforced, a 30 s busy
-timeout, and every transaction opened with `BEGIN IMMEDIATE`, so a transaction that
-reads then writes never fails to upgrade its lock and two writers simply take turns.
+timeout, and every transaction that may write opened with `BEGIN IMMEDIATE`, so one that
+reads then writes never fails to upgrade its lock and two writers simply take turns; a
+read-only session (`session(read_only=True)`, what the API's GET requests use) opens a
+deferred transaction, which reads a snapshot and never waits for a writer.
 The migration runs inside such a transaction too, so two processes opening a fresh file
 at once apply it once: the second waits, then finds the schema at head.
 """
@@ -29,6 +31,7 @@ from farm.registry.artifacts import ArtifactStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_TIMEOUT_S = 30
+READ_ONLY = "farm_read_only"  # an execution option of the read-only sessions' engine
 
 
 def default_registry_url(data_dir: str) -> str:
@@ -75,7 +78,7 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -101,6 +104,7 @@ class Registry:
         )
         upgrade(self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
         self.artifacts = ArtifactStore(artifacts_uri)
 
     @classmethod
@@ -112,12 +116,14 @@ class Registry:
         return cls(registry_url(data_dir), artifacts)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, read_only: bool = False) -> Iterator[Session]:
         """A session in one transaction: committed when the block ends, rolled back if it raises.
 
-        Records stay readable after the block (attributes are not expired on commit).
+        Records stay readable after the block (attributes are not expired on commit). A
+        `read_only` session must not write: on SQLite it reads a snapshot without waiting
+        for writers (a deferred transaction).
         """
-        with self._sessions.begin() as s:
+        with (self._read_sessions if read_only else self._sessions).begin() as s:
             yield s
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ import httpx
 import onnx
 from onnx import TensorProto, helper
 
-from farm.registry import workflow_records
+from farm.registry import catalog, workflow_records
 from farm.registry.catalog import store_model_file
 
 CHAIN = 600_000  # Relu nodes: about 3 s of parsing and checking
@@ -66,3 +66,18 @@ def test_reads_and_a_drivers_progress_update_answer_while_a_model_is_parsed(serv
     assert uploaded["answer"].status_code == 201, uploaded["answer"].text
     assert len(reads) >= 3, "the checks ran while the upload was in progress"
     assert max(reads) < 0.5 and max(writes) < 0.5, (max(reads), max(writes))
+
+
+def test_reads_do_not_wait_for_a_writer_holding_the_lock(server):
+    """A GET reads a snapshot (a deferred transaction) while a long write transaction holds SQLite's write lock."""
+    _user_id, token = server.user("reader@locking.test")
+    api = httpx.Client(base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    assert api.get("/projects").status_code == 200  # the token's last use is recorded now, not under the lock
+    with server.registry.session() as s:  # a writer in the middle of its transaction
+        catalog.create_project(s, "uncommitted", owner_id=_user_id)
+        t0 = time.monotonic()
+        listed = api.get("/projects")
+        waited = time.monotonic() - t0
+        assert listed.status_code == 200 and listed.json()["items"] == [], "the snapshot holds no uncommitted project"
+        assert waited < 0.5, waited
+    assert [p["name"] for p in api.get("/projects").json()["items"]] == ["uncommitted"]
