@@ -22,6 +22,7 @@ from farm.api.errors import install_error_handlers
 from farm.api.limits import BodyLimit
 from farm.api.routes import models, packages, prices, projects, system, users, variants
 from farm.api.routes import workflows as workflow_routes
+from farm.api.schemas import ERROR_RESPONSES
 from farm.api.token_gate import TokenGate
 from farm.api.upload_stream import UploadSlots
 from farm.models.onnx_check import MEMORY_BYTES as PARSE_MEMORY_BYTES
@@ -62,6 +63,7 @@ def create_app(
         summary="Upload ONNX models, autotune them for every device kind of a Ray cluster, download the variants.",
         version=version("tuning-farm"),
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.registry = registry
     app.state.workflows = workflows

@@ -33,6 +33,30 @@ MAX_PRIORITIES = 32
 MAX_INPUT_ELEMENTS = 1 << 28  # per input (1 GiB of float32): the product of its dimensions
 
 
+class Problem(Schema):
+    """Why a request was refused."""
+
+    detail: str | list[dict[str, Any]] = Field(
+        description="What went wrong, in words; for a request whose fields fail validation, one entry per field "
+        "(`loc`, `msg`, `type`)."
+    )
+
+
+ERRORS = {
+    400: "The request cannot be taken as sent (e.g. an upload that is not an ONNX model).",
+    401: "No valid API token: missing, unknown, revoked, expired, or its user deactivated.",
+    403: "The token's user may not do this: their role says why.",
+    404: "No such record, or one the user may not see.",
+    408: "The upload did not arrive whole within the server's deadline.",
+    409: "The change clashes with what is stored: a taken name, a state that does not allow it.",
+    413: "The upload is larger than the server accepts.",
+    422: "A value that can never be accepted, or fields that fail validation.",
+    503: "The server is busy receiving other uploads: retry after the Retry-After header's seconds.",
+}
+"""Every error answer the API gives, as documented on every route (each is a `Problem`)."""
+ERROR_RESPONSES = {code: {"model": Problem, "description": text} for code, text in ERRORS.items()}
+
+
 class Page(Schema, Generic[T]):
     """One page of a listing and how many records match in all."""
 

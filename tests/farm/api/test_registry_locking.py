@@ -70,14 +70,15 @@ def test_reads_and_a_drivers_progress_update_answer_while_a_model_is_parsed(serv
 
 def test_reads_do_not_wait_for_a_writer_holding_the_lock(server):
     """A GET reads a snapshot (a deferred transaction) while a long write transaction holds SQLite's write lock."""
-    _user_id, token = server.user("reader@locking.test")
-    api = httpx.Client(base_url=server.url + "/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60)
-    assert api.get("/projects").status_code == 200  # the token's last use is recorded now, not under the lock
-    with server.registry.session() as s:  # a writer in the middle of its transaction
-        catalog.create_project(s, "uncommitted", owner_id=_user_id)
-        t0 = time.monotonic()
-        listed = api.get("/projects")
-        waited = time.monotonic() - t0
-        assert listed.status_code == 200 and listed.json()["items"] == [], "the snapshot holds no uncommitted project"
-        assert waited < 0.5, waited
-    assert [p["name"] for p in api.get("/projects").json()["items"]] == ["uncommitted"]
+    user_id, token = server.user("reader@locking.test")
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.url + "/api/v1", headers=headers, timeout=60) as api:
+        assert api.get("/projects").status_code == 200  # the token's last use is recorded now, not under the lock
+        with server.registry.session() as s:  # a writer in the middle of its transaction
+            catalog.create_project(s, "uncommitted", owner_id=user_id)
+            t0 = time.monotonic()
+            listed = api.get("/projects")
+            waited = time.monotonic() - t0
+            assert listed.status_code == 200 and listed.json()["items"] == [], "the snapshot has no uncommitted project"
+            assert waited < 0.5, waited
+        assert [p["name"] for p in api.get("/projects").json()["items"]] == ["uncommitted"]
