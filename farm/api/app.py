@@ -18,6 +18,7 @@ from importlib.metadata import version
 from fastapi import FastAPI
 
 from farm.api.deps import WorkflowService
+from farm.api.docs import install_docs
 from farm.api.errors import install_error_handlers
 from farm.api.limits import BodyLimit
 from farm.api.routes import models, packages, prices, projects, system, users, variants
@@ -64,7 +65,10 @@ def create_app(
         version=version("tuning-farm"),
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     app.state.registry = registry
     app.state.workflows = workflows
     app.state.max_upload_bytes = max_upload_bytes

@@ -10,6 +10,11 @@ from ..paths import data_dir as default_data_dir
 from .output import console, emit_json, err_console, fail
 
 app = typer.Typer(help="Administer the farm's registry directly (no server needed).", no_args_is_help=True)
+DataDirOption = Annotated[
+    str | None,
+    typer.Option("--data-dir", help="Folder of registry.db (default: $FARM_DATA_DIR or the user data directory)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
 @app.command("create-user")
@@ -17,11 +22,8 @@ def create_user(
     email: Annotated[str, typer.Argument(help="The user's email address.")],
     admin: Annotated[bool, typer.Option("--admin", help="May manage users (and do everything else).")] = False,
     read_only: Annotated[bool, typer.Option("--read-only", help="May only list, show and download.")] = False,
-    data_dir: Annotated[
-        str | None,
-        typer.Option("--data-dir", help="Folder of registry.db (default: $FARM_DATA_DIR or the user data directory)."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Create a user and a first API token for them (shown once)."""
     from ..registry import Registry, RegistryError
@@ -52,11 +54,8 @@ def gc(
     min_age_hours: Annotated[
         float, typer.Option("--min-age-hours", min=0.0, help="Keep files younger than this: an upload in flight.")
     ] = 1.0,
-    data_dir: Annotated[
-        str | None,
-        typer.Option("--data-dir", help="Folder of registry.db (default: $FARM_DATA_DIR or the user data directory)."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Find the stored artifacts no model, variant or package refers to any more; delete them with --delete."""
     from datetime import timedelta

@@ -11,6 +11,7 @@ from .output import console, emit_json
 from .remote import JsonOption, TokenOption, UrlOption, connect, plain
 
 app = typer.Typer(help="Projects: named groups of models.", no_args_is_help=True)
+ProjectArg = Annotated[str, typer.Argument(help="Project id or name.")]
 
 
 @app.command()
@@ -46,7 +47,7 @@ def list_projects(url: UrlOption = None, token: TokenOption = None, as_json: Jso
 
 @app.command()
 def show(
-    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    project: ProjectArg,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
@@ -71,7 +72,7 @@ def show(
 
 @app.command()
 def members(
-    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    project: ProjectArg,
     url: UrlOption = None,
     token: TokenOption = None,
     as_json: JsonOption = False,
@@ -90,7 +91,7 @@ def members(
 
 @app.command()
 def share(
-    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    project: ProjectArg,
     user: Annotated[str, typer.Argument(help="The user's id or email.")],
     role: Annotated[
         str, typer.Option("--role", help="viewer (sees, downloads), member (also uploads, optimizes) or owner.")
@@ -110,7 +111,7 @@ def share(
 
 @app.command()
 def unshare(
-    project: Annotated[str, typer.Argument(help="Project id or name.")],
+    project: ProjectArg,
     user: Annotated[str, typer.Argument(help="The user's id or email.")],
     url: UrlOption = None,
     token: TokenOption = None,
