@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request, status
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from farm.api.limits import too_large_detail
@@ -166,7 +167,10 @@ async def receive_upload(
                 raise HTTPException(
                     status.HTTP_408_REQUEST_TIMEOUT, f"the upload did not arrive whole within {deadline_s:g} s"
                 ) from None
-            parser.write(chunk)
+            try:
+                parser.write(chunk)
+            except MultipartParseError as e:
+                raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the upload is not a well-formed multipart body: {e}")
             if not checked and parts.file_started:
                 checked = True
                 await on_file(parts.upload)

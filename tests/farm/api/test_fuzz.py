@@ -14,7 +14,7 @@ from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from tests.farm.api.server import LiveServer
 
-EXAMPLES = 5
+EXAMPLES = 3
 ROLES = {"admin": {"admin": True}, "optimizer": {}, "reader": {"read_only": True}}
 
 

@@ -121,3 +121,14 @@ def test_uploads_beyond_the_cap_are_refused_while_the_slots_are_busy(live, token
         assert "uploads already" in refused.json()["detail"]
         assert answer(sock).startswith(b"HTTP/1.1 408")
     assert slots.busy == 0
+
+
+def test_a_malformed_multipart_body_is_a_clear_400(live, token):
+    """Found by the fuzz run: a part without headers made the parser raise, and the server answered 500."""
+    body = b"--b0undary\r\nNone--b0undary--\r\n"
+    response = httpx.post(
+        live.url + "/api/v1/models",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "multipart/form-data; boundary=b0undary"},
+        content=body,
+    )
+    assert response.status_code == 400 and "not a well-formed multipart body" in response.json()["detail"]
