@@ -135,7 +135,12 @@ class WorkflowOut(Record):
     options: dict[str, Any]
     """Trials, input shapes, stages, benchmark settings and priorities, as given (with defaults filled in)."""
     state: str = Field(description="pending, running, completed, failed or cancelled.")
-    progress: dict[str, Any] = Field(description="Per kind: stage, trials, total, best_latency_ms.")
+    progress: dict[str, Any] = Field(
+        description=(
+            "Per kind: stage, trials, total, best_latency_ms, and while tuning `tasks` (the task table: task, flops,"
+            " weight, trials, best_us, gflops, done); once tuned, `profile` (seconds by phase) and `reuse`."
+        )
+    )
     error: str | None
     """Why it failed; null otherwise."""
     created_by: str

@@ -8,6 +8,7 @@ Without one, workflows are only recorded (pending) and `/targets` is empty.
 A request with a body and no valid token is refused with 401 before its body is read
 (`farm.api.token_gate`); no request body may exceed `max_upload_bytes` plus room for the
 form's other fields, the excess refused with 413 while it is read, before anything is stored.
+The web dashboard is served at `/ui` (`farm.api.ui`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from farm.api.routes import models, packages, prices, projects, system, users, v
 from farm.api.routes import workflows as workflow_routes
 from farm.api.schemas import ERROR_RESPONSES
 from farm.api.token_gate import TokenGate
+from farm.api.ui import install_ui
 from farm.api.upload_stream import UploadSlots
 from farm.models.onnx_check import MEMORY_BYTES as PARSE_MEMORY_BYTES
 from farm.registry.database import Registry
@@ -80,6 +82,7 @@ def create_app(
     for module in (system, users, projects, models, variants, workflow_routes, packages, prices):
         app.include_router(module.router, prefix=API_PREFIX)
     install_error_handlers(app, max_upload_bytes)
+    install_ui(app)
     app.add_middleware(BodyLimit, max_body_bytes=max_upload_bytes + FORM_ROOM_BYTES, max_upload_bytes=max_upload_bytes)
     app.add_middleware(TokenGate, registry=registry, prefix=API_PREFIX)  # added last, so it runs first
     return app

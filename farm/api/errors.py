@@ -18,14 +18,19 @@ STATUS: dict[type[RegistryError], int] = {
 }
 
 
-async def _registry_error(request: Request, exc: RegistryError) -> JSONResponse:
-    status = next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
-    return JSONResponse({"detail": exc.message}, status_code=status)
+def status_of(exc: RegistryError) -> int:
+    """The HTTP status of a registry error."""
+    return next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
+
+
+async def registry_error(request: Request, exc: RegistryError) -> JSONResponse:
+    """A registry error as `{"detail": message}` with its status."""
+    return JSONResponse({"detail": exc.message}, status_code=status_of(exc))
 
 
 def install_error_handlers(app: FastAPI, max_upload_bytes: int) -> None:
     """Map registry errors to their status codes, and say what the upload limit is when a body exceeds it."""
-    app.add_exception_handler(RegistryError, _registry_error)
+    app.add_exception_handler(RegistryError, registry_error)
 
     async def too_large(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": too_large_detail(max_upload_bytes)}, status_code=413)

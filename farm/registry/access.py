@@ -114,6 +114,14 @@ def package(s: Session, user: User, package_id: str, need: str = VIEWER) -> Pack
     return _via_model(s, user, Package, package_id, lambda s, p: fetch(s, Variant, p.variant_id).model_id, need)
 
 
+def may_cancel(s: Session, user: User, workflow: Workflow) -> bool:
+    """Whether `user` may cancel `workflow` (pending or running or not): its creator, its project's owners and admins,
+    and only users whose account may optimize."""
+    if not (user.is_admin or user.can_optimize):
+        return False
+    return workflow.created_by == user.id or model_role(s, user, fetch(s, Model, workflow.model_id)) == OWNER
+
+
 def members(s: Session, project_id: str) -> list[tuple[ProjectMember, User]]:
     """The project's members with their users, owners first, then by email."""
     rows = s.execute(

@@ -32,6 +32,7 @@ from farm.registry.schema import (
     BenchmarkResult,
     Model,
     Package,
+    ProgressPoint,
     Project,
     ProjectMember,
     User,
@@ -288,6 +289,8 @@ def delete_model(s: Session, model_id: str) -> None:
     s.execute(delete(BenchmarkResult).where(BenchmarkResult.variant_id.in_(variant_ids)))
     s.execute(delete(Package).where(Package.variant_id.in_(variant_ids)))
     s.execute(update(Variant).where(Variant.model_id == model.id).values(workflow_id=None, parent_id=None))
+    workflow_ids = select(Workflow.id).where(Workflow.model_id == model.id)
+    s.execute(delete(ProgressPoint).where(ProgressPoint.workflow_id.in_(workflow_ids)))
     s.execute(delete(Workflow).where(Workflow.model_id == model.id))
     s.execute(delete(Variant).where(Variant.model_id == model.id))
     s.delete(model)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Integer,
     String,
     Text,
     TypeDecorator,
@@ -191,6 +192,24 @@ class Workflow(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     outputs: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+
+
+class ProgressPoint(Base):
+    """One step of a workflow's progress for a device kind: trials measured and the estimated latency then.
+
+    The driver appends one whenever either moves (`workflow_records.update_progress`), so
+    the dashboard can draw the best latency over trials; points go with their workflow.
+    """
+
+    __tablename__ = "progress_points"
+    label = "progress point"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    workflow_id: Mapped[str] = mapped_column(ForeignKey("workflows.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(128), nullable=False)
+    at: Mapped[datetime] = _created()
+    trials: Mapped[int] = mapped_column(Integer, nullable=False)
+    best_latency_ms: Mapped[float | None] = mapped_column(Float)
 
 
 class BenchmarkResult(Base):

@@ -16,7 +16,8 @@ Options are checked where the registry knows their meaning (`trials`, `trials_pe
 positive integers; `input_shapes`: input name → positive dimensions; `stages`: booleans
 for `farm.stages`, `autotune` never false) and kept otherwise as given.
 Progress starts as `{stage: "pending", trials: 0, total: None, best_latency_ms: None}`
-per target kind.
+per target kind; each report that moves a kind's trials or estimated latency also appends
+a `ProgressPoint`, the history the dashboard draws.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from farm.registry.schema import (
     BenchmarkResult,
     Model,
     Package,
+    ProgressPoint,
     User,
     Variant,
     Workflow,
@@ -40,6 +42,8 @@ from farm.registry.schema import (
 )
 from farm.registry.validation import check_webhook_url
 from farm.stages import DEFAULT_STAGES, REQUIRED_STAGES, STAGES
+
+INT32_LIMIT = 1 << 31  # the points' trials column
 
 
 def _positive_int(value: object) -> bool:
@@ -168,6 +172,14 @@ def list_workflows(
     return page(s, stmt, offset, limit)
 
 
+def recent_finished(s: Session, *, scope: ColumnElement[bool] | None = None, limit: int = 50) -> list[Workflow]:
+    """The `limit` workflows finished last (completed, failed or cancelled), newest first (`scope`: on their `Model`)."""
+    stmt = select(Workflow).where(Workflow.state.not_in(ACTIVE_STATES))
+    if scope is not None:
+        stmt = stmt.join(Model, Model.id == Workflow.model_id).where(scope)
+    return list(s.scalars(stmt.order_by(Workflow.finished_at.desc(), Workflow.id.desc()).limit(limit)))
+
+
 def get_workflow(s: Session, workflow_id: str) -> Workflow:
     """The workflow with this id, or `NotFound`."""
     return fetch(s, Workflow, workflow_id)
@@ -233,9 +245,36 @@ def update_progress(s: Session, workflow_id: str, progress: dict) -> Workflow:
         merged = dict(workflow.progress)
         for kind, fields in progress.items():
             merged[kind] = {**merged.get(kind, {}), **fields}
+            _append_point(s, workflow.id, kind, workflow.progress.get(kind, {}), merged[kind])
         workflow.progress = merged
         s.flush()
     return workflow
+
+
+def _append_point(s: Session, workflow_id: str, kind: str, before: dict, after: dict) -> None:
+    """Record a step of `kind`'s progress when its trials or its estimated latency moved."""
+    step = (after.get("trials"), after.get("best_latency_ms"))
+    if step == (before.get("trials"), before.get("best_latency_ms")) or not _count(step[0]):
+        return
+    latency = step[1] if isinstance(step[1], (int, float)) and not isinstance(step[1], bool) else None
+    s.add(ProgressPoint(workflow_id=workflow_id, kind=kind, trials=int(step[0]), best_latency_ms=latency))
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < INT32_LIMIT
+
+
+def progress_history(s: Session, workflow_id: str) -> dict[str, list[tuple[int, float | None]]]:
+    """Per kind, the workflow's progress steps in order: (trials, estimated latency in ms or None)."""
+    rows = s.execute(
+        select(ProgressPoint.kind, ProgressPoint.trials, ProgressPoint.best_latency_ms)
+        .where(ProgressPoint.workflow_id == workflow_id)
+        .order_by(ProgressPoint.id)
+    )
+    history: dict[str, list[tuple[int, float | None]]] = {}
+    for kind, trials, latency in rows:
+        history.setdefault(kind, []).append((trials, latency))
+    return history
 
 
 def complete_workflow(s: Session, workflow_id: str, outputs: dict) -> Workflow:

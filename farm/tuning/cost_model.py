@@ -122,6 +122,10 @@ class FarmXGBModel(XGBModel):
         self.last_train_size = self.data_size
 
 
+def _us(secs: float | None) -> float | None:
+    return None if secs is None else secs * 1e6
+
+
 def booster_bytes(model: XGBModel) -> bytes | None:
     return bytes(model.booster.save_raw("ubj")) if model.booster is not None else None
 
@@ -189,6 +193,7 @@ class CostModelServer:
         self.best = dict(reused_secs)
         self.trials = 0  # measured candidates the model was given
         self.landed_trials = 0  # measured records committed by the search workers as they returned
+        self.landed_per_task: dict[str, int] = dict.fromkeys(weights, 0)
         self.train_seconds = 0.0
         self.lock = threading.Lock()  # the queue, counters and error; never held while training
         self.model_lock = threading.Lock()  # the model itself: the trainer, pre-training, save and load
@@ -288,11 +293,17 @@ class CostModelServer:
         hands it to the model: progress counts it now."""
         with self.lock:
             self.landed_trials += 1
+            self.landed_per_task[key] = self.landed_per_task.get(key, 0) + 1
             self.best[key] = min(self.best.get(key, float("inf")), mean_secs)
 
     def progress(self) -> dict:
-        """Trials measured this session and the model latency estimated from the best record of every task so far."""
+        """Trials measured this session, the model latency estimated from the best record of every task so far, and
+        per task (by workload key) its weight, the trials measured this session and its best mean run time."""
         with self.lock:
+            tasks = {
+                key: {"weight": weight, "trials": self.landed_per_task.get(key, 0), "best_us": _us(self.best.get(key))}
+                for key, weight in self.weights.items()
+            }
             known = [self.weights[k] * s for k, s in self.best.items() if k in self.weights]
             complete = len([k for k in self.weights if k in self.best]) == len(self.weights)
             return {
@@ -301,6 +312,7 @@ class CostModelServer:
                 "train_seconds": self.train_seconds,
                 "training": self.training or bool(self.queue),
                 "error": self.error,
+                "tasks": tasks,
             }
 
     def blob(self) -> bytes:

@@ -34,7 +34,7 @@ from cluster.devices import required_cpu_flags
 from cluster.nodes import nodes_serving
 from tuning_db.database import TuningDatabase
 from tuning_db.metaschedule import ParquetDatabase
-from tuning_db.workload import WorkloadIndex
+from tuning_db.workload import WorkloadIndex, estimate_flops
 
 from ..models.onnx_import import OnnxModel
 from ..runtime.container import file_sha256
@@ -219,6 +219,7 @@ class TuningSession:
         self.total_trials = 0
         self._last: dict = {"trials": 0, "estimated_latency_s": None}
         self.task_weights: dict[str, float] = {}
+        self.tasks: dict[str, dict] = {}  # by workload key: name, FLOPs, records stored before, their best seconds
 
     def progress(self) -> dict:
         """Stage, trials measured so far of the trials planned, and the model latency estimated from the best records."""
@@ -230,7 +231,37 @@ class TuningSession:
                 self._last = ray.get(server.progress.remote(), timeout=5)
             except ray.exceptions.RayError:
                 pass
-        return {"kind": self.kind, "stage": self.stage, "total": self.total_trials, **self._last}
+        return {
+            "kind": self.kind,
+            "stage": self.stage,
+            "total": self.total_trials,
+            **self._last,
+            "tasks": self._task_table(),
+        }
+
+    def _task_table(self) -> list[dict]:
+        """The tasks as MetaSchedule reports them: name, FLOPs, weight, trials measured (stored and this session),
+        best run time, GFLOP/s at that time, and whether the plan counts it done."""
+        measured = self._last.get("tasks") or {}
+        table = []
+        for key, task in self.tasks.items():
+            now = measured.get(key, {})
+            stored_us = None if task["best_s"] is None else task["best_s"] * 1e6
+            best_us = min((b for b in (now.get("best_us"), stored_us) if b is not None), default=None)
+            trials = task["stored"] + now.get("trials", 0)
+            flops = task["flops"]
+            table.append(
+                {
+                    "task": task["task"],
+                    "flops": flops,
+                    "weight": self.task_weights.get(key, 0.0),
+                    "trials": trials,
+                    "best_us": best_us,
+                    "gflops": flops / best_us / 1e3 if flops and best_us else None,
+                    "done": trials >= self.plan.done_after,
+                }
+            )
+        return table
 
     def run(self) -> SessionSummary:
         from .search import SearchProfile
@@ -247,6 +278,15 @@ class TuningSession:
         self.task_weights = {k: float(t.weight) for t, k in zip(tasks, keys)}
         counts = {k: view.count(k) for k in keys}
         best = {k: rows[0].mean_secs for k in keys if (rows := view.top_k(k, 1))}
+        self.tasks = {
+            k: {
+                "task": t.task_name,
+                "flops": estimate_flops(t.dispatched[0]),
+                "stored": counts[k],
+                "best_s": best.get(k),
+            }
+            for t, k in zip(tasks, keys)
+        }
         to_tune = [(t, k) for t, k in zip(tasks, keys) if counts[k] < self.plan.done_after]
         budget = self.plan.left_after(sum(counts[k] for _, k in to_tune), len(to_tune))
         start = time.perf_counter()

@@ -68,8 +68,22 @@ def _progress(job: TuneJob) -> dict:
             "trials": p["trials"],
             "total": p["total"],
             "best_latency_ms": secs * 1e3 if secs else None,
+            "tasks": p.get("tasks", []),
         }
     return progress
+
+
+def _session_report(summary: dict) -> dict:
+    """What a kind's finished session shows beside its progress: where the search's time went, and what it reused."""
+    pretrain = (summary.get("cost_model") or {}).get("pretrain") or {}
+    return {
+        "profile": summary.get("profile") or {},
+        "reuse": {
+            "trials_measured": summary["trials_measured"],
+            "trials_reused": summary["trials_reused"],
+            "pretrain_samples": pretrain.get("samples"),
+        },
+    }
 
 
 def _tune(registry: Registry, workflow_id: str, job: TuneJob) -> dict[str, dict]:
@@ -81,7 +95,11 @@ def _tune(registry: Registry, workflow_id: str, job: TuneJob) -> dict[str, dict]
             break
     with registry.session() as s:
         still_running(workflow_records.update_progress(s, workflow_id, _progress(job)))
-    return job.results()
+    results = job.results()
+    with registry.session() as s:
+        report = {kind: _session_report(summary) for kind, summary in results.items()}
+        still_running(workflow_records.update_progress(s, workflow_id, report))
+    return results
 
 
 def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str) -> dict:

@@ -14,9 +14,10 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Request, status
 
 from farm.api.auth import CurrentUser, Optimizer
-from farm.api.deps import Limit, Offset, RegistryDep, SessionDep, WebhookPolicyDep, WorkflowsDep
+from farm.api.deps import Limit, Offset, RegistryDep, SessionDep, WebhookPolicyDep, WorkflowsDep, WorkflowService
 from farm.api.schemas import Page, WorkflowCreate
 from farm.registry import access, catalog, workflow_records
+from farm.registry.database import Registry
 from farm.registry.schema import BenchmarkResult, User, Workflow
 from farm.schemas import BenchmarkOut, WorkflowOut
 from farm.workflows.notify import check_webhook_destination
@@ -87,10 +88,14 @@ def get_workflow(workflow_id: str, user: CurrentUser, s: SessionDep) -> Workflow
 @router.post("/workflows/{workflow_id}/cancel", response_model=WorkflowOut)
 def cancel_workflow(workflow_id: str, user: Optimizer, registry: RegistryDep, service: WorkflowsDep) -> WorkflowOut:
     """Cancel a pending or running workflow: its driver stops. Its creator, its project's owners or an admin."""
+    return cancel_as(registry, service, user, workflow_id)
+
+
+def cancel_as(registry: Registry, service: WorkflowService | None, user: User, workflow_id: str) -> WorkflowOut:
+    """Cancel the workflow on `user`'s behalf, if they may (403 otherwise), then tell the service; the workflow as they see it."""
     with registry.session() as s:
         workflow = access.workflow(s, user, workflow_id)
-        owner = access.model_role(s, user, catalog.get_model(s, workflow.model_id)) == access.OWNER
-        if workflow.created_by != user.id and not owner:
+        if not access.may_cancel(s, user, workflow):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 f"only the creator of workflow {workflow_id}, its project's owners or an admin may cancel it",

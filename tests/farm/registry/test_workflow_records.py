@@ -7,7 +7,14 @@ import threading
 import pytest
 
 from farm.registry.accounts import update_user
-from farm.registry.catalog import add_benchmark, add_variant, list_benchmarks, list_variants, upload_model
+from farm.registry.catalog import (
+    add_benchmark,
+    add_variant,
+    delete_model,
+    list_benchmarks,
+    list_variants,
+    upload_model,
+)
 from farm.registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from farm.registry.workflow_records import (
     cancel_workflow,
@@ -17,6 +24,7 @@ from farm.registry.workflow_records import (
     get_workflow,
     list_workflows,
     lock_running,
+    progress_history,
     start_workflow,
     update_progress,
 )
@@ -155,6 +163,27 @@ def test_a_run_goes_pending_running_completed_and_then_never_changes(registry, m
             finished,
             8,
         )
+
+
+def test_each_move_of_a_kinds_progress_is_kept_as_a_point_and_goes_with_its_model(registry, model_id, user_id):
+    workflow_id = new_workflow(registry, model_id, user_id).id
+    with registry.session() as s:
+        start_workflow(s, workflow_id, "driver")
+        update_progress(s, workflow_id, {"x86-64": {"stage": "autotune", "trials": 4, "total": 16}})
+        update_progress(s, workflow_id, {"x86-64": {"stage": "autotune", "trials": 4}})  # nothing moved
+        update_progress(s, workflow_id, {"x86-64": {"trials": 8, "best_latency_ms": 0.5}})
+        update_progress(s, workflow_id, {"x86-64": {"best_latency_ms": 0.25}, "x86-64-v3": {"trials": 2}})
+        update_progress(s, workflow_id, {"x86-64": {"trials": 2**40}, "x86-64-v3": {"trials": "3"}})  # not counts
+        assert progress_history(s, workflow_id) == {
+            "x86-64": [(4, None), (8, 0.5), (8, 0.25)],
+            "x86-64-v3": [(2, None)],
+        }
+        complete_workflow(s, workflow_id, {})
+        update_progress(s, workflow_id, {"x86-64": {"trials": 9}})
+        assert progress_history(s, workflow_id)["x86-64"][-1] == (8, 0.25)
+    with registry.session() as s:
+        delete_model(s, model_id)
+        assert progress_history(s, workflow_id) == {}
 
 
 def test_failures_and_cancellations_are_terminal(registry, model_id, user_id):

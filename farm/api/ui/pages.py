@@ -1,0 +1,241 @@
+"""The dashboard's pages: workflows (the queue), a workflow, models, a model, and the sign-in they need.
+
+Each page reads the registry in one read-only session, with the same access rules as the
+API (`farm.registry.access`): a user sees the workflows and models of their projects, and
+a record they may not see is a 404. Controls that change state (cancel) are rendered only
+for users allowed to use them, and their POST routes check the same rule and a CSRF token.
+An element of a page that carries `data-live` is refreshed in place by `static/live.js`:
+the queue always, a workflow's page while it is pending or running.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from importlib.resources import files
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
+
+from farm.api.routes.variants import artifact_response
+from farm.api.routes.workflows import cancel_as
+from farm.api.ui import charts
+from farm.api.ui.session import COOKIE, check_csrf, csrf_token, page_user, signed_in, signed_out
+from farm.registry import access, catalog, workflow_records
+from farm.registry.catalog import ORIGINAL
+from farm.registry.errors import PermissionDenied
+from farm.registry.schema import ACTIVE_STATES, Model, Project, User, Variant, Workflow, utcnow
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+templates = Jinja2Templates(directory=str(files("farm.api.ui") / "templates"))
+PageUser = Annotated[User, Depends(page_user)]
+QUEUE_LIMIT = 100  # pending and running workflows listed
+RECENT_LIMIT = 50  # finished workflows listed
+
+
+def render(request: Request, user: User | None, name: str, **context) -> HTMLResponse:
+    token = request.cookies.get(COOKIE)
+    return templates.TemplateResponse(
+        request, name, {"user": user, "csrf": csrf_token(token) if token and user else "", **context}
+    )
+
+
+def _session(request: Request):
+    return request.app.state.registry.session(read_only=True)
+
+
+@router.get("", response_class=RedirectResponse)
+def home() -> RedirectResponse:
+    return RedirectResponse("/ui/workflows", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, token: str | None = None, next: str = "/ui/workflows", reason: str = "") -> Response:
+    """With `?token=`, the sign-in link `farm serve` prints: exchanged for the session cookie at once. Otherwise the form."""
+    target = next if next.startswith("/ui/") else "/ui/workflows"
+    if token:
+        try:
+            return signed_in(request, token, target)
+        except PermissionDenied as e:
+            reason = e.message
+    return render(request, None, "login.html", reason=reason, next=target)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, token: Annotated[str, Form()], next: Annotated[str, Form()] = "/ui/workflows") -> Response:
+    target = next if next.startswith("/ui/") else "/ui/workflows"
+    try:
+        return signed_in(request, token.strip(), target)
+    except PermissionDenied as e:
+        return render(request, None, "login.html", reason=e.message, next=target)
+
+
+@router.post("/logout", response_class=RedirectResponse)
+def logout(request: Request, user: PageUser, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    return signed_out()
+
+
+def _elapsed(workflow: Workflow, now: datetime) -> float | None:
+    if workflow.started_at is None:
+        return None
+    return ((workflow.finished_at or now) - workflow.started_at).total_seconds()
+
+
+def _rows(s: Session, user: User, workflows: list[Workflow]) -> list[dict]:
+    """What the workflows table shows of each: its model's name, who started it, elapsed seconds, may the user cancel."""
+    names = dict(s.query(Model.id, Model.name).filter(Model.id.in_({w.model_id for w in workflows})).all())
+    emails = dict(s.query(User.id, User.email).filter(User.id.in_({w.created_by for w in workflows})).all())
+    now = utcnow()
+    return [
+        {
+            "workflow": w,
+            "model": names.get(w.model_id, w.model_id),
+            "by": emails.get(w.created_by, w.created_by),
+            "elapsed": _elapsed(w, now),
+            "cancel": w.state in ACTIVE_STATES and access.may_cancel(s, user, w),
+        }
+        for w in workflows
+    ]
+
+
+@router.get("/workflows", response_class=HTMLResponse)
+def workflows_page(request: Request, user: PageUser) -> HTMLResponse:
+    """The queue: running and pending workflows, then the most recent finished ones."""
+    scope = access.visible_models(user)
+    with _session(request) as s:
+        running, n_running = workflow_records.list_workflows(s, state="running", scope=scope, limit=QUEUE_LIMIT)
+        pending, n_pending = workflow_records.list_workflows(s, state="pending", scope=scope, limit=QUEUE_LIMIT)
+        recent = workflow_records.recent_finished(s, scope=scope, limit=RECENT_LIMIT)
+        queue = {"running": _rows(s, user, running), "pending": _rows(s, user, pending)}
+        context = {"queue": queue, "counts": {"running": n_running, "pending": n_pending}}
+        context["recent"] = _rows(s, user, recent)
+    return render(request, user, "workflows.html", **context)
+
+
+@router.get("/workflows/{workflow_id}", response_class=HTMLResponse)
+def workflow_page(request: Request, workflow_id: str, user: PageUser) -> HTMLResponse:
+    """One workflow: per kind its stage, trials, latency curve, task table, session profile and reuse."""
+    with _session(request) as s:
+        workflow = access.workflow(s, user, workflow_id)
+        row = _rows(s, user, [workflow])[0]
+        history = workflow_records.progress_history(s, workflow_id)
+        variants = [v for v in catalog.list_variants(s, workflow.model_id) if v.workflow_id == workflow_id]
+    kinds = []
+    for kind in workflow.targets:
+        progress = workflow.progress.get(kind, {})
+        profile = progress.get("profile") or {}
+        kinds.append(
+            {
+                "kind": kind,
+                "progress": progress,
+                "tasks": sorted(
+                    progress.get("tasks") or [], key=lambda t: -(t.get("weight") or 0) * (t.get("best_us") or 0)
+                ),
+                "profile": charts.stacked_bar(
+                    {p: profile.get(f"{p}_seconds") for p in ("search", "build", "measure", "cost_model")}
+                ),
+                "reuse": progress.get("reuse") or {},
+                "variant": next((v for v in variants if v.kind == kind), None),
+            }
+        )
+    return render(
+        request,
+        user,
+        "workflow.html",
+        row=row,
+        workflow=workflow,
+        kinds=kinds,
+        curve=charts.latency_curve(history),
+        live=workflow.state in ACTIVE_STATES,
+    )
+
+
+@router.post("/workflows/{workflow_id}/cancel", response_class=RedirectResponse)
+def cancel(request: Request, workflow_id: str, user: PageUser, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    cancel_as(request.app.state.registry, request.app.state.workflows, user, workflow_id)
+    return RedirectResponse(f"/ui/workflows/{workflow_id}", status_code=303)
+
+
+@router.get("/models", response_class=HTMLResponse)
+def models_page(request: Request, user: PageUser, offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+    """The models the user may see, with their projects."""
+    with _session(request) as s:
+        models, total = catalog.list_models(s, scope=access.visible_models(user), offset=offset, limit=100)
+        ids = {m.project_id for m in models if m.project_id}
+        projects = dict(s.query(Project.id, Project.name).filter(Project.id.in_(ids)).all())
+    return render(request, user, "models.html", models=models, total=total, offset=offset, projects=projects)
+
+
+def _variant_row(variant: Variant, benchmark: dict | None, packages: list) -> dict:
+    metrics = variant.metrics or {}
+    stats = {}
+    if benchmark:
+        engine = benchmark.get("engine")
+        stats = ((benchmark.get("engines") or {}).get(engine) or {}).get("stats") or {}
+    return {
+        "variant": variant,
+        "metrics": metrics,
+        "engine": metrics.get("engine") or ("onnx" if variant.kind == ORIGINAL else "tvm"),
+        "std_ms": stats.get("std_ms"),
+        "packages": packages,
+    }
+
+
+@router.get("/models/{model_id}", response_class=HTMLResponse)
+def model_page(request: Request, model_id: str, user: PageUser, all: bool = False) -> HTMLResponse:
+    """A model: its best variant per kind (every variant with `?all=true`), their figures, downloads, latency vs cost."""
+    with _session(request) as s:
+        model = access.model(s, user, model_id)
+        variants = catalog.list_variants(s, model_id)
+        benchmarks = {b.variant_id: b.results for b in catalog.list_benchmarks(s, model_id=model_id)}
+        packages: dict[str, list] = {}
+        for p in catalog.list_packages(s, model_id=model_id):
+            packages.setdefault(p.variant_id, []).append(p)
+    rows = [_variant_row(v, benchmarks.get(v.id), packages.get(v.id, [])) for v in variants]
+    best: dict[str, tuple[float, str]] = {}  # kind → (latency, variant id) of its fastest verified variant
+    for row in rows:
+        kind, latency = row["variant"].kind, row["metrics"].get("best_latency_ms")
+        if kind == ORIGINAL or latency is None or not row["metrics"].get("agrees", True):
+            continue
+        if kind not in best or latency < best[kind][0]:
+            best[kind] = (latency, row["variant"].id)
+    for row in rows:
+        row["best"] = best.get(row["variant"].kind, (None, None))[1] == row["variant"].id
+    shown = [r for r in rows if all or r["best"] or r["variant"].kind == ORIGINAL]
+    priced = [
+        (r["variant"].kind, r["metrics"]["best_latency_ms"], r["metrics"]["cost_per_million_usd"], r["best"])
+        for r in rows
+        if r["variant"].kind != ORIGINAL and r["metrics"].get("cost_per_million_usd") is not None
+    ]
+    dots, scatter = charts.scatter(priced)
+    return render(
+        request,
+        user,
+        "model.html",
+        model=model,
+        rows=shown,
+        all=all,
+        hidden=len(rows) - len(shown),
+        dots=dots,
+        scatter=scatter,
+    )
+
+
+@router.get("/variants/{variant_id}/download")
+def download_variant(request: Request, variant_id: str, user: PageUser) -> Response:
+    with _session(request) as s:
+        variant = access.variant(s, user, variant_id)
+    store = request.app.state.registry.artifacts
+    return artifact_response(store, variant.artifact_key, variant.artifact_name, f"variant {variant_id}")
+
+
+@router.get("/packages/{package_id}/download")
+def download_package(request: Request, package_id: str, user: PageUser) -> Response:
+    with _session(request) as s:
+        package = access.package(s, user, package_id)
+    store = request.app.state.registry.artifacts
+    return artifact_response(store, package.artifact_key, package.artifact_name, f"package {package_id}")
