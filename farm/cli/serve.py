@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import os
 from typing import Annotated
+from urllib.parse import quote
 
 import typer
 
 from ..paths import data_dir as default_data_dir
 from .output import err_console
 from .workflow_run import data_folder_db
+
+
+def dashboard_link(registry, host: str, port: int) -> str:
+    """The dashboard's sign-in link: with $FARM_API_TOKEN when it is a working token (opening it signs in), else the
+    login page and how to get a token."""
+    from ..api.auth import authenticate_request
+    from ..registry.errors import PermissionDenied
+
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = f"http://{f'[{shown_host}]' if ':' in shown_host else shown_host}:{port}/ui/login"
+    token = os.environ.get("FARM_API_TOKEN")
+    if token:
+        try:
+            authenticate_request(registry, token)
+            return f"{url}?token={quote(token, safe='')}"
+        except PermissionDenied:
+            pass
+    return f"{url} (sign in with an API token: `farm admin create-user EMAIL --admin` or `farm token create`)"
 
 
 def serve(
@@ -60,7 +79,7 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve the farm's API (OpenAPI at /docs) until interrupted."""
+    """Serve the farm's API (OpenAPI at /docs) and its web dashboard (/ui; the sign-in link is printed) until interrupted."""
     import uvicorn
 
     from ..api import create_app
@@ -82,6 +101,7 @@ def serve(
     err_console.print(
         f"registry {registry.engine.url}, artifacts {registry.artifacts.uri}", highlight=False, markup=False
     )
+    err_console.print(f"dashboard {dashboard_link(registry, host, port)}", highlight=False, markup=False)
     try:
         uvicorn.run(
             create_app(

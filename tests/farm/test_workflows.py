@@ -4,18 +4,21 @@ Real parts only: the farm's API server (uvicorn on loopback) with its `WorkflowS
 on the test module's Ray cluster (head + x86-64 ×2 + x86-64-v3), a real SQLite
 registry, real tuning of a tiny ONNX model, its benchmark (batch sweep, SLA, cost) and
 packages (the ranked zip read back, a tarball loaded by the runtime), a webhook
-receiver on loopback, and `ray job submit` against the cluster's job server.
+receiver on loopback, `ray job submit` against the cluster's job server, and the web
+dashboard in headless Chromium following a workflow as it runs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tarfile
 import time
 import zipfile
 
+import httpx
 import numpy as np
 import onnx
 import pytest
@@ -38,6 +41,7 @@ from tuning_db.database import TuningDatabase
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's, which .ci/run installs (FARM_REQUIRE_BROWSER=1); never a downloaded build
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -234,3 +238,70 @@ def test_ray_job_submit_runs_a_workflow_into_the_same_registry(farm):
     assert len(done) == 1 and done[0].state == "completed", [w.as_json() for w in done]
     (variant,) = done[0].variants()
     assert variant.kind == "x86-64-v3" and variant.metrics["agrees"] and variant.metrics["trials_measured"] <= 4
+
+
+def test_the_dashboard_in_a_real_browser_follows_a_workflow_as_it_runs(farm, tmp_path_factory):
+    """Headless Chromium (Debian's, driven by Playwright) on the live server: sign in with the form, watch the queue
+    change without reloading while the workflow runs, then its curve and task table, the model's best variant and a
+    download; a read-only viewer signed in with the link sees no control that changes anything. Screenshots are saved."""
+    if not os.path.exists(CHROMIUM):
+        missing = f"{CHROMIUM} is missing: install Debian's chromium package"
+        pytest.fail(missing) if os.environ.get("FARM_REQUIRE_BROWSER") else pytest.skip(missing)
+    from playwright.sync_api import expect, sync_playwright
+
+    client, server = farm["client"], farm["server"]
+    _, reader_token = server.user("reader@example.com", can_optimize=False)
+    project = client.create_project("dashboard")
+    project.set_member("reader@example.com", "viewer")
+    model = client.upload_model(str(farm["models"] / "tiny.onnx"), name="watched", project=project)
+    shots = tmp_path_factory.mktemp("dashboard-screenshots")
+    print(f"\ndashboard screenshots: {shots}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        admin = browser.new_context(accept_downloads=True).new_page()
+        admin.goto(server.url + "/ui/workflows")
+        expect(admin).to_have_url(re.compile(r"/ui/login\?next="))
+        admin.fill("input[name=token]", farm["token"])
+        admin.click("button[type=submit]")
+        expect(admin).to_have_url(server.url + "/ui/workflows")
+
+        workflow = model.optimize(
+            targets=["x86-64-v3"], trials=16, trials_per_task=4, stages={"package": False}, benchmark={"repeat": 10}
+        )
+        row = admin.locator(f"tr:has(a[href='/ui/workflows/{workflow.id}'])")
+        expect(row.locator(".state")).to_have_text("running", timeout=120_000)  # the page was never reloaded
+        expect(row.locator("button", has_text="Cancel")).to_be_visible()
+        admin.screenshot(path=str(shots / "workflows-running.png"), full_page=True)
+
+        reader = browser.new_context().new_page()
+        reader.goto(f"{server.url}/ui/login?token={reader_token}")
+        expect(reader).to_have_url(server.url + "/ui/workflows")
+        expect(reader.locator(f"a[href='/ui/workflows/{workflow.id}']")).to_be_visible()
+        assert reader.locator("main form, main button").count() == 0, "a read-only viewer sees no mutating control"
+        reader.screenshot(path=str(shots / "workflows-read-only.png"), full_page=True)
+
+        expect(row.locator(".state")).to_have_text("completed", timeout=600_000)
+        admin.screenshot(path=str(shots / "workflows-completed.png"), full_page=True)
+        admin.click(f"a[href='/ui/workflows/{workflow.id}']")
+        expect(admin.locator("svg.curve path.series")).to_have_count(1)
+        assert admin.locator("table.tasks tbody tr").count() > 0
+        admin.screenshot(path=str(shots / "workflow.png"), full_page=True)
+
+        admin.goto(f"{server.url}/ui/models/{model.id}")
+        (variant,) = workflow.variants()
+        best = admin.locator(f"tr.best[id='{variant.id}']")
+        expect(best).to_contain_text("x86-64-v3")
+        expect(best).to_contain_text(f"{variant.metrics['best_latency_ms']:.3g} ms")
+        with admin.expect_download() as download:
+            best.locator("a.download").first.click()
+        api = httpx.get(
+            f"{server.url}/api/v1/variants/{variant.id}/download", headers={"Authorization": f"Bearer {farm['token']}"}
+        )
+        with open(download.value.path(), "rb") as f:
+            assert f.read() == api.content
+        admin.screenshot(path=str(shots / "model.png"), full_page=True)
+        reader.goto(f"{server.url}/ui/models/{model.id}")
+        assert reader.locator("main form, main button").count() == 0
+        browser.close()

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from farm.api.ui.session import COOKIE, csrf_token
+from farm.cli.serve import dashboard_link
 from farm.registry import access, catalog, workflow_records
 from farm.registry.schema import Workflow
 
@@ -166,7 +167,7 @@ def test_a_workflow_page_draws_its_curve_tasks_profile_and_reuse(server, world):
     assert path and path.group(1).count("H") == 2  # three estimates: 16, 32, 48 trials (the first had none)
     rows = re.findall(r"<tr><td><code>(\w+)</code></td>", page)
     assert rows == ["fused_conv2d_add", "fused_dense"]  # heaviest first: weight × best time
-    assert "2,000,000" in page and "40.0" in page and "✓" in page
+    assert "2,000,000" in page and '<td class="num">40</td>' in page and "✓" in page
     done = client.get(f"/ui/workflows/{world['ids']['done']}").text
     assert "data-live" not in done and "<title>x86-64</title>" in done  # one point, at 64 trials
     assert re.findall(r"<rect [^>]*><title>(\w+): ([\d.]+) s</title>", done) == [
@@ -242,3 +243,13 @@ def test_pages_load_nothing_from_elsewhere_and_stay_out_of_the_openapi_schema(se
         text = client.get(asset).text
         assert not re.search(r"https?://|//[a-z]", text.replace("http-equiv", "")), asset
     assert not any(p.startswith("/ui") for p in httpx.get(server.url + "/openapi.json").json()["paths"])
+
+
+def test_farm_serve_prints_a_sign_in_link_that_signs_in(server, world, monkeypatch):
+    monkeypatch.setenv("FARM_API_TOKEN", world["tokens"]["owner"])
+    link = dashboard_link(server.registry, "0.0.0.0", 8000)
+    assert link == f"http://127.0.0.1:8000/ui/login?token={world['tokens']['owner']}"
+    answer = httpx.get(server.url + link.removeprefix("http://127.0.0.1:8000"))
+    assert answer.status_code == 303 and answer.headers["location"] == "/ui/workflows"
+    monkeypatch.setenv("FARM_API_TOKEN", "farm_revoked")
+    assert dashboard_link(server.registry, "::1", 80).startswith("http://[::1]:80/ui/login (sign in with an API token")
