@@ -1,6 +1,9 @@
-"""The farm's Prometheus metrics, exported through Ray (`ray.util.metrics`) and shown on the Ray dashboard.
+"""The farm's Prometheus metrics, exported through Ray (`ray.util.metrics`) on each node's metrics export port.
 
-Ray prefixes each name with `ray_`; on a node's metrics export port they read
+The Ray dashboard does not show them (its Metrics tab embeds only Ray's own Grafana
+panels): scrape them with Prometheus over Ray's service-discovery file, and chart them with
+the Grafana dashboard `farm metrics grafana-dashboard` prints (`farm.grafana`).
+Ray prefixes each name with `ray_` (`exported`); on a node's metrics export port they read
 `ray_farm_candidates_built_total{target=…}`, `ray_farm_candidates_measured_total{kind=…}`,
 `ray_farm_candidates_failed_total{target=…,stage=build|run}` (by target key: the builder
 knows no device kind),
@@ -20,6 +23,21 @@ import threading
 from tvm.ir.utils import derived_object
 from tvm.s_tir.meta_schedule.measure_callback import PyMeasureCallback
 
+# The metrics' names as this process registers them (Ray exports each as `ray_<name>`, counters with `_total`).
+BUILT, MEASURED, FAILED, RETRIED = (
+    "farm_candidates_built",
+    "farm_candidates_measured",
+    "farm_candidates_failed",
+    "farm_candidates_retried",
+)
+QUEUE_DEPTH, BEST_LATENCY = "farm_queue_depth", "farm_best_latency_seconds"
+COUNTERS = (BUILT, MEASURED, FAILED, RETRIED)
+
+
+def exported(name: str) -> str:
+    """The name a metric registered as `name` has in a Prometheus scrape of a Ray node."""
+    return f"ray_{name}_total" if name in COUNTERS else f"ray_{name}"
+
 
 class FarmMetrics:
     """The metric objects of one process."""
@@ -27,17 +45,13 @@ class FarmMetrics:
     def __init__(self) -> None:
         from ray.util.metrics import Counter, Gauge
 
-        self.built = Counter("farm_candidates_built", "Candidates compiled by the Ray builder.", tag_keys=("target",))
-        self.measured = Counter("farm_candidates_measured", "Candidates measured on a device.", tag_keys=("kind",))
-        self.failed = Counter(
-            "farm_candidates_failed", "Candidates that failed to build or run.", tag_keys=("target", "stage")
-        )
-        self.retried = Counter(
-            "farm_candidates_retried", "Measurements sent again after a device was lost.", tag_keys=("kind",)
-        )
-        self.queue_depth = Gauge("farm_queue_depth", "Measurements submitted and not yet finished.", tag_keys=("kind",))
+        self.built = Counter(BUILT, "Candidates compiled by the Ray builder.", tag_keys=("target",))
+        self.measured = Counter(MEASURED, "Candidates measured on a device.", tag_keys=("kind",))
+        self.failed = Counter(FAILED, "Candidates that failed to build or run.", tag_keys=("target", "stage"))
+        self.retried = Counter(RETRIED, "Measurements sent again after a device was lost.", tag_keys=("kind",))
+        self.queue_depth = Gauge(QUEUE_DEPTH, "Measurements submitted and not yet finished.", tag_keys=("kind",))
         self.best_latency = Gauge(
-            "farm_best_latency_seconds", "Best mean latency measured per tuning task.", tag_keys=("kind", "task")
+            BEST_LATENCY, "Best mean latency measured per tuning task.", tag_keys=("kind", "task")
         )
         self._depth: dict[str, int] = {}
         self._best: dict[tuple[str, str], float] = {}

@@ -8,6 +8,7 @@ from .admin import app as admin_app
 from .cluster import app as cluster_app
 from .db import app as db_app
 from .example import example
+from .metrics import app as metrics_app
 from .model import app as model_app
 from .output import route_warnings
 from .package import package
@@ -29,6 +30,7 @@ app.add_typer(project_app, name="project")
 app.add_typer(model_app, name="model")
 app.add_typer(packages_app, name="packages")
 app.add_typer(price_app, name="price")
+app.add_typer(metrics_app, name="metrics")
 workflow_app.command("run")(workflow_run)
 app.add_typer(workflow_app, name="workflow")
 app.command()(tune)

@@ -24,7 +24,7 @@ from tvm.s_tir.meta_schedule.runner import RunnerInput
 from cluster.builder import RayBuilder
 from cluster.launcher import free_port
 from cluster.measurement import MeasureSettings
-from cluster.metrics import PublishBestLatency
+from cluster.metrics import BEST_LATENCY, BUILT, MEASURED, QUEUE_DEPTH, PublishBestLatency, exported
 from cluster.nodes import NoDeviceError
 from cluster.priority import BACKGROUND, yield_cpu
 from cluster.runner import RayRunner
@@ -155,24 +155,23 @@ def test_a_tuning_session_measures_only_on_its_kind_and_records_where(farm_clust
         assert measure["kind"] == kind and measure["settings"] == FAST.as_json() and measure["num_threads"] == 2
 
 
-@pytest.mark.slow  # reads the metrics of the tuning sessions above
-def test_farm_metrics_reach_the_prometheus_export(farm_cluster):
+def scrape(farm_cluster, wanted: list[str], timeout_s: float = 60) -> str:
+    """The head node's Prometheus export once it holds every name in `wanted` (or the last one read, at the deadline)."""
     head = farm_cluster.cluster.head_node
     url = f"http://{head.node_ip_address}:{head.metrics_export_port}/metrics"
-    wanted = [
-        "ray_farm_candidates_built_total",
-        "ray_farm_candidates_measured_total",
-        "ray_farm_best_latency_seconds",
-        "ray_farm_queue_depth",
-    ]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout_s
     while True:
         text = urllib.request.urlopen(url, timeout=10).read().decode()
-        missing = [m for m in wanted if m not in text]
-        if not missing or time.monotonic() > deadline:
-            break
+        if all(m in text for m in wanted) or time.monotonic() > deadline:
+            return text
         time.sleep(1)
-    assert not missing, f"not exported: {missing}"
+
+
+@pytest.mark.slow  # reads the metrics of the tuning sessions above
+def test_farm_metrics_reach_the_prometheus_export(farm_cluster):
+    wanted = [exported(BUILT), exported(MEASURED), exported(BEST_LATENCY), exported(QUEUE_DEPTH)]
+    text = scrape(farm_cluster, wanted)
+    assert not [m for m in wanted if m not in text], "not exported"
     assert 'kind="x86-64-v3"' in text and 'task="main"' in text
 
 
@@ -220,3 +219,27 @@ def test_a_node_killed_mid_session_costs_retries_not_measurements(farm_cluster, 
     lost = [f.result() for f in runner.run(built_inputs(builder, runner.device_kind, n=2))]
     assert all(r.run_secs is None and "x86-64" in r.error_msg for r in lost), [(r.run_secs, r.error_msg) for r in lost]
     assert time.monotonic() - start < 120
+
+
+@pytest.mark.slow  # reads the metrics of every test above: builds and runs that failed, retries, best latencies
+def test_the_grafana_dashboard_charts_only_metrics_a_node_exports(farm_cluster):
+    from prometheus_client.parser import text_string_to_metric_families
+    from typer.testing import CliRunner
+
+    from farm.cli.main import app
+    from farm.grafana import expressions, metric_names
+
+    printed = CliRunner().invoke(app, ["metrics", "grafana-dashboard"])
+    assert printed.exit_code == 0, printed.output
+    board = json.loads(printed.stdout)
+    assert board["uid"] and board["panels"] and board["templating"]["list"][0]["type"] == "datasource"
+    for panel in board["panels"]:
+        assert panel["type"] == "timeseries" and panel["datasource"]["uid"] == "${datasource}"
+        assert set(panel["gridPos"]) == {"x", "y", "w", "h"} and len({t["refId"] for t in panel["targets"]}) == len(
+            panel["targets"]
+        )
+    named = set().union(*map(metric_names, expressions(board)))
+    text = scrape(farm_cluster, sorted(named))
+    samples = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+    assert named <= samples, f"charted but not exported: {sorted(named - samples)}"
+    assert len(named) == 6  # queue depth, built, measured, failed, retried, best latency
