@@ -44,13 +44,22 @@ def use_token_auth() -> None:
     Config.initialize("")
 
 
+_DASHBOARD: dict[str, str | None] = {"url": None}  # what `ray.init` said when this process connected
+
+
+def dashboard_url() -> str | None:
+    """The Ray dashboard's address (host:port) of the cluster this process connected to, if it runs one."""
+    return _DASHBOARD["url"]
+
+
 def connect(address: str | None = None, *, kinds: list[str] | None = None, num_cores: int | None = None) -> str:
     """Connect this process to Ray (`address`, else `$RAY_ADDRESS`, else an embedded cluster); the GCS address."""
     if not ray.is_initialized():
         use_token_auth()
         address = address or os.environ.get("RAY_ADDRESS")
         if address:
-            ray.init(address=address, namespace=NAMESPACE, logging_level="WARNING")
+            context = ray.init(address=address, namespace=NAMESPACE, logging_level="WARNING")
+            _DASHBOARD["url"] = context.dashboard_url or None
         else:
             reap_orphans()
             os.environ[EMBEDDED_VAR] = _owner_mark(psutil.Process())

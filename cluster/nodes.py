@@ -53,6 +53,8 @@ class DeviceNode:
     num_cores: int
     kind_platforms: dict[str, str] = field(default_factory=dict)
     resources: dict[str, float] = field(default_factory=dict)
+    alive: bool = True
+    metrics_port: int | None = None  # its Prometheus export (`cluster.observe`)
 
     @property
     def kinds(self) -> list[str]:
@@ -88,14 +90,21 @@ def _device_node(info: dict) -> DeviceNode:
         num_cores=int(labels.get(CORES_LABEL, 0) or 0),
         kind_platforms=platforms,
         resources=dict(info.get("Resources") or {}),
+        alive=bool(info.get("Alive")),
+        metrics_port=info.get("MetricsExportPort") or None,
     )
+
+
+def all_nodes() -> list[DeviceNode]:
+    """Every node the connected Ray cluster knows, live or dead, with or without devices."""
+    import ray
+
+    return [_device_node(n) for n in ray.nodes()]
 
 
 def live_nodes() -> list[DeviceNode]:
     """Every live node of the connected Ray cluster, with or without devices."""
-    import ray
-
-    return [_device_node(n) for n in ray.nodes() if n.get("Alive")]
+    return [n for n in all_nodes() if n.alive]
 
 
 def nodes_serving(kind: str) -> list[DeviceNode]:

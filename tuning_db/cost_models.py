@@ -66,6 +66,19 @@ class CostModelStore:
     def _descriptions(self, target_key: str) -> list[str]:
         return sorted(o.path for o in self.storage.list(self._folder(target_key) + "/") if o.path.endswith(".json"))
 
+    def saved(self, target_key: str) -> list[dict]:
+        """The descriptions of the models kept for `target_key`, oldest first (without their record ids)."""
+        out = []
+        for path in self._descriptions(target_key):
+            try:
+                meta = json.loads(self.storage.read(path))
+            except (OSError, StorageError, ValueError):
+                continue  # pruned by a concurrent save
+            out.append(
+                {k: v for k, v in meta.items() if k != "record_ids"} | {"records": len(meta.get("record_ids", ()))}
+            )
+        return out
+
     def latest(self, target_key: str, **match: str) -> SavedCostModel | None:
         """The newest model of `target_key` whose description has the given values (e.g. `tvm_version=…`), or None."""
         for path in reversed(self._descriptions(target_key)):

@@ -71,6 +71,17 @@ class TargetView:
     def __len__(self) -> int:
         return len(self._order) + self._n_added
 
+    def records_per_day(self) -> dict[str, int]:
+        """Records committed per UTC day (ISO dates, in order), each record once."""
+        days = pc.cast(self._table["created_at"].take(pa.array(self._order)), pa.date32())
+        values, ns = pc.value_counts(days).flatten()
+        counts = {d.isoformat(): n for d, n in zip(values.to_pylist(), ns.to_pylist()) if d is not None}
+        for rows in self._added.values():
+            for row in rows:
+                day = row.created_at.date().isoformat()
+                counts[day] = counts.get(day, 0) + 1
+        return dict(sorted(counts.items()))
+
     def workload_keys(self) -> list[str]:
         return sorted(set(self._slices) | set(self._added))
 

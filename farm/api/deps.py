@@ -25,6 +25,12 @@ class WorkflowService(Protocol):
     def targets(self) -> list[dict]:
         """The cluster's device kinds: `{name, platform, target, nodes}`."""
 
+    def cluster(self) -> dict:
+        """`{nodes: [...], ray_dashboard: address or None}`: each node's kinds, liveness and live farm metrics."""
+
+    def tuning_database(self) -> dict:
+        """The tuning database at a glance (`tuning_db.overview.overview`, plus its `uri`)."""
+
     def recover(self) -> None:
         """Called once at server start-up: pick up what a previous server left."""
 

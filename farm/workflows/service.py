@@ -61,6 +61,7 @@ class WorkflowService:
         self.max_running = max_running
         self.poll_s = poll_s
         self._wake = threading.Event()
+        self._overview: dict | None = None  # the tuning database at a glance, of its last version read
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -108,6 +109,26 @@ class WorkflowService:
                 )
                 entry["nodes"] += 1
         return sorted(kinds.values(), key=lambda k: k["name"])
+
+    def cluster(self) -> dict:
+        """Every node of the cluster with its kinds, liveness and farm metrics read live (`cluster.observe`), and the
+        Ray dashboard's address when the cluster runs one."""
+        from cluster.connect import dashboard_url
+        from cluster.observe import node_states
+
+        return {"nodes": node_states(), "ray_dashboard": dashboard_url()}
+
+    def tuning_database(self) -> dict:
+        """The tuning database at a glance (`tuning_db.overview`), read again only after a new commit."""
+        from tuning_db.database import TuningDatabase
+        from tuning_db.overview import overview
+
+        db = TuningDatabase(self.db_uri)
+        version = db.snapshot().version
+        cached = self._overview
+        if cached is None or cached["version"] != version:
+            cached = self._overview = {"uri": self.db_uri, **overview(db)}
+        return cached
 
     def close(self) -> None:
         """Stop dispatching (running drivers go on) and delivering webhooks."""

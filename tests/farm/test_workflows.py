@@ -304,4 +304,18 @@ def test_the_dashboard_in_a_real_browser_follows_a_workflow_as_it_runs(farm, tmp
         admin.screenshot(path=str(shots / "model.png"), full_page=True)
         reader.goto(f"{server.url}/ui/models/{model.id}")
         assert reader.locator("main form, main button").count() == 0
+
+        admin.goto(f"{server.url}/ui/cluster")
+        for kind in ("x86-64", "x86-64-v3"):
+            expect(admin.locator("table.nodes tr.alive", has_text=kind).first).to_be_visible()
+        measured = admin.locator("table.nodes td.num", has_text="x86-64-v3:")
+        assert measured.count() > 0, "the measurement counters of the x86-64-v3 nodes are read from their exports"
+        admin.screenshot(path=str(shots / "cluster.png"), full_page=True)
+        admin.goto(f"{server.url}/ui/database")
+        target_key = kind_named("x86-64-v3", CORES).target_key
+        row = admin.locator("table.targets tr", has_text=target_key)
+        expect(row).to_be_visible()
+        assert int(row.locator("td.num").first.inner_text().replace(",", "")) >= variant.metrics["trials_measured"]
+        assert admin.locator("table.largest tbody tr").count() > 0
+        admin.screenshot(path=str(shots / "database.png"), full_page=True)
         browser.close()

@@ -139,3 +139,34 @@ def scatter(points: list[tuple[str, float, float, bool]]) -> tuple[list[Dot], Ch
     chart.x_ticks = [(round(_scale(v, 0, x1, left, right), 1), _fmt(v)) for v in _ticks(0, x1)]
     chart.y_ticks = [(round(_scale(v, 0, y1, bottom, top), 1), _fmt(v)) for v in _ticks(0, y1)]
     return dots, chart
+
+
+@dataclass
+class Bar:
+    label: str
+    value: float
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+def bars(points: list[tuple[str, float]], width: int = WIDTH, height: int = 120) -> list[Bar]:
+    """(label, value) as vertical bars filling a `width`×`height` box, the tallest at full height; at most
+    `MAX_POINTS` (every n-th, the last kept)."""
+    points = thin(points)
+    if not points:
+        return []
+    top = max(v for _, v in points) or 1.0
+    step = width / len(points)
+    return [
+        Bar(
+            label,
+            value,
+            round(i * step + 1, 1),
+            round(height - height * value / top, 1),
+            round(max(step - 2, 1), 1),
+            round(height * value / top, 1),
+        )
+        for i, (label, value) in enumerate(points)
+    ]

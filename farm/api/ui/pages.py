@@ -225,6 +225,39 @@ def model_page(request: Request, model_id: str, user: PageUser, all: bool = Fals
     )
 
 
+@router.get("/cluster", response_class=HTMLResponse)
+def cluster_page(request: Request, user: PageUser) -> HTMLResponse:
+    """The cluster's nodes: device kinds and targets, liveness, measurement queues and counters read live."""
+    service = request.app.state.workflows
+    state, error = {"nodes": [], "ray_dashboard": None}, None
+    if service is not None:
+        try:
+            state = service.cluster()
+        except Exception as e:  # noqa: BLE001 - Ray's errors vary; the page says what went wrong
+            error = f"the cluster could not be read: {type(e).__name__}: {e}"
+    return render(request, user, "cluster.html", **state, error=error)
+
+
+@router.get("/database", response_class=HTMLResponse)
+def database_page(request: Request, user: PageUser) -> HTMLResponse:
+    """The tuning database: records and workloads per target, growth by day, largest workloads, saved cost models."""
+    service = request.app.state.workflows
+    db, error = None, None
+    if service is not None:
+        try:
+            db = service.tuning_database()
+        except Exception as e:  # noqa: BLE001 - storage errors vary (a folder, S3); the page says what went wrong
+            error = f"the tuning database could not be read: {type(e).__name__}: {e}"
+    growth = {}
+    for key, target in (db or {}).get("targets", {}).items():
+        total, points = 0, []
+        for day, n in target["per_day"].items():
+            total += n
+            points.append((day, total))
+        growth[key] = charts.bars(points)
+    return render(request, user, "database.html", db=db, error=error, growth=growth)
+
+
 @router.get("/variants/{variant_id}/download")
 def download_variant(request: Request, variant_id: str, user: PageUser) -> Response:
     with _session(request) as s:

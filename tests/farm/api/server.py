@@ -32,6 +32,21 @@ class RecordingWorkflows:
     def targets(self) -> list[dict]:
         return [{"name": "x86-64-v3", "platform": "cpu", "target": {"kind": "llvm", "mcpu": "haswell"}, "nodes": 2}]
 
+    def cluster(self) -> dict:
+        return {"nodes": [], "ray_dashboard": None}
+
+    def tuning_database(self) -> dict:
+        return {
+            "uri": "memory",
+            "version": 0,
+            "records": 0,
+            "workloads": 0,
+            "files": 0,
+            "bytes": 0,
+            "targets": {},
+            "largest": [],
+        }
+
     def recover(self) -> None:
         self.recovered += 1
 

@@ -226,7 +226,15 @@ def test_cancel_needs_the_forms_csrf_token_and_the_right(server, world, service)
 def test_pages_load_nothing_from_elsewhere_and_stay_out_of_the_openapi_schema(server, world):
     client = browser(server, world, "owner")
     ids = world["ids"]
-    pages = ["/ui/login", "/ui/workflows", "/ui/models", f"/ui/models/{ids['model']}", f"/ui/workflows/{ids['done']}"]
+    pages = [
+        "/ui/login",
+        "/ui/workflows",
+        "/ui/models",
+        f"/ui/models/{ids['model']}",
+        f"/ui/workflows/{ids['done']}",
+        "/ui/cluster",
+        "/ui/database",
+    ]
     assets = set()
     for path in pages:
         answer = client.get(path)
