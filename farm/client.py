@@ -30,7 +30,7 @@ import httpx
 from pydantic import BaseModel, PrivateAttr
 from typing_extensions import Self
 
-from farm.schemas import ModelOut, PackageOut, ProjectOut, VariantOut, WorkflowOut
+from farm.schemas import ModelOut, OfferOut, PackageOut, ProjectOut, VariantOut, WorkflowOut
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 PAGE = 500
@@ -167,6 +167,25 @@ class Model(_Record, ModelOut):
     def packages(self) -> list[Package]:
         """Every package built from this model's variants."""
         return self.client.packages(model_id=self.id)
+
+
+class Offer(_Record, OfferOut):
+    """A faster variant the tuning database's newer records promise for a model's best variant of a kind."""
+
+    def accept(self) -> Workflow:
+        """Start the workflow that compiles it from the records and keeps it only if it is faster on the device."""
+        self._update(self.client._request("POST", f"/offers/{self.id}/accept"))
+        return self.client.workflow(self.workflow_id)
+
+    def dismiss(self) -> Offer:
+        """Decline it."""
+        self._update(self.client._request("POST", f"/offers/{self.id}/dismiss"))
+        return self
+
+    def refresh(self) -> Offer:
+        """Read its state again (an accepted offer settles when its workflow ends)."""
+        self._update(self.client._request("GET", f"/offers/{self.id}"))
+        return self
 
 
 class Workflow(_Record, WorkflowOut):
@@ -404,6 +423,19 @@ class Client:
 
     def package(self, package_id: str) -> Package:
         return _parse(Package, self, self._request("GET", f"/packages/{package_id}"))
+
+    def offers(self, model_id: str | None = None, state: str | None = None) -> list[Offer]:
+        """Re-optimization offers of the models this user may see, newest first, of a model or in a state."""
+        params = {k: v for k, v in {"model_id": model_id, "state": state}.items() if v is not None}
+        return [_parse(Offer, self, o) for o in self._request("GET", "/offers", params=params)]
+
+    def offer(self, offer_id: str) -> Offer:
+        return _parse(Offer, self, self._request("GET", f"/offers/{offer_id}"))
+
+    def check_offers(self, threshold: float = 0.1) -> list[Offer]:
+        """Check every model's best variants against today's tuning records now (admins); the offers made."""
+        made = self._request("POST", "/offers/check", params={"threshold": threshold})
+        return [_parse(Offer, self, o) for o in made]
 
     def prices(self) -> dict[str, float]:
         """The hourly price of each device kind that has one, in US dollars."""

@@ -155,3 +155,29 @@ class WorkflowOut(Record):
     """When it ended."""
     outputs: dict[str, Any]
     """The variants, benchmarks and packages it made, by kind."""
+
+
+class OfferOut(Record):
+    id: str
+    """The offer's id."""
+    model_id: str
+    """The model it concerns."""
+    variant_id: str
+    """The model's best variant of the kind when the offer was made."""
+    kind: str
+    """The device kind."""
+    old_latency_ms: float
+    """That variant's measured latency (of the engine it runs)."""
+    estimated_latency_ms: float
+    """Its TVM latency with the tuning database's best records today, estimated without measuring."""
+    improved: list[dict[str, Any]]
+    """The workloads whose best record improved: task, workload_key, old_us, new_us, from_model."""
+    state: str = Field(description="open, accepted, dismissed, confirmed or not_confirmed.")
+    workflow_id: str | None
+    """The workflow that compiles and checks it, once accepted."""
+    result: dict[str, Any]
+    """Once closed: old and new latency, each against ONNX Runtime, the new variant's id or why it was not kept."""
+    created_at: datetime
+    """When it was made."""
+    closed_at: datetime | None
+    """When it was dismissed or settled."""

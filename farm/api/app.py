@@ -22,7 +22,7 @@ from farm.api.deps import WorkflowService
 from farm.api.docs import install_docs
 from farm.api.errors import install_error_handlers
 from farm.api.limits import BodyLimit
-from farm.api.routes import models, packages, prices, projects, system, users, variants
+from farm.api.routes import models, offers, packages, prices, projects, system, users, variants
 from farm.api.routes import workflows as workflow_routes
 from farm.api.schemas import ERROR_RESPONSES
 from farm.api.token_gate import TokenGate
@@ -79,7 +79,7 @@ def create_app(
     app.state.max_parse_memory_bytes = max_parse_memory_bytes
     app.state.upload_slots = UploadSlots(max_concurrent_uploads)
     app.state.upload_deadline_s = upload_deadline_s
-    for module in (system, users, projects, models, variants, workflow_routes, packages, prices):
+    for module in (system, users, projects, models, variants, workflow_routes, packages, prices, offers):
         app.include_router(module.router, prefix=API_PREFIX)
     install_error_handlers(app, max_upload_bytes)
     install_ui(app)

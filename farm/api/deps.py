@@ -28,6 +28,9 @@ class WorkflowService(Protocol):
     def cluster(self) -> dict:
         """`{nodes: [...], ray_dashboard: address or None}`: each node's kinds, liveness and live farm metrics."""
 
+    def check_offers(self, threshold: float) -> list[str]:
+        """Make the re-optimization offers today's tuning records justify; their ids."""
+
     def tuning_database(self) -> dict:
         """The tuning database at a glance (`tuning_db.overview.overview`, plus its `uri`)."""
 

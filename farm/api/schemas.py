@@ -257,7 +257,11 @@ class WorkflowCreate(Schema):
     targets: list[Name] = Field(
         min_length=1, max_length=MAX_KINDS, description="Device kinds to tune for, e.g. ['x86-64-v3', 'znver4']."
     )
-    trials: PositiveInt = Field(200, le=MAX_TRIALS, description="Trials to measure per kind, over all tasks.")
+    trials: NonNegativeInt = Field(
+        200,
+        le=MAX_TRIALS,
+        description="Trials to measure per kind, over all tasks; 0 compiles from the tuning database's records.",
+    )
     trials_per_task: PositiveInt | None = Field(None, le=MAX_TRIALS)
     """At most this many trials per tuning task (default: no cap)."""
     input_shapes: dict[Name, list[PositiveInt]] | None = Field(

@@ -10,6 +10,7 @@ from .db import app as db_app
 from .example import example
 from .metrics import app as metrics_app
 from .model import app as model_app
+from .offers import app as offers_app
 from .output import route_warnings
 from .package import package
 from .packages import app as packages_app
@@ -31,6 +32,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(packages_app, name="packages")
 app.add_typer(price_app, name="price")
 app.add_typer(metrics_app, name="metrics")
+app.add_typer(offers_app, name="offers")
 workflow_app.command("run")(workflow_run)
 app.add_typer(workflow_app, name="workflow")
 app.command()(tune)

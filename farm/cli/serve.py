@@ -71,6 +71,14 @@ def serve(
     upload_deadline_s: Annotated[
         float, typer.Option("--upload-deadline-s", min=1.0, help="Seconds an upload may take to arrive whole.")
     ] = 600.0,
+    offers_every_min: Annotated[
+        float,
+        typer.Option(
+            "--offers-every-min",
+            min=0.0,
+            help="Minutes between checks for re-optimization offers (0: only `farm offers check`).",
+        ),
+    ] = 10.0,
     allow_private_webhooks: Annotated[
         bool,
         typer.Option(
@@ -97,6 +105,7 @@ def serve(
         work_root=os.path.join(folder, "work"),
         max_running=max_running,
         webhooks=webhooks,
+        offer_every_s=offers_every_min * 60 or None,
     )
     err_console.print(
         f"registry {registry.engine.url}, artifacts {registry.artifacts.uri}", highlight=False, markup=False

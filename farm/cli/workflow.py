@@ -128,7 +128,12 @@ def _print(w: Workflow) -> None:
 def create(
     model_id: Annotated[str, typer.Argument(help="The model to optimize.")],
     target: Annotated[str, typer.Option("--target", help="Device kinds, comma-separated (see `farm cluster status`).")],
-    trials: Annotated[int, typer.Option("--trials", min=1, help="Trials to measure per kind, over all tasks.")] = 200,
+    trials: Annotated[
+        int,
+        typer.Option(
+            "--trials", min=0, help="Trials to measure per kind, over all tasks (0: compile from the records)."
+        ),
+    ] = 200,
     trials_per_task: Annotated[
         int | None, typer.Option("--trials-per-task", min=1, help="At most this many trials per task.")
     ] = None,

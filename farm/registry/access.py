@@ -20,7 +20,17 @@ from sqlalchemy.orm import Session
 
 from farm.registry.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from farm.registry.queries import fetch
-from farm.registry.schema import PROJECT_ROLES, Model, Package, Project, ProjectMember, User, Variant, Workflow
+from farm.registry.schema import (
+    PROJECT_ROLES,
+    Model,
+    Offer,
+    Package,
+    Project,
+    ProjectMember,
+    User,
+    Variant,
+    Workflow,
+)
 
 VIEWER, MEMBER, OWNER = PROJECT_ROLES
 
@@ -112,6 +122,11 @@ def workflow(s: Session, user: User, workflow_id: str, need: str = VIEWER) -> Wo
 def package(s: Session, user: User, package_id: str, need: str = VIEWER) -> Package:
     """The package, if the user's role on its variant's model allows `need`."""
     return _via_model(s, user, Package, package_id, lambda s, p: fetch(s, Variant, p.variant_id).model_id, need)
+
+
+def offer(s: Session, user: User, offer_id: str, need: str = VIEWER) -> Offer:
+    """The offer, if the user's role on its model allows `need`."""
+    return _via_model(s, user, Offer, offer_id, lambda s, o: o.model_id, need)
 
 
 def may_cancel(s: Session, user: User, workflow: Workflow) -> bool:

@@ -31,6 +31,7 @@ from farm.registry.schema import (
     ACTIVE_STATES,
     BenchmarkResult,
     Model,
+    Offer,
     Package,
     ProgressPoint,
     Project,
@@ -290,11 +291,26 @@ def delete_model(s: Session, model_id: str) -> None:
     s.execute(delete(Package).where(Package.variant_id.in_(variant_ids)))
     s.execute(update(Variant).where(Variant.model_id == model.id).values(workflow_id=None, parent_id=None))
     workflow_ids = select(Workflow.id).where(Workflow.model_id == model.id)
+    s.execute(delete(Offer).where(Offer.model_id == model.id))
     s.execute(delete(ProgressPoint).where(ProgressPoint.workflow_id.in_(workflow_ids)))
     s.execute(delete(Workflow).where(Workflow.model_id == model.id))
     s.execute(delete(Variant).where(Variant.model_id == model.id))
     s.delete(model)
     s.flush()
+
+
+def best_variants(variants: Iterable[Variant]) -> dict[str, Variant]:
+    """Of `variants`, the fastest per kind among tuned ones that agree with the original (by `best_latency_ms`)."""
+    best: dict[str, Variant] = {}
+    for variant in variants:
+        metrics = variant.metrics or {}
+        latency = metrics.get("best_latency_ms")
+        if variant.kind == ORIGINAL or not isinstance(latency, (int, float)) or not metrics.get("agrees", True):
+            continue
+        current = best.get(variant.kind)
+        if current is None or latency < current.metrics["best_latency_ms"]:
+            best[variant.kind] = variant
+    return best
 
 
 def list_variants(s: Session, model_id: str) -> list[Variant]:

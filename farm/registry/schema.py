@@ -238,6 +238,37 @@ class Package(Base):
     created_at: Mapped[datetime] = _created()
 
 
+OFFER_STATES = ("open", "accepted", "dismissed", "confirmed", "not_confirmed")
+
+
+class Offer(Base):
+    """A faster variant the tuning database's newer records promise for a model's best variant of a kind.
+
+    `estimated_latency_ms` is the variant's TVM latency scaled by how much the best records of
+    its workloads improved since it was compiled (nothing measured); `improved` lists those
+    workloads: task, key, old and new microseconds, the model whose tuning found the better one.
+    Accepting it starts a workflow that compiles from the records (`workflow_id`); that workflow
+    confirms it or closes it as not confirmed on the device, with both figures in `result`.
+    """
+
+    __tablename__ = "offers"
+    label = "offer"
+
+    id: Mapped[str] = _id()
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id"), nullable=False, index=True)
+    variant_id: Mapped[str] = mapped_column(ForeignKey("variants.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(128), nullable=False)
+    old_latency_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    estimated_latency_ms: Mapped[float] = mapped_column(Float, nullable=False)
+    improved: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="open", index=True)
+    workflow_id: Mapped[str | None] = mapped_column(ForeignKey("workflows.id"))
+    result: Mapped[dict] = mapped_column(JSON, nullable=False, default=dict)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = _created()
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
 class DevicePrice(Base):
     """What an hour of a device kind costs, set by an admin; benchmarks turn it into a cost per million inferences."""
 

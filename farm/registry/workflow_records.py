@@ -12,8 +12,8 @@ This module only records; running a workflow belongs to the workflow service. Ru
   a driver reporting after a cancel) is a no-op returning it, and progress reports are
   ignored; `finished_at` is set on every terminal transition.
 
-Options are checked where the registry knows their meaning (`trials`, `trials_per_task`:
-positive integers; `input_shapes`: input name → positive dimensions; `stages`: booleans
+Options are checked where the registry knows their meaning (`trials`: 0 or more, 0 compiling
+from the tuning database's records; `trials_per_task`: a positive integer; `input_shapes`: input name → positive dimensions; `stages`: booleans
 for `farm.stages`, `autotune` never false) and kept otherwise as given.
 Progress starts as `{stage: "pending", trials: 0, total: None, best_latency_ms: None}`
 per target kind; each report that moves a kind's trials or estimated latency also appends
@@ -33,6 +33,7 @@ from farm.registry.schema import (
     WORKFLOW_STATES,
     BenchmarkResult,
     Model,
+    Offer,
     Package,
     ProgressPoint,
     User,
@@ -62,9 +63,11 @@ def _targets(targets: list[str]) -> list[str]:
 def _options(options: dict) -> dict:
     if not isinstance(options, dict):
         raise InvalidInput("workflow options must be a JSON object")
-    for key in ("trials", "trials_per_task"):
-        if options.get(key) is not None and not _positive_int(options[key]):
-            raise InvalidInput(f"{key} must be a positive integer, not {options[key]!r}")
+    trials = options.get("trials")
+    if trials is not None and not (_positive_int(trials) or trials == 0 and not isinstance(trials, bool)):
+        raise InvalidInput(f"trials must be 0 (compile from the tuning database's records) or more, not {trials!r}")
+    if options.get("trials_per_task") is not None and not _positive_int(options["trials_per_task"]):
+        raise InvalidInput(f"trials_per_task must be a positive integer, not {options['trials_per_task']!r}")
     shapes = options.get("input_shapes") or {}
     if not isinstance(shapes, dict) or not all(
         isinstance(d, (list, tuple)) and d and all(_positive_int(x) for x in d) for d in shapes.values()
@@ -295,6 +298,7 @@ def fail_workflow(s: Session, workflow_id: str, error: str) -> Workflow:
     """Mark a pending or running workflow failed with the error; a no-op on a finished one."""
     done = _transition(s, workflow_id, ACTIVE_STATES, state="failed", error=str(error), finished_at=utcnow())
     if done is not None:
+        _close_offers(s, workflow_id, f"its workflow failed: {error}")
         return done
     workflow = fetch(s, Workflow, workflow_id)
     s.refresh(workflow)
@@ -319,5 +323,15 @@ def cancel_workflow(s: Session, workflow_id: str) -> Workflow:
     for cls in (Package, BenchmarkResult):
         s.execute(delete(cls).where(or_(cls.workflow_id == workflow_id, cls.variant_id.in_(made))))
     s.execute(delete(Variant).where(Variant.workflow_id == workflow_id))
+    _close_offers(s, workflow_id, "its workflow was cancelled")
     s.flush()
     return workflow
+
+
+def _close_offers(s: Session, workflow_id: str, reason: str) -> None:
+    """The offers a workflow was checking, closed as not confirmed (the workflow ended without a verdict)."""
+    s.execute(
+        update(Offer)
+        .where(Offer.workflow_id == workflow_id, Offer.state.in_(("accepted", "confirmed")))
+        .values(state="not_confirmed", result={"reason": reason}, closed_at=utcnow())
+    )

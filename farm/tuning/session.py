@@ -128,6 +128,8 @@ class SessionSummary:
     profile: dict = field(default_factory=dict)
     cost_model: dict = field(default_factory=dict)
     task_latency_us: dict[str, float] = field(default_factory=dict)
+    # by workload key: task name, weight and the best record's µs the variant was compiled with (offers compare to them)
+    workloads: dict[str, dict] = field(default_factory=dict)
     fidelity: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
@@ -308,11 +310,16 @@ class TuningSession:
             start = time.perf_counter()
             executable = compile_with_records(db, self.model, target)
             compile_s = time.perf_counter() - start
-            latency = {}
+            latency, workloads = {}, {}
             for task, key in zip(tasks, keys):
                 best_rows = db.view.top_k(key, 1)
                 if best_rows and best_rows[0].mean_secs is not None:
                     latency[task.task_name] = best_rows[0].mean_secs * 1e6
+                    workloads[key] = {
+                        "task": task.task_name,
+                        "weight": float(task.weight),
+                        "us": latency[task.task_name],
+                    }
             measured = len(db.view.record_ids_of_job(self.job_id)) - fidelity.get("measured", 0) if self.job_id else 0
         finally:
             db.close()
@@ -330,6 +337,7 @@ class TuningSession:
             profile=profile.as_json(),
             cost_model=cost_model,
             task_latency_us=latency,
+            workloads=workloads,
             fidelity=fidelity,
         )
         write_variant(executable, self.model, self.model_name, device_kind.as_json(), summary)

@@ -33,7 +33,7 @@ from concurrent.futures import FIRST_EXCEPTION, wait
 
 from ..engines.timing import FIGURES
 from ..packaging import candidate_from_folder, parse_priorities
-from ..registry import accounts, catalog, prices, workflow_records
+from ..registry import accounts, catalog, offers, prices, workflow_records
 from ..registry.database import Registry
 from ..tuning.job import BENCHMARK_FILE, TuneJob
 from .benchmark_stage import BenchmarkOptions, BenchmarkOptionsError, benchmark_variant
@@ -51,6 +51,7 @@ VARIANT_METRICS = (
     "tuning_seconds",
     "compile_seconds",
     "hybrid",
+    "workloads",
 )
 BENCHMARK_METRICS = (*FIGURES, "cost_per_million_usd", "ort_cost_per_million_usd")
 
@@ -176,6 +177,12 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
                 best_p90_ms=chosen["p90_ms"],
                 throughput_per_s=chosen["throughput_per_s"],
             )
+        verdict = None
+        if options.get("offer_id"):
+            verdict = _settle_offer(registry, workflow_id, options["offer_id"], metrics)
+            if not verdict[0]:
+                outputs["offer"] = verdict[1]
+                continue
         key = registry.artifacts.put_folder(variant_dir)
         with registry.session() as s:
             hold_running(s, workflow_id)
@@ -194,6 +201,9 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
             )
             if report is not None:
                 catalog.add_benchmark(s, variant.id, kind=kind, results=report, workflow_id=workflow_id)
+            if verdict is not None:
+                outputs["offer"] = {**verdict[1], "variant_id": variant.id}
+                offers.close_offer(s, options["offer_id"], confirmed=True, result=outputs["offer"])
             outputs["variants"][kind] = {"variant_id": variant.id, **metrics}
         candidate = candidate_from_folder(variant_dir, variant.id)
         if metrics.get("cost_per_million_usd") is not None:
@@ -208,6 +218,20 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
     for kind in targets:
         _stage(registry, workflow_id, kind, "done")
     return outputs
+
+
+def _settle_offer(registry: Registry, workflow_id: str, offer_id: str, metrics: dict) -> tuple[bool, dict]:
+    """Whether the variant measured (`metrics`) confirms the offer the workflow checks; an unconfirmed offer is closed."""
+    from ..offers import settle
+
+    with registry.session() as s:
+        old = catalog.get_variant(s, offers.get_offer(s, offer_id).variant_id).metrics
+    confirmed, figures = settle(old, metrics)
+    if not confirmed:
+        with registry.session() as s:
+            hold_running(s, workflow_id)
+            offers.close_offer(s, offer_id, confirmed=False, result=figures)
+    return confirmed, figures
 
 
 def _stage(registry: Registry, workflow_id: str, kind: str, stage: str) -> None:

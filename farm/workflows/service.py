@@ -11,6 +11,10 @@ when a workflow is submitted, it:
   own driver actor (`farm.workflows.driver`), so several models tune at once and share
   the tuning database, and a queue forms instead of oversubscribing a small cluster.
 
+Every `offer_every_s` seconds (if given; `farm serve` asks for every 10 minutes) it also
+checks for re-optimization offers (`farm.offers`) and sends each new one to its model's
+uploader's webhook.
+
 All state lives in the registry, so a restarted server picks up where the last one
 stopped (`recover`): live drivers keep running, pending workflows start.
 """
@@ -20,9 +24,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
+from ..offers import THRESHOLD
 from ..paths import data_dir, default_db_uri
-from ..registry import workflow_records
+from ..registry import accounts, catalog, offers, workflow_records
 from ..registry.database import Registry
 from ..registry.errors import Conflict, PermissionDenied
 from .driver import driver_alive, driver_name, start_driver, stop_driver
@@ -50,8 +56,11 @@ class WorkflowService:
         max_running: int = 2,
         poll_s: float = 2.0,
         webhooks: WebhookPolicy = DEFAULT_WEBHOOKS,
+        offer_every_s: float | None = None,
     ) -> None:
         self.registry = registry
+        self.offer_every_s = offer_every_s
+        self._offers_due = time.monotonic() + (offer_every_s or 0)
         self.webhooks = WebhookSender(webhooks)
         self.address = address
         self.db_uri = db_uri or default_db_uri()
@@ -187,11 +196,34 @@ class WorkflowService:
                 )
             notify(self.registry, workflow_id, self.webhooks.send)
 
+    def check_offers(self, threshold: float = THRESHOLD) -> list[str]:
+        """Make the re-optimization offers today's tuning records justify (`farm.offers`), and send each to its model's
+        uploader's webhook (once); the ids of the offers made."""
+        from ..offers import check_offers
+        from ..schemas import OfferOut
+
+        made = check_offers(self.registry, self.db_uri, threshold)
+        for offer in made:
+            with self.registry.session() as s:
+                uploader = catalog.get_model(s, offer.model_id).created_by
+                user = accounts.get_user(s, uploader) if uploader else None
+                if user is not None and user.webhook_url:
+                    payload = {"event": "offer", "offer": OfferOut.model_validate(offer).model_dump(mode="json")}
+                    self.webhooks.send(user.webhook_url, payload, user.webhook_secret)
+                    offers.mark_notified(s, offer.id)
+        return [o.id for o in made]
+
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
                 self.dispatch_once()
             except Exception:  # the dispatcher keeps going; the next poll retries
                 log.exception("workflow dispatch failed")
+            if self.offer_every_s and time.monotonic() >= self._offers_due:
+                self._offers_due = time.monotonic() + self.offer_every_s
+                try:
+                    self.check_offers()
+                except Exception:  # a database it cannot read now: the next check retries
+                    log.exception("the re-optimization offer check failed")
             self._wake.wait(self.poll_s)
             self._wake.clear()

@@ -29,6 +29,7 @@ from cluster.devices import kind_named
 from farm.client import Client, WorkflowFailed
 from farm.models.examples import resnet_cnn
 from farm.models.onnx_import import random_inputs
+from farm.registry import catalog, offers
 from farm.runtime import load_model
 from farm.workflows.driver import driver_alive, driver_name
 from farm.workflows.notify import WebhookPolicy
@@ -319,3 +320,41 @@ def test_the_dashboard_in_a_real_browser_follows_a_workflow_as_it_runs(farm, tmp
         assert admin.locator("table.largest tbody tr").count() > 0
         admin.screenshot(path=str(shots / "database.png"), full_page=True)
         browser.close()
+
+
+def test_an_accepted_offer_compiles_from_the_records_and_keeps_the_variant_only_if_faster(farm):
+    """The cluster half of offers: accepting one runs a workflow with 0 trials that measures nothing, benchmarks the
+    compiled variant and keeps it only if it beats the offered one relative to ONNX Runtime, closing the offer with
+    both figures. (When offers are made is tested over a real registry and tuning database in
+    `tests/farm/registry/test_offers.py`.)"""
+    client, registry = farm["client"], farm["server"].registry
+    model = client.upload_model(str(farm["models"] / "tiny.onnx"), name="offered")
+    first = model.optimize(targets=["x86-64-v3"], trials=8, stages={"package": False}, benchmark={"repeat": 10})
+    first.wait(timeout=600, poll=1.0)
+    (variant,) = first.variants()
+    assert variant.metrics["workloads"] and all(w["us"] > 0 for w in variant.metrics["workloads"].values())
+    with registry.session() as s:  # as `farm.offers.check_offers` makes one
+        offer_id = offers.create_offer(
+            s,
+            catalog.get_variant(s, variant.id),
+            old_latency_ms=variant.metrics["best_latency_ms"],
+            estimated_latency_ms=variant.metrics["tvm_latency_ms"] * 0.8,
+            improved=[],
+        ).id
+    workflow = client.offer(offer_id).accept()
+    assert workflow.options["trials"] == 0
+    workflow.wait(timeout=600, poll=1.0)
+    assert workflow.state == "completed", workflow.error
+    assert _job_records(farm["db"], "x86-64-v3", workflow.id) == set(), "nothing was measured anew"
+    offer = client.offer(offer_id)
+    figures = ("old_latency_ms", "old_ort_latency_ms", "new_latency_ms", "new_ort_latency_ms")
+    assert offer.state in ("confirmed", "not_confirmed") and all(offer.result[k] > 0 for k in figures), offer.result
+    assert offer.result["old_latency_ms"] == variant.metrics["best_latency_ms"]
+    made = workflow.variants()
+    if offer.state == "confirmed":
+        assert [v.id for v in made] == [offer.result["variant_id"]] and offer.result["new_vs_ort"] < offer.result[
+            "old_vs_ort"
+        ]
+    else:
+        assert made == [] and "not confirmed on the device" in offer.result["reason"]
+        assert offer.result["new_vs_ort"] >= offer.result["old_vs_ort"]

@@ -19,11 +19,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
+from farm.api.routes.offers import accept_as
 from farm.api.routes.variants import artifact_response
 from farm.api.routes.workflows import cancel_as
 from farm.api.ui import charts
 from farm.api.ui.session import COOKIE, check_csrf, csrf_token, page_user, signed_in, signed_out
-from farm.registry import access, catalog, workflow_records
+from farm.registry import access, catalog, offers, workflow_records
 from farm.registry.catalog import ORIGINAL
 from farm.registry.errors import PermissionDenied
 from farm.registry.schema import ACTIVE_STATES, Model, Project, User, Variant, Workflow, utcnow
@@ -196,15 +197,9 @@ def model_page(request: Request, model_id: str, user: PageUser, all: bool = Fals
         for p in catalog.list_packages(s, model_id=model_id):
             packages.setdefault(p.variant_id, []).append(p)
     rows = [_variant_row(v, benchmarks.get(v.id), packages.get(v.id, [])) for v in variants]
-    best: dict[str, tuple[float, str]] = {}  # kind → (latency, variant id) of its fastest verified variant
+    best = {v.id for v in catalog.best_variants(variants).values()}
     for row in rows:
-        kind, latency = row["variant"].kind, row["metrics"].get("best_latency_ms")
-        if kind == ORIGINAL or latency is None or not row["metrics"].get("agrees", True):
-            continue
-        if kind not in best or latency < best[kind][0]:
-            best[kind] = (latency, row["variant"].id)
-    for row in rows:
-        row["best"] = best.get(row["variant"].kind, (None, None))[1] == row["variant"].id
+        row["best"] = row["variant"].id in best
     shown = [r for r in rows if all or r["best"] or r["variant"].kind == ORIGINAL]
     priced = [
         (r["variant"].kind, r["metrics"]["best_latency_ms"], r["metrics"]["cost_per_million_usd"], r["best"])
@@ -256,6 +251,46 @@ def database_page(request: Request, user: PageUser) -> HTMLResponse:
             points.append((day, total))
         growth[key] = charts.bars(points)
     return render(request, user, "database.html", db=db, error=error, growth=growth)
+
+
+@router.get("/offers", response_class=HTMLResponse)
+def offers_page(request: Request, user: PageUser) -> HTMLResponse:
+    """Re-optimization offers for the user's models: estimate, improved workloads, accept or dismiss, outcomes."""
+    with _session(request) as s:
+        found = offers.list_offers(s, scope=access.visible_models(user))
+        names = dict(s.query(Model.id, Model.name).filter(Model.id.in_({o.model_id for o in found})).all())
+        may_act = {
+            o.id
+            for o in found
+            if o.state == "open" and (user.is_admin or user.can_optimize) and _role_allows(s, user, o.model_id)
+        }
+    return render(request, user, "offers.html", offers=found, names=names, may_act=may_act)
+
+
+def _role_allows(s: Session, user: User, model_id: str) -> bool:
+    role = access.model_role(s, user, catalog.get_model(s, model_id))
+    return role in (access.MEMBER, access.OWNER)
+
+
+@router.post("/offers/{offer_id}/accept", response_class=RedirectResponse)
+def accept(request: Request, offer_id: str, user: PageUser, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    if not (user.is_admin or user.can_optimize):
+        raise PermissionDenied(f"{user.email} is read-only: accepting an offer needs the can-optimize role")
+    state = request.app.state
+    offer = accept_as(state.registry, state.workflows, user, offer_id, state.max_workflows_per_user)
+    return RedirectResponse(f"/ui/workflows/{offer.workflow_id}", status_code=303)
+
+
+@router.post("/offers/{offer_id}/dismiss", response_class=RedirectResponse)
+def dismiss(request: Request, offer_id: str, user: PageUser, csrf: Annotated[str, Form()] = "") -> Response:
+    check_csrf(request, csrf)
+    if not (user.is_admin or user.can_optimize):
+        raise PermissionDenied(f"{user.email} is read-only: dismissing an offer needs the can-optimize role")
+    with request.app.state.registry.session() as s:
+        access.offer(s, user, offer_id, access.MEMBER)
+        offers.dismiss_offer(s, offer_id)
+    return RedirectResponse("/ui/offers", status_code=303)
 
 
 @router.get("/variants/{variant_id}/download")

@@ -22,6 +22,7 @@ class RecordingWorkflows:
         self.submitted: list[str] = []
         self.cancelled: list[str] = []
         self.recovered = 0
+        self.offer_checks: list[float] = []
 
     def submit(self, workflow_id: str) -> None:
         self.submitted.append(workflow_id)
@@ -34,6 +35,10 @@ class RecordingWorkflows:
 
     def cluster(self) -> dict:
         return {"nodes": [], "ray_dashboard": None}
+
+    def check_offers(self, threshold: float) -> list[str]:
+        self.offer_checks.append(threshold)
+        return []
 
     def tuning_database(self) -> dict:
         return {
