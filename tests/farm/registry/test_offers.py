@@ -10,7 +10,11 @@ import pytest
 
 from farm.offers import check_offers, estimate, settle
 from farm.registry import catalog, offers, workflow_records
+from farm.registry.accounts import update_user
 from farm.registry.errors import Conflict
+from farm.workflows.notify import WebhookPolicy
+from farm.workflows.service import WorkflowService
+from tests.farm.receivers import Receiver
 from tests.tuning_db.workloads import SMALL_TARGET, commit_record, matmul
 from tuning_db import TuningDatabase
 from tuning_db.metaschedule import ParquetDatabase
@@ -137,3 +141,23 @@ def test_an_accepted_offer_whose_workflow_ends_without_a_verdict_is_closed(regis
         assert closed.result["reason"] in ("its workflow failed: boom", "its workflow was cancelled")
         with pytest.raises(Conflict):
             offers.close_offer(s, offer.id, confirmed=True, result={})
+
+
+def test_the_server_sends_each_new_offer_to_the_uploaders_webhook_once(registry, model_id, db, user_id):
+    receiver = Receiver()
+    with registry.session() as s:
+        update_user(s, user_id, webhook_url=receiver.url)
+    tuned_variant(registry, model_id, db, key_us=100.0)
+    service = WorkflowService(registry, db_uri=db["uri"], webhooks=WebhookPolicy(allow_private=True))
+    try:
+        (offer_id,) = service.check_offers()
+        (delivered,) = receiver.wait(1)
+        assert delivered["event"] == "offer" and delivered["offer"]["id"] == offer_id
+        assert delivered["offer"]["improved"][0]["from_model"] == "sibling"
+        assert service.check_offers() == []
+        with registry.session() as s:
+            assert offers.get_offer(s, offer_id).notified_at is not None
+    finally:
+        service.close()
+        receiver.close()
+    assert len(receiver.received) == 1, "sent once"
