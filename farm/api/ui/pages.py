@@ -1,8 +1,10 @@
-"""The dashboard's pages: workflows (the queue), a workflow, models, a model, and the sign-in they need.
+"""The dashboard's pages: workflows (the queue), a workflow, models, a model, offers, the cluster, the tuning database,
+downloads, and the sign-in they need.
 
 Each page reads the registry in one read-only session, with the same access rules as the
 API (`farm.registry.access`): a user sees the workflows and models of their projects, and
-a record they may not see is a 404. Controls that change state (cancel) are rendered only
+a record they may not see is a 404. Controls that change state (cancel, accept or dismiss an
+offer) are rendered only
 for users allowed to use them, and their POST routes check the same rule and a CSRF token.
 An element of a page that carries `data-live` is refreshed in place by `static/live.js`:
 the queue always, a workflow's page while it is pending or running.
