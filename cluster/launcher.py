@@ -21,6 +21,7 @@ driver (`ray job submit --working-dir .` then fails on files that vanish mid-run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -84,9 +85,19 @@ DASHBOARD_PORT = 8265
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((LOCAL_IP, 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free now: each socket stays bound until all are chosen (ports picked one at a time can
+    repeat, and Ray refuses a node whose components share one)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            s = stack.enter_context(socket.socket())
+            s.bind((LOCAL_IP, 0))
+            ports.append(s.getsockname()[1])
+        return ports
 
 
 def dashboard_port(free_ports: bool) -> int:
@@ -136,8 +147,8 @@ def ray_start_command(spec: NodeSpec) -> list[str]:
         ]
         if spec.head:
             names.append("ray-client-server-port")
-        for name in names:
-            cmd += [f"--{name}", str(free_port())]
+        for name, port in zip(names, free_ports(len(names))):
+            cmd += [f"--{name}", str(port)]
         cmd += ["--min-worker-port", "0", "--max-worker-port", "0"]
     return cmd + list(spec.extra_args)
 

@@ -4,8 +4,9 @@ This module only records; estimating what the tuning database promises is `farm.
 and the workflow an accepted offer starts is an ordinary workflow with 0 trials whose
 options name the offer (`offer_id`). Rules:
 - a variant has at most one offer that is open or accepted;
-- after a dismissal, a variant is offered again only for an estimate at least a threshold
-  better than the dismissed one (so a user is not asked twice for the same gain);
+- after a dismissal, or a check on the device that did not confirm the gain, a variant is
+  offered again only for an estimate at least a threshold better than that one (so a user
+  is not asked twice for the same gain);
 - accepting, dismissing and closing are compare-and-set on the state, so of two racing
   changes one wins; only an open offer may be accepted or dismissed, only an accepted one
   closed.
@@ -20,15 +21,16 @@ from farm.registry.errors import Conflict, InvalidInput, NotFound
 from farm.registry.schema import OFFER_STATES, Model, Offer, Variant, utcnow
 
 PENDING_STATES = ("open", "accepted")
+SETTLED_AGAINST = ("dismissed", "not_confirmed")  # a new offer must promise clearly more than these did
 
 
 def suppressed(s: Session, variant_id: str, estimated_ms: float, threshold: float) -> bool:
-    """Whether a new offer of `estimated_ms` for the variant would repeat one it has (pending, or dismissed for about
-    as much)."""
+    """Whether a new offer of `estimated_ms` for the variant would repeat one it has (pending, or dismissed or not
+    confirmed for about as much)."""
     for state, estimate in s.execute(
         select(Offer.state, Offer.estimated_latency_ms).where(Offer.variant_id == variant_id)
     ):
-        if state in PENDING_STATES or state == "dismissed" and estimated_ms > estimate * (1 - threshold):
+        if state in PENDING_STATES or state in SETTLED_AGAINST and estimated_ms > estimate * (1 - threshold):
             return True
     return False
 

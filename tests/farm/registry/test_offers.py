@@ -141,6 +141,7 @@ def test_an_accepted_offer_whose_workflow_ends_without_a_verdict_is_closed(regis
         assert closed.result["reason"] in ("its workflow failed: boom", "its workflow was cancelled")
         with pytest.raises(Conflict):
             offers.close_offer(s, offer.id, confirmed=True, result={})
+    assert check_offers(registry, db["uri"]) == [], "not offered again for the same estimate"
 
 
 def test_the_server_sends_each_new_offer_to_the_uploaders_webhook_once(registry, model_id, db, user_id):
