@@ -28,10 +28,13 @@ from cluster.metrics import BEST_LATENCY, BUILT, MEASURED, QUEUE_DEPTH, PublishB
 from cluster.nodes import NoDeviceError
 from cluster.priority import BACKGROUND, yield_cpu
 from cluster.runner import RayRunner
+from cluster.tvm_intrinsics import import_tensor_intrinsics
 from tests.ray_cluster import OBJECT_STORE
 from tests.tuning_db.workloads import matmul
 from tuning_db import TuningDatabase
 from tuning_db.metaschedule import ParquetDatabase, measure_callbacks
+
+import_tensor_intrinsics()  # MetaSchedule runs in this process: 4 s instead of ~100 s under pytest's stack
 
 pytestmark = pytest.mark.cluster
 

@@ -13,9 +13,12 @@ from cluster.builder import RayBuilder
 from cluster.measurement import MeasureSettings
 from cluster.nodes import nodes_serving
 from cluster.runner import RayRunner
+from cluster.tvm_intrinsics import import_tensor_intrinsics
 from farm.tuning.landing import Landing, LandingSearch
 from tests.tuning_db.workloads import matmul
 from tuning_db.metaschedule import ParquetDatabase, measure_callbacks
+
+import_tensor_intrinsics()  # MetaSchedule runs in this process: 4 s instead of ~100 s under pytest's stack
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 

@@ -9,10 +9,13 @@ import tvm_ffi
 from tvm.s_tir.meta_schedule import TuneContext
 from tvm.s_tir.meta_schedule.database import TuningRecord
 
+from cluster.tvm_intrinsics import import_tensor_intrinsics
 from farm.tuning.seeding import adapt, family, similar_traces
 from tests.tuning_db.workloads import MATMUL128_TARGET, matmul, matmul128_log
 from tuning_db.metaschedule import ParquetDatabase
 from tuning_db.workload import workload_key
+
+import_tensor_intrinsics()  # MetaSchedule runs in this process: 4 s instead of ~100 s under pytest's stack
 
 
 def test_family_drops_the_numbering_of_fused_task_names():
