@@ -41,6 +41,7 @@ class Engine(ABC):
 
     name: str
     artifact: str  # the variant-folder file this engine runs
+    modules: tuple[str, ...] = ()  # what its `load` imports: a timing worker imports them while the others start too
 
     @abstractmethod
     def configs(self, cores: int) -> list[EngineConfig]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..runtime.container import HYBRID_FILE
-from ..runtime.hybrid_model import NO_SPIN
 from .base import Engine, EngineConfig, Runner, thread_counts
 from .onnxruntime_engine import OnnxRuntimeEngine
 from .tvm_engine import TvmEngine
@@ -22,11 +21,14 @@ from .tvm_engine import TvmEngine
 class HybridEngine(Engine):
     name = "hybrid"
     artifact = HYBRID_FILE
+    modules = ("tvm", "onnxruntime")
 
     def configs(self, cores: int) -> list[EngineConfig]:
         return [EngineConfig(self.name, f"hybrid-{t}t", {"num_threads": t}, t) for t in reversed(thread_counts(cores))]
 
     def worker_env(self, config: EngineConfig) -> dict[str, str]:
+        from ..runtime.hybrid_model import NO_SPIN
+
         return {**TvmEngine().worker_env(config), **NO_SPIN}
 
     def load(self, artifact: bytes, config: EngineConfig, device_type: str, inputs: list[np.ndarray]) -> Runner:

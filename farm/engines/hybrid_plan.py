@@ -154,14 +154,12 @@ def time_kernels(
     Runs wherever it is called (the farm calls it in the device's measurement worker) and
     starts one process of its own for the timing, so TVM's pool gets `cores` threads.
     """
-    from tvm.support.popen_pool import PopenWorker
-
     from ..runtime.hybrid_model import NO_SPIN
-    from .timing import environment
+    from .process import WorkerProcess
     from .tvm_engine import NUM_THREADS_VAR
 
-    with environment({NUM_THREADS_VAR: str(cores), **NO_SPIN}):
-        worker = PopenWorker()
+    worker = WorkerProcess({NUM_THREADS_VAR: str(cores), **NO_SPIN})
+    try:
         worker.send(
             _time_in_worker,
             (
@@ -175,7 +173,6 @@ def time_kernels(
             ),
             timeout=timeout_s,
         )
-    try:
         return worker.recv()
     finally:
         worker.kill()

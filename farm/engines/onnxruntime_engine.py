@@ -29,6 +29,7 @@ def inference_settings(session: dict, device_type: str = "cpu") -> dict:
 class OnnxRuntimeEngine(Engine):
     name = "onnxruntime"
     artifact = "model.onnx"
+    modules = ("onnxruntime",)
 
     def configs(self, cores: int) -> list[EngineConfig]:
         configs = [EngineConfig(self.name, "ort-default", inference_settings({}), None)]

@@ -22,6 +22,7 @@ NUM_THREADS_VAR = "TVM_NUM_THREADS"
 class TvmEngine(Engine):
     name = "tvm"
     artifact = "model.so"
+    modules = ("tvm",)
 
     def configs(self, cores: int) -> list[EngineConfig]:
         return [EngineConfig(self.name, f"tvm-{t}t", {"num_threads": t}, t) for t in reversed(thread_counts(cores))]

@@ -1,6 +1,6 @@
 """What runs inside one engine configuration's timing worker: load the engine once, then time batches of inferences.
 
-Each configuration gets a process of its own (a TVM popen worker, started with the
+Each configuration gets a process of its own (`farm.engines.process`, started with the
 configuration's environment), which keeps its loaded runner in `_RUNNER` between calls,
 so the timing rounds of `farm.engines.timing` alternate between processes without
 reloading anything.
@@ -8,7 +8,7 @@ reloading anything.
 
 from __future__ import annotations
 
-import os
+import importlib
 import time
 
 import numpy as np
@@ -18,11 +18,19 @@ from .base import EngineConfig, Runner
 _RUNNER: list[Runner] = []
 
 
+def ready(engine: str) -> None:
+    """Import what `engine` loads with (the workers of a timing do this side by side, before any of them loads)."""
+    from . import engine_named
+
+    for module in engine_named(engine).modules:
+        importlib.import_module(module)
+
+
 def prepare(
     config: dict, artifact: bytes, device_type: str, inputs: list[np.ndarray], warmup: int, budget_s: float
-) -> tuple[int, list[np.ndarray], float]:
+) -> tuple[list[np.ndarray], float]:
     """Load `config`'s engine on `artifact` and run `warmup` untimed inferences (at least one; fewer once they took a fifth of
-    `budget_s`); this process's id, the last outputs and the seconds of the last inference."""
+    `budget_s`); the last outputs and the seconds of the last inference."""
     from . import engine_named
 
     engine_config = EngineConfig(**config)
@@ -34,7 +42,7 @@ def prepare(
         outputs = runner()
         if time.perf_counter() - start > budget_s / 5:
             break
-    return os.getpid(), outputs, time.perf_counter() - last
+    return outputs, time.perf_counter() - last
 
 
 def time_runs(number: int, rewarm_s: float) -> list[float]:

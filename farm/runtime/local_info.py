@@ -12,12 +12,14 @@ import platform
 import re
 import socket
 from dataclasses import asdict, dataclass, field
-
-import tvm
+from typing import TYPE_CHECKING
 
 from .errors import DeviceError, InvalidArgumentError
 
 CPUINFO = "/proc/cpuinfo"
+if TYPE_CHECKING:
+    import tvm
+
 DEVICE_ID = re.compile(r"(cpu|cuda):(\d+)")
 
 
@@ -37,6 +39,8 @@ class DeviceInfo:
 
     def tvm_device(self) -> tvm.runtime.Device:
         """This device as TVM addresses it."""
+        import tvm
+
         return tvm.device(self.platform, self.index)
 
 
@@ -102,6 +106,8 @@ def _cpu_device() -> DeviceInfo:
 
 
 def _cuda_devices() -> list[DeviceInfo]:
+    import tvm
+
     devices = []
     while tvm.cuda(len(devices)).exist:
         index = len(devices)
@@ -115,6 +121,8 @@ def _cuda_devices() -> list[DeviceInfo]:
 
 def get_local_info() -> HostInfo:
     """This host and its devices: the CPU, then every CUDA GPU TVM can drive."""
+    import tvm
+
     return HostInfo(
         name=socket.gethostname(),
         os=platform.system(),

@@ -14,12 +14,15 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tvm
-from tvm import relax
 
 from .tensors import TensorInfo
+
+if TYPE_CHECKING:
+    import tvm
+    from tvm import relax
 
 BUILTIN_PREFIX = "vm.builtin."
 
@@ -122,6 +125,8 @@ def time_layers(vm: relax.VirtualMachine, args: list, sync: Callable[[], None], 
 
 def device_sync(device: tvm.runtime.Device) -> Callable[[], None]:
     """A function that waits for `device`'s queued work: nothing to wait for on a CPU."""
+    import tvm
+
     if device.dlpack_device_type() == tvm.cpu().dlpack_device_type():
         return lambda: None
     return device.sync
