@@ -22,6 +22,9 @@ def measured(n: int, width: int = FEATURES, seed: int = 0) -> tuple[list[np.ndar
     return [rng.random((3, width), dtype=np.float32) for _ in range(n)], (1e-4 + 1e-3 * rng.random(n)).astype("float32")
 
 
+RETRAIN_SAMPLES = 5_000  # a retrain of seconds here, predictions asked for all along (the test: 18 s, 67 s at 20,000)
+
+
 @pytest.fixture
 def server(farm_cluster, tmp_path):
     actor = CostModelServer.remote(str(tmp_path / "db"), TARGET, "target", "job", {"w": 1.0}, {})
@@ -32,7 +35,7 @@ def server(farm_cluster, tmp_path):
 
 @pytest.mark.slow
 def test_a_retrain_never_stalls_prediction_and_nothing_queued_is_lost(server):
-    ray.get(server.add.remote("w", *measured(20_000)))
+    ray.get(server.add.remote("w", *measured(RETRAIN_SAMPLES)))
     waits = []
     while ray.get(server.progress.remote())["training"]:
         start = time.perf_counter()
@@ -42,8 +45,8 @@ def test_a_retrain_never_stalls_prediction_and_nothing_queued_is_lost(server):
     assert max(waits) < 0.5, f"booster_since waited {max(waits):.2f} s on a retrain"
     version = ray.get(server.drain.remote())
     latest_version, booster, samples = ray.get(server.booster_since.remote(0))
-    assert version == latest_version >= 1 and booster and samples == 20_000
-    assert ray.get(server.progress.remote())["trials"] == 20_000
+    assert version == latest_version >= 1 and booster and samples == RETRAIN_SAMPLES
+    assert ray.get(server.progress.remote())["trials"] == RETRAIN_SAMPLES
 
 
 def test_a_failed_retrain_is_raised_to_the_next_update_and_to_drain(server):
