@@ -4,7 +4,7 @@ TVM's popen worker imports TVM before it reads its first call (2.7 s of CPU here
 of ONNX Runtime's five timing configurations paid for TVM it never used, and ran in a
 process unlike the application it stands for, which loads ONNX Runtime alone. This worker
 starts with numpy and imports the module of each function it is sent (an ONNX Runtime
-configuration is ready in ~0.6 s). The environment it starts with is the caller's plus
+configuration is ready in 0.25 s, against 2.3 s in TVM's worker: `scripts/bench_engine_timing.py`). The environment it starts with is the caller's plus
 `env`: what an engine must read before its first call (`TVM_NUM_THREADS`) is there.
 
 Calls and results travel as cloudpickle frames over two pipes of its own. Failures come

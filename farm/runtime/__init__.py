@@ -16,9 +16,10 @@ their wheels), and ONNX Runtime for a variant whose engine is ONNX Runtime
 segments); `farm.runtime.remote` runs models on the farm's
 device nodes through Ray.
 
-TVM is imported when a model that needs it loads (`HybridModel`, `Model` and `load_model`
-are imported on first use): a process that only runs ONNX Runtime, such as an ONNX Runtime
-configuration's timing worker (`farm.engines.process`), starts in 0.6 s instead of 2.7 s.
+TVM is imported on first use of `HybridModel`, `Model` or `load_model` (their modules import it):
+a process that only runs ONNX Runtime, such as an ONNX Runtime
+configuration's timing worker (`farm.engines.process`), is ready in 0.25 s instead of 2.3 s
+(`scripts/bench_engine_timing.py`).
 """
 
 import importlib
