@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from .errors import DeviceError, InvalidArgumentError
 
-CPUINFO = "/proc/cpuinfo"
 if TYPE_CHECKING:
     import tvm
 
+CPUINFO = "/proc/cpuinfo"
 DEVICE_ID = re.compile(r"(cpu|cuda):(\d+)")
 
 
