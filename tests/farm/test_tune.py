@@ -58,9 +58,10 @@ def tune(workspace, model: str, kinds: str, out: str) -> dict:
     return json.loads(proc.stdout)["targets"]
 
 
-def test_a_short_real_tune_gives_a_verified_variant_per_kind(workspace):
-    targets = tune(workspace, "tiny.onnx", "x86-64,x86-64-v3", "first")
-    assert sorted(targets) == ["x86-64", "x86-64-v3"]
+def test_a_short_real_tune_gives_a_verified_variant(workspace):
+    # one kind: `farm tune` of two kinds is the variants fixture's (tests/farm/conftest.py), searching two the workflows'
+    targets = tune(workspace, "tiny.onnx", "x86-64-v3", "first")
+    assert list(targets) == ["x86-64-v3"]
     for kind, t in targets.items():
         assert t["tasks"] > 0 and t["tasks_tuned"] == t["tasks"] and 0 < t["trials_measured"] <= 3 * t["tasks"]
         assert t["agrees"] and t["max_abs_diff"] < 1e-3 and t["tvm_latency_ms"] > 0 and t["ort_latency_ms"] > 0
