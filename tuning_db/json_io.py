@@ -19,14 +19,9 @@ import os
 import warnings
 from dataclasses import dataclass
 
-import tvm
-from tvm.s_tir.meta_schedule.database import Workload
-
 from .database import TuningDatabase
 from .log import TuningDbWarning
-from .metaschedule import record_row
 from .schema import RecordRow
-from .workload import workload_row
 
 WORKLOAD_FILE = "database_workload.json"
 RECORD_FILE = "database_tuning_record.json"
@@ -76,6 +71,12 @@ def import_json(
     skip_bad_lines: bool = False,
 ) -> dict:
     """Import `WORK_DIR/database_workload.json` and `database_tuning_record.json` into `db`."""
+    import tvm  # here, not at the top: export and the CLI's error handling need no TVM (its import takes 1.7 s)
+    from tvm.s_tir.meta_schedule.database import Workload
+
+    from .metaschedule import record_row
+    from .workload import workload_row
+
     paths = [os.path.join(work_dir, name) for name in (WORKLOAD_FILE, RECORD_FILE)]
     for p in paths:
         if not os.path.isfile(p):
