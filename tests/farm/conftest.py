@@ -26,7 +26,7 @@ def tuned_variants(tmp_path_factory) -> dict:
     """`{"model": path of the ONNX original, "out": the tune's --out folder, "kinds": {kind: variant folder}, "summary": --json}`."""
     root = tmp_path_factory.mktemp("variants")
     model = root / "tiny.onnx"
-    onnx.save(resnet_cnn(size=8, width=4, blocks=1), str(model))
+    onnx.save(resnet_cnn(size=8, width=4, blocks=0), str(model))
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     proc = subprocess.run(
         [

@@ -65,9 +65,9 @@ def farm(tmp_path_factory, farm_cluster):
     server = LiveServer(str(data), workflows=service, webhooks=receivers)
     _, token = server.user("admin@example.com", admin=True)
     models = tmp_path_factory.mktemp("models")
-    onnx.save(resnet_cnn(size=8, width=4, blocks=1), str(models / "tiny.onnx"))
-    onnx.save(resnet_cnn(size=8, width=4, blocks=1, classes=5, seed=1), str(models / "other.onnx"))
-    onnx.save(resnet_cnn(size=8, width=4, blocks=1, dynamic_batch=True), str(models / "batchable.onnx"))
+    onnx.save(resnet_cnn(size=8, width=4, blocks=0), str(models / "tiny.onnx"))
+    onnx.save(resnet_cnn(size=8, width=4, blocks=0, classes=5, seed=1), str(models / "other.onnx"))
+    onnx.save(resnet_cnn(size=8, width=4, blocks=0, dynamic_batch=True), str(models / "batchable.onnx"))
     yield {
         "server": server,
         "client": Client(server.url, token),
