@@ -61,7 +61,10 @@ def _conv2d_nchwc(
     return topi.layout_transform(out, layout, "NCHW")
 
 
-def _eligible(call: Call, block: int) -> bool:
+def plain_conv2d(call: Call) -> bool:
+    """Whether `call` is a `relax.nn.conv2d` of one group, NCHW data, OIHW weights, float32, with static shapes."""
+    if getattr(call.op, "name", "") != "relax.nn.conv2d":
+        return False
     attrs = call.attrs
     data, weight = call.args
     return (
@@ -72,8 +75,12 @@ def _eligible(call: Call, block: int) -> bool:
         and getattr(call.ty, "dtype", None) in FLOAT_TYPES
         and data.ty.dtype == weight.ty.dtype == call.ty.dtype
         and all(isinstance(d, tvm.tirx.IntImm) for d in (*data.ty.shape, *weight.ty.shape))
-        and int(data.ty.shape[1]) % block == 0
-        and int(weight.ty.shape[0]) % block == 0
+    )
+
+
+def _eligible(call: Call, block: int) -> bool:
+    return (
+        plain_conv2d(call) and int(call.args[0].ty.shape[1]) % block == 0 and int(call.args[1].ty.shape[0]) % block == 0
     )
 
 
@@ -85,7 +92,7 @@ class _Blocked(PyExprMutator):
 
     def visit_call_(self, call: Call) -> Expr:
         call = super().visit_call_(call)
-        if getattr(call.op, "name", "") != "relax.nn.conv2d" or not _eligible(call, self.block):
+        if not _eligible(call, self.block):
             return call
         b, attrs, emit = self.block, call.attrs, self.builder_
         weight = emit.emit(emit.call_te(topi.layout_transform, call.args[1], "OIHW", f"OIHW{b}i{b}o"))
