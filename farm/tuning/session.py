@@ -38,7 +38,7 @@ from tuning_db.workload import WorkloadIndex, estimate_flops
 
 from ..models.onnx_import import OnnxModel
 from ..runtime.container import file_sha256
-from . import blocked_layout, fast_math
+from . import blocked_layout, fast_math, winograd
 
 # TVM's operator lowering keeps global state (TOPI tag scopes): sessions in threads of one
 # driver extract tasks and compile one at a time, while their searches run side by side.
@@ -50,8 +50,13 @@ FIRST_ROUND_SHARE = (
 SEEDS_PER_TASK = 4  # adapted schedules of similar workloads measured first for a never-measured workload
 
 # Graph-level rewrites for the target, applied in this order before task extraction and compilation (each a no-op where it does not apply)
-GRAPH_REWRITES = {"fast_math": fast_math.rewrite, "blocked_layout": blocked_layout.rewrite}
-# those on by default: each kept only where it won end to end (`blocked_layout`'s docstring says why it is not)
+GRAPH_REWRITES = {
+    "fast_math": fast_math.rewrite,
+    "blocked_layout": blocked_layout.rewrite,
+    "winograd": winograd.rewrite,
+}
+# those on by default: each kept only where it won end to end (`blocked_layout`'s and `winograd`'s docstrings say why
+# they are not)
 DEFAULT_REWRITES = ("fast_math",)
 
 VARIANT_LIBRARY = "model.so"
