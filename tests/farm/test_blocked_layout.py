@@ -6,22 +6,21 @@ import numpy as np
 import onnx
 import pytest
 import tvm
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 from tvm import relax
 
 from cluster.devices import detect_kinds, kind_named
 from farm.models.onnx_import import from_proto, random_inputs
 from farm.tuning.blocked_layout import block_size, rewrite
-from farm.tuning.session import fused_module, relax_for
+from farm.tuning.session import relax_for
 from tests.conftest import ort_session
+from tests.farm.rewrites import computes_on_constants_alone, constants_read, conv_model, functions_named, kernel_calls
 
 
 def convolutions() -> onnx.ModelProto:
     """3 -> 16 (stays: 3 channels), 16 -> 32 strided with asymmetric padding (blocked), depthwise 32 (stays),
     32 -> 16 dilated with a bias and SiLU (blocked), over an odd-sized image."""
-    rng = np.random.default_rng(0)
     weights = {"w1": (16, 3, 3, 3), "w2": (32, 16, 3, 3), "w3": (32, 1, 3, 3), "w4": (16, 32, 3, 3), "b4": (16,)}
-    init = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32) * 0.2, n) for n, s in weights.items()]
     nodes = [
         helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
         helper.make_node("Conv", ["c1", "w2"], ["c2"], strides=[2, 2], pads=[0, 1, 1, 0]),
@@ -30,18 +29,7 @@ def convolutions() -> onnx.ModelProto:
         helper.make_node("Sigmoid", ["c4"], ["s4"]),
         helper.make_node("Mul", ["c4", "s4"], ["y"]),
     ]
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 37, 29])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
-    model = helper.make_model(
-        helper.make_graph(nodes, "convolutions", [x], [y], initializer=init),
-        opset_imports=[helper.make_opsetid("", 17)],
-    )
-    model.ir_version = 10
-    return onnx.shape_inference.infer_shapes(model)
-
-
-def blocked_functions(mod: tvm.IRModule) -> list[str]:
-    return [gv.name_hint for gv in mod.get_global_vars() if gv.name_hint.startswith("_conv2d_nchwc")]
+    return conv_model(nodes, weights, [1, 3, 37, 29])
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +45,7 @@ def blocked_on(monkeypatch):
 
 def test_it_is_off_by_default_and_named_rewrites_are_checked(model, monkeypatch):
     target = tvm.target.Target(kind_named("x86-64-v3", 2).target)
-    assert not blocked_functions(relax_for(model, target)[0])
+    assert not functions_named(relax_for(model, target)[0], "_conv2d_nchwc")
     monkeypatch.setenv("FARM_GRAPH_REWRITES", "blocked_layout,nonsense")
     with pytest.raises(ValueError, match="nonsense"):
         relax_for(model, target)
@@ -70,35 +58,24 @@ def test_plain_convolutions_are_blocked_by_the_vector_width_on_cpu_only(model):
     assert (block_size(avx2), block_size(avx512)) == (8, 16)
     for target in (avx2, avx512):
         blocked = rewrite(mod, target)
-        assert len(blocked_functions(blocked)) == 2, "the 16 -> 32 and 32 -> 16 convolutions"
+        assert len(functions_named(blocked, "_conv2d_nchwc")) == 2, "the 16 -> 32 and 32 -> 16 convolutions"
         assert blocked["main"].script().count("R.nn.conv2d(") == 2, "the 3-channel and the depthwise convolutions stay"
     gpu = tvm.target.Target(kind_named("cuda-sm80", 1).target)
     assert rewrite(mod, gpu) is mod
 
 
 def test_weights_are_packed_at_compile_time(model, blocked_on):
-    target = tvm.target.Target(kind_named("x86-64-v3", 2).target)
-    fused = fused_module(*relax_for(model, target), target)
-    calls = [
-        b.value
-        for block in fused["main"].body.blocks
-        for b in block.bindings
-        if isinstance(b.value, relax.Call) and b.value.op.name == "relax.call_tir"
-    ]
-    packed = [
-        c for c in calls if any(isinstance(a, tvm.ir.expr.Constant) and len(a.ty.shape) == 6 for a in c.args[1].fields)
-    ]
+    calls = kernel_calls(model, tvm.target.Target(kind_named("x86-64-v3", 2).target))
+    packed = [c for c in calls if any(len(a.ty.shape) == 6 for a in constants_read(c))]
     assert len(packed) == 2, "each blocked convolution reads its weights already packed (OIHW8i8o)"
-    assert all(any(isinstance(a, relax.Var) for a in c.args[1].fields) for c in calls), (
-        "no kernel computes on constants alone at run time"
-    )
+    assert not any(map(computes_on_constants_alone, calls)), "no kernel computes on constants alone at run time"
 
 
 def test_the_blocked_variant_agrees_with_onnx_runtime(model, blocked_on):
     kind = [k for k in detect_kinds() if k.platform == "cpu"][-1]
     target = tvm.target.Target(kind.target)
     mod, named = relax_for(model, target)
-    assert blocked_functions(mod)
+    assert functions_named(mod, "_conv2d_nchwc")
     executable = relax.build(relax.transform.BindParams("main", named)(mod), target=target)
     inputs = random_inputs(model.inputs)
     vm = relax.VirtualMachine(executable, tvm.cpu())

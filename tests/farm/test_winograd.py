@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 import tvm
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
 from tvm import relax
 from tvm.s_tir.meta_schedule import TuneContext
 from tvm.s_tir.meta_schedule.relax_integration import extract_tasks
@@ -18,6 +18,7 @@ from farm.models.onnx_import import from_proto, random_inputs
 from farm.tuning.session import fused_module, relax_for
 from farm.tuning.winograd import FUNCTION, LAYOUT_FREE, rewrite
 from tests.conftest import ort_session
+from tests.farm.rewrites import computes_on_constants_alone, constants_read, conv_model, functions_named, kernel_calls
 
 import_tensor_intrinsics()  # the fast way, before MetaSchedule's design spaces ask for them under pytest's deep stack
 
@@ -25,10 +26,14 @@ import_tensor_intrinsics()  # the fast way, before MetaSchedule's design spaces 
 def convolutions() -> onnx.ModelProto:
     """3 -> 8 (stays: 3 channels), 8 -> 16 (Winograd), 16 -> 16 strided (stays), 16 -> 16 1x1 (stays),
     16 -> 8 with asymmetric padding, a bias and ReLU (Winograd), over an odd-sized image (partial tiles)."""
-    rng = np.random.default_rng(0)
-    weights = {"w1": (8, 3, 3, 3), "w2": (16, 8, 3, 3), "w3": (16, 16, 3, 3), "w4": (16, 16, 1, 1), "w5": (8, 16, 3, 3)}
-    init = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32) * 0.2, n) for n, s in weights.items()]
-    init.append(numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "b5"))
+    weights = {
+        "w1": (8, 3, 3, 3),
+        "w2": (16, 8, 3, 3),
+        "w3": (16, 16, 3, 3),
+        "w4": (16, 16, 1, 1),
+        "w5": (8, 16, 3, 3),
+        "b5": (8,),
+    }
     nodes = [
         helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
         helper.make_node("Conv", ["c1", "w2"], ["c2"], pads=[1, 1, 1, 1]),
@@ -37,18 +42,7 @@ def convolutions() -> onnx.ModelProto:
         helper.make_node("Conv", ["c4", "w5", "b5"], ["c5"], pads=[0, 1, 2, 0]),
         helper.make_node("Relu", ["c5"], ["y"]),
     ]
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 21, 19])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
-    model = helper.make_model(
-        helper.make_graph(nodes, "convolutions", [x], [y], initializer=init),
-        opset_imports=[helper.make_opsetid("", 17)],
-    )
-    model.ir_version = 10
-    return onnx.shape_inference.infer_shapes(model)
-
-
-def winograd_functions(mod: tvm.IRModule) -> list[str]:
-    return [gv.name_hint for gv in mod.get_global_vars() if gv.name_hint.startswith(FUNCTION)]
+    return conv_model(nodes, weights, [1, 3, 21, 19])
 
 
 @pytest.fixture(scope="module")
@@ -64,16 +58,16 @@ def winograd_on(monkeypatch):
 
 def test_it_is_off_by_default(model):
     target = tvm.target.Target(kind_named("x86-64-v3", 2).target)
-    assert not winograd_functions(relax_for(model, target)[0])
+    assert not functions_named(relax_for(model, target)[0], FUNCTION)
 
 
 def test_only_3x3_stride_1_convolutions_past_the_first_are_rewritten_on_cpu_only(model):
     mod, _ = model.relax
     target = tvm.target.Target(kind_named("x86-64-v3", 2).target)
     rewritten = rewrite(mod, target)
-    assert len(winograd_functions(rewritten)) == 2, "the 8 -> 16 and 16 -> 8 convolutions"
+    assert len(functions_named(rewritten, FUNCTION)) == 2, "the 8 -> 16 and 16 -> 8 convolutions"
     assert rewritten["main"].script().count("R.nn.conv2d(") == 3, "the 3-channel, strided and 1x1 ones stay"
-    assert all(LAYOUT_FREE not in rewritten[name].attrs for name in winograd_functions(rewritten)), (
+    assert all(LAYOUT_FREE not in rewritten[name].attrs for name in functions_named(rewritten, FUNCTION)), (
         "the weights are read as stored, not copied into another layout on every call"
     )
     gpu = tvm.target.Target(kind_named("cuda-sm80", 1).target)
@@ -81,33 +75,17 @@ def test_only_3x3_stride_1_convolutions_past_the_first_are_rewritten_on_cpu_only
 
 
 def test_weights_are_transformed_at_compile_time(model, winograd_on):
-    target = tvm.target.Target(kind_named("x86-64-v3", 2).target)
-    fused = fused_module(*relax_for(model, target), target)
-    calls = [
-        b.value
-        for block in fused["main"].body.blocks
-        for b in block.bindings
-        if isinstance(b.value, relax.Call) and b.value.op.name == "relax.call_tir"
-    ]
-    transformed = [
-        c
-        for c in calls
-        if any(
-            isinstance(a, tvm.ir.expr.Constant) and [int(d) for d in list(a.ty.shape)[:2]] == [6, 6]
-            for a in c.args[1].fields
-        )
-    ]
+    calls = kernel_calls(model, tvm.target.Target(kind_named("x86-64-v3", 2).target))
+    transformed = [c for c in calls if any([int(d) for d in list(a.ty.shape)[:2]] == [6, 6] for a in constants_read(c))]
     assert len(transformed) == 2, "each Winograd convolution reads its weights already transformed (6x6 per tile)"
-    assert all(any(isinstance(a, relax.Var) for a in c.args[1].fields) for c in calls), (
-        "no kernel computes on constants alone at run time"
-    )
+    assert not any(map(computes_on_constants_alone, calls)), "no kernel computes on constants alone at run time"
 
 
 def test_the_winograd_variant_agrees_with_onnx_runtime(model, winograd_on):
     kind = [k for k in detect_kinds() if k.platform == "cpu"][-1]
     target = tvm.target.Target(kind.target)
     mod, named = relax_for(model, target)
-    assert winograd_functions(mod)
+    assert functions_named(mod, FUNCTION)
     executable = relax.build(relax.transform.BindParams("main", named)(mod), target=target)
     inputs = random_inputs(model.inputs)
     got = relax.VirtualMachine(executable, tvm.cpu())["main"](tvm.runtime.tensor(inputs["x"])).numpy()
