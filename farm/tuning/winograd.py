@@ -14,7 +14,7 @@ run each on this 2-core AVX-512 machine (`scripts/bench_vs_ort.py --models squee
 --budgets 300 --rewrites fast_math`, then `fast_math,winograd`): its eight 3x3 expand
 convolutions (each with its ReLU and concat) ran 3.04x ONNX Runtime's time (geometric
 mean, per kernel, timed on the device) and 2.10x with Winograd (from 2.13x to 1.01x on
-the best one, 1.7-2.3x better on five of eight, 15-25 % worse on three); the model's TVM
+the best one, 1.7-2.4x better on five of eight, 14-22 % worse on three); the model's TVM
 variant went from 0.330 to 0.358 of ONNX Runtime's speed in the same runs, within this
 machine's noise, while the search slowed from 51.2 to 25.3 trials per minute (a Winograd
 task's design space schedules five stages), so other tasks got fewer good schedules in
