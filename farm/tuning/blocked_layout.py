@@ -35,11 +35,11 @@ one of an image model (3 input channels), stay as they were. CPU (LLVM) targets 
 from __future__ import annotations
 
 import tvm
-from tvm import relax, te, topi
+from tvm import te, topi
 from tvm.relax import Call, Expr, PyExprMutator, expr_functor
 from tvm.target import codegen
 
-FLOAT_TYPES = ("float32",)
+from .graph_rewrite import mutate, plain_conv2d
 
 
 def block_size(target: tvm.target.Target) -> int:
@@ -59,23 +59,6 @@ def _conv2d_nchwc(
     blocked = topi.layout_transform(data, "NCHW", layout)
     out = topi.nn.conv2d_NCHWc(blocked, weight, strides, padding, dilation, layout, layout, data.dtype)
     return topi.layout_transform(out, layout, "NCHW")
-
-
-def plain_conv2d(call: Call) -> bool:
-    """Whether `call` is a `relax.nn.conv2d` of one group, NCHW data, OIHW weights, float32, with static shapes."""
-    if getattr(call.op, "name", "") != "relax.nn.conv2d":
-        return False
-    attrs = call.attrs
-    data, weight = call.args
-    return (
-        attrs.groups == 1
-        and attrs.data_layout == "NCHW"
-        and attrs.kernel_layout == "OIHW"
-        and attrs.out_layout == "NCHW"
-        and getattr(call.ty, "dtype", None) in FLOAT_TYPES
-        and data.ty.dtype == weight.ty.dtype == call.ty.dtype
-        and all(isinstance(d, tvm.tirx.IntImm) for d in (*data.ty.shape, *weight.ty.shape))
-    )
 
 
 def _eligible(call: Call, block: int) -> bool:
@@ -113,7 +96,4 @@ def rewrite(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
         return mod
     mutator = _Blocked(mod, block_size(target))
     with target:  # TOPI's conv2d_NCHWc asks for the current target
-        for gv, func in mod.functions_items():
-            if isinstance(func, relax.Function):
-                mutator.builder_.update_func(gv, mutator.visit_expr(func))
-        return mutator.builder_.get()
+        return mutate(mod, mutator)

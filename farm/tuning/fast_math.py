@@ -20,8 +20,10 @@ approximation that disagreed would never be chosen.
 from __future__ import annotations
 
 import tvm
-from tvm import relax, te, topi
+from tvm import te, topi
 from tvm.relax import Call, Expr, PyExprMutator, expr_functor
+
+from .graph_rewrite import mutate
 
 
 def _fast_sigmoid(x: te.Tensor) -> te.Tensor:
@@ -56,8 +58,4 @@ def rewrite(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
     """`mod` with its float32 transcendental operators replaced by fast ones where `target` gains from it; else `mod`."""
     if not applies_to(target):
         return mod
-    mutator = _FastMath(mod)
-    for gv, func in mod.functions_items():
-        if isinstance(func, relax.Function):
-            mutator.builder_.update_func(gv, mutator.visit_expr(func))
-    return mutator.builder_.get()
+    return mutate(mod, _FastMath(mod))

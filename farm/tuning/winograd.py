@@ -20,7 +20,7 @@ machine's noise, while the search slowed from 51.2 to 25.3 trials per minute (a 
 task's design space schedules five stages), so other tasks got fewer good schedules in
 the same time.
 
-`rewrite` replaces every eligible `relax.nn.conv2d` (`blocked_layout.plain_conv2d`: one
+`rewrite` replaces every eligible `relax.nn.conv2d` (`graph_rewrite.plain_conv2d`: one
 group, NCHW, OIHW, float32, static shapes; and 3x3, stride 1, no dilation, at least
 `MIN_CHANNELS` input channels, so not an image model's first convolution) by TOPI's
 Winograd compute on weights transformed by a separate call on the bound constant, which
@@ -33,10 +33,10 @@ so the tuned schedule reads them as they are stored. CPU (LLVM) targets only.
 from __future__ import annotations
 
 import tvm
-from tvm import relax, te, topi
+from tvm import te, topi
 from tvm.relax import Call, Expr, PyExprMutator, expr_functor
 
-from .blocked_layout import plain_conv2d
+from .graph_rewrite import mutate, plain_conv2d
 
 TILE = 4  # output tile edge: TOPI's public Winograd compute uses F(4x4, 3x3)
 MIN_CHANNELS = 8
@@ -105,11 +105,7 @@ def rewrite(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
     """`mod` with its eligible 3x3 convolutions computed with Winograd where `target` is a CPU; else `mod`."""
     if not applies_to(target):
         return mod
-    mutator = _Winograd(mod)
-    for gv, func in mod.functions_items():
-        if isinstance(func, relax.Function):
-            mutator.builder_.update_func(gv, mutator.visit_expr(func))
-    out = mutator.builder_.get()
+    out = mutate(mod, _Winograd(mod))
     for gv, func in out.functions_items():
         if gv.name_hint.startswith(FUNCTION) and isinstance(func, tvm.tirx.PrimFunc) and LAYOUT_FREE in func.attrs:
             out[gv] = func.without_attr(LAYOUT_FREE)
