@@ -99,8 +99,12 @@ class _Worker:
 
         self.config, self.timeout_s = config, timeout_s
         self.worker = WorkerProcess(engine_named(config.engine).worker_env(config))
-        self.process = psutil.Process(self.worker.pid)
-        self.worker.send(ready, (config.engine,), timeout=timeout_s)
+        try:
+            self.process = psutil.Process(self.worker.pid)
+            self.worker.send(ready, (config.engine,), timeout=timeout_s)
+        except BaseException:  # a worker that died at once is not in the caller's list yet: nobody else would kill it
+            self.worker.kill()
+            raise
 
     def start(
         self, artifact: bytes, device_type: str, inputs: list[np.ndarray], warmup: int, budget_s: float
