@@ -160,7 +160,7 @@ def hybrid_figures(summary: dict, entry) -> dict:
     if "error" in plan:
         out["error"] = plan["error"]
     out["kernels"] = [
-        {k: kernel.get(k) for k in ("name", "engine", "tvm_us", "onnxruntime_us", "agrees")}
+        {k: kernel.get(k) for k in ("name", "op_types", "engine", "tvm_us", "onnxruntime_us", "agrees")}
         for kernel in plan.get("kernels", [])
     ]
     if "hybrid" in summary["engines"]:
