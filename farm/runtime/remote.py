@@ -100,7 +100,7 @@ class RemoteModel(ModelView):
     def __init__(
         self, actor: ray.actor.ActorHandle, container: ModelFolder, kind: str, node_id: str, loaded: dict
     ) -> None:
-        self._actor = actor
+        self._actor: ray.actor.ActorHandle | None = actor
         self._container = container
         self.kind = kind
         self.node_id = node_id
@@ -110,15 +110,23 @@ class RemoteModel(ModelView):
     def run(self, inputs: list | tuple | dict) -> dict[str, np.ndarray]:
         """One inference on the device node (inputs checked here first): the outputs by name."""
         arrays = ordered_arrays("input", self._container.inputs, inputs)
-        return _get(self._actor.run.remote(dict(zip(self.input_names, arrays))), f"inference of {self.name!r}")
+        return _get(self._live().run.remote(dict(zip(self.input_names, arrays))), f"inference of {self.name!r}")
 
     def profile(self, repeat: int = 10, warmup: int = 2) -> ProfileResult:
         """`Model.profile` on the device node; the result carries the node's id."""
-        return _get(self._actor.profile.remote(repeat, warmup), f"profiling {self.name!r}")
+        return _get(self._live().profile.remote(repeat, warmup), f"profiling {self.name!r}")
+
+    def _live(self) -> ray.actor.ActorHandle:
+        """The actor, or `RemoteError` once closed (`ray.kill` is asynchronous: a call right after it could still run)."""
+        if self._actor is None:
+            raise RemoteError(f"{self.name!r} was closed")
+        return self._actor
 
     def close(self) -> None:
-        """Stop the actor (further calls raise `RemoteError`)."""
-        ray.kill(self._actor)
+        """Stop the actor; further calls raise `RemoteError`. Closing twice does nothing."""
+        if self._actor is not None:
+            ray.kill(self._actor)
+            self._actor = None
 
     def __enter__(self):
         return self
