@@ -103,7 +103,7 @@ class _Worker:
             self.process = psutil.Process(self.worker.pid)
             self.worker.send(ready, (config.engine,), timeout=timeout_s)
         except BaseException:  # a worker that died at once is not in the caller's list yet: nobody else would kill it
-            self.worker.kill()
+            self.close()
             raise
 
     def start(
