@@ -16,7 +16,16 @@ SENT = (
 
 
 def folder_bytes(path: str) -> int:
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+    """Bytes of the files under `path`; a file removed while it is being counted counts as empty (a watcher reads the
+    folder while the server writes and removes its spool files)."""
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.path.getsize(os.path.join(folder, name))
+            except FileNotFoundError:
+                pass
+    return total
 
 
 def upload_without_waiting(url: str, authorization: str | None) -> bytes:
