@@ -159,10 +159,7 @@ def hybrid_figures(summary: dict, entry) -> dict:
     }
     if "error" in plan:
         out["error"] = plan["error"]
-    out["kernels"] = [
-        {k: kernel.get(k) for k in ("name", "op_types", "engine", "tvm_us", "onnxruntime_us", "agrees")}
-        for kernel in plan.get("kernels", [])
-    ]
+    out["kernels"] = plan.get("kernels", [])  # as `farm.engines.variant.plan_summary` gives them
     if "hybrid" in summary["engines"]:
         e = summary["engines"]["hybrid"]
         out.update(entry(e["latency_ms"], e["p90_ms"], e["threads"]), agrees=e["agrees"])

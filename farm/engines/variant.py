@@ -5,7 +5,7 @@ engines) and, when the farm built one, the hybrid's plan archive; its metadata g
 `engine` (the chosen one), `engines` (per engine: latency, p90, agreement, threads,
 settings of its fastest configuration), the ONNX model's and the archive's names and
 SHA-256, and `hybrid` (`plan_summary`: which kernels run where, each kernel's two
-timings). The metadata is replaced atomically and last, as `write_variant` wrote it.
+timings, back to back and at a crossing). The metadata is replaced atomically and last, as `write_variant` wrote it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,18 @@ import os
 from ..runtime.container import HYBRID_FILE, METADATA, ONNX_FILE, file_sha256
 
 ENGINE_FIELDS = ("latency_ms", "p90_ms", "agrees", "threads", "config", "settings")
-KERNEL_FIELDS = ("index", "name", "op_types", "engine", "tvm_us", "onnxruntime_us", "agrees", "tvm_error")
+KERNEL_FIELDS = (
+    "index",
+    "name",
+    "op_types",
+    "engine",
+    "tvm_us",
+    "onnxruntime_us",
+    "tvm_crossing_us",
+    "onnxruntime_crossing_us",
+    "agrees",
+    "tvm_error",
+)
 PLAN_FIELDS = ("built", "error", "threads", "kernels_per_engine", "estimated_ms")
 
 
