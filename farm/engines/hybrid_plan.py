@@ -207,9 +207,7 @@ def time_kernels(
 
 def tvm_cost(timing: dict) -> float:
     """What running a kernel on TVM among ONNX Runtime kernels costs (us): its time right after ONNX Runtime, plus what the
-    ONNX Runtime kernel after it loses to the crossing back. Timings without crossings (`_time_crossings`): TVM's own."""
-    if "tvm_crossing_us" not in timing:
-        return timing["tvm_us"]
+    ONNX Runtime kernel after it loses to the crossing back (`_time_crossings`)."""
     return timing["tvm_crossing_us"] + max(0.0, timing["onnxruntime_crossing_us"] - timing["onnxruntime_us"])
 
 

@@ -80,8 +80,10 @@ def mixed_hybrid(model_path: str, target: dict, db_path: str) -> tuple[dict, byt
             return exported_library(compile_with_records(db, from_proto(proto), tvm_target))
 
         candidates = kernel_candidates(segmenter, compile_tvm)
+        tvm_us = [1.0 if i % 4 < 2 else 3.0 for i in range(len(candidates))]
         timings = [
-            {"agrees": True, "tvm_us": 1.0 if i % 4 < 2 else 3.0, "onnxruntime_us": 2.0} for i in range(len(candidates))
+            {"agrees": True, "tvm_us": t, "tvm_crossing_us": t, "onnxruntime_us": 2.0, "onnxruntime_crossing_us": 2.0}
+            for t in tvm_us
         ]
         return plan_segments(segmenter, candidates, timings, compile_tvm, threads=1)
     finally:

@@ -116,10 +116,10 @@ def test_each_kernel_is_timed_in_both_engines_and_planned_on_the_faster_agreeing
 
 def test_a_kernel_whose_tvm_outputs_disagree_or_that_tvm_cannot_compile_stays_on_onnx_runtime():
     timings = [
-        {"agrees": True, "tvm_us": 1.0, "onnxruntime_us": 2.0},
-        {"agrees": False, "tvm_us": 1.0, "onnxruntime_us": 2.0},
+        {"agrees": True, "tvm_us": 1.0, "onnxruntime_us": 2.0, "tvm_crossing_us": 1.0, "onnxruntime_crossing_us": 2.0},
+        {"agrees": False, "tvm_us": 1.0, "onnxruntime_us": 2.0, "tvm_crossing_us": 1.0, "onnxruntime_crossing_us": 2.0},
         {"onnxruntime_us": 2.0},
-        {"agrees": True, "tvm_us": 3.0, "onnxruntime_us": 2.0},
+        {"agrees": True, "tvm_us": 3.0, "onnxruntime_us": 2.0, "tvm_crossing_us": 3.0, "onnxruntime_crossing_us": 2.0},
     ]
     assert choose(timings) == ["tvm", "onnxruntime", "onnxruntime", "onnxruntime"]
 
