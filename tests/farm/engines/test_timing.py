@@ -30,6 +30,7 @@ HONEST_TOLERANCE = 0.10
 # (the scheduler had not yet spread its two threads over the two cores); ten warm-up runs were not enough.
 ALONE_WARMUP_S = 0.5
 ALONE_PROCESSES = 6
+ATTEMPTS = 2
 
 ALONE = r"""
 import json, sys, time
@@ -77,8 +78,11 @@ def model_files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def timed(model_files):
-    artifacts = {"model.so": model_files["library"].read_bytes(), "model.onnx": model_files["onnx"].read_bytes()}
-    return time_engines(artifacts, model_files["inputs"], cores=CORES, warmup=10, repeat=100)
+    return time_engines(_artifacts(model_files), model_files["inputs"], cores=CORES, warmup=10, repeat=100)
+
+
+def _artifacts(model_files) -> dict[str, bytes]:
+    return {"model.so": model_files["library"].read_bytes(), "model.onnx": model_files["onnx"].read_bytes()}
 
 
 def test_engines_are_found_by_name_and_list_their_default_first():
@@ -149,25 +153,35 @@ def _alone(engine: str, model: str, npz: str, threads: int | None) -> float:
     return json.loads(proc.stdout)
 
 
+def _inside(figure: float, band: list[float]) -> bool:
+    return (1 - HONEST_TOLERANCE) * min(band) <= figure <= (1 + HONEST_TOLERANCE) * max(band)
+
+
 def test_the_farm_figures_hold_for_each_engine_timed_alone_in_a_fresh_process(timed, model_files):
-    """Within 10% of the band that up to six fresh processes timing the engine alone span.
+    """Within 10% of the band that up to six fresh processes timing the engine alone span, right after the farm's timing.
 
     A fresh process alone varies by itself (one 0.45 ms ONNX Runtime session read 0.39-0.53 ms from one process to the
     next; in one CI run three read 0.40-0.46 ms and the farm 0.36 ms), so the band of three is too narrow to hold a
     figure that is honest. Processes are added, the engines taking turns, until the farm's figure is inside the band or
-    six have been timed: the criterion is the band of six, reached early when three suffice."""
-    tvm_threads = timed["engines"]["tvm"]["threads"]
-    farm = {"onnxruntime": timed["ort_latency_ms"], "tvm": timed["tvm_latency_ms"]}
-    files = {"onnxruntime": (model_files["onnx"], None), "tvm": (model_files["library"], tvm_threads)}
-    alone: dict[str, list[float]] = {"onnxruntime": [], "tvm": []}
-
-    def inside(engine: str) -> bool:
-        figures = alone[engine]
-        return (1 - HONEST_TOLERANCE) * min(figures) <= farm[engine] <= (1 + HONEST_TOLERANCE) * max(figures)
-
-    for n in range(ALONE_PROCESSES):
-        for engine, (path, threads) in files.items():
-            if n < 3 or not inside(engine):
-                alone[engine].append(_alone(engine, str(path), str(model_files["npz"]), threads))
-    for engine in alone:
-        assert inside(engine), (engine, farm, alone)
+    six have been timed. The machine drifts too (in another CI run the farm's TVM read 25.1 ms and six processes just
+    after it 21.7-22.3 ms, where this machine reads 18.5 ms for both): when the band of six does not hold the farm's
+    figure, the farm times again and a new band follows it. A bias of the farm's timing shows in every attempt; a
+    passing slowness of the machine does not."""
+    files = {
+        "onnxruntime": (model_files["onnx"], None),
+        "tvm": (model_files["library"], timed["engines"]["tvm"]["threads"]),
+    }
+    attempts = []
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            timed = time_engines(_artifacts(model_files), model_files["inputs"], cores=CORES, warmup=10, repeat=100)
+        farm = {"onnxruntime": timed["ort_latency_ms"], "tvm": timed["tvm_latency_ms"]}
+        alone: dict[str, list[float]] = {"onnxruntime": [], "tvm": []}
+        for n in range(ALONE_PROCESSES):
+            for engine, (path, threads) in files.items():
+                if n < 3 or not _inside(farm[engine], alone[engine]):
+                    alone[engine].append(_alone(engine, str(path), str(model_files["npz"]), threads))
+        attempts.append((farm, alone))
+        if all(_inside(farm[engine], alone[engine]) for engine in alone):
+            return
+    pytest.fail(f"the farm's figures left the band of fresh processes in all {ATTEMPTS} attempts: {attempts}")
