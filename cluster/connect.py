@@ -14,6 +14,8 @@ Ray first ends those whose owner is gone (`reap_orphans`); nothing else is touch
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import psutil
 import ray
@@ -25,6 +27,9 @@ from .nodes import node_labels
 EMBEDDED_OBJECT_STORE_BYTES = 512 * 2**20
 EMBEDDED_VAR = "FARM_EMBEDDED_RAY"  # "<pid>:<start time>" of the driver that started an embedded Ray, in its processes' environment
 AUTH_MODE_VAR = "RAY_AUTH_MODE"
+TOKEN_VARS = ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")  # where Ray looks for a token before its default file
+DEFAULT_TOKEN_PATH = os.path.join("~", ".ray", "auth_token")
+RAY_CLI = os.path.join(os.path.dirname(sys.executable), "ray")  # the `ray` command of the Python the farm runs in
 
 
 def use_token_auth() -> None:
@@ -42,6 +47,25 @@ def use_token_auth() -> None:
     from ray._raylet import Config
 
     Config.initialize("")
+
+
+def ensure_token() -> None:
+    """Give a cluster started here a token when token authentication is on and Ray would find none.
+
+    Only an embedded `ray.init()` writes Ray's default token file by itself; `ray start
+    --head` refuses to start without a token, and a head started in-process (the tests'
+    `ray.cluster_utils.Cluster`) aborts in its GCS. So on a machine where no embedded Ray
+    has run yet, a head needs one: Ray's own `ray get-auth-token --generate` writes it
+    (`~/.ray/auth_token`, which Ray's token-auth guide says to copy to the other machines).
+    Nothing happens when the user chose where the token is (`RAY_AUTH_TOKEN`,
+    `RAY_AUTH_TOKEN_PATH`) or turned authentication off.
+    """
+    if os.environ.get(AUTH_MODE_VAR, "token") != "token" or any(os.environ.get(v) for v in TOKEN_VARS):
+        return
+    if not os.path.exists(os.path.expanduser(DEFAULT_TOKEN_PATH)):
+        proc = subprocess.run([RAY_CLI, "get-auth-token", "--generate"], capture_output=True, text=True, check=False)
+        if proc.returncode:
+            raise RuntimeError(f"Ray could not write an authentication token:\n{proc.stderr[-2000:]}")
 
 
 _DASHBOARD: dict[str, str | None] = {"url": None}  # what `ray.init` said when this process connected

@@ -29,14 +29,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 
 import psutil
 
-from .connect import AUTH_MODE_VAR
+from .connect import AUTH_MODE_VAR, RAY_CLI, ensure_token
 from .devices import DeviceKind
 from .nodes import labels_arg, node_labels
 
@@ -113,7 +112,7 @@ def dashboard_port(free_ports: bool) -> int:
 
 def ray_start_command(spec: NodeSpec) -> list[str]:
     """The `ray start --block …` command line of a node."""
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ray"), "start", "--block", "--disable-usage-stats"]
+    cmd = [RAY_CLI, "start", "--block", "--disable-usage-stats"]
     if spec.head:
         cmd += [
             "--head",
@@ -242,6 +241,8 @@ def launch(spec: NodeSpec, state_dir: str, timeout_s: float = 120.0) -> StartedN
     """Start one node and wait until Ray reports it running; `ClusterError` with its log's tail if it does not (or
     `check_auth`'s, before anything starts)."""
     check_auth(spec)
+    if spec.head:
+        ensure_token()
     log_dir = os.path.join(state_dir, "logs")
     os.makedirs(log_dir, exist_ok=True)
     role = "head" if spec.head else "-".join(k.name for k in spec.kinds) or "worker"

@@ -18,7 +18,7 @@ import tempfile
 import ray
 from ray.cluster_utils import Cluster
 
-from cluster.connect import use_token_auth
+from cluster.connect import ensure_token, use_token_auth
 from cluster.devices import resolve_kinds
 from cluster.launcher import free_port
 from cluster.nodes import node_labels
@@ -39,6 +39,7 @@ class FarmCluster:
 
     def __init__(self) -> None:
         use_token_auth()
+        ensure_token()
         self.cluster = Cluster(
             initialize_head=True,
             head_node_args={

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 
 import psutil
@@ -16,8 +17,11 @@ from cluster.launcher import NodeSpec, check_auth, free_port, ray_start_command
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 
+FARM = os.path.join(os.path.dirname(sys.executable), "farm")  # not a shim that looks for itself under $HOME
+
+
 def farm(*args: str, env: dict, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["farm", *args], capture_output=True, text=True, timeout=300, env=env, check=False)
+    proc = subprocess.run([FARM, *args], capture_output=True, text=True, timeout=300, env=env, check=False)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -47,7 +51,11 @@ def foreign_ray(tmp_path):
 
 
 def test_local_cluster_lists_its_kinds_and_stops_only_what_it_started(tmp_path, foreign_ray):
-    env = {**os.environ, "FARM_DATA_DIR": str(tmp_path)}
+    """On a machine where no Ray has run yet (a home without `~/.ray`): `ray start --head` refuses to start without a
+    token, so the farm has Ray write one first."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "FARM_DATA_DIR": str(tmp_path), "HOME": str(home)}
     env.pop("RAY_ADDRESS", None)
     before = ray_processes()
     assert before
@@ -74,7 +82,7 @@ def test_local_cluster_lists_its_kinds_and_stops_only_what_it_started(tmp_path, 
             node = by_kind[kind.name]
             assert node["kinds"] == [kind.name] and node["node_id"]
             assert node["targets"][kind.name] == json.loads(kind.target_json)
-        assert ray_processes() - before
+        assert ray_processes() - before and (home / ".ray" / "auth_token").stat().st_size
     finally:
         stopped = json.loads(farm("cluster", "stop", "--json", env=env).stdout)["stopped"]
     assert len(stopped) == 3 and sum(n["head"] for n in stopped) == 1
