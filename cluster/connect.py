@@ -32,6 +32,11 @@ DEFAULT_TOKEN_PATH = os.path.join("~", ".ray", "auth_token")
 RAY_CLI = os.path.join(os.path.dirname(sys.executable), "ray")  # the `ray` command of the Python the farm runs in
 
 
+def auth_mode() -> str:
+    """Ray's authentication mode for what the farm starts: the user's `RAY_AUTH_MODE`, else token authentication."""
+    return os.environ.get(AUTH_MODE_VAR, "token")
+
+
 def use_token_auth() -> None:
     """Speak Ray's token authentication unless the user chose a mode.
 
@@ -60,7 +65,7 @@ def ensure_token() -> None:
     Nothing happens when the user chose where the token is (`RAY_AUTH_TOKEN`,
     `RAY_AUTH_TOKEN_PATH`) or turned authentication off.
     """
-    if os.environ.get(AUTH_MODE_VAR, "token") != "token" or any(os.environ.get(v) for v in TOKEN_VARS):
+    if auth_mode() != "token" or any(os.environ.get(v) for v in TOKEN_VARS):
         return
     if not os.path.exists(os.path.expanduser(DEFAULT_TOKEN_PATH)):
         proc = subprocess.run([RAY_CLI, "get-auth-token", "--generate"], capture_output=True, text=True, check=False)

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 
 import psutil
 
-from .connect import AUTH_MODE_VAR, RAY_CLI, ensure_token
+from .connect import AUTH_MODE_VAR, RAY_CLI, auth_mode, ensure_token
 from .devices import DeviceKind
 from .nodes import labels_arg, node_labels
 
@@ -220,7 +220,7 @@ def _node_env() -> dict[str, str]:
     worker joining it, which is then refused; one explicit mode for every node avoids
     that. Nodes on other machines need the same token (Ray's token-auth guide).
     """
-    return {**os.environ, AUTH_MODE_VAR: os.environ.get(AUTH_MODE_VAR, "token")}
+    return {**os.environ, AUTH_MODE_VAR: auth_mode()}
 
 
 def check_auth(spec: NodeSpec) -> None:
@@ -229,7 +229,7 @@ def check_auth(spec: NodeSpec) -> None:
     Whoever reaches an unauthenticated head's ports (GCS, dashboard, job server) can run any
     code on every node of the cluster, so turning authentication off is a choice made out loud.
     """
-    mode = _node_env()[AUTH_MODE_VAR]
+    mode = auth_mode()
     if spec.head and mode != "token" and not spec.insecure:
         raise ClusterError(
             f"{AUTH_MODE_VAR}={mode} turns Ray's token authentication off: anyone who reaches this head's ports "

@@ -78,11 +78,13 @@ def model_files(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def timed(model_files):
-    return time_engines(_artifacts(model_files), model_files["inputs"], cores=CORES, warmup=10, repeat=100)
+    return _farm_timing(model_files)
 
 
-def _artifacts(model_files) -> dict[str, bytes]:
-    return {"model.so": model_files["library"].read_bytes(), "model.onnx": model_files["onnx"].read_bytes()}
+def _farm_timing(model_files) -> dict:
+    """The farm's timing of both engines on the model's ONNX file and TVM library."""
+    artifacts = {"model.so": model_files["library"].read_bytes(), "model.onnx": model_files["onnx"].read_bytes()}
+    return time_engines(artifacts, model_files["inputs"], cores=CORES, warmup=10, repeat=100)
 
 
 def test_engines_are_found_by_name_and_list_their_default_first():
@@ -167,14 +169,14 @@ def test_the_farm_figures_hold_for_each_engine_timed_alone_in_a_fresh_process(ti
     after it 21.7-22.3 ms, where this machine reads 18.5 ms for both): when the band of six does not hold the farm's
     figure, the farm times again and a new band follows it. A bias of the farm's timing shows in every attempt; a
     passing slowness of the machine does not."""
-    files = {
-        "onnxruntime": (model_files["onnx"], None),
-        "tvm": (model_files["library"], timed["engines"]["tvm"]["threads"]),
-    }
     attempts = []
     for attempt in range(ATTEMPTS):
         if attempt:
-            timed = time_engines(_artifacts(model_files), model_files["inputs"], cores=CORES, warmup=10, repeat=100)
+            timed = _farm_timing(model_files)
+        files = {  # TVM alone at the thread count of this timing's figure
+            "onnxruntime": (model_files["onnx"], None),
+            "tvm": (model_files["library"], timed["engines"]["tvm"]["threads"]),
+        }
         farm = {"onnxruntime": timed["ort_latency_ms"], "tvm": timed["tvm_latency_ms"]}
         alone: dict[str, list[float]] = {"onnxruntime": [], "tvm": []}
         for n in range(ALONE_PROCESSES):
