@@ -6,7 +6,11 @@ reference (the bytes stay in the object store of the node that built it and go s
 to the measuring node) and hands MetaSchedule a path naming it: a file inside an empty
 private folder, so MetaSchedule's stock `RemoveBuildArtifact` callback, which deletes
 the folder of every artifact path, works unchanged. The runner resolves the path back to
-the reference and releases it once the candidate is measured.
+the reference and releases it once the candidate is measured. The folders live under one
+root per registry, named after its process and removed when the registry goes, or when a
+later registry finds its process gone (Ray ends actors without running their exit
+handlers), so callers without `RemoveBuildArtifact` and tunes stopped between build and
+callback do not pile up empty folders.
 
 A path that is not registered here but names a real file (a `LocalBuilder` artifact,
 say) is read and put in the object store, so the Ray runner also measures candidates
@@ -15,12 +19,26 @@ built elsewhere.
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
 import tempfile
 import threading
 import uuid
+import weakref
 
+import psutil
 import ray
+
+ROOT_PREFIX = "farm-artifacts-"
+
+
+def remove_orphaned_roots() -> None:
+    """Remove the artifact roots of processes that no longer run (they hold only empty folders)."""
+    for root in glob.glob(os.path.join(tempfile.gettempdir(), f"{ROOT_PREFIX}*-*")):
+        pid = os.path.basename(root)[len(ROOT_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            shutil.rmtree(root, ignore_errors=True)
 
 
 class ArtifactRegistry:
@@ -29,9 +47,19 @@ class ArtifactRegistry:
     def __init__(self) -> None:
         self._refs: dict[str, tuple[ray.ObjectRef, str]] = {}
         self._lock = threading.Lock()
+        self._root: str | None = None
+
+    def _folder(self) -> str:
+        """A new empty folder under this registry's root, made at the first registration."""
+        with self._lock:
+            if self._root is None:
+                remove_orphaned_roots()
+                self._root = tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{os.getpid()}-")
+                weakref.finalize(self, shutil.rmtree, self._root, True)
+        return tempfile.mkdtemp(prefix="farm-artifact-", dir=self._root)
 
     def register(self, ref: ray.ObjectRef, suffix: str = ".so") -> str:
-        folder = tempfile.mkdtemp(prefix="farm-artifact-")
+        folder = self._folder()
         path = os.path.join(folder, f"{uuid.uuid4().hex}{suffix}")
         with self._lock:
             self._refs[path] = (ref, suffix)

@@ -6,9 +6,13 @@ comes last.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 import urllib.request
 
@@ -20,7 +24,9 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 from tvm.s_tir.meta_schedule.builder import BuilderInput
 from tvm.s_tir.meta_schedule.runner import RunnerInput
+from tvm.s_tir.meta_schedule.utils import remove_build_dir
 
+from cluster.artifacts import ROOT_PREFIX, ArtifactRegistry
 from cluster.builder import RayBuilder
 from cluster.launcher import free_port
 from cluster.measurement import MeasureSettings
@@ -117,6 +123,25 @@ def test_build_errors_are_results_and_good_candidates_still_build(farm_cluster, 
     )
     assert good.error_msg is None and good.artifact_path.endswith(".so")
     builder.artifacts.release(good.artifact_path)
+
+
+def test_artifact_folders_go_with_their_registry_or_once_their_process_is_gone(farm_cluster):
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    orphan = tempfile.mkdtemp(
+        prefix=f"{ROOT_PREFIX}{ended.pid}-"
+    )  # as a Ray actor ended without exit handlers leaves it
+    os.mkdir(os.path.join(orphan, "farm-artifact-left"))
+    registry = ArtifactRegistry()
+    first, second = (registry.register(ray.put(b"library")) for _ in range(2))
+    assert not os.path.exists(orphan)
+    root = os.path.dirname(os.path.dirname(first))
+    assert os.path.dirname(os.path.dirname(second)) == root and os.path.dirname(first) != os.path.dirname(second)
+    remove_build_dir(first)  # what MetaSchedule's RemoveBuildArtifact does once a candidate is measured
+    assert not os.path.exists(os.path.dirname(first)) and os.path.isdir(os.path.dirname(second))
+    del registry
+    gc.collect()
+    assert not os.path.exists(root)
 
 
 def test_measurements_on_one_device_never_overlap_across_sessions(farm_cluster, builder):
