@@ -128,9 +128,8 @@ def test_build_errors_are_results_and_good_candidates_still_build(farm_cluster, 
 def test_artifact_folders_go_with_their_registry_or_once_their_process_is_gone(farm_cluster):
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
     ended.wait()
-    orphan = tempfile.mkdtemp(
-        prefix=f"{ROOT_PREFIX}{ended.pid}-"
-    )  # as a Ray actor ended without exit handlers leaves it
+    # a root as a Ray actor ended without exit handlers leaves it
+    orphan = tempfile.mkdtemp(prefix=f"{ROOT_PREFIX}{ended.pid}-")
     os.mkdir(os.path.join(orphan, "farm-artifact-left"))
     registry = ArtifactRegistry()
     first, second = (registry.register(ray.put(b"library")) for _ in range(2))
