@@ -4,8 +4,8 @@
 node that serves the variant's kind (`cluster.actors.MeasurementActor.run`, in its device
 worker), so it never overlaps a tuning measurement on that device; every engine
 configuration is timed in a process of its own, in alternating rounds; `on_device` runs
-any such function there (the hybrid's per-kernel timing). The variant library, the ONNX
-model and the hybrid's plan archive travel as bytes (no shared filesystem). The result has, per
+any such function there (the hybrid's per-kernel timing). Each engine's file travels as
+bytes (no shared filesystem). The result has, per
 engine, its best configuration's latency, p90, threads, settings and agreement with ONNX
 Runtime's default session (`engines`), the engine chosen (`engine`, `best_latency_ms`),
 every configuration measured (`configs`), and, as before, TVM against ONNX Runtime's
@@ -40,20 +40,15 @@ def on_device(kind: str, fn: Callable, args: tuple, timeout_s: float = 1800.0) -
 
 def compare_on_device(
     kind: str,
-    library_path: str,
-    onnx_model: bytes,
+    artifacts: dict[str, bytes],
     inputs: dict[str, np.ndarray],
     *,
-    hybrid: bytes | None = None,
     warmup: int = 5,
     repeat: int = 50,
     timeout_s: float = 1800.0,
 ) -> dict:
-    """`time_engines` of the TVM library, the ONNX model (and the `hybrid` plan archive, if any) on a node serving `kind`."""
-    with open(library_path, "rb") as f:
-        artifacts = {"model.so": f.read(), "model.onnx": onnx_model}
-    if hybrid is not None:
-        artifacts["hybrid.zip"] = hybrid
+    """`time_engines` of every engine whose file is in `artifacts` (file name -> bytes; the ONNX model, the reference,
+    among them) on a node serving `kind`."""
     timing = functools.partial(time_engines, warmup=warmup, repeat=repeat)
     result, where = on_device(kind, timing, (artifacts, inputs), timeout_s)
     return {**result, "node_id": where["node_id"]}

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
+from farm.engines.timing import TUNED_LATENCY
 from farm.registry import catalog, offers
 from farm.registry.database import Registry
 from farm.registry.schema import Model, Offer, Variant
@@ -32,11 +33,12 @@ IMPROVED_BY = 0.01  # a workload counts as improved when its best record is this
 
 
 def estimate(variant: Variant, best_us: Callable[[str], tuple[float, str] | None]) -> tuple[float, list[dict]] | None:
-    """The variant's estimated TVM latency (ms) with today's best records, and the workloads that improved; None when
-    it records no workloads or no TVM latency. `best_us(key)` gives the best record's µs and the model that found it."""
+    """The variant's estimated latency of its tuned library (ms) with today's best records, and the workloads that
+    improved; None when it records no workloads or no such latency. `best_us(key)` gives the best record's µs and the
+    model that found it."""
     metrics = variant.metrics or {}
-    workloads, tvm_ms = metrics.get("workloads") or {}, metrics.get("tvm_latency_ms")
-    if not workloads or not isinstance(tvm_ms, (int, float)):
+    workloads, tuned_ms = metrics.get("workloads") or {}, metrics.get(TUNED_LATENCY)
+    if not workloads or not isinstance(tuned_ms, (int, float)):
         return None
     then = now = 0.0
     improved = []
@@ -51,7 +53,7 @@ def estimate(variant: Variant, best_us: Callable[[str], tuple[float, str] | None
             )
     if then <= 0:
         return None
-    return tvm_ms * now / then, sorted(improved, key=lambda i: i["new_us"] - i["old_us"])
+    return tuned_ms * now / then, sorted(improved, key=lambda i: i["new_us"] - i["old_us"])
 
 
 def check_offers(registry: Registry, db_uri: str, threshold: float = THRESHOLD) -> list[Offer]:

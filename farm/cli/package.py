@@ -12,7 +12,7 @@ from .output import console, emit_json, fail
 
 def _variant_dirs(paths: list[str]) -> list[str]:
     """Each path as a variant folder (it has metadata.json) or, failing that, the variant folders inside it."""
-    from ..packaging.variant import METADATA_FILE
+    from ..runtime.container import METADATA as METADATA_FILE
 
     dirs = []
     for path in paths:

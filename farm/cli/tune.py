@@ -14,11 +14,36 @@ from .progress import show_progress
 
 def _hybrid_line(plan: dict) -> str:
     """The hybrid's plan in a few words: built or not, and the kernels each engine won."""
+    from ..engines import engine_named
+
     if "error" in plan:
         return f"no hybrid ({plan['error']})"
-    counts = plan["kernels_per_engine"]
+    counts = ", ".join(f"{n} on {engine_named(name).title}" for name, n in plan["kernels_per_engine"].items())
     built = "hybrid built" if plan["built"] else "no hybrid (one engine won every kernel)"
-    return f"{built}: {counts['tvm']} kernels faster on TVM, {counts['onnxruntime']} on ONNX Runtime"
+    return f"{built}: kernels fastest {counts}"
+
+
+def _summary_line(kind: str, s: dict) -> str:
+    """One kind's tune in a line: tasks, trials, the engine chosen against ONNX Runtime's default, what each measured."""
+    from ..engines import engine_named
+    from ..engines.hybrid_engine import PLAN_KEY
+    from ..engines.timing import disagreeing
+
+    engines = ", ".join(
+        f"{engine_named(name).title} {e['latency_ms']:.3f} ms ({e['threads'] or 'default'} threads)"
+        for name, e in s["engines"].items()
+    )
+    quiet = s["fidelity"]
+    quiet = f" (best of {quiet['tasks']} tasks re-measured: {quiet['pick_changed']} picks changed)" if quiet else ""
+    wrong = disagreeing(s)
+    wrong = f" — OUTPUTS DISAGREE: {', '.join(engine_named(name).title for name in wrong)}" if wrong else ""
+    return (
+        f"{kind}: {s['tasks']} tasks ({s['tasks_tuned']} tuned), {s['trials_measured']} trials measured, "
+        f"{s['trials_reused']} reused, {s['tuning_seconds']:.1f} s{quiet}; engine {engine_named(s['engine']).title} "
+        f"{s['best_latency_ms']:.3f} ms vs ONNX Runtime's default {s['ort_latency_ms']:.3f} ms "
+        f"({s['ort_latency_ms'] / s['best_latency_ms']:.2f}x); measured: {engines}{wrong}; "
+        f"{_hybrid_line(s[PLAN_KEY])} → {s['variant_dir']}"
+    )
 
 
 def default_kind() -> str:
@@ -84,24 +109,9 @@ def tune(
             summaries = job.results()
         except NoDeviceError as e:
             fail(str(e))
-    for kind, s in summaries.items():
-        if not json_out:
-            engines = ", ".join(
-                f"{name} {e['latency_ms']:.3f} ms ({e['threads'] or 'default'} threads)"
-                for name, e in s["engines"].items()
-            )
-            quiet = s["fidelity"]
-            quiet = (
-                f" (best of {quiet['tasks']} tasks re-measured: {quiet['pick_changed']} picks changed)" if quiet else ""
-            )
-            console.print(
-                f"{kind}: {s['tasks']} tasks ({s['tasks_tuned']} tuned), {s['trials_measured']} trials measured, "
-                f"{s['trials_reused']} reused, {s['tuning_seconds']:.1f} s{quiet}; engine {s['engine']} {s['best_latency_ms']:.3f} ms vs "
-                f"ONNX Runtime's default {s['ort_latency_ms']:.3f} ms ({s['ort_latency_ms'] / s['best_latency_ms']:.2f}x); "
-                f"measured: {engines}; TVM max abs diff {s['max_abs_diff']:.2e}"
-                f"{'' if s['engines']['tvm']['agrees'] else ' — TVM OUTPUTS DISAGREE'}; {_hybrid_line(s['hybrid'])} → {s['variant_dir']}",
-                highlight=False,
-            )
+    if not json_out:
+        for kind, s in summaries.items():
+            console.print(_summary_line(kind, s), highlight=False)
     if json_out:
         emit_json({"model": name, "job_id": job.job_id, "targets": summaries})
     disagree = [k for k, s in summaries.items() if not s["agrees"]]

@@ -12,7 +12,8 @@ from .hybrid_engine import HybridEngine
 from .onnxruntime_engine import OnnxRuntimeEngine
 from .tvm_engine import TvmEngine
 
-ENGINES: dict[str, type[Engine]] = {e.name: e for e in (TvmEngine, OnnxRuntimeEngine, HybridEngine)}
+# the reference engine first (its default configuration is what every other is checked against)
+ENGINES: dict[str, type[Engine]] = {e.name: e for e in (OnnxRuntimeEngine, TvmEngine, HybridEngine)}
 
 
 def engine_named(name: str) -> Engine:

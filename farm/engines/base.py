@@ -3,13 +3,17 @@
 An engine is a way to execute a variant's model: `tvm` (the tuned Relax VM library),
 `onnxruntime` (the original ONNX model with inference settings chosen by measurement),
 `hybrid` (each kernel on whichever of the two ran it faster).
-Each engine says which settings to try on a device of `cores` cores (`configs`; the
-first is the engine's own default), the environment its timing worker needs (TVM sizes
-its thread pool from `TVM_NUM_THREADS` when the pool is created, so the count must be in
-the worker's environment before anything runs), how to load a runner from the variant's
-files inside that worker (`load`), and which Python requirements a package of it needs.
-Engines are found by name in `farm.engines.ENGINES`; they import ONNX Runtime only where
-they run it (TVM comes with `farm.runtime`, whose helpers they share).
+Everything engine-specific is here, behind one interface, so that the ranking, the
+packages, the benchmark stage, the CLI and the dashboard read an engine's figures without
+naming it. Each engine says which settings to try on a device of `cores` cores
+(`configs`; the first is the engine's own default), the environment its timing worker
+needs (TVM sizes its thread pool from `TVM_NUM_THREADS` when the pool is created, so the
+count must be in the worker's environment before anything runs), how to load a runner
+from its file inside that worker (`load`), and what a package of it is: the Python
+requirements, the model type and inference settings `models_rank.json` shows. Its
+runtime side (the file it runs, the module that opens it in a package) is its entry in
+`farm.runtime.engines.RUNTIME_ENGINES`. Engines are found by name in
+`farm.engines.ENGINES`; they import their library only where they run it.
 """
 
 from __future__ import annotations
@@ -17,10 +21,25 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from ..models.onnx_import import OnnxModel
+
 Runner = Callable[[], list[np.ndarray]]  # one inference on the inputs the runner was loaded with: its outputs
+
+
+@dataclass(frozen=True)
+class Preparation:
+    """What an engine prepares its file from outside a tune: the original ONNX model, the model imported at the shapes
+    to run, the kind's TVM target and the tuning database's URI."""
+
+    original: bytes
+    model: OnnxModel
+    target: dict
+    db_uri: str
 
 
 @dataclass(frozen=True)
@@ -37,11 +56,27 @@ class EngineConfig:
 
 
 class Engine(ABC):
-    """What the farm needs of an engine: candidate settings, a timing worker's environment, a runner, package requirements."""
+    """What the farm needs of an engine: candidate settings, a timing worker's environment, a runner, its package."""
 
     name: str
-    artifact: str  # the variant-folder file this engine runs
+    title: str  # how a person reads its name ("ONNX Runtime")
+    model_type: str  # the `model_config` type of its entries in `models_rank.json`, as Olive names model types
+    usage: str  # one line of a package's README: how its file runs with the engine's own library
     modules: tuple[str, ...] = ()  # what its `load` imports: a timing worker imports them while the others start too
+
+    @property
+    def file_key(self) -> str:
+        """The metadata key of the variant-folder file this engine runs."""
+        from ..runtime.engines import runtime_engine
+
+        return runtime_engine(self.name).file_key
+
+    @property
+    def artifact(self) -> str:
+        """The name of the variant-folder file this engine runs."""
+        from ..runtime.engines import runtime_engine
+
+        return runtime_engine(self.name).file_name
 
     @abstractmethod
     def configs(self, cores: int) -> list[EngineConfig]:
@@ -58,6 +93,21 @@ class Engine(ABC):
     @abstractmethod
     def requirements(self) -> list[str]:
         """The pip requirements of a package that runs this engine (beyond numpy)."""
+
+    def prepare(self, preparation: Preparation) -> bytes | None:
+        """The file this engine runs for `preparation`'s model and shapes (a batch-size sweep re-times engines at other
+        shapes); None when it can be made only by a tune, as the hybrid's plan is."""
+        return None
+
+    def example(self) -> str | None:
+        """A standalone `example.py` that runs a packaged folder with the engine's own library on random inputs, reading
+        the folder's metadata when it runs; None: the package bundles the farm's runtime and its example uses that."""
+        return None
+
+    def inference_settings(self, measured: dict, device: str) -> dict:
+        """What `models_rank.json` adds to a candidate's inference settings, from the figures of its fastest configuration
+        (`measured`: threads, settings) on a `device` platform: the engine's own session settings, as Olive writes them."""
+        return {}
 
 
 def thread_counts(cores: int) -> list[int]:

@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..runtime.container import HYBRID_FILE
+from ..runtime.ort_model import PROVIDERS
 from .base import Engine, EngineConfig, Runner, thread_counts
 from .onnxruntime_engine import OnnxRuntimeEngine
 from .tvm_engine import TvmEngine
 
+PLAN_KEY = "hybrid"  # where a tune's summary and a variant's metrics keep the hybrid's plan (`variant.plan_summary`)
+
 
 class HybridEngine(Engine):
     name = "hybrid"
-    artifact = HYBRID_FILE
+    title = "hybrid"
+    model_type = "TVMOnnxRuntimeHybrid"
+    usage = "hybrid.zip holds the plan and its TVM and ONNX Runtime segments; runtime/ (the farm's runtime) runs it."
     modules = ("tvm", "onnxruntime")
 
     def configs(self, cores: int) -> list[EngineConfig]:
@@ -43,3 +47,11 @@ class HybridEngine(Engine):
 
     def requirements(self) -> list[str]:
         return [*TvmEngine().requirements(), *OnnxRuntimeEngine().requirements()]
+
+    def inference_settings(self, measured: dict, device: str) -> dict:
+        """Its ONNX Runtime segments: one process-wide pool with as many threads as TVM's."""
+        return {
+            "execution_provider": [PROVIDERS[device]],
+            "session_options": {"use_per_session_threads": False},
+            "global_thread_pool": {"intra_op_num_threads": measured.get("threads"), "inter_op_num_threads": 1},
+        }

@@ -1,8 +1,8 @@
 """The `onnxruntime` engine: the original ONNX model in ONNX Runtime, with the session settings that measured fastest.
 
-ONNX Runtime's defaults are not its best: on this 2-core machine a small CNN ran 1.85x
-faster with 1 intra-op thread (spinning off) than with its default 2. So the settings are
-measured per model and kind, and the candidates are: the default session; every thread
+ONNX Runtime's defaults are not always its best (a small model can run faster on one
+intra-op thread, spinning off, than on all cores). So the settings are measured per model
+and kind, and the candidates are: the default session; every thread
 count of `thread_counts`, with the intra-op pool's spinning on and off (one thread has no
 pool to spin); and parallel execution of independent nodes across the cores. The graph
 optimization level stays at ONNX Runtime's default (all, layout optimizations included),
@@ -18,7 +18,7 @@ import importlib.metadata
 import numpy as np
 
 from ..runtime.ort_model import PROVIDERS, SPINNING, providers, session_options
-from .base import Engine, EngineConfig, Runner, thread_counts
+from .base import Engine, EngineConfig, Preparation, Runner, thread_counts
 
 
 def inference_settings(session: dict, device_type: str = "cpu") -> dict:
@@ -28,7 +28,12 @@ def inference_settings(session: dict, device_type: str = "cpu") -> dict:
 
 class OnnxRuntimeEngine(Engine):
     name = "onnxruntime"
-    artifact = "model.onnx"
+    title = "ONNX Runtime"
+    model_type = "ONNXModel"
+    usage = (
+        'model.onnx is the ONNX model: onnxruntime.InferenceSession("model.onnx") runs it; metadata.json\'s '
+        '"engines" gives the session settings the farm measured fastest.'
+    )
     modules = ("onnxruntime",)
 
     def configs(self, cores: int) -> list[EngineConfig]:
@@ -63,3 +68,9 @@ class OnnxRuntimeEngine(Engine):
 
     def requirements(self) -> list[str]:
         return [f"onnxruntime=={importlib.metadata.version('onnxruntime')}"]
+
+    def prepare(self, preparation: Preparation) -> bytes:
+        return preparation.original
+
+    def inference_settings(self, measured: dict, device: str) -> dict:
+        return dict(measured.get("settings") or {})

@@ -28,7 +28,7 @@ import time
 import numpy as np
 import psutil
 
-from . import engine_named
+from . import ENGINES, engine_named
 from .base import EngineConfig
 from .process import WorkerError, WorkerProcess
 
@@ -57,6 +57,34 @@ FIGURES = (
     "max_rel_diff",
     "agrees",
 )
+_STATS = ("median_ms", "mean_ms", "std_ms", "p90_ms", "throughput_per_s")
+_SIDES = ("tvm", "ort")  # the comparison's two summary sides: TVM at its best, ONNX Runtime's default session
+# every numeric figure a comparison gives a ranking, agreement first (the order users see the metrics listed in)
+BENCHMARK_METRICS: tuple[str, ...] = (
+    "agrees",
+    *(f for f in FIGURES if f not in ("engine", "agrees")),
+    *(f"{side}_{stat}" for side in _SIDES for stat in _STATS),
+)
+HIGHER_IS_BETTER_FIGURES = frozenset({"agrees", "speedup_vs_ort", *(f"{side}_throughput_per_s" for side in _SIDES)})
+TUNED_LATENCY = "tvm_latency_ms"  # the figure of the tuned library, which better schedules in the database can improve
+
+
+def benchmark_metrics(result: dict) -> dict:
+    """The `BENCHMARK_METRICS` a comparison's JSON (`summarize`'s, as `benchmark.json` holds it) has."""
+    metrics = {name: result[name] for name in BENCHMARK_METRICS if name in result}
+    for side in _SIDES:
+        metrics.update({f"{side}_{stat}": result[side][stat] for stat in _STATS if stat in result.get(side, {})})
+    return metrics
+
+
+def chosen(result: dict) -> dict:
+    """The chosen engine's entry of a comparison (latency, p90, agreement, threads, settings, stats)."""
+    return result["engines"][result["engine"]]
+
+
+def disagreeing(result: dict) -> list[str]:
+    """The engines of a comparison whose best configuration's outputs differ from the reference's."""
+    return [name for name, e in result["engines"].items() if not e["agrees"]]
 
 
 def latency_stats(seconds: list[float]) -> dict:
@@ -98,10 +126,11 @@ class _Worker:
         from .worker import ready
 
         self.config, self.timeout_s = config, timeout_s
-        self.worker = WorkerProcess(engine_named(config.engine).worker_env(config))
+        self.engine = engine_named(config.engine)
+        self.worker = WorkerProcess(self.engine.worker_env(config))
         try:
             self.process = psutil.Process(self.worker.pid)
-            self.worker.send(ready, (config.engine,), timeout=timeout_s)
+            self.worker.send(ready, (self.engine,), timeout=timeout_s)
         except BaseException:  # a worker that died at once is not in the caller's list yet: nobody else would kill it
             self.close()
             raise
@@ -114,7 +143,9 @@ class _Worker:
 
         self._recv("starting")
         self.worker.send(
-            prepare, (self.config.as_json(), artifact, device_type, inputs, warmup, budget_s), timeout=self.timeout_s
+            prepare,
+            (self.engine, self.config.as_json(), artifact, device_type, inputs, warmup, budget_s),
+            timeout=self.timeout_s,
         )
         return self._recv("loading")
 
@@ -192,14 +223,14 @@ def time_engines(
     configuration whose inferences are slow gets fewer (at least one per round), so that its
     timing takes about `budget_s` (the count is in its result).
     """
-    names = engines or [name for name in ("onnxruntime", "tvm", "hybrid") if engine_named(name).artifact in artifacts]
+    names = engines or [name for name in ENGINES if engine_named(name).artifact in artifacts]
     configs = _configs(names, cores)
     workers: list[_Worker] = []
     try:
         workers.extend(_Worker(config, timeout_s) for config in configs)
         outputs, per_round = {}, {}
         for w in workers:
-            artifact = artifacts[engine_named(w.config.engine).artifact]
+            artifact = artifacts[w.engine.artifact]
             outputs[w.config.label], run_s = w.start(artifact, device_type, list(inputs.values()), warmup, budget_s)
             per_round[w.config.label] = max(
                 1, min(math.ceil(repeat / rounds), int(budget_s / rounds / max(run_s, 1e-9)))

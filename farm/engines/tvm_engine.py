@@ -1,9 +1,9 @@
 """The `tvm` engine: the variant's tuned Relax VM library, run with the thread count that measured fastest.
 
 TVM's runtime sizes its thread pool once, from `TVM_NUM_THREADS` (else half the logical
-CPUs on x86: one thread on this 2-vCPU machine), so each thread count is a worker of its
-own started with that variable set. The count is a choice per model and kind like any
-other setting: small models often run faster on fewer threads than the node has.
+CPUs on x86), so each thread count is a worker of its own started with that variable set.
+The count is a choice per model and kind like any other setting: small models often run
+faster on fewer threads than the node has.
 """
 
 from __future__ import annotations
@@ -14,14 +14,56 @@ import tempfile
 
 import numpy as np
 
-from .base import Engine, EngineConfig, Runner, thread_counts
+from .base import Engine, EngineConfig, Preparation, Runner, thread_counts
 
 NUM_THREADS_VAR = "TVM_NUM_THREADS"
+
+# example.py takes no data as code: it reads the model's name and tensors from metadata.json when it runs.
+EXAMPLE = '''"""Run the packaged model with plain Apache TVM on random inputs: python example.py"""
+
+import json
+import os
+
+import numpy as np
+import tvm
+from tvm import relax
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def random_input(spec: dict, rng: np.random.Generator) -> np.ndarray:
+    if np.issubdtype(np.dtype(spec["dtype"]), np.floating):
+        return rng.standard_normal(spec["shape"]).astype(spec["dtype"])
+    return rng.integers(0, 2, spec["shape"]).astype(spec["dtype"])
+
+
+def flatten(value) -> list:
+    if isinstance(value, tvm.runtime.Tensor):
+        return [value.numpy()]
+    return [array for item in value for array in flatten(item)]
+
+
+def main() -> None:
+    with open(os.path.join(HERE, "metadata.json")) as f:
+        metadata = json.load(f)
+    device = tvm.cuda() if metadata["target"]["kind"] == "cuda" else tvm.cpu()
+    vm = relax.VirtualMachine(tvm.runtime.load_module(os.path.join(HERE, metadata["library"])), device)
+    rng = np.random.default_rng(0)
+    inputs = [tvm.runtime.tensor(random_input(spec, rng), device) for spec in metadata["inputs"]]
+    for spec, output in zip(metadata["outputs"], flatten(vm["main"](*inputs))):
+        print(spec["name"], output.shape, output.dtype, output.ravel()[:5])
+
+
+if __name__ == "__main__":
+    main()
+'''
 
 
 class TvmEngine(Engine):
     name = "tvm"
-    artifact = "model.so"
+    title = "TVM"
+    usage = 'model.so is a Relax executable: tvm.relax.VirtualMachine(tvm.runtime.load_module("model.so"), device)["main"](*inputs).'
+    model_type = "TVMRelaxExecutable"
     modules = ("tvm",)
 
     def configs(self, cores: int) -> list[EngineConfig]:
@@ -49,6 +91,24 @@ class TvmEngine(Engine):
             return numpy_outputs(main(*args))  # .numpy() syncs the device and copies out, as an application must
 
         return run
+
+    def prepare(self, preparation: Preparation) -> bytes:
+        """The model compiled with the database's best records for the target (TVM's default schedules elsewhere)."""
+        import tvm
+
+        from tuning_db.metaschedule import ParquetDatabase
+
+        from ..tuning.session import compile_with_records, exported_library
+
+        target = tvm.target.Target(preparation.target)
+        db = ParquetDatabase(preparation.db_uri, target, auto_compact_files=None)
+        try:
+            return exported_library(compile_with_records(db, preparation.model, target))
+        finally:
+            db.close()
+
+    def example(self) -> str:
+        return EXAMPLE
 
     def requirements(self) -> list[str]:
         return [f"{name}=={importlib.metadata.version(name)}" for name in ("apache-tvm", "apache-tvm-ffi")]

@@ -1,7 +1,8 @@
 """What runs inside one engine configuration's timing worker: load the engine once, then time batches of inferences.
 
 Each configuration gets a process of its own (`farm.engines.process`, started with the
-configuration's environment), which keeps its loaded runner in `_RUNNER` between calls,
+configuration's environment) and is sent its engine (the object, so an engine the worker's
+own table does not list runs too), keeps its loaded runner in `_RUNNER` between calls,
 so the timing rounds of `farm.engines.timing` alternate between processes without
 reloading anything.
 """
@@ -13,28 +14,30 @@ import time
 
 import numpy as np
 
-from .base import EngineConfig, Runner
+from .base import Engine, EngineConfig, Runner
 
 _RUNNER: list[Runner] = []
 
 
-def ready(engine: str) -> None:
+def ready(engine: Engine) -> None:
     """Import what `engine` loads with (the workers of a timing do this side by side, before any of them loads)."""
-    from . import engine_named
-
-    for module in engine_named(engine).modules:
+    for module in engine.modules:
         importlib.import_module(module)
 
 
 def prepare(
-    config: dict, artifact: bytes, device_type: str, inputs: list[np.ndarray], warmup: int, budget_s: float
+    engine: Engine,
+    config: dict,
+    artifact: bytes,
+    device_type: str,
+    inputs: list[np.ndarray],
+    warmup: int,
+    budget_s: float,
 ) -> tuple[list[np.ndarray], float]:
-    """Load `config`'s engine on `artifact` and run `warmup` untimed inferences (at least one; fewer once they took a fifth of
-    `budget_s`); the last outputs and the seconds of the last inference."""
-    from . import engine_named
-
+    """Load `engine` in `config` on `artifact` and run `warmup` untimed inferences (at least one; fewer once they took a
+    fifth of `budget_s`); the last outputs and the seconds of the last inference."""
     engine_config = EngineConfig(**config)
-    runner = engine_named(engine_config.engine).load(artifact, engine_config, device_type, inputs)
+    runner = engine.load(artifact, engine_config, device_type, inputs)
     _RUNNER[:] = [runner]
     start = time.perf_counter()
     for _ in range(max(1, warmup)):

@@ -15,8 +15,9 @@ import os
 import zipfile
 from collections.abc import Iterable, Sequence
 
+from ..runtime.container import METADATA
 from .ranking import Candidate, MetricPriority, inference_settings, order, rank
-from .variant import METADATA_FILE, PackagingError, read_variant, safe_name
+from .variant import PackagingError, read_variant, safe_name
 
 RANK_FILE = "models_rank.json"
 
@@ -79,7 +80,7 @@ def _candidate_files(c: Candidate, folder: str) -> dict[str, bytes | str]:
     meta = variant.metadata
     source = meta.get("source", "")
     return {
-        f"{folder}/model/{METADATA_FILE}": os.path.join(variant.folder, METADATA_FILE),
+        f"{folder}/model/{METADATA}": _json(variant.package_metadata),
         **{f"{folder}/model/{name}": os.path.join(variant.folder, name) for name in variant.model_files},
         f"{folder}/tuning_history.json": _json(
             {

@@ -21,31 +21,15 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..engines.timing import FIGURES
+from ..engines import engine_named
+from ..engines.timing import BENCHMARK_METRICS, HIGHER_IS_BETTER_FIGURES, benchmark_metrics
 from ..runtime.container import PLATFORMS
-from ..runtime.ort_model import PROVIDERS
-from .variant import ENGINE_FILES, read_variant, safe_name
+from ..runtime.engines import DEFAULT_ENGINE
+from .variant import read_variant, safe_name
 
 CANDIDATES_FOLDER = "CandidateModels"
-MODEL_TYPES = {
-    "tvm": "TVMRelaxExecutable",
-    "onnxruntime": "ONNXModel",
-    "hybrid": "TVMOnnxRuntimeHybrid",
-}  # engine -> model_config type, as Olive names ONNX models
-
-_STATS = ("median_ms", "mean_ms", "std_ms", "p90_ms", "throughput_per_s")
-# the numeric figures of a benchmark, agreement first (the order users see the metrics listed in)
-_BENCHMARK = ("agrees", *(f for f in FIGURES if f not in ("engine", "agrees")))
-METRICS: tuple[str, ...] = (
-    *_BENCHMARK,
-    *(f"{side}_{stat}" for side in ("tvm", "ort") for stat in _STATS),
-    "library_bytes",
-    "trials_measured",
-    "cost_per_million_usd",
-)
-HIGHER_IS_BETTER = frozenset(
-    {"agrees", "speedup_vs_ort", "tvm_throughput_per_s", "ort_throughput_per_s", "trials_measured"}
-)
+METRICS: tuple[str, ...] = (*BENCHMARK_METRICS, "library_bytes", "trials_measured", "cost_per_million_usd")
+HIGHER_IS_BETTER = frozenset({*HIGHER_IS_BETTER_FIGURES, "trials_measured"})
 
 
 @dataclass(frozen=True)
@@ -74,15 +58,18 @@ class Candidate:
     benchmark: dict = field(default_factory=dict)
     variant_id: str | None = None
 
+    @property
+    def engine(self) -> str:
+        """The engine the candidate runs (the default engine for a folder that names none)."""
+        return str(self.metadata.get("engine") or DEFAULT_ENGINE)
+
 
 def candidate_from_folder(variant_dir: str, variant_id: str | None = None) -> Candidate:
     """The candidate of a variant folder (checked by `read_variant`); metrics from benchmark.json, library size and tuning summary."""
     variant = read_variant(variant_dir)
     meta, bench = variant.metadata, variant.benchmark
-    metrics: dict = {name: bench[name] for name in _BENCHMARK if name in bench}
-    for side in ("tvm", "ort"):
-        metrics.update({f"{side}_{stat}": bench[side][stat] for stat in _STATS if stat in bench.get(side, {})})
-    metrics["library_bytes"] = os.path.getsize(variant.library)
+    metrics = benchmark_metrics(bench)
+    metrics["library_bytes"] = os.path.getsize(os.path.join(variant.folder, variant.model_file))
     if "trials_measured" in meta.get("tuning", {}):
         metrics["trials_measured"] = meta["tuning"]["trials_measured"]
     return Candidate(variant.folder, meta["kind"], meta["model"], metrics, meta, bench, variant_id)
@@ -113,30 +100,23 @@ def candidate_folder(kind: str, k: int) -> str:
 
 
 def inference_settings(candidate: Candidate) -> dict:
-    """How to run a candidate: its engine, device, kind and TVM target, the threads it measured fastest with, its tensors;
-    for ONNX Runtime, Olive's execution providers and session options as the farm chose them."""
+    """How to run a candidate: its engine, device, kind and TVM target, the threads it measured fastest with, its tensors,
+    and the engine's own settings (for ONNX Runtime, Olive's execution providers and session options as the farm chose them)."""
     target = candidate.metadata.get("target", {})
-    engine = candidate.metadata.get("engine") or "tvm"
-    measured = (candidate.metadata.get("engines") or {}).get(engine) or {}
+    engine = engine_named(candidate.engine)
+    measured = (candidate.metadata.get("engines") or {}).get(engine.name) or {}
+    measured = {**measured, "threads": measured.get("threads", candidate.benchmark.get("threads"))}
+    device = PLATFORMS.get(target.get("kind"), "cpu")
     settings = {
-        "engine": engine,
-        "device": PLATFORMS.get(target.get("kind"), "cpu"),
+        "engine": engine.name,
+        "device": device,
         "kind": candidate.kind,
         "target": target,
-        "threads": measured.get("threads", candidate.benchmark.get("threads")),
+        "threads": measured["threads"],
         "inputs": candidate.metadata.get("inputs", []),
         "outputs": candidate.metadata.get("outputs", []),
     }
-    if engine == "onnxruntime":
-        return {**settings, **measured.get("settings", {})}
-    if engine == "hybrid":  # its ONNX Runtime segments: one process-wide pool with as many threads as TVM's
-        return {
-            **settings,
-            "execution_provider": [PROVIDERS[settings["device"]]],
-            "session_options": {"use_per_session_threads": False},
-            "global_thread_pool": {"intra_op_num_threads": settings["threads"], "inter_op_num_threads": 1},
-        }
-    return settings
+    return {**settings, **engine.inference_settings(measured, device)}
 
 
 def _number(value) -> float | None:
@@ -166,8 +146,8 @@ def rank(candidates: Iterable[Candidate], priorities: Sequence[MetricPriority] |
     entries = []
     for position, c in enumerate(order(candidates, priorities), 1):
         per_kind[c.kind] += 1
-        engine = c.metadata.get("engine") or "tvm"
-        model_file = c.metadata.get(ENGINE_FILES.get(engine, "library"), "model.so")
+        engine = engine_named(c.engine)
+        model_file = c.metadata[engine.file_key]
         config = {
             "model_path": f"{candidate_folder(c.kind, per_kind[c.kind])}/model/{model_file}",
             "target": c.metadata.get("target", {}),
@@ -179,7 +159,7 @@ def rank(candidates: Iterable[Candidate], priorities: Sequence[MetricPriority] |
                 "variant_id": c.variant_id,
                 "target": c.kind,
                 "model": c.model,
-                "model_config": {"type": MODEL_TYPES[engine], "config": config},
+                "model_config": {"type": engine.model_type, "config": config},
                 "metrics": {
                     p.name: {"value": c.metrics.get(p.name), "priority": i, "higher_is_better": p.higher_is_better}
                     for i, p in enumerate(priorities, 1)

@@ -1,11 +1,11 @@
-"""Reading a variant folder (`farm tune --out DIR` writes DIR/<kind>/) before it is packaged.
+"""A variant folder (`farm tune --out DIR` writes DIR/<kind>/) read for packaging, through the folder's one reader.
 
-A variant folder holds `metadata.json` (model, inputs, outputs, kind, target, library and its
-SHA-256, tuning summary, the engine chosen and what each engine measured), the library it
-names (`model.so`, a Relax executable), the ONNX model when ONNX Runtime is one of its
-engines (`model.onnx`), the hybrid's plan archive when the farm built one (`hybrid.zip`) and, when it was benchmarked, `benchmark.json`. `read_variant`
-checks all of that, checksums included, so no package is ever built from an incomplete or
-corrupt folder.
+`read_variant` checks the folder as the runtime does (`farm.runtime.container.read_model_folder`:
+metadata, every model file's presence and SHA-256), plus what a package needs (the
+kind), so no package is ever built from an incomplete or corrupt folder. A package
+carries only the chosen engine's file (`Variant.model_files`, with `Variant.package_metadata`
+naming only it) and requires only that engine's library (`Variant.requirements`): a
+variant whose engine is ONNX Runtime ships no TVM library and needs no TVM.
 """
 
 from __future__ import annotations
@@ -16,12 +16,8 @@ import os
 import re
 from dataclasses import dataclass
 
-from ..runtime.container import EXTRA_FILES, file_sha256, model_file_names
-
-METADATA_FILE = "metadata.json"
-BENCHMARK_FILE = "benchmark.json"
-REQUIRED_KEYS = ("model", "kind", "inputs", "outputs", "target", "library", "library_sha256")
-ENGINE_FILES = {"onnxruntime": "onnx_model", "hybrid": "hybrid_model"}  # engine -> the metadata key of the file it runs
+from ..runtime.container import BENCHMARK, METADATA, ModelFolder, engine_copy, read_model_folder
+from ..runtime.errors import RuntimeApiError
 
 
 class PackagingError(ValueError):
@@ -30,32 +26,38 @@ class PackagingError(ValueError):
 
 @dataclass(frozen=True)
 class Variant:
-    """A checked variant folder: its metadata, its benchmark (empty when it has none) and its library's path."""
+    """A checked variant folder: its metadata, its benchmark (empty when it has none) and its model files."""
 
     folder: str
     metadata: dict
     benchmark: dict
-
-    @property
-    def library(self) -> str:
-        return os.path.join(self.folder, self.metadata["library"])
+    checked: ModelFolder
 
     @property
     def engine(self) -> str:
-        """The engine the variant runs: the one the farm chose (`tvm` for a folder that does not say)."""
-        return str(self.metadata.get("engine") or "tvm")
+        """The engine the variant runs: the one the farm chose (the default engine for a folder that does not say)."""
+        return self.checked.engine
+
+    @property
+    def model_file(self) -> str:
+        """The name of the file the variant's engine runs."""
+        return os.path.basename(self.checked.engine_file(self.engine))
 
     @property
     def model_files(self) -> list[str]:
-        """The file names a loadable copy of the folder needs besides its metadata: the library, ONNX model and hybrid plan."""
-        return model_file_names(self.metadata)
+        """The file names a package of the variant carries besides its metadata: its engine's file."""
+        return [self.model_file]
+
+    @property
+    def package_metadata(self) -> dict:
+        """The metadata of a package of the variant: naming only its engine's file."""
+        return engine_copy(self.metadata, self.engine)
 
     def requirements(self) -> list[str]:
-        """The pip requirements of a package running this variant: TVM's (the runtime loads it), ONNX Runtime's for its engine."""
+        """The pip requirements of a package running this variant: its engine's library, and numpy."""
         from ..engines import engine_named
 
-        extra = engine_named(self.engine).requirements() if self.engine != "tvm" else []
-        return [*engine_named("tvm").requirements(), *extra, "numpy"]
+        return [*engine_named(self.engine).requirements(), "numpy"]
 
     @property
     def stem(self) -> str:
@@ -94,38 +96,14 @@ def read_variant(folder: str) -> Variant:
     folder = os.path.abspath(folder)
     if not os.path.isdir(folder):
         raise PackagingError(f"{folder}: no such folder")
-    metadata_path = os.path.join(folder, METADATA_FILE)
-    if not os.path.isfile(metadata_path):
-        raise PackagingError(
-            f"{folder}: no {METADATA_FILE}, not a variant folder (farm tune --out DIR writes DIR/<kind>/)"
-        )
-    metadata = _read_json(metadata_path)
-    missing = [k for k in REQUIRED_KEYS if k not in metadata]
-    if missing:
-        raise PackagingError(f"{metadata_path}: missing {', '.join(missing)}")
-    library = os.path.join(folder, metadata["library"])
-    if os.path.basename(metadata["library"]) != metadata["library"] or not os.path.isfile(library):
-        raise PackagingError(f"{folder}: the library {metadata['library']!r} named by {METADATA_FILE} is missing")
-    if file_sha256(library) != metadata["library_sha256"]:
-        raise PackagingError(
-            f"{library}: SHA-256 differs from {METADATA_FILE}'s library_sha256 (corrupt or replaced library)"
-        )
-    for key in EXTRA_FILES:
-        name = metadata.get(key)
-        if name is None:
-            continue
-        path = os.path.join(folder, str(name))
-        if os.path.basename(str(name)) != name or not os.path.isfile(path):
-            raise PackagingError(f"{folder}: the {key} {name!r} named by {METADATA_FILE} is missing")
-        if file_sha256(path) != metadata.get(f"{key}_sha256"):
-            raise PackagingError(
-                f"{path}: SHA-256 differs from {METADATA_FILE}'s {key}_sha256 (corrupt or replaced file)"
-            )
-    needs = ENGINE_FILES.get(metadata.get("engine", "tvm"))
-    if needs is not None and metadata.get(needs) is None:
-        raise PackagingError(
-            f"{metadata_path}: engine {metadata['engine']!r} needs the {needs} file, which the folder does not name"
-        )
-    benchmark_path = os.path.join(folder, BENCHMARK_FILE)
+    if not os.path.isfile(os.path.join(folder, METADATA)):
+        raise PackagingError(f"{folder}: no {METADATA}, not a variant folder (farm tune --out DIR writes DIR/<kind>/)")
+    try:
+        checked = read_model_folder(folder)
+    except RuntimeApiError as e:
+        raise PackagingError(str(e)) from None
+    if "kind" not in checked.metadata:
+        raise PackagingError(f"{os.path.join(folder, METADATA)}: missing kind")
+    benchmark_path = os.path.join(folder, BENCHMARK)
     benchmark = _read_json(benchmark_path) if os.path.isfile(benchmark_path) else {}
-    return Variant(folder, metadata, benchmark)
+    return Variant(folder, checked.metadata, benchmark, checked)

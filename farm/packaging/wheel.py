@@ -1,15 +1,18 @@
-"""A variant as a pip wheel: its model files, metadata and the farm's portable runtime, depending on TVM and numpy.
+"""A variant as a pip wheel: its engine's model file, metadata and the farm's portable runtime, depending on that engine.
 
-A variant whose engine is ONNX Runtime also carries the ONNX model and depends on
-`onnxruntime` (the version the farm measured it with); its runtime loads that engine.
+The wheel carries the file of the engine the farm chose (the TVM library, the ONNX model,
+the hybrid's plan archive) and depends on that engine's library at the version the farm
+measured it with, and numpy (`Variant.requirements`): a variant whose engine is ONNX
+Runtime needs no TVM.
 
 `build_wheel` lays out a small setuptools project in a temporary folder and builds it with
 `pip wheel --no-build-isolation` (setuptools ≥ 70.1 builds wheels itself). The import
 package (`farm_model_<model>_<kind>`) holds a generated `__init__.py` (`load()`, `run()`,
 `METADATA`, `__version__`), the variant under `model/`, and `runtime/`: the modules of
 `farm.runtime` except `remote.py`, copied verbatim (they import only the standard library,
-numpy, TVM and each other; `ort_model.py` ONNX Runtime, when such a model loads). The wheel is tagged for the platform of the library's target
-triple (`py3-none-linux_x86_64`), since it carries a native shared object.
+numpy and each other, and each engine's module its engine, when a model of it loads). The
+wheel is tagged for the platform of the target triple (`py3-none-linux_x86_64`): a
+native library runs there only, and the engines' own wheels are per platform too.
 """
 
 from __future__ import annotations
@@ -22,17 +25,18 @@ import subprocess
 import sys
 import tempfile
 
-from .variant import BENCHMARK_FILE, METADATA_FILE, PackagingError, Variant, bounded, read_variant
+from ..runtime.container import BENCHMARK, METADATA
+from .variant import PackagingError, Variant, bounded, read_variant
 
 RUNTIME_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime")
 NOT_PORTABLE = ("remote.py",)
 
 # The generated module takes no data as code: the model's name, kind and tensor names are read
 # from metadata.json when it is imported; only the package slug and the repr of the version go in.
-_INIT = '''"""A model compiled by Apache TVM and packaged by tuning-farm; METADATA says which (model, kind, inputs, outputs).
+_INIT = '''"""A model optimized and packaged by tuning-farm; METADATA says which (model, kind, engine, inputs, outputs).
 
     import {package}
-    model = {package}.load(threads=4)        # a runtime Model: inputs, outputs, run, create_request, profile
+    model = {package}.load(threads=4)        # a loaded runtime model: inputs, outputs, run, create_request, profile
     outputs = {package}.run({{name: array}})   # one inference on a model loaded once per process; names in METADATA["inputs"]
 """
 
@@ -41,18 +45,19 @@ from __future__ import annotations
 import json
 import os
 
-from .runtime import Model, load_model
+from .runtime import load_model
 
 __version__ = {version!r}
 MODEL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "model")
 with open(os.path.join(MODEL_DIR, "metadata.json")) as _f:
     METADATA: dict = json.load(_f)
 
-_default: Model | None = None
+_default = None
 
 
-def load(threads: int | None = None, devices=None) -> Model:
-    """The bundled model, loaded by the runtime (`threads`: TVM threads; `devices`: as `runtime.load_model` takes them)."""
+def load(threads: int | None = None, devices=None):
+    """The bundled model, loaded by the runtime with its engine (`threads`: the engine's threads; `devices`: as
+    `runtime.load_model` takes them)."""
     return load_model(MODEL_DIR, devices=devices, threads=threads)
 
 
@@ -120,22 +125,29 @@ def _pyproject(variant: Variant, dist: str, package: str, version: str) -> str:
     )
 
 
-def _write_package(variant: Variant, root: str, package: str, version: str) -> None:
-    runtime_files = (
+def runtime_files() -> list[str]:
+    """The modules of the farm's portable runtime that packages carry; PackagingError when the runtime is missing."""
+    files = (
         sorted(f for f in os.listdir(RUNTIME_DIR) if f.endswith(".py") and f not in NOT_PORTABLE)
         if os.path.isdir(RUNTIME_DIR)
         else []
     )
-    if "__init__.py" not in runtime_files:
-        raise PackagingError(f"{RUNTIME_DIR}: the farm runtime is missing; it is what the wheel runs the model with")
+    if "__init__.py" not in files:
+        raise PackagingError(f"{RUNTIME_DIR}: the farm runtime is missing; it is what packages run the model with")
+    return files
+
+
+def _write_package(variant: Variant, root: str, package: str, version: str) -> None:
     os.makedirs(os.path.join(root, package, "runtime"))
-    for name in runtime_files:
+    for name in runtime_files():
         shutil.copyfile(os.path.join(RUNTIME_DIR, name), os.path.join(root, package, "runtime", name))
     model_dir = os.path.join(root, package, "model")
     os.makedirs(model_dir)
-    for name in (METADATA_FILE, *variant.model_files, BENCHMARK_FILE):
+    for name in (*variant.model_files, BENCHMARK):
         if os.path.isfile(os.path.join(variant.folder, name)):
             shutil.copyfile(os.path.join(variant.folder, name), os.path.join(model_dir, name))
+    with open(os.path.join(model_dir, METADATA), "w") as f:
+        json.dump(variant.package_metadata, f, indent=2)
     init = _INIT.format(package=package, version=version)
     with open(os.path.join(root, package, "__init__.py"), "w") as f:
         f.write(init)

@@ -10,16 +10,11 @@ request.infer([x]); request.wait()                # asynchronous, one model's re
 print(model.profile(repeat=50).as_json())
 ```
 
-Only the standard library, numpy and TVM are needed (the packages copy this package into
-their wheels), and ONNX Runtime for a variant whose engine is ONNX Runtime
-(`OnnxRuntimeModel`, same interface) or `hybrid` (`HybridModel`: TVM and ONNX Runtime
-segments); `farm.runtime.remote` runs models on the farm's
-device nodes through Ray.
-
-TVM is imported on first use of `HybridModel`, `Model` or `load_model` (their modules import it):
-a process that only runs ONNX Runtime, such as an ONNX Runtime
-configuration's timing worker (`farm.engines.process`), is ready in 0.25 s instead of 2.3 s
-(`scripts/bench_engine_timing.py`).
+Only the standard library, numpy and the variant's engine are needed (the packages copy
+this package into their wheels): `load_model` opens a folder through the runtime's engine
+table (`farm.runtime.engines`), whose entries import their engine only when a variant of
+it loads: TVM for `Model`, ONNX Runtime for `OnnxRuntimeModel`, both for `HybridModel`
+(same interface). `farm.runtime.remote` runs models on the farm's device nodes through Ray.
 """
 
 import importlib
@@ -36,6 +31,7 @@ from .errors import (
     ShapeError,
     TypeMismatchError,
 )
+from .loading import load_model
 from .local_info import DeviceInfo, HostInfo, get_local_info
 from .ort_model import OnnxRuntimeModel
 from .profiling import ProfileResult
@@ -66,11 +62,7 @@ __all__ = [
     "load_model",
 ]
 
-_LAZY = {
-    "HybridModel": ".hybrid_model",
-    "Model": ".model",
-    "load_model": ".model",
-}  # the names whose module imports TVM
+_LAZY = {"HybridModel": ".hybrid_model", "Model": ".model"}  # the names whose module imports TVM
 
 
 def __getattr__(name: str):

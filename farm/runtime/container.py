@@ -1,12 +1,17 @@
-"""Reading a model folder: `metadata.json` checked, the library's SHA-256 verified, the tensors described.
+"""The variant folder's one owner: its file names, its metadata's reader (checked, every file's SHA-256 verified) and writer.
 
 A model folder is what `farm tune --out` writes per device kind and what the packages
-unpack: `metadata.json` (model name, inputs, outputs, TVM target, library file and its
-SHA-256, optionally the `cpu_flags` the code needs) beside the library it names. A folder
-the farm benchmarked also names the engine it chose (`engine`: `tvm`, else `onnxruntime`,
-whose ONNX model `onnx_model` and its SHA-256 lie beside the library, or `hybrid`, whose plan
-archive `hybrid_model` and its SHA-256 lie there too) and what it measured of each engine
-(`engines`: name -> latency, threads, settings); a folder without `engine` runs TVM.
+unpack: `metadata.json` (model name, inputs, outputs, kind, TVM target, optionally the
+`cpu_flags` the code needs; `engine`, the engine the farm chose, and `engines`, what it
+measured of each: latency, threads, settings) beside the model files it names. Each engine
+runs one file (`farm.runtime.engines`: the TVM library `library`, the ONNX model
+`onnx_model`, the hybrid's plan archive `hybrid_model`), named by its metadata key with its
+SHA-256 under `<key>_sha256`; a folder the farm wrote holds every engine's file it timed,
+a package only its engine's (`engine_copy`). A folder without `engine` was written
+before engines were chosen and runs its TVM library. `benchmark.json`, when present, is
+the device comparison the choice came from. The runtime and the packager read folders
+through `read_model_folder`; the farm writes them through `write_model_file` and
+`write_metadata` (atomic, last), so a folder with metadata is complete.
 """
 
 from __future__ import annotations
@@ -15,35 +20,32 @@ import hashlib
 import json
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .engines import DEFAULT_ENGINE, RUNTIME_ENGINES, file_keys, runtime_engine
 from .errors import ContainerError, ModelError
 from .tensors import TensorInfo, find_tensor
 
 METADATA = "metadata.json"
-REQUIRED_KEYS = ("model", "inputs", "outputs", "target", "library", "library_sha256")
-ENGINES = ("tvm", "onnxruntime", "hybrid")
-ONNX_FILE = "model.onnx"
-HYBRID_FILE = "hybrid.zip"
-EXTRA_FILES = (
-    "onnx_model",
-    "hybrid_model",
-)  # metadata keys naming a model file beside the library, each with its "<key>_sha256"
+BENCHMARK = "benchmark.json"
+REQUIRED_KEYS = ("model", "inputs", "outputs", "target")
 PLATFORMS = {"llvm": "cpu", "cuda": "cuda"}  # TVM target kind -> device platform that runs it
 ELF_MAGIC = b"\x7fELF"
 
 
 @dataclass(frozen=True)
 class ModelFolder:
-    """A checked model folder: its metadata, tensors and library path."""
+    """A checked model folder: its metadata, tensors and model files (metadata key -> path; each verified, its presence,
+    SHA-256 and length, before its engine uses it: the chosen engine's when the folder is read)."""
 
     folder: str
     metadata: dict
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
-    library: str
+    files: dict[str, str]
+    verified: set[str] = field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -51,45 +53,40 @@ class ModelFolder:
 
     @property
     def platform(self) -> str:
-        """The device platform the library runs on (`cpu`, `cuda`)."""
+        """The device platform the variant runs on (`cpu`, `cuda`), from its TVM target's kind."""
         return PLATFORMS[self.metadata["target"]["kind"]]
 
     @property
     def engine(self) -> str:
-        """The engine the farm chose for this folder (`tvm` when it does not say)."""
-        return str(self.metadata.get("engine") or "tvm")
+        """The engine the farm chose for this folder (`DEFAULT_ENGINE` when it does not say)."""
+        return str(self.metadata.get("engine") or DEFAULT_ENGINE)
 
     def engine_info(self, engine: str) -> dict:
         """What the farm measured of `engine` (latency, threads, settings); empty when it did not."""
         return dict((self.metadata.get("engines") or {}).get(engine) or {})
 
+    def engine_file(self, engine: str) -> str:
+        """The path of the file `engine` runs; `ContainerError` when the folder holds none."""
+        key = runtime_engine(engine).file_key
+        if key not in self.files:
+            raise ContainerError(
+                f"{self.folder} holds no {key} (the file engine {engine!r} runs): it carries "
+                f"{', '.join(self.files) or 'no model file'}"
+            )
+        if key not in self.verified:
+            _verify(self.files[key], os.path.join(self.folder, METADATA), self.metadata, key)
+            self.verified.add(key)
+        return self.files[key]
+
+    @property
+    def library(self) -> str:
+        """The path of the TVM library (`ContainerError` when the folder has none)."""
+        return self.engine_file(DEFAULT_ENGINE)
+
     @property
     def model_files(self) -> list[str]:
-        """The paths of the files that run the model (besides the metadata): the library, and the ONNX model if named."""
-        return [os.path.join(self.folder, name) for name in model_file_names(self.metadata)]
-
-    @property
-    def onnx_model(self) -> str:
-        """The path of the ONNX model (`ContainerError` when the folder has none, or a corrupt one)."""
-        return self._checked_file("onnx_model", "ONNX model", "it runs only on TVM")
-
-    @property
-    def hybrid_model(self) -> str:
-        """The path of the hybrid plan archive (`ContainerError` when the folder has none, or a corrupt one)."""
-        return self._checked_file("hybrid_model", "hybrid plan", "the farm built no hybrid of it")
-
-    def _checked_file(self, key: str, what: str, otherwise: str) -> str:
-        name = self.metadata.get(key)
-        path = (
-            os.path.join(self.folder, name)
-            if isinstance(name, str) and os.path.basename(name) == name and name
-            else None
-        )
-        if path is None or not os.path.isfile(path):
-            raise ContainerError(f"{self.folder} holds no {what} (metadata {key} is {name!r}): {otherwise}")
-        if file_sha256(path) != self.metadata.get(f"{key}_sha256"):
-            raise ContainerError(f"{path} is corrupt: its SHA-256 differs from {METADATA}'s {key}_sha256")
-        return path
+        """The paths of the files that run the model (besides the metadata)."""
+        return list(self.files.values())
 
     @property
     def cpu_flags(self) -> list[str]:
@@ -135,8 +132,16 @@ class ModelView:
 
 
 def model_file_names(metadata: dict) -> list[str]:
-    """The names of the files a model folder's `metadata` says run the model: its library, its ONNX model and hybrid plan if any."""
-    return [metadata["library"], *[metadata[key] for key in EXTRA_FILES if metadata.get(key)]]
+    """The names of the model files `metadata` names, in the engine table's order."""
+    return [metadata[key] for key in file_keys() if isinstance(metadata.get(key), str)]
+
+
+def engine_copy(metadata: dict, engine: str | None = None) -> dict:
+    """`metadata` for a copy of the folder that carries only the file of `engine` (default: the chosen one), as packages do."""
+    engine = engine or str(metadata.get("engine") or DEFAULT_ENGINE)
+    keep = runtime_engine(engine).file_key
+    dropped = {k for key in file_keys() if key != keep for k in (key, f"{key}_sha256")}
+    return {k: v for k, v in metadata.items() if k not in dropped}
 
 
 def file_sha256(path: str) -> str:
@@ -200,50 +205,83 @@ def _load_metadata(path: str) -> dict:
     for key in ("inputs", "outputs"):
         if not isinstance(metadata[key], list):
             raise ContainerError(f"{path}: {key} must be a list of tensor descriptions")
-    if metadata.get("engine", "tvm") not in ENGINES:
-        raise ContainerError(f"{path}: engine must be one of {', '.join(ENGINES)}, got {metadata['engine']!r}")
+    engine = metadata.get("engine") or DEFAULT_ENGINE
+    if engine not in RUNTIME_ENGINES:
+        raise ContainerError(f"{path}: engine must be one of {', '.join(RUNTIME_ENGINES)}, got {engine!r}")
+    if RUNTIME_ENGINES[engine].file_key not in metadata:
+        raise ContainerError(f"{path} lacks {RUNTIME_ENGINES[engine].file_key}, the file its engine {engine!r} runs")
     flags = metadata.get("cpu_flags")
     if flags is not None and not (isinstance(flags, list) and all(isinstance(f, str) for f in flags)):
         raise ContainerError(f"{path}: cpu_flags must be a list of /proc/cpuinfo flag names")
     return metadata
 
 
-def read_model_folder(folder: str | os.PathLike) -> ModelFolder:
-    """The checked model folder at `folder`: `ContainerError` if anything is missing or corrupt, `ModelError` for a target the runtime cannot run."""
+def _file_path(folder: str, metadata_path: str, metadata: dict, key: str) -> str:
+    """The path of the model file `metadata[key]` names, which must be a file name inside the folder."""
+    name = metadata[key]
+    if not isinstance(name, str) or os.path.basename(name) != name or name in ("", ".", ".."):
+        raise ContainerError(f"{metadata_path}: {key} must be a file name inside the folder, got {name!r}")
+    return os.path.join(folder, name)
+
+
+def _verify(path: str, metadata_path: str, metadata: dict, key: str) -> None:
+    """`ContainerError` unless the model file at `path` is present and intact (its SHA-256, an ELF file's length)."""
+    if not os.path.isfile(path):
+        raise ContainerError(f"the {key} {path} named by {metadata_path} is missing")
+    recorded = metadata.get(f"{key}_sha256")
+    if recorded is None:
+        raise ContainerError(f"{metadata_path} lacks {key}_sha256")
+    actual = file_sha256(path)
+    if actual != recorded:
+        raise ContainerError(f"{path} is corrupt: its SHA-256 is {actual}, {METADATA} records {recorded}")
+    # dlopen maps a truncated library past its end and the process dies of SIGBUS: refuse it first
+    expected, size = _elf_end(path), os.path.getsize(path)
+    if expected > size:
+        raise ContainerError(f"{path} is truncated: its ELF headers describe {expected} bytes, the file holds {size}")
+
+
+def read_model_folder(folder: str | os.PathLike, engine: str | None = None) -> ModelFolder:
+    """The checked model folder at `folder`, the file of `engine` (default: the chosen one) verified: `ContainerError` if
+    anything is missing or corrupt, `ModelError` for a target the runtime cannot run."""
     folder = os.path.abspath(os.fspath(folder))
     if not os.path.isdir(folder):
         raise ContainerError(f"model folder {folder} does not exist")
     path = os.path.join(folder, METADATA)
     metadata = _load_metadata(path)
-    library_name = metadata["library"]
-    if (
-        not isinstance(library_name, str)
-        or os.path.basename(library_name) != library_name
-        or library_name in ("", ".", "..")
-    ):
-        raise ContainerError(f"{path}: library must be a file name inside the folder, got {library_name!r}")
-    library = os.path.join(folder, library_name)
-    if not os.path.isfile(library):
-        raise ContainerError(f"the library {library} named by {path} is missing")
-    actual = file_sha256(library)
-    if actual != metadata["library_sha256"]:
-        raise ContainerError(
-            f"{library} is corrupt: its SHA-256 is {actual}, {METADATA} records {metadata['library_sha256']}"
-        )
-    # dlopen maps a truncated library past its end and the process dies of SIGBUS: refuse it first
-    expected, size = _elf_end(library), os.path.getsize(library)
-    if expected > size:
-        raise ContainerError(
-            f"{library} is truncated: its ELF headers describe {expected} bytes, the file holds {size}"
-        )
+    files = {key: _file_path(folder, path, metadata, key) for key in file_keys() if key in metadata}
     target = metadata["target"]
     if not isinstance(target, dict) or target.get("kind") not in PLATFORMS:
         kind = target.get("kind") if isinstance(target, dict) else target
         raise ModelError(f"{path}: the runtime runs TVM targets {', '.join(PLATFORMS)}, not {kind!r}")
-    return ModelFolder(
+    checked = ModelFolder(
         folder=folder,
         metadata=metadata,
         inputs=[_tensor(path, "inputs", e) for e in metadata["inputs"]],
         outputs=[_tensor(path, "outputs", e) for e in metadata["outputs"]],
-        library=library,
+        files=files,
     )
+    checked.engine_file(engine or checked.engine)
+    return checked
+
+
+def write_model_file(folder: str, key: str, data: bytes) -> dict:
+    """Write the model file of metadata key `key` into `folder` under the name the farm gives it; the metadata entries naming it."""
+    name = file_keys()[key]
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data)
+    return {key: name, f"{key}_sha256": hashlib.sha256(data).hexdigest()}
+
+
+def write_metadata(folder: str, metadata: dict) -> None:
+    """Replace `folder`'s metadata with `metadata`, atomically (written to a temporary file, synced, renamed)."""
+    path = os.path.join(folder, METADATA)
+    with open(path + ".tmp", "w") as f:
+        json.dump(metadata, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(path + ".tmp", path)
+
+
+def read_metadata(folder: str) -> dict:
+    """`folder`'s metadata as written, unchecked (what the farm itself wrote and now adds to)."""
+    return _load_metadata(os.path.join(folder, METADATA))

@@ -42,6 +42,7 @@ from tvm import relax
 from .container import ModelFolder
 from .errors import ContainerError, ModelError
 from .loaded import LoadedModel
+from .loading import compiled_threads
 from .local_info import DeviceInfo
 from .ort_model import PROVIDERS, session_options, share_thread_pool
 
@@ -183,3 +184,9 @@ class HybridModel(LoadedModel):
     def _execute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         """On the worker thread: one inference, its outputs as numpy arrays of their own."""
         return self._check_outputs([np.array(a) for a in self._pipeline(args)])
+
+
+def open_model(container: ModelFolder, device: DeviceInfo, threads: int | None, engine: str) -> HybridModel:
+    """The folder's hybrid plan loaded on `device` (`load_model`'s `hybrid`): TVM's code checked against this CPU first."""
+    threads = compiled_threads(container, engine, device, threads)
+    return HybridModel(container, container.engine_file(engine), device, threads)

@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import socket
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,7 +53,7 @@ class HostInfo:
     os: str
     architecture: str
     python: str
-    tvm_version: str
+    tvm_version: str | None
     devices: list[DeviceInfo] = field(default_factory=list)
 
     def as_json(self) -> dict:
@@ -97,17 +98,35 @@ def physical_cores() -> int:
     return len(cores) or len(usable or ()) or os.cpu_count() or 1
 
 
-def _cpu_device() -> DeviceInfo:
-    from tvm.target import codegen
+def _tvm(load: bool = True):
+    """TVM, when this environment has it (and, unless `load`, when this process already imported it): a package whose
+    engine is not TVM runs without it, and need not pay for its import."""
+    if not load:
+        return sys.modules.get("tvm")
+    try:
+        import tvm
+    except ImportError:
+        return None
+    return tvm
 
+
+def _cpu_device(load_tvm: bool = True) -> DeviceInfo:
     names = [b["model name"] for b in _cpuinfo_blocks() if "model name" in b]
     name = names[0] if names else platform.processor()
-    return DeviceInfo("cpu:0", "cpu", str(codegen.llvm_get_system_cpu()), name, physical_cores(), 0)
+    # the farm names CPU kinds by LLVM's name for the CPU; without TVM (and its LLVM) the architecture stands in
+    kind = platform.machine()
+    if _tvm(load_tvm) is not None:
+        from tvm.target import codegen
+
+        kind = str(codegen.llvm_get_system_cpu())
+    return DeviceInfo("cpu:0", "cpu", kind, name, physical_cores(), 0)
 
 
-def _cuda_devices() -> list[DeviceInfo]:
-    import tvm
-
+def _cuda_devices(load_tvm: bool = True) -> list[DeviceInfo]:
+    """Every CUDA GPU TVM can drive (none without TVM)."""
+    tvm = _tvm(load_tvm)
+    if tvm is None:
+        return []
     devices = []
     while tvm.cuda(len(devices)).exist:
         index = len(devices)
@@ -119,17 +138,19 @@ def _cuda_devices() -> list[DeviceInfo]:
     return devices
 
 
-def get_local_info() -> HostInfo:
-    """This host and its devices: the CPU, then every CUDA GPU TVM can drive."""
-    import tvm
+def get_local_info(load_tvm: bool = True) -> HostInfo:
+    """This host and its devices: the CPU, then every CUDA GPU TVM can drive (`tvm_version` None without TVM).
 
+    The CPU's kind is LLVM's name for it, which TVM knows; without TVM (`load_tvm` False and
+    not imported yet, or not installed) it is the architecture, and no GPU is listed."""
+    tvm = _tvm(load_tvm)
     return HostInfo(
         name=socket.gethostname(),
         os=platform.system(),
         architecture=platform.machine(),
         python=platform.python_version(),
-        tvm_version=tvm.__version__,
-        devices=[_cpu_device(), *_cuda_devices()],
+        tvm_version=tvm.__version__ if tvm else None,
+        devices=[_cpu_device(load_tvm), *_cuda_devices(load_tvm)],
     )
 
 

@@ -1,57 +1,33 @@
-"""Loading a model folder onto a device of this host (`load_model`) and running it (`Model`).
+"""The `tvm` engine in the runtime: a variant's TVM library on a device through the Relax VM (`Model`, `open_model`).
 
-A model owns one worker thread that runs everything TVM does with it: inferences of its
-requests, one at a time and in order (the Relax VM is not re-entrant), and profiling.
+A model owns one worker thread (`farm.runtime.loaded.LoadedModel`) that runs everything
+TVM does with it: inferences of its requests, one at a time and in order (the Relax VM is
+not re-entrant), and profiling, per layer too.
 
 TVM's thread pool belongs to the thread that launches the parallel work, so the number
 of threads is set on that worker before anything runs there. TVM caps a pool at the size
 it was created with: `$TVM_NUM_THREADS`, else its own guess at the physical cores (half
-the logical CPUs on x86, one thread on a two-vCPU virtual machine). So a CPU model runs
-`threads` threads, by default `$TVM_NUM_THREADS` when set, else the physical cores this
-process may use (`DeviceInfo.cores`, as the farm measured the variant with), and the
-worker's pool is created with `TVM_NUM_THREADS` set to that number (the count the farm
-measured fastest, when the folder records one). `model.threads` is the number TVM reports
-using. A folder whose engine is ONNX Runtime loads as a `farm.runtime.ort_model.OnnxRuntimeModel`,
-one whose engine is `hybrid` as a `farm.runtime.hybrid_model.HybridModel`.
+the logical CPUs on x86). So a CPU model runs `threads` threads, by default the count the
+farm measured fastest, else `$TVM_NUM_THREADS` when set, else the physical cores this
+process may use (`DeviceInfo.cores`), and the worker's pool is created with
+`TVM_NUM_THREADS` set to that number. `model.threads` is the number TVM reports using.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
 
 import numpy as np
 import tvm
 from tvm import relax
 
-from .container import ENGINES, ModelFolder, ModelView, read_model_folder
-from .errors import (
-    ContainerError,
-    DeviceError,
-    InferError,
-    InvalidArgumentError,
-    ModelError,
-    RequestError,
-)
-from .local_info import DeviceInfo, find_device, get_local_info, host_cpu_flags
-from .ort_model import OnnxRuntimeModel
-from .profiling import (
-    ProfileResult,
-    device_sync,
-    sample_inputs,
-    time_layers,
-    time_model,
-)
-from .request import InferRequest
-from .tensors import ordered_arrays
-
-if TYPE_CHECKING:
-    from .hybrid_model import HybridModel
-
-NUM_THREADS_VAR = "TVM_NUM_THREADS"
-ARCH_ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}  # platform.machine() spellings -> LLVM triple's
+from .container import ModelFolder
+from .errors import ContainerError, InferError, ModelError
+from .loaded import LoadedModel
+from .loading import NUM_THREADS_VAR, compiled_threads
+from .local_info import DeviceInfo
+from .profiling import ProfileResult, device_sync, time_layers, time_model
 
 _environ_lock = threading.Lock()
 
@@ -91,7 +67,7 @@ def numpy_outputs(value: object) -> list[np.ndarray]:
     return [array for item in value for array in numpy_outputs(item)]
 
 
-class Model(ModelView):
+class Model(LoadedModel):
     """A model loaded on one device through TVM's Relax VM: its tensors, requests to run it, and its profile."""
 
     def __init__(
@@ -101,7 +77,7 @@ class Model(ModelView):
         self._module = module
         self.device = device
         self._tvm_device = device.tvm_device()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"farm-runtime-{container.name}")
+        self._start_executor()
         try:
             self._vm, self.threads, self._worker = self._executor.submit(
                 _start_worker, module, self._tvm_device, threads
@@ -110,66 +86,12 @@ class Model(ModelView):
             self._executor.shutdown(wait=False)
             raise
 
-    @property
-    def folder(self) -> str:
-        return self._container.folder
-
-    def create_request(self) -> InferRequest:
-        return InferRequest(self)
-
-    def run(self, inputs: list | tuple | dict, outputs: list | tuple | dict | None = None) -> dict[str, np.ndarray]:
-        """One inference, waited for: the outputs by name."""
-        request = self.create_request()
-        request.infer(inputs, outputs)
-        request.wait()
-        return request.outputs
-
-    def profile(self, repeat: int = 10, warmup: int = 2, inputs: list | tuple | dict | None = None) -> ProfileResult:
-        """Time `repeat` inferences (after `warmup`) of `inputs` (default: `sample_inputs`), whole and per layer; blocks."""
-        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
-            raise InvalidArgumentError(f"repeat must be an integer >= 1, got {repeat!r}")
-        if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-            raise InvalidArgumentError(f"warmup must be an integer >= 0, got {warmup!r}")
-        arrays = (
-            sample_inputs(self._container.inputs)
-            if inputs is None
-            else ordered_arrays("input", self._container.inputs, inputs)
-        )
-        return self._submit(self._profile, self._device_tensors(arrays), repeat, warmup).result()
-
-    def close(self) -> None:
-        """Cancel the queued requests, wait for the running one, stop the worker thread."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        return f"Model({self.name!r}, device={self.device.id!r}, threads={self.threads}, folder={self.folder!r})"
-
-    def _submit(self, fn, *args) -> Future:
-        try:
-            return self._executor.submit(fn, *args)
-        except RuntimeError as e:
-            raise RequestError(f"model {self.name!r} is closed") from e
-
-    def _on_worker(self) -> bool:
-        return threading.get_ident() == self._worker
-
     def _device_tensors(self, arrays: list[np.ndarray]) -> list[tvm.runtime.Tensor]:
         return [tvm.runtime.tensor(a, self._tvm_device) for a in arrays]
 
     def _execute(self, args: list[tvm.runtime.Tensor]) -> list[np.ndarray]:
         """On the worker thread: one inference, its outputs as numpy arrays."""
-        results = numpy_outputs(self._vm["main"](*args))
-        if len(results) != len(self._container.outputs):
-            raise ModelError(
-                f"the model returned {len(results)} outputs, its metadata lists {len(self._container.outputs)}"
-            )
-        return results
+        return self._check_outputs(numpy_outputs(self._vm["main"](*args)))
 
     def _profile(self, args: list[tvm.runtime.Tensor], repeat: int, warmup: int) -> ProfileResult:
         """On the worker thread: the plain VM's timings, then a second, instrumented VM's per-layer timings."""
@@ -185,78 +107,12 @@ class Model(ModelView):
         return ProfileResult(self.name, model_ns, layer_ns, self.device.id, self.threads, warmup=warmup)
 
 
-def _choose_device(container: ModelFolder, available: list[DeviceInfo], devices: object) -> DeviceInfo:
-    """The first device (of `devices`, else of this host) of the platform the model is built for."""
-    if devices is None:
-        candidates, where = available, "this host has"
-    else:
-        items = [devices] if isinstance(devices, (str, DeviceInfo)) else devices
-        if not isinstance(items, (list, tuple)) or not items:
-            raise InvalidArgumentError(
-                f"devices must be a device id ('cpu:0', 'cuda:0'), a DeviceInfo or a non-empty list of them, got {devices!r}"
-            )
-        candidates = [find_device(d.id if isinstance(d, DeviceInfo) else d, available) for d in items]
-        where = "the devices given are"
-    for device in candidates:
-        if device.platform == container.platform:
-            return device
-    raise DeviceError(
-        f"model {container.name!r} runs on a {container.platform} device (TVM target {container.metadata['target']['kind']!r}); "
-        f"{where}: {', '.join(d.id for d in candidates)}"
-    )
-
-
-def _check_cpu(container: ModelFolder, architecture: str) -> None:
-    """`DeviceError` unless this CPU can execute the library: its architecture, and every CPU flag the code needs."""
-    arch = str(container.metadata["target"].get("mtriple", "")).split("-", 1)[0]
-    machine = ARCH_ALIASES.get(architecture.lower(), architecture.lower())
-    if arch and machine and arch != machine:
-        raise DeviceError(f"model {container.name!r} is built for {arch} CPUs, this host is {machine}")
-    flags = host_cpu_flags()
-    missing = sorted(set(container.cpu_flags) - flags) if flags is not None else []
-    if missing:
-        raise DeviceError(
-            f"model {container.name!r} (kind {container.metadata.get('kind', '?')}) needs CPU features this host lacks: "
-            f"{', '.join(missing)}; its code would die with SIGILL here: load the variant of this host's kind"
-        )
-
-
-def load_model(
-    folder: str | os.PathLike,
-    devices: str | DeviceInfo | list | None = None,
-    threads: int | None = None,
-    engine: str | None = None,
-) -> Model | OnnxRuntimeModel | HybridModel:
-    """The model of `folder` loaded on the first of `devices` (ids such as 'cpu:0') that can run it, else on this host's first.
-
-    `engine`: `tvm`, `onnxruntime` or `hybrid`; default the one the farm chose for the folder
-    (`metadata.json`'s `engine`), with the settings it measured fastest. `threads`: the
-    number of TVM runtime threads (ONNX Runtime intra-op threads); default the count the
-    farm chose, else `$TVM_NUM_THREADS` when set, else the CPU's physical cores.
-    """
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise InvalidArgumentError(f"threads must be an integer >= 1 or None, got {threads!r}")
-    if engine is not None and engine not in ENGINES:
-        raise InvalidArgumentError(f"engine must be one of {', '.join(ENGINES)} or None, got {engine!r}")
-    container = read_model_folder(folder)
-    engine = engine or container.engine
-    host = get_local_info()
-    device = _choose_device(container, host.devices, devices)
-    if engine == "onnxruntime":
-        return OnnxRuntimeModel(
-            container, container.onnx_model, container.engine_info(engine).get("settings") or {}, device, threads
-        )
-    if device.platform == "cpu":
-        _check_cpu(container, host.architecture)
-        threads = threads or container.engine_info(engine).get("threads")
-        if threads is None and NUM_THREADS_VAR not in os.environ:
-            threads = device.cores
-    if engine == "hybrid":
-        from .hybrid_model import HybridModel
-
-        return HybridModel(container, container.hybrid_model, device, threads)
+def open_model(container: ModelFolder, device: DeviceInfo, threads: int | None, engine: str) -> Model:
+    """The folder's TVM library loaded on `device` (`farm.runtime.loading.load_model` calls this for the `tvm` engine)."""
+    threads = compiled_threads(container, engine, device, threads)
+    library = container.engine_file(engine)
     try:
-        module = tvm.runtime.load_module(container.library)
+        module = tvm.runtime.load_module(library)
     except Exception as e:
-        raise ContainerError(f"cannot load the library {container.library}: {type(e).__name__}: {e}") from e
+        raise ContainerError(f"cannot load the library {library}: {type(e).__name__}: {e}") from e
     return Model(container, module, device, threads)

@@ -1,4 +1,4 @@
-"""A variant whose engine is ONNX Runtime: the original ONNX model in a session with the settings the farm chose.
+"""The `onnxruntime` engine in the runtime: the original ONNX model in a session with the settings the farm chose.
 
 The farm measures ONNX Runtime's settings per model and kind (`farm.engines`) and writes
 the fastest as Olive-style inference settings (`execution_provider`, `provider_options`,
@@ -110,3 +110,9 @@ class OnnxRuntimeModel(LoadedModel):
     def _execute(self, args: list[np.ndarray]) -> list[np.ndarray]:
         """On the worker thread: one inference, its outputs as numpy arrays."""
         return self._check_outputs(self._session.run(None, dict(zip(self._input_names, args))))
+
+
+def open_model(container: ModelFolder, device: DeviceInfo, threads: int | None, engine: str) -> OnnxRuntimeModel:
+    """The folder's ONNX model in a session with the settings the farm measured fastest (`load_model`'s `onnxruntime`)."""
+    settings = container.engine_info(engine).get("settings") or {}
+    return OnnxRuntimeModel(container, container.engine_file(engine), settings, device, threads)

@@ -35,9 +35,9 @@ from cluster.nodes import NODE_ID_LABEL, NoDeviceError, live_nodes, nodes_servin
 
 from .container import METADATA, ModelFolder, ModelView, read_model_folder
 from .errors import DeviceError, RemoteError, RuntimeApiError
+from .loaded import LoadedModel
+from .loading import load_model
 from .local_info import DeviceInfo
-from .model import Model, load_model
-from .ort_model import OnnxRuntimeModel
 from .profiling import ProfileResult
 from .tensors import ordered_arrays
 
@@ -48,7 +48,7 @@ class ModelServer:
     """The Ray actor that holds a model on its device node."""
 
     def __init__(self) -> None:
-        self.model: Model | OnnxRuntimeModel | None = None
+        self.model: LoadedModel | None = None
 
     def load(self, archive: bytes, threads: int | None, engine: str | None = None) -> dict:
         """Unpack the folder into a temporary directory and load it (on `engine`, default the folder's); the device and threads it got."""

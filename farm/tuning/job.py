@@ -24,12 +24,14 @@ import threading
 import uuid
 from concurrent.futures import Future
 
+from ..engines import engine_named
+from ..engines.hybrid_engine import PLAN_KEY
 from ..engines.timing import FIGURES
 from ..engines.variant import plan_summary, record_engines
 from ..models.onnx_import import OnnxModel, random_inputs
+from ..runtime.container import BENCHMARK as BENCHMARK_FILE
 from .session import VARIANT_LIBRARY, TuningPlan, TuningSession, compile_with_records, exported_library
 
-BENCHMARK_FILE = "benchmark.json"
 VERIFICATION_KEYS = (*FIGURES, "engines")
 
 
@@ -96,20 +98,15 @@ class TuneJob:
         session.stage = "timing kernels"
         plan, hybrid = self._plan_hybrid(session, inputs)
         session.stage = "timing engines"
-        check = compare_on_device(
-            session.kind,
-            os.path.join(summary.variant_dir, VARIANT_LIBRARY),
-            self.original,
-            inputs,
-            hybrid=hybrid,
-            warmup=self.verify_warmup,
-            repeat=self.verify_repeat,
-        )
+        files = {"onnxruntime": self.original, **({"hybrid": hybrid} if hybrid is not None else {})}
+        with open(os.path.join(summary.variant_dir, VARIANT_LIBRARY), "rb") as f:
+            artifacts = {engine_named(name).artifact: data for name, data in {"tvm": f.read(), **files}.items()}
+        check = compare_on_device(session.kind, artifacts, inputs, warmup=self.verify_warmup, repeat=self.verify_repeat)
         with open(os.path.join(summary.variant_dir, BENCHMARK_FILE), "w") as f:
             json.dump(check, f, indent=2)
-        record_engines(summary.variant_dir, check, self.original, hybrid, plan)
+        record_engines(summary.variant_dir, check, files, plan)
         session.stage = "done"
-        return {**summary.as_json(), **{k: check[k] for k in VERIFICATION_KEYS}, "hybrid": plan_summary(plan)}
+        return {**summary.as_json(), **{k: check[k] for k in VERIFICATION_KEYS}, PLAN_KEY: plan_summary(plan)}
 
     def _plan_hybrid(self, session: TuningSession, inputs: dict) -> tuple[dict, bytes | None]:
         """The per-kernel best-of of TVM (with the database's schedules) and ONNX Runtime on a node of the session's kind."""

@@ -21,7 +21,6 @@ tuning summary), which the runtime and the packager load as they are.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -37,7 +36,8 @@ from tuning_db.metaschedule import ParquetDatabase
 from tuning_db.workload import WorkloadIndex, estimate_flops
 
 from ..models.onnx_import import OnnxModel
-from ..runtime.container import file_sha256
+from ..runtime.container import file_sha256, write_metadata
+from ..runtime.engines import RUNTIME_ENGINES
 from . import blocked_layout, fast_math, winograd
 
 # TVM's operator lowering keeps global state (TOPI tag scopes): sessions in threads of one
@@ -59,8 +59,7 @@ GRAPH_REWRITES = {
 # they are not)
 DEFAULT_REWRITES = ("fast_math",)
 
-VARIANT_LIBRARY = "model.so"
-VARIANT_METADATA = "metadata.json"
+VARIANT_LIBRARY = RUNTIME_ENGINES["tvm"].file_name
 
 
 @dataclass
@@ -453,7 +452,4 @@ def write_variant(executable, model: OnnxModel, model_name: str, device_kind: di
         "library_sha256": file_sha256(library),
         "tuning": summary.as_json(),
     }
-    tmp = os.path.join(summary.variant_dir, VARIANT_METADATA + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(metadata, f, indent=2)
-    os.replace(tmp, os.path.join(summary.variant_dir, VARIANT_METADATA))
+    write_metadata(summary.variant_dir, metadata)

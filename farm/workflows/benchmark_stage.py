@@ -1,34 +1,36 @@
-"""The benchmark stage of a workflow: each tuned variant against ONNX Runtime on a device node of its kind.
+"""The benchmark stage of a workflow: each tuned variant's engines against ONNX Runtime's default on a node of its kind.
 
-For every kind, the variant (TVM VM) and the original (ONNX Runtime, CPU provider, the
-node's thread count) ran on identical random inputs in the device worker of a node of
-that kind when the tuning job verified it (`farm.benchmark.compare_on_device`, with the
-stage's warm-up and repeats): median/mean/std/p90, throughput and numerical agreement.
-That comparison is the base of the result; on top of it:
+For every kind, every engine of the variant ran on identical random inputs in the device
+worker of a node of that kind when the tuning job chose its engine
+(`farm.benchmark.compare_on_device`, with the stage's warm-up and repeats): median/mean/
+std/p90, throughput and numerical agreement per engine. That comparison is the base of the
+result; on top of it, always with the figures of the engine the variant runs:
 
-- **batch-size sweep** (`batch_sizes`): the model is re-compiled for each batch size with
-  the best records the tuning database holds for the kind (TVM's default schedules
-  for layers never tuned at that size) and compared again; it needs inputs whose first
-  dimension is dynamic in the ONNX model. A batch size TVM fails to compile is reported
-  in the sweep with its error (TVM 0.27's LLVM codegen rejects some default schedules,
-  e.g. the test CNN at batch 4 for baseline x86-64) and the other sizes go on;
+- **batch-size sweep** (`batch_sizes`): each engine that can be prepared outside a tune
+  (`Engine.prepare`: TVM re-compiled with the best records the tuning database holds for
+  the kind, TVM's default schedules for layers never tuned at that size; the ONNX model as
+  it is) is timed again at each batch size; the sweep reports the variant's engine, or
+  the fastest agreeing one where the variant's engine cannot be prepared. It needs inputs
+  whose first dimension is dynamic in the ONNX model. An engine that fails to prepare at a
+  batch size is left out of that size with a warning, and the other sizes go on;
 - **latency SLA** (`sla_ms`): the largest batch size whose p90 latency meets it;
 - **cost per million inferences** from the hourly price an admin set for the kind
   (at batch 1 with the engine the variant runs, and at the best throughput of the sweep);
-- **warnings** on implausible results: a median below 1 µs, a variant slower than ONNX
-  Runtime's default session (the variant then runs another engine), TVM outputs that
+- **warnings** on implausible results: a median below 1 µs, an engine slower than ONNX
+  Runtime's default session (the variant then runs another engine), outputs that
   disagree, or a spread larger than half the median.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 
 import onnx
 
 from ..benchmark import compare_on_device
+from ..engines import engine_named
+from ..engines.base import Preparation
+from ..engines.timing import REFERENCE, chosen
 from ..models.onnx_import import ModelImportError, prepare, random_inputs
 
 IMPLAUSIBLE_MS = 1e-3
@@ -80,8 +82,10 @@ def cost_per_million(latency_ms: float, batch_size: int, usd_per_hour: float | N
 def warnings_for(result: dict) -> list[str]:
     """What looks implausible in one comparison's result."""
     found = []
-    tvm, ort = result["tvm"], result["ort"]
-    for name, stats in (("the variant", tvm), ("ONNX Runtime", ort)):
+    engine = result["engine"]
+    reference = next(c for c in result["configs"] if c["label"] == REFERENCE)
+    title = engine_named(engine).title
+    for name, stats in ((f"the variant ({title})", chosen(result)["stats"]), ("ONNX Runtime", reference["stats"])):
         if stats["median_ms"] < IMPLAUSIBLE_MS:
             found.append(
                 f"{name} took {stats['median_ms'] * 1e3:.3f} µs per inference: below 1 µs, the measurement is implausible"
@@ -90,15 +94,19 @@ def warnings_for(result: dict) -> list[str]:
             found.append(
                 f"{name}'s latencies spread widely (std {stats['std_ms']:.3g} ms, median {stats['median_ms']:.3g} ms): the device was likely busy"
             )
-    if result["speedup_vs_ort"] < 1.0:
-        found.append(
-            f"TVM is slower than ONNX Runtime's default session ({result['tvm_latency_ms']:.3g} ms vs "
-            f"{result['ort_latency_ms']:.3g} ms): the variant runs on {result['engine']}"
-        )
-    if not result["engines"]["tvm"]["agrees"]:
-        found.append(
-            f"TVM's outputs differ from ONNX Runtime's (max abs diff {result['max_abs_diff']:.3g}): the variant runs on {result['engine']}"
-        )
+    for name, e in result["engines"].items():
+        if name == reference["engine"]:
+            continue
+        if e["latency_ms"] > result["ort_latency_ms"]:
+            found.append(
+                f"{engine_named(name).title} is slower than ONNX Runtime's default session ({e['latency_ms']:.3g} ms vs "
+                f"{result['ort_latency_ms']:.3g} ms): the variant runs on {engine}"
+            )
+        if not e["agrees"]:
+            found.append(
+                f"{engine_named(name).title}'s outputs differ from ONNX Runtime's (max abs diff {e['max_abs_diff']:.3g}): "
+                f"the variant runs on {engine}"
+            )
     return found
 
 
@@ -125,29 +133,40 @@ def _batched_shapes(onnx_path: str, shapes: dict[str, tuple[int, ...]], batch: i
     return batched
 
 
-def _compile_for_batch(
-    onnx_path: str, shapes: dict, batch: int, target: dict, db_uri: str, folder: str
-) -> tuple[str, dict]:
-    """The model re-compiled at `batch` with the database's records for `target`: (library path, random inputs)."""
-    import tvm
-
-    from tuning_db.metaschedule import ParquetDatabase
-
-    from ..tuning.session import compile_with_records
-
+def _sweep_entry(
+    batch: int, original: bytes, onnx_path: str, shapes: dict, check: dict, target: dict, db_uri: str, run
+) -> dict:
+    """One batch size of the sweep: every engine of `check` that can be prepared at `batch`, timed by `run`."""
     try:
         model = prepare(onnx_path, _batched_shapes(onnx_path, shapes, batch))
     except ModelImportError as e:
         raise BenchmarkOptionsError(f"batch size {batch}: {e}") from None
-    tvm_target = tvm.target.Target(target)
-    db = ParquetDatabase(db_uri, tvm_target, auto_compact_files=None)
-    try:
-        executable = compile_with_records(db, model, tvm_target)
-    finally:
-        db.close()
-    library = os.path.join(folder, f"model-b{batch}.so")
-    executable.export_library(library)
-    return library, random_inputs(model.inputs)
+    preparation = Preparation(original, model, target, db_uri)
+    artifacts, warnings = {}, []
+    for name in check["engines"]:
+        engine = engine_named(name)
+        try:
+            data = engine.prepare(preparation)
+        except Exception as e:  # noqa: BLE001 - an engine that cannot run a batch size is a result of the sweep
+            warnings.append(f"{engine.title} could not be prepared at batch size {batch}: {type(e).__name__}")
+            continue
+        if data is not None:
+            artifacts[engine.artifact] = data
+    result = run(artifacts, random_inputs(model.inputs))
+    engine = check["engine"] if check["engine"] in result["engines"] else result["engine"]
+    figures = result["engines"][engine]
+    return {
+        "batch_size": batch,
+        "engine": engine,
+        "median_ms": figures["latency_ms"],
+        "p90_ms": figures["p90_ms"],
+        "ort_median_ms": result["ort_latency_ms"],
+        "ort_p90_ms": result["ort"]["p90_ms"],
+        "throughput_per_s": batch * figures["stats"]["throughput_per_s"],
+        "speedup_vs_ort": result["ort_latency_ms"] / figures["latency_ms"],
+        "agrees": figures["agrees"],
+        "warnings": warnings + warnings_for(result),
+    }
 
 
 def benchmark_variant(
@@ -164,39 +183,15 @@ def benchmark_variant(
     with the batch sweep, SLA, cost and warnings added."""
     with open(onnx_path, "rb") as f:
         original = f.read()
+
+    def run(artifacts: dict[str, bytes], inputs: dict) -> dict:
+        return compare_on_device(kind, artifacts, inputs, warmup=options.warmup, repeat=options.repeat)
+
     sweep = []
-    with tempfile.TemporaryDirectory(prefix="farm-sweep-") as folder:
-        for batch in options.batch_sizes:
-            try:
-                library, batch_inputs = _compile_for_batch(onnx_path, shapes, batch, metadata["target"], db_uri, folder)
-            except BenchmarkOptionsError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a batch size TVM cannot compile is a result of the sweep, not the workflow's end
-                sweep.append(
-                    {
-                        "batch_size": batch,
-                        "error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip(),
-                        "warnings": [f"TVM could not compile the model at batch size {batch}"],
-                    }
-                )
-                continue
-            result = compare_on_device(
-                kind, library, original, batch_inputs, warmup=options.warmup, repeat=options.repeat
-            )
-            sweep.append(
-                {
-                    "batch_size": batch,
-                    "tvm_median_ms": result["tvm"]["median_ms"],
-                    "tvm_p90_ms": result["tvm"]["p90_ms"],
-                    "ort_median_ms": result["ort"]["median_ms"],
-                    "ort_p90_ms": result["ort"]["p90_ms"],
-                    "throughput_per_s": batch * result["tvm"]["throughput_per_s"],
-                    "speedup_vs_ort": result["speedup_vs_ort"],
-                    "agrees": result["agrees"],
-                    "cost_per_million_usd": cost_per_million(result["tvm"]["median_ms"], batch, usd_per_hour),
-                    "warnings": warnings_for(result),
-                }
-            )
+    for batch in options.batch_sizes:
+        entry = _sweep_entry(batch, original, onnx_path, shapes, check, metadata["target"], db_uri, run)
+        entry["cost_per_million_usd"] = cost_per_million(entry["median_ms"], batch, usd_per_hour)
+        sweep.append(entry)
     report = {
         **check,
         "kind": kind,
@@ -206,9 +201,8 @@ def benchmark_variant(
     }
     report["cost_per_million_usd"] = cost_per_million(check["best_latency_ms"], 1, usd_per_hour)
     report["ort_cost_per_million_usd"] = cost_per_million(check["ort_latency_ms"], 1, usd_per_hour)
-    measured = [r for r in sweep if "error" not in r]
-    if measured:
-        best = max(measured, key=lambda r: r["throughput_per_s"])
+    if sweep:
+        best = max(sweep, key=lambda r: r["throughput_per_s"])
         report["best_throughput"] = {
             "batch_size": best["batch_size"],
             "throughput_per_s": best["throughput_per_s"],
@@ -216,8 +210,8 @@ def benchmark_variant(
         }
     report["warnings"] += [f"batch {r['batch_size']}: {w}" for r in sweep for w in r["warnings"]]
     if options.sla_ms is not None:
-        met = [r["batch_size"] for r in measured if r["tvm_p90_ms"] <= options.sla_ms]
-        if not measured and check["tvm"]["p90_ms"] <= options.sla_ms:
+        met = [r["batch_size"] for r in sweep if r["p90_ms"] <= options.sla_ms]
+        if not sweep and chosen(check)["p90_ms"] <= options.sla_ms:
             met = [1]
         report["sla"] = {"p90_ms": options.sla_ms, "max_batch_size": max(met) if met else None}
         if not met:

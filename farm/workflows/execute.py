@@ -31,11 +31,14 @@ import shutil
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, wait
 
-from ..engines.timing import FIGURES
+from ..engines.hybrid_engine import PLAN_KEY
+from ..engines.timing import FIGURES, benchmark_metrics, chosen
 from ..packaging import candidate_from_folder, parse_priorities
 from ..registry import accounts, catalog, offers, prices, workflow_records
 from ..registry.database import Registry
-from ..tuning.job import BENCHMARK_FILE, TuneJob
+from ..runtime.container import BENCHMARK as BENCHMARK_FILE
+from ..runtime.container import read_metadata
+from ..tuning.job import TuneJob
 from .benchmark_stage import BenchmarkOptions, BenchmarkOptionsError, benchmark_variant
 from .notify import DEFAULT_WEBHOOKS, WebhookPolicy, post_webhook
 from .package_stage import package_variants
@@ -50,10 +53,11 @@ VARIANT_METRICS = (
     "trials_reused",
     "tuning_seconds",
     "compile_seconds",
-    "hybrid",
+    PLAN_KEY,
     "workloads",
 )
 BENCHMARK_METRICS = (*FIGURES, "cost_per_million_usd", "ort_cost_per_million_usd")
+PUBLISHED_SIDE_METRICS = ("tvm_p90_ms",)  # of the comparison's per-side figures, those a variant's metrics keep
 
 
 class WorkflowError(RuntimeError):
@@ -154,8 +158,7 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
     outputs, candidates = {"variants": {}}, []
     for kind, summary in results.items():
         variant_dir = summary["variant_dir"]
-        with open(os.path.join(variant_dir, "metadata.json")) as f:
-            metadata = json.load(f)
+        metadata = read_metadata(variant_dir)
         metrics = {k: summary[k] for k in VARIANT_METRICS}
         report = None
         if stages["benchmark"]:
@@ -171,11 +174,11 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
             with open(os.path.join(variant_dir, BENCHMARK_FILE), "w") as f:
                 json.dump(report, f, indent=2)
             metrics.update({k: report[k] for k in BENCHMARK_METRICS if report.get(k) is not None})
-            chosen = report["engines"][report["engine"]]["stats"]
+            stats = chosen(report)["stats"]
             metrics.update(
-                tvm_p90_ms=report["tvm"]["p90_ms"],
-                best_p90_ms=chosen["p90_ms"],
-                throughput_per_s=chosen["throughput_per_s"],
+                {k: v for k, v in benchmark_metrics(report).items() if k in PUBLISHED_SIDE_METRICS},
+                best_p90_ms=stats["p90_ms"],
+                throughput_per_s=stats["throughput_per_s"],
             )
         verdict = None
         if options.get("offer_id"):

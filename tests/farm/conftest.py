@@ -111,5 +111,5 @@ def hybrid_variant(tuned_variants, tmp_path_factory) -> Path:
         "settings": {"num_threads": 1},
     }
     check = {"engine": "hybrid", "engines": engines}
-    record_engines(str(folder), check, tuned_variants["model"].read_bytes(), archive, plan)
+    record_engines(str(folder), check, {"onnxruntime": tuned_variants["model"].read_bytes(), "hybrid": archive}, plan)
     return folder

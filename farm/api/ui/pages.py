@@ -30,6 +30,7 @@ from farm.registry import access, catalog, offers, workflow_records
 from farm.registry.catalog import ORIGINAL
 from farm.registry.errors import PermissionDenied
 from farm.registry.schema import ACTIVE_STATES, Model, Project, User, Variant, Workflow, utcnow
+from farm.runtime.engines import DEFAULT_ENGINE
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 templates = Jinja2Templates(directory=str(files("farm.api.ui") / "templates"))
@@ -182,7 +183,7 @@ def _variant_row(variant: Variant, benchmark: dict | None, packages: list) -> di
     return {
         "variant": variant,
         "metrics": metrics,
-        "engine": metrics.get("engine") or ("onnx" if variant.kind == ORIGINAL else "tvm"),
+        "engine": metrics.get("engine") or ("onnx" if variant.kind == ORIGINAL else DEFAULT_ENGINE),
         "std_ms": stats.get("std_ms"),
         "packages": packages,
     }

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from farm.engines import engine_named
 from farm.engines.process import WorkerError, WorkerProcess
 from farm.engines.worker import ready
 
@@ -32,7 +33,7 @@ def test_calls_run_in_a_fresh_process_with_the_environment_it_was_given(worker):
 
 
 def test_an_onnxruntime_worker_never_imports_tvm(worker):
-    worker.send(ready, ("onnxruntime",))
+    worker.send(ready, (engine_named("onnxruntime"),))
     worker.recv()
     worker.send(_loaded, ("onnxruntime",))
     assert worker.recv()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
+import shutil
+from pathlib import Path
 
 import numpy as np
 
@@ -29,3 +32,11 @@ def assert_matches(reference: dict, outputs: dict) -> None:
 def env_without_pythonpath() -> dict:
     """This process's environment without PYTHONPATH: a fresh venv must not see the farm's checkout."""
     return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def with_engine(variant: Path, engine: str, folder: Path) -> Path:
+    """A copy of `variant` in `folder` whose chosen engine is `engine`, as the farm records a choice."""
+    shutil.copytree(variant, folder)
+    metadata = json.loads((folder / "metadata.json").read_text())
+    (folder / "metadata.json").write_text(json.dumps({**metadata, "engine": engine}))
+    return folder

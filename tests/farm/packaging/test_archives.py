@@ -25,10 +25,10 @@ from farm.packaging import (
     parse_priorities,
     rank,
 )
-from farm.runtime import load_model
-from farm.runtime.container import model_file_names
+from farm.runtime import ContainerError, load_model
+from farm.runtime.container import engine_copy, model_file_names
 
-from .helpers import assert_matches, assert_safe_names
+from .helpers import assert_matches, assert_safe_names, with_engine
 
 
 def _tvm_outputs(value) -> list[np.ndarray]:
@@ -37,53 +37,63 @@ def _tvm_outputs(value) -> list[np.ndarray]:
     return [v for item in value for v in _tvm_outputs(item)]
 
 
-def test_tarball_runs_with_plain_tvm_and_the_runtime(tuned_variants, reference, tmp_path):
-    variant = tuned_variants["kinds"]["x86-64"]
+def _tarball(variant: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """The variant's tarball (built twice: byte for byte the same), unpacked; the folder and its member names."""
     path = Path(build_tarball(str(variant), str(tmp_path / "out")))
     assert path.name == "tiny-x86-64.tar.gz"
+    again = Path(build_tarball(str(variant), str(tmp_path / "again")))
+    assert again.read_bytes() == path.read_bytes()
     with tarfile.open(path) as tar:
         members = tar.getmembers()
         assert_safe_names([m.name for m in members])
-        files = sorted(
-            [
-                "README.txt",
-                "example.py",
-                "metadata.json",
-                *model_file_names(json.loads((variant / "metadata.json").read_text())),
-            ]
-        )
-        assert "model.onnx" in files and [m.name for m in members] == [
-            "tiny-x86-64",
-            *(f"tiny-x86-64/{n}" for n in files),
-        ]
         assert members[0].isdir() and all(m.isfile() and m.mode == 0o644 and m.uid == 0 for m in members[1:])
         tar.extractall(tmp_path / "x", filter="data")
-    folder = tmp_path / "x" / "tiny-x86-64"
-    assert (
-        build_tarball(str(variant), str(tmp_path / "again"))
-        and (tmp_path / "again" / path.name).read_bytes() == path.read_bytes()
-    )
+    names = [m.name.removeprefix("tiny-x86-64/") for m in members[1:]]
+    assert [m.name for m in members] == ["tiny-x86-64", *(f"tiny-x86-64/{n}" for n in sorted(names))]
+    return tmp_path / "x" / "tiny-x86-64", names
 
+
+def _example(folder: Path) -> subprocess.CompletedProcess:
+    """The tarball's example.py run in a fresh interpreter, which then says whether TVM was imported."""
+    code = "import runpy, sys; runpy.run_path('example.py', run_name='__main__'); print('tvm' in sys.modules)"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_a_tvm_tarball_carries_the_library_alone_and_runs_with_plain_tvm(tuned_variants, reference, tmp_path):
+    variant = with_engine(tuned_variants["kinds"]["x86-64"], "tvm", tmp_path / "variant")
+    folder, names = _tarball(variant, tmp_path)
+    assert sorted(names) == ["README.txt", "example.py", "metadata.json", "model.so"]
     metadata = json.loads((folder / "metadata.json").read_text())
     original = json.loads((variant / "metadata.json").read_text())
-    assert metadata == {**original, "benchmark": json.loads((variant / "benchmark.json").read_text())}
+    assert model_file_names(metadata) == ["model.so"] and metadata["library_sha256"] == original["library_sha256"]
+    assert metadata == {**engine_copy(original), "benchmark": json.loads((variant / "benchmark.json").read_text())}
     assert 2 <= len((folder / "README.txt").read_text().splitlines()) <= 6
 
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(folder / "model.so")), tvm.cpu())
     outputs = _tvm_outputs(vm["main"](*(tvm.runtime.tensor(x) for x in reference["inputs"].values())))
     assert_matches(reference, dict(zip(reference["output_names"], outputs, strict=True)))
+    with load_model(folder, threads=1) as model:  # TVM's profile has per-layer timings
+        assert_matches(reference, model.run(reference["inputs"]))
+        assert model.profile(repeat=3, warmup=1).layer_durations_ns
+    with pytest.raises(ContainerError, match="holds no onnx_model"):
+        load_model(folder, engine="onnxruntime")
+    assert _example(folder).stdout.startswith(f"{reference['output_names'][0]} (1, 10) float32")
 
-    for engine in ("tvm", "onnxruntime"):  # the tarball carries both engines; TVM's profile has per-layer timings
-        with load_model(folder, threads=1, engine=engine) as model:
-            assert_matches(reference, model.run(reference["inputs"]))
-            profile = model.profile(repeat=3, warmup=1)
-        assert len(profile.model_durations_ns) == 3 and bool(profile.layer_durations_ns) == (engine == "tvm")
 
-    proc = subprocess.run(
-        [sys.executable, str(folder / "example.py")], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.startswith(f"{reference['output_names'][0]} (1, 10) float32")
+def test_an_onnxruntime_tarball_carries_no_tvm_library_and_runs_without_tvm(tuned_variants, reference, tmp_path):
+    variant = with_engine(tuned_variants["kinds"]["x86-64"], "onnxruntime", tmp_path / "variant")
+    folder, names = _tarball(variant, tmp_path)
+    assert "model.so" not in names and {"model.onnx", "example.py", "runtime/__init__.py"} <= set(names)
+    assert "apache-tvm" not in (folder / "README.txt").read_text()
+    with load_model(folder, threads=1) as model:
+        assert_matches(reference, model.run(reference["inputs"]))
+        assert len(model.profile(repeat=3, warmup=1).model_durations_ns) == 3
+    lines = _example(folder).stdout.splitlines()
+    assert lines[0].startswith(f"{reference['output_names'][0]} (1, 10) float32") and lines[-1] == "False"
 
 
 @pytest.fixture()
@@ -121,14 +131,15 @@ def test_candidates_zip_layout_and_ranking(three_candidates, reference, tmp_path
     }
     assert all(e["model_config"]["type"] == files[engines[e["variant_id"]]][0] for e in ranking)
     assert {"SampleCode/run_model.py", "SampleCode/README.txt", "models_rank.json"} <= set(names)
+    ids = {path: variant_id for variant_id, path in by_id.items()}
     for model_path in by_id.values():
         folder = model_path.rsplit("/model/", 1)[0]
+        assert not {f"{folder}/model/{f}" for _, f in files.values()} - {model_path} & set(names)
         assert {
             f"{folder}/{f}"
             for f in (
                 "model/metadata.json",
-                "model/model.so",
-                "model/model.onnx",
+                f"model/{files[engines[ids[model_path]]][1]}",
                 "tuning_history.json",
                 "metrics.json",
                 "inference_settings.json",
@@ -199,23 +210,23 @@ def test_docker_context(tuned_variants, tmp_path):
 def test_incomplete_or_corrupt_variants_are_refused(tuned_variants, tmp_path):
     with pytest.raises(PackagingError, match="no metadata.json"):
         build_tarball(str(tmp_path), str(tmp_path / "out"))
-    broken = tmp_path / "broken"
-    shutil.copytree(tuned_variants["kinds"]["x86-64"], broken)
+    broken = with_engine(tuned_variants["kinds"]["x86-64"], "tvm", tmp_path / "broken")
     with open(broken / "model.so", "r+b") as f:
         f.truncate(1000)
     with pytest.raises(PackagingError, match="SHA-256"):
         build_tarball(str(broken), str(tmp_path / "out"))
     (broken / "model.so").unlink()
-    with pytest.raises(PackagingError, match="'model.so' .* is missing"):
+    with pytest.raises(PackagingError, match="model.so named by .* is missing"):
         candidate_from_folder(str(broken))
     (broken / "metadata.json").write_text("{not json")
-    with pytest.raises(PackagingError, match="not valid JSON"):
+    with pytest.raises(PackagingError, match="not readable JSON"):
         build_tarball(str(broken), str(tmp_path / "out"))
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_wheel_name_and_version_options(tuned_variants, tmp_path):
-    path = Path(build_wheel(str(tuned_variants["kinds"]["x86-64"]), str(tmp_path), name="Acme Vision!", version="2.1"))
+    variant = with_engine(tuned_variants["kinds"]["x86-64"], "tvm", tmp_path / "variant")
+    path = Path(build_wheel(str(variant), str(tmp_path), name="Acme Vision!", version="2.1"))
     assert path.name == "acme_vision-2.1-py3-none-linux_x86_64.whl"
     with zipfile.ZipFile(path) as zf:
         assert (
@@ -261,5 +272,5 @@ def test_a_hybrid_variant_is_packaged_with_its_plan_and_runs_from_every_package(
     (tmp_path / "broken").mkdir()
     shutil.copytree(hybrid_variant, tmp_path / "broken" / "x86-64")
     (tmp_path / "broken" / "x86-64" / "hybrid.zip").write_bytes(b"damaged")
-    with pytest.raises(PackagingError, match="hybrid.zip: SHA-256 differs"):
+    with pytest.raises(PackagingError, match="hybrid.zip is corrupt: its SHA-256"):
         build_tarball(str(tmp_path / "broken" / "x86-64"), str(tmp_path / "never"))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import zipfile
 from pathlib import Path
+
+from .helpers import with_engine
 
 
 def farm(*args: str) -> subprocess.CompletedProcess:
@@ -59,8 +60,7 @@ def test_package_refuses_bad_folders_and_options(tuned_variants, tmp_path):
     empty.mkdir()
     proc = farm("package", str(empty), "--format", "zip", "--out", str(tmp_path / "out"))
     assert proc.returncode == 1 and "no metadata.json" in proc.stderr and str(empty) in proc.stderr.replace("\n", "")
-    corrupt = tmp_path / "corrupt"
-    shutil.copytree(tuned_variants["kinds"]["x86-64"], corrupt)
+    corrupt = with_engine(tuned_variants["kinds"]["x86-64"], "tvm", tmp_path / "corrupt")
     (corrupt / "model.so").unlink()
     proc = farm("package", str(corrupt), "--format", "wheel", "--out", str(tmp_path / "out"))
     assert proc.returncode == 1 and "model.so" in proc.stderr and "missing" in proc.stderr

@@ -1,8 +1,10 @@
-"""The wheel and the Docker context's server, installed into a fresh virtual environment: no farm there, only TVM and numpy.
+"""The wheel and the Docker context's server, installed into a fresh virtual environment: no farm there, only the engine.
 
-One venv for the module (apache-tvm comes from the package index, about 100 MB): the
-x86-64 variant's wheel is installed and run; the x86-64-v3 variant's Docker build context
-is unpacked, its wheel installed beside the first, and its `serve.py` started and queried.
+One venv for the module: the x86-64 variant's wheel, its engine ONNX Runtime, is installed
+(onnxruntime and numpy come from the package index, and no TVM) and run; the x86-64-v3
+variant's Docker build context, its engine TVM, is unpacked, its wheel installed beside
+the first (apache-tvm comes from the index, about 100 MB), and its `serve.py` started and
+queried.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import farm.runtime
 from farm.packaging import build_docker_context, build_wheel
 from farm.runtime.container import model_file_names
 
-from .helpers import assert_matches, assert_safe_names, env_without_pythonpath
+from .helpers import assert_matches, assert_safe_names, env_without_pythonpath, with_engine
 
 RUNTIME = Path(farm.runtime.__file__).parent
 RUN_WHEEL = """
@@ -37,6 +39,7 @@ inputs = dict(np.load(sys.argv[1]))
 model = pkg.load(threads=1)
 print(json.dumps({
     "version": pkg.__version__, "kind": pkg.METADATA["kind"], "threads": model.threads, "farm": importlib.util.find_spec("farm") is not None,
+    "tvm": importlib.util.find_spec("tvm") is not None,
     "outputs": {k: v.tolist() for k, v in model.run(inputs).items()},
     "convenience": {k: v.tolist() for k, v in pkg.run(inputs).items()},
 }))
@@ -65,14 +68,13 @@ def pip_install(venv: Path, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def wheel(tuned_variants, tmp_path_factory) -> Path:
-    return Path(build_wheel(str(tuned_variants["kinds"]["x86-64"]), str(tmp_path_factory.mktemp("wheel"))))
+    """The wheel of the x86-64 variant with ONNX Runtime as its engine."""
+    root = tmp_path_factory.mktemp("wheel")
+    variant = with_engine(tuned_variants["kinds"]["x86-64"], "onnxruntime", root / "x86-64")
+    return Path(build_wheel(str(variant), str(root)))
 
 
 def test_wheel_name_tag_and_metadata(wheel, tuned_variants):
-    metadata = json.loads((tuned_variants["kinds"]["x86-64"] / "metadata.json").read_text())
-    engine_requirements = (
-        [f"onnxruntime=={importlib.metadata.version('onnxruntime')}"] if metadata["engine"] != "tvm" else []
-    )
     assert wheel.name == "farm_model_tiny_x86_64-1.0.0-py3-none-linux_x86_64.whl"
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
@@ -82,23 +84,15 @@ def test_wheel_name_tag_and_metadata(wheel, tuned_variants):
     assert (
         info["Name"] == "farm-model-tiny-x86-64" and info["Version"] == "1.0.0" and info["Requires-Python"] == ">=3.10"
     )
-    assert sorted(info.get_all("Requires-Dist")) == sorted(
-        [
-            f"apache-tvm=={importlib.metadata.version('apache-tvm')}",
-            f"apache-tvm-ffi=={importlib.metadata.version('apache-tvm-ffi')}",
-            "numpy",
-            *engine_requirements,
-        ]
-    )
+    assert info.get_all("Requires-Dist") == [f"onnxruntime=={importlib.metadata.version('onnxruntime')}", "numpy"]
     assert tags.get_all("Tag") == ["py3-none-linux_x86_64"]
     package = {n for n in names if not n.startswith("farm_model_tiny_x86_64-1.0.0.dist-info/")}
     runtime = {f"farm_model_tiny_x86_64/runtime/{p.name}" for p in RUNTIME.glob("*.py") if p.name != "remote.py"}
-    model = {
-        f"farm_model_tiny_x86_64/model/{name}"
-        for name in ("metadata.json", "benchmark.json", *model_file_names(metadata))
-    }
-    assert "farm_model_tiny_x86_64/model/model.onnx" in model
+    model = {f"farm_model_tiny_x86_64/model/{name}" for name in ("metadata.json", "benchmark.json", "model.onnx")}
     assert package == {"farm_model_tiny_x86_64/__init__.py", *model, *runtime}
+    with zipfile.ZipFile(wheel) as zf:
+        packaged = json.loads(zf.read("farm_model_tiny_x86_64/model/metadata.json"))
+    assert model_file_names(packaged) == ["model.onnx"] and "library" not in packaged
     assert (
         "farm_model_tiny_x86_64/runtime/__init__.py" in runtime and "farm_model_tiny_x86_64/runtime/model.py" in runtime
     )
@@ -121,7 +115,13 @@ def test_wheel_runs_in_a_fresh_venv(venv, wheel, reference, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
-    assert (result["version"], result["kind"], result["threads"], result["farm"]) == ("1.0.0", "x86-64", 1, False)
+    assert (result["version"], result["kind"], result["threads"], result["farm"], result["tvm"]) == (
+        "1.0.0",
+        "x86-64",
+        1,
+        False,
+        False,
+    )
     assert_matches(reference, result["outputs"])
     assert_matches(reference, result["convenience"])
 
@@ -138,7 +138,8 @@ def _request(url: str, body: dict | None = None) -> tuple[int, dict]:
 
 
 def test_docker_context_server_in_the_venv(venv, tuned_variants, reference, tmp_path):
-    archive = build_docker_context(str(tuned_variants["kinds"]["x86-64-v3"]), str(tmp_path / "out"))
+    variant = with_engine(tuned_variants["kinds"]["x86-64-v3"], "tvm", tmp_path / "x86-64-v3")
+    archive = build_docker_context(str(variant), str(tmp_path / "out"))
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path / "ctx", filter="data")
     ctx = tmp_path / "ctx"

@@ -76,7 +76,7 @@ def test_a_corrupt_onnx_model_or_an_unknown_engine_is_refused_clearly(variant_co
     with pytest.raises(rt.ContainerError, match="engine must be one of"):
         rt.load_model(variant_copy(lambda m: m.update(engine="tensorrt")))
     without = variant_copy(lambda m: m.pop("onnx_model"))
-    with pytest.raises(rt.ContainerError, match="holds no ONNX model"):
+    with pytest.raises(rt.ContainerError, match="holds no onnx_model"):
         rt.load_model(without, engine="onnxruntime")
 
 
