@@ -31,6 +31,7 @@ from pydantic import BaseModel, PrivateAttr
 from typing_extensions import Self
 
 from farm.schemas import ModelOut, OfferOut, PackageOut, ProjectOut, VariantOut, WorkflowOut
+from farm.workflow_options import WorkflowOptions, build_options
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 PAGE = 500
@@ -143,26 +144,12 @@ class Model(_Record, ModelOut):
     def optimize(
         self,
         targets: Iterable[str],
-        trials: int = 200,
-        trials_per_task: int | None = None,
-        input_shapes: dict[str, list[int]] | None = None,
-        stages: dict[str, bool] | None = None,
+        options: WorkflowOptions | None = None,
         webhook_url: str | None = None,
-        benchmark: dict | None = None,
-        priorities: list[str] | None = None,
+        **fields: object,
     ) -> Workflow:
         """Start a workflow tuning this model for each device kind in `targets` (see `Client.create_workflow`)."""
-        return self.client.create_workflow(
-            self.id,
-            targets,
-            trials=trials,
-            trials_per_task=trials_per_task,
-            input_shapes=input_shapes,
-            stages=stages,
-            webhook_url=webhook_url,
-            benchmark=benchmark,
-            priorities=priorities,
-        )
+        return self.client.create_workflow(self.id, targets, options=options, webhook_url=webhook_url, **fields)
 
     def packages(self) -> list[Package]:
         """Every package built from this model's variants."""
@@ -354,33 +341,21 @@ class Client:
         model_id: str,
         targets: Iterable[str],
         *,
-        trials: int = 200,
-        trials_per_task: int | None = None,
-        input_shapes: dict[str, list[int]] | None = None,
-        stages: dict[str, bool] | None = None,
+        options: WorkflowOptions | None = None,
         webhook_url: str | None = None,
-        benchmark: dict | None = None,
-        priorities: list[str] | None = None,
+        **fields: object,
     ) -> Workflow:
         """Start a workflow tuning a model for each device kind in `targets`.
 
-        `stages` switches autotune/benchmark/package; `benchmark` takes warmup, repeat,
-        batch_sizes and sla_ms; `priorities` ranks the variants for packaging, most
-        important metric first, `-name` meaning lower is better.
+        Its options are `options`, else built from `fields`, the fields of
+        `farm.workflow_options.WorkflowOptions` (`trials`, `trials_per_task`, `input_shapes`,
+        `stages`, `benchmark`, `priorities`), each at the schema's default when not given;
+        a wrong field raises `ValueError` before anything is sent.
         """
-        body = {
-            "model_id": model_id,
-            "targets": list(targets),
-            "trials": trials,
-            "trials_per_task": trials_per_task,
-            "input_shapes": input_shapes,
-            "webhook_url": webhook_url,
-            "priorities": priorities,
-        }
-        if stages is not None:
-            body["stages"] = stages
-        if benchmark is not None:
-            body["benchmark"] = benchmark
+        if options is not None and fields:
+            raise ValueError(f"give options or its fields, not both ({', '.join(fields)})")
+        options = options or build_options(**fields)
+        body = {"model_id": model_id, "targets": list(targets), "webhook_url": webhook_url, **options.model_dump()}
         return _parse(Workflow, self, self._request("POST", "/workflows", json=body))
 
     def workflow(self, workflow_id: str) -> Workflow:

@@ -17,3 +17,9 @@ def data_dir() -> str:
 def default_db_uri() -> str:
     """The tuning database used when `--db` is not given: `$FARM_DB`, else `<data dir>/tuning-db`."""
     return os.environ.get("FARM_DB") or os.path.join(data_dir(), "tuning-db")
+
+
+def data_folder_db(db: str | None, folder: str) -> str:
+    """The tuning database of a data folder: `db`, else `$FARM_DB`, else `<folder>/tuning-db` (as `farm serve` uses)."""
+    db = db or os.environ.get("FARM_DB") or os.path.join(folder, "tuning-db")
+    return db if "://" in db else os.path.abspath(db)

@@ -12,19 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class Schema(BaseModel):
-    """A JSON document of the API; the docstring under each field is its description in the OpenAPI schema (`/docs`)."""
-
-    model_config = ConfigDict(use_attribute_docstrings=True)
-
-
-class Record(Schema):
-    """A response built from an ORM record's attributes."""
-
-    model_config = ConfigDict(from_attributes=True, use_attribute_docstrings=True)
+from .schema_base import Record, Schema
+from .workflow_options import StoredWorkflowOptions
 
 
 class ProjectOut(Record):
@@ -132,7 +123,7 @@ class WorkflowOut(Record):
     """The variant it starts from (the original model)."""
     targets: list[str]
     """The device kinds it tunes for."""
-    options: dict[str, Any]
+    options: StoredWorkflowOptions
     """Trials, input shapes, stages, benchmark settings and priorities, as given (with defaults filled in)."""
     state: str = Field(description="pending, running, completed, failed or cancelled.")
     progress: dict[str, Any] = Field(

@@ -25,36 +25,30 @@ from farm.api.limits import BodyLimit
 from farm.api.routes import models, offers, packages, prices, projects, system, users, variants
 from farm.api.routes import workflows as workflow_routes
 from farm.api.schemas import ERROR_RESPONSES
+from farm.api.settings import Settings
 from farm.api.token_gate import TokenGate
 from farm.api.ui import install_ui
 from farm.api.upload_stream import UploadSlots
-from farm.models.onnx_check import MEMORY_BYTES as PARSE_MEMORY_BYTES
 from farm.registry.database import Registry
-from farm.workflows.notify import DEFAULT_WEBHOOKS, WebhookPolicy
 
 API_PREFIX = "/api/v1"
-MiB = 1 << 20
-FORM_ROOM_BYTES = 2 * MiB
+FORM_ROOM_BYTES = 2 << 20
 
 
 def create_app(
-    registry: Registry,
-    *,
-    max_upload_bytes: int = 512 * MiB,
-    workflows: WorkflowService | None = None,
-    webhooks: WebhookPolicy = DEFAULT_WEBHOOKS,
-    max_workflows_per_user: int = 20,
-    max_parse_memory_bytes: int = PARSE_MEMORY_BYTES,
-    max_concurrent_uploads: int = 4,
-    upload_deadline_s: float = 600.0,
+    registry: Registry, settings: Settings | None = None, *, workflows: WorkflowService | None = None
 ) -> FastAPI:
-    """The farm's REST API over `registry`, with `workflows` (if given) running what users submit.
+    """The farm's REST API over `registry` under `settings` (default: `Settings()`, from the environment), with
+    `workflows` (if given) running what users submit.
 
-    Webhook URLs are checked under `webhooks`; a user who is not an admin may have at most
-    `max_workflows_per_user` workflows pending or running at once; an uploaded model is read
-    and checked in a process whose address space is capped at `max_parse_memory_bytes`; at
-    most `max_concurrent_uploads` are received at once, each whole within `upload_deadline_s`.
+    Webhook URLs are checked under the settings' webhook policy; a user who is not an admin
+    may have at most `max_workflows_per_user` workflows pending or running at once; an
+    uploaded model is read and checked in a process whose address space is capped at
+    `max_parse_memory_bytes`; at most `max_concurrent_uploads` are received at once, each
+    whole within `upload_deadline_s`.
     """
+    settings = settings or Settings()
+    max_upload_bytes = settings.max_upload_bytes
 
     def lifespan(app: FastAPI) -> Iterator[None]:
         if workflows is not None:
@@ -73,12 +67,8 @@ def create_app(
     install_docs(app)
     app.state.registry = registry
     app.state.workflows = workflows
-    app.state.max_upload_bytes = max_upload_bytes
-    app.state.webhooks = webhooks
-    app.state.max_workflows_per_user = max_workflows_per_user
-    app.state.max_parse_memory_bytes = max_parse_memory_bytes
-    app.state.upload_slots = UploadSlots(max_concurrent_uploads)
-    app.state.upload_deadline_s = upload_deadline_s
+    app.state.settings = settings
+    app.state.upload_slots = UploadSlots(settings.max_concurrent_uploads)
     for module in (system, users, projects, models, variants, workflow_routes, packages, prices, offers):
         app.include_router(module.router, prefix=API_PREFIX)
     install_error_handlers(app, max_upload_bytes)

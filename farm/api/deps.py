@@ -1,4 +1,5 @@
-"""What the routes share: the registry, one transaction per request, the workflow service, the webhook policy, paging parameters."""
+"""What the routes share: the registry, one transaction per request, the workflow service, the settings and webhook policy,
+paging parameters."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated, Protocol
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from farm.api.settings import Settings
 from farm.registry.database import Registry
 from farm.registry.queries import MAX_LIMIT
 from farm.workflows.notify import WebhookPolicy
@@ -46,11 +48,16 @@ def get_workflows(request: Request) -> WorkflowService | None:
     return request.app.state.workflows
 
 
-def get_webhook_policy(request: Request) -> WebhookPolicy:
-    return request.app.state.webhooks
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_webhook_policy(settings: Annotated[Settings, Depends(get_settings)]) -> WebhookPolicy:
+    return settings.webhooks
 
 
 RegistryDep = Annotated[Registry, Depends(get_registry)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 WebhookPolicyDep = Annotated[WebhookPolicy, Depends(get_webhook_policy)]
 WorkflowsDep = Annotated[WorkflowService | None, Depends(get_workflows)]
 

@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import (
     ConfigDict,
     Field,
-    NonNegativeInt,
-    PositiveFloat,
     PositiveInt,
     computed_field,
-    field_validator,
     model_validator,
 )
 
 from farm.schemas import Record, Schema
+from farm.workflow_options import MAX_KINDS, Name, WorkflowOptions
 
 T = TypeVar("T")
-
-# Upper bounds of what a request may ask for (a 422 names the field and its bound): one place for them all.
-MAX_TRIALS = 100_000  # per kind
-MAX_KINDS = 64
-MAX_NAME = 128  # characters of a kind or a metric name
-MAX_WARMUP = 10_000
-MAX_REPEAT = 100_000
-MAX_BATCH_SIZES, MAX_BATCH = 16, 4096
-MAX_SLA_MS = 3_600_000.0
-MAX_PRIORITIES = 32
-MAX_INPUT_ELEMENTS = 1 << 28  # per input (1 GiB of float32): the product of its dimensions
 
 
 class Problem(Schema):
@@ -217,88 +203,19 @@ class ModelMove(Schema):
     project_id: str | None = Field(description="The project to move into; null detaches the model.")
 
 
-class Stages(Schema):
-    """Which stages a workflow runs (`farm.stages`)."""
-
-    autotune: bool = Field(
-        True,
-        description="Tune a variant per device kind with TVM. Cannot be false: the other stages work on its variants.",
-    )
-    benchmark: bool = Field(True, description="Time every variant against ONNX Runtime on a node of its kind.")
-    package: bool = Field(
-        False,
-        description="Rank the variants and package them: a wheel and a shared-object tarball per kind, a ranked-candidates zip and a Docker build context.",
-    )
-
-
-class BenchmarkSpec(Schema):
-    warmup: NonNegativeInt = Field(5, le=MAX_WARMUP)
-    """Runs before timing starts."""
-    repeat: PositiveInt = Field(50, le=MAX_REPEAT)
-    """Timed runs per engine and batch size."""
-    batch_sizes: list[Annotated[PositiveInt, Field(le=MAX_BATCH)]] = Field(
-        default_factory=list,
-        max_length=MAX_BATCH_SIZES,
-        description="Batch sizes to re-compile and benchmark (the model's first input dimension must be dynamic).",
-    )
-    sla_ms: PositiveFloat | None = Field(
-        None,
-        le=MAX_SLA_MS,
-        description="A p90 latency SLA: the benchmark reports the largest batch size that meets it.",
-    )
-
-
-Name = Annotated[str, Field(max_length=MAX_NAME)]
-
-
-class WorkflowCreate(Schema):
+class WorkflowCreate(WorkflowOptions):
     model_id: str = Field(max_length=64)
     """The model to optimize."""
     targets: list[Name] = Field(
         min_length=1, max_length=MAX_KINDS, description="Device kinds to tune for, e.g. ['x86-64-v3', 'znver4']."
     )
-    trials: NonNegativeInt = Field(
-        200,
-        le=MAX_TRIALS,
-        description="Trials to measure per kind, over all tasks; 0 compiles from the tuning database's records.",
-    )
-    trials_per_task: PositiveInt | None = Field(None, le=MAX_TRIALS)
-    """At most this many trials per tuning task (default: no cap)."""
-    input_shapes: dict[Name, list[PositiveInt]] | None = Field(
-        None,
-        max_length=MAX_KINDS,
-        description=(
-            f"Static shapes for inputs with dynamic dimensions (at most {MAX_INPUT_ELEMENTS:,} elements per input)."
-        ),
-    )
-    stages: Stages = Stages()
-    """Which stages run."""
-    benchmark: BenchmarkSpec = BenchmarkSpec()
-    """How the benchmark stage times the variants."""
-    priorities: list[Name] | None = Field(
-        None,
-        max_length=MAX_PRIORITIES,
-        description="Metrics ranking the variants, most important first; '-' before a name means lower is better (default: agrees, then -best_latency_ms: the latency of the engine each variant runs).",
-    )
     webhook_url: str | None = Field(
         None, max_length=2048, description="Notified when the workflow ends (default: the user's webhook URL)."
     )
 
-    @field_validator("input_shapes")
-    @classmethod
-    def _bounded_inputs(cls, shapes: dict[str, list[int]] | None) -> dict[str, list[int]] | None:
-        for name, dims in (shapes or {}).items():
-            if len(dims) > 16 or math.prod(dims) > MAX_INPUT_ELEMENTS:
-                raise ValueError(
-                    f"input {name!r} of shape {dims} is over the bound of 16 dimensions and {MAX_INPUT_ELEMENTS:,} elements"
-                )
-        return shapes
-
-    def options(self) -> dict[str, Any]:
-        """The workflow's options as the registry stores them."""
-        return self.model_dump(
-            include={"trials", "trials_per_task", "input_shapes", "stages", "benchmark", "priorities"}
-        )
+    def options(self) -> WorkflowOptions:
+        """The workflow's options, without what says which model, where and whom to notify."""
+        return WorkflowOptions.model_validate(self.model_dump(include=set(WorkflowOptions.model_fields)))
 
 
 class PriceIn(Schema):

@@ -7,10 +7,11 @@ from typing import Annotated
 from urllib.parse import quote
 
 import typer
+from pydantic import ValidationError
 
-from ..paths import data_dir as default_data_dir
-from .output import err_console
-from .workflow_run import data_folder_db
+from ..api.settings import Settings
+from ..workflow_options import problems
+from .output import err_console, fail
 
 
 def dashboard_link(registry, host: str, port: int) -> str:
@@ -31,100 +32,62 @@ def dashboard_link(registry, host: str, port: int) -> str:
     return f"{url} (sign in with an API token: `farm admin create-user EMAIL --admin` or `farm token create`)"
 
 
+def _option(name: str, flag: str | None = None, **kwargs):
+    """A `farm serve` option for the `Settings` field `name`: its help and default shown from the field itself."""
+    field = Settings.model_fields[name]
+    return typer.Option(
+        flag or f"--{name.replace('_', '-')}", help=f"{field.description} [default: {field.default}]", **kwargs
+    )
+
+
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
-    data_dir: Annotated[
-        str | None,
-        typer.Option(
-            "--data-dir",
-            help="Folder of registry.db and artifacts/ (default: $FARM_DATA_DIR or the user data directory).",
-        ),
-    ] = None,
-    address: Annotated[
-        str | None, typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")
-    ] = None,
-    db: Annotated[
-        str | None,
-        typer.Option("--db", help="Tuning database URI (default: $FARM_DB, else tuning-db/ in the data folder)."),
-    ] = None,
-    max_running: Annotated[int, typer.Option("--max-running", help="Workflows run at once; more wait, pending.")] = 2,
-    max_workflows_per_user: Annotated[
-        int,
-        typer.Option(
-            "--max-workflows-per-user",
-            min=1,
-            help="Pending and running workflows a user who is not an admin may have at once.",
-        ),
-    ] = 20,
+    host: Annotated[str | None, _option("host")] = None,
+    port: Annotated[int | None, _option("port")] = None,
+    data_dir: Annotated[str | None, _option("data_dir")] = None,
+    address: Annotated[str | None, _option("address")] = None,
+    db: Annotated[str | None, _option("db")] = None,
+    max_running: Annotated[int | None, _option("max_running", min=1)] = None,
+    max_workflows_per_user: Annotated[int | None, _option("max_workflows_per_user", min=1)] = None,
     max_parse_memory_mb: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--max-parse-memory-mb",
             min=64,
-            help="Address space of the process that reads and checks an uploaded model.",
+            help=f"{Settings.model_fields['max_parse_memory_bytes'].description} In MiB [default: 4096]",
         ),
-    ] = 4096,
-    max_concurrent_uploads: Annotated[
-        int, typer.Option("--max-concurrent-uploads", min=1, help="Uploads received at once; one more gets a 503.")
-    ] = 4,
-    upload_deadline_s: Annotated[
-        float, typer.Option("--upload-deadline-s", min=1.0, help="Seconds an upload may take to arrive whole.")
-    ] = 600.0,
-    offers_every_min: Annotated[
-        float,
-        typer.Option(
-            "--offers-every-min",
-            min=0.0,
-            help="Minutes between checks for re-optimization offers (0: only `farm offers check`).",
-        ),
-    ] = 10.0,
+    ] = None,
+    max_concurrent_uploads: Annotated[int | None, _option("max_concurrent_uploads", min=1)] = None,
+    upload_deadline_s: Annotated[float | None, _option("upload_deadline_s", min=1.0)] = None,
+    offers_every_min: Annotated[float | None, _option("offers_every_min", min=0.0)] = None,
     allow_private_webhooks: Annotated[
-        bool,
-        typer.Option(
-            "--allow-private-webhooks",
-            help="Let webhooks reach loopback, private and link-local addresses (receivers of your own).",
-        ),
-    ] = False,
+        bool | None, _option("allow_private_webhooks", "--allow-private-webhooks/--no-allow-private-webhooks")
+    ] = None,
 ) -> None:
-    """Serve the farm's API (OpenAPI at /docs) and its web dashboard (/ui; the sign-in link is printed) until interrupted."""
+    """Serve the farm's API (OpenAPI at /docs) and its web dashboard (/ui; the sign-in link is printed) until interrupted.
+
+    Every option is also read from the environment as FARM_<OPTION> (e.g. FARM_MAX_RUNNING); the command line wins."""
     import uvicorn
 
     from ..api import create_app
     from ..registry import Registry
-    from ..workflows.notify import WebhookPolicy
-    from ..workflows.service import WorkflowService
 
-    webhooks = WebhookPolicy(allow_private=allow_private_webhooks)
-    folder = os.path.abspath(data_dir or default_data_dir())
-    registry = Registry.for_data_dir(folder)
-    service = WorkflowService(
-        registry,
-        address=address,
-        db_uri=data_folder_db(db, folder),
-        work_root=os.path.join(folder, "work"),
-        max_running=max_running,
-        webhooks=webhooks,
-        offer_every_s=offers_every_min * 60 or None,
-    )
+    given = {k: v for k, v in locals().items() if k in Settings.model_fields and v is not None}
+    if max_parse_memory_mb is not None:
+        given["max_parse_memory_bytes"] = max_parse_memory_mb << 20
+    try:
+        settings = Settings(**given)
+    except ValidationError as e:
+        fail(problems(e))
+    registry = Registry.for_data_dir(settings.folder)
+    service = settings.workflow_service(registry)
     err_console.print(
         f"registry {registry.engine.url}, artifacts {registry.artifacts.uri}", highlight=False, markup=False
     )
-    err_console.print(f"dashboard {dashboard_link(registry, host, port)}", highlight=False, markup=False)
+    err_console.print(
+        f"dashboard {dashboard_link(registry, settings.host, settings.port)}", highlight=False, markup=False
+    )
     try:
-        uvicorn.run(
-            create_app(
-                registry,
-                workflows=service,
-                webhooks=webhooks,
-                max_workflows_per_user=max_workflows_per_user,
-                max_parse_memory_bytes=max_parse_memory_mb << 20,
-                max_concurrent_uploads=max_concurrent_uploads,
-                upload_deadline_s=upload_deadline_s,
-            ),
-            host=host,
-            port=port,
-        )
+        uvicorn.run(create_app(registry, settings, workflows=service), host=settings.host, port=settings.port)
     finally:
         service.close()
         registry.close()

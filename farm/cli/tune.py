@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..paths import default_db_uri
+from ..workflow_options import DEFAULTS
 from .output import console, emit_json, fail, stdout_to_stderr
 from .progress import show_progress
 
@@ -60,7 +61,9 @@ def tune(
     target: Annotated[
         str | None, typer.Option("--target", help="Device kinds, comma-separated (default: this host's own kind).")
     ] = None,
-    trials: Annotated[int, typer.Option("--trials", help="Trials to measure per kind, over all tasks.")] = 200,
+    trials: Annotated[
+        int, typer.Option("--trials", help="Trials to measure per kind, over all tasks.")
+    ] = DEFAULTS.trials,
     trials_per_task: Annotated[
         int | None, typer.Option("--trials-per-task", help="At most this many trials per task.")
     ] = None,

@@ -16,7 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..client import Workflow, WorkflowFailed
-from ..stages import REQUIRED_STAGES, STAGES
+from ..stages import STAGES
+from ..workflow_options import DEFAULTS, build_options
 from .output import console, emit_json, err_console, fail
 from .remote import JsonOption, TokenOption, UrlOption, connect, plain
 
@@ -133,7 +134,7 @@ def create(
         typer.Option(
             "--trials", min=0, help="Trials to measure per kind, over all tasks (0: compile from the records)."
         ),
-    ] = 200,
+    ] = DEFAULTS.trials,
     trials_per_task: Annotated[
         int | None, typer.Option("--trials-per-task", min=1, help="At most this many trials per task.")
     ] = None,
@@ -141,7 +142,9 @@ def create(
         list[str] | None,
         typer.Option("--input-shape", help="NAME:D0,D1,… for an input with dynamic dimensions (repeatable)."),
     ] = None,
-    stages: Annotated[str, typer.Option("--stages", help="Stages to run, comma-separated.")] = "autotune,benchmark",
+    stages: Annotated[str, typer.Option("--stages", help="Stages to run, comma-separated.")] = ",".join(
+        DEFAULTS.stages.chosen()
+    ),
     webhook_url: Annotated[
         str | None, typer.Option("--webhook-url", help="Notified when the workflow ends (default: your account's).")
     ] = None,
@@ -155,7 +158,9 @@ def create(
         float | None,
         typer.Option("--sla-ms", min=0.0, help="p90 latency SLA: report the largest batch size that meets it."),
     ] = None,
-    repeat: Annotated[int, typer.Option("--repeat", min=1, help="Timed runs per benchmark.")] = 50,
+    repeat: Annotated[
+        int, typer.Option("--repeat", min=1, help="Timed runs per benchmark.")
+    ] = DEFAULTS.benchmark.repeat,
     priorities: Annotated[
         str | None,
         typer.Option(
@@ -180,27 +185,24 @@ def create(
     chosen = {s.strip() for s in stages.split(",") if s.strip()}
     if chosen - set(STAGES):
         fail(f"unknown stage(s) {', '.join(sorted(chosen - set(STAGES)))}: choose from {', '.join(STAGES)}")
-    if set(REQUIRED_STAGES) - chosen:
-        fail(f"--stages must include {', '.join(REQUIRED_STAGES)}: the other stages work on the variants it produces")
     kinds = [k.strip() for k in target.split(",") if k.strip()]
     try:
         batches = [int(b) for b in batch_sizes.split(",") if b.strip()] if batch_sizes else []
     except ValueError:
         fail(f"--batch-sizes takes integers separated by commas, not {batch_sizes!r}")
-    benchmark = {"repeat": repeat, "batch_sizes": batches, "sla_ms": sla_ms}
-    ranking = [p.strip() for p in priorities.split(",") if p.strip()] if priorities else None
-    with connect(url, token) as client:
-        workflow = client.create_workflow(
-            model_id,
-            kinds,
+    try:
+        options = build_options(
             trials=trials,
             trials_per_task=trials_per_task,
             input_shapes=shapes or None,
             stages={stage: stage in chosen for stage in STAGES},
-            webhook_url=webhook_url,
-            benchmark=benchmark,
-            priorities=ranking,
+            benchmark={"repeat": repeat, "batch_sizes": batches, "sla_ms": sla_ms},
+            priorities=[p.strip() for p in priorities.split(",") if p.strip()] if priorities else None,
         )
+    except ValueError as e:
+        fail(str(e))
+    with connect(url, token) as client:
+        workflow = client.create_workflow(model_id, kinds, options=options, webhook_url=webhook_url)
         if wait:
             err_console.print(f"workflow {workflow.id} created", highlight=False, markup=False)
             _follow(workflow, timeout, poll, as_json)

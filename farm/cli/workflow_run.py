@@ -20,19 +20,15 @@ from typing import Annotated
 import typer
 
 from ..paths import data_dir as default_data_dir
+from ..paths import data_folder_db
+from ..workflow_options import DEFAULTS, build_options
 from .output import emit_json, fail, stdout_to_stderr
-
-
-def data_folder_db(db: str | None, folder: str) -> str:
-    """The tuning database of a data folder: `db`, else `$FARM_DB`, else `<folder>/tuning-db` (as `farm serve` uses)."""
-    db = db or os.environ.get("FARM_DB") or os.path.join(folder, "tuning-db")
-    return db if "://" in db else os.path.abspath(db)
 
 
 def run(
     model_id: Annotated[str, typer.Argument(help="The registry's model to optimize (its original variant is tuned).")],
     target: Annotated[str, typer.Option("--target", help="Device kinds, comma-separated.")],
-    trials: Annotated[int, typer.Option("--trials", help="Trials per kind.")] = 200,
+    trials: Annotated[int, typer.Option("--trials", help="Trials per kind.")] = DEFAULTS.trials,
     trials_per_task: Annotated[
         int | None, typer.Option("--trials-per-task", help="At most this many trials per task.")
     ] = None,
@@ -70,7 +66,8 @@ def run(
     folder = os.path.abspath(data_dir or default_data_dir())
     try:
         shapes = {k: list(v) for k, v in parse_input_shapes(input_shape or []).items()}
-    except ModelImportError as e:
+        options = build_options(trials=trials, trials_per_task=trials_per_task, input_shapes=shapes or None)
+    except (ModelImportError, ValueError) as e:
         fail(str(e))
     connect(address)
     registry = Registry.for_data_dir(folder)
@@ -79,7 +76,6 @@ def run(
             user = accounts.authenticate(s, token)
             if not (user.is_admin or user.can_optimize):
                 fail(f"{user.email} may not start workflows (read-only user)")
-            options = {"trials": trials, "trials_per_task": trials_per_task, "input_shapes": shapes}
             kinds = [k.strip() for k in target.split(",") if k.strip()]
             # one transaction: the server's dispatcher never sees it pending, nor running without its live marker
             workflow_id = workflow_records.create_workflow(

@@ -12,9 +12,8 @@ This module only records; running a workflow belongs to the workflow service. Ru
   a driver reporting after a cancel) is a no-op returning it, and progress reports are
   ignored; `finished_at` is set on every terminal transition.
 
-Options are checked where the registry knows their meaning (`trials`: 0 or more, 0 compiling
-from the tuning database's records; `trials_per_task`: a positive integer; `input_shapes`: input name → positive dimensions; `stages`: booleans
-for `farm.stages`, `autotune` never false) and kept otherwise as given.
+Options are validated by their one schema (`farm.workflow_options.StoredWorkflowOptions`)
+and stored with every default filled in; `options_of` reads them back typed.
 Progress starts as `{stage: "pending", trials: 0, total: None, best_latency_ms: None}`
 per target kind; each report that moves a kind's trials or estimated latency also appends
 a `ProgressPoint`, the history the dashboard draws.
@@ -22,6 +21,7 @@ a `ProgressPoint`, the history the dashboard draws.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -42,13 +42,9 @@ from farm.registry.schema import (
     utcnow,
 )
 from farm.registry.validation import check_webhook_url
-from farm.stages import DEFAULT_STAGES, REQUIRED_STAGES, STAGES
+from farm.workflow_options import StoredWorkflowOptions, WorkflowOptions, problems
 
 INT32_LIMIT = 1 << 31  # the points' trials column
-
-
-def _positive_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _targets(targets: list[str]) -> list[str]:
@@ -60,40 +56,19 @@ def _targets(targets: list[str]) -> list[str]:
     return kinds
 
 
-def _options(options: dict) -> dict:
-    if not isinstance(options, dict):
-        raise InvalidInput("workflow options must be a JSON object")
-    trials = options.get("trials")
-    if trials is not None and not (_positive_int(trials) or trials == 0 and not isinstance(trials, bool)):
-        raise InvalidInput(f"trials must be 0 (compile from the tuning database's records) or more, not {trials!r}")
-    if options.get("trials_per_task") is not None and not _positive_int(options["trials_per_task"]):
-        raise InvalidInput(f"trials_per_task must be a positive integer, not {options['trials_per_task']!r}")
-    shapes = options.get("input_shapes") or {}
-    if not isinstance(shapes, dict) or not all(
-        isinstance(d, (list, tuple)) and d and all(_positive_int(x) for x in d) for d in shapes.values()
-    ):
-        raise InvalidInput(
-            'input_shapes must map input names to lists of positive dimensions, e.g. {"input": [1, 3, 224, 224]}'
-        )
-    stages = options.get("stages") or {}
-    if (
-        not isinstance(stages, dict)
-        or set(stages) - set(STAGES)
-        or not all(isinstance(v, bool) for v in stages.values())
-    ):
-        raise InvalidInput(f"stages must map {', '.join(STAGES)} to true or false")
-    for stage in REQUIRED_STAGES:
-        if stages.get(stage) is False:
-            raise InvalidInput(
-                f"the {stage} stage cannot be turned off: the other stages work on the variants it produces"
-            )
-    return {**options, "input_shapes": {k: list(v) for k, v in shapes.items()}, "stages": stages_of({"stages": stages})}
+def _options(options: WorkflowOptions | dict) -> dict:
+    """The options as stored: validated by their one schema, every default filled in."""
+    if isinstance(options, WorkflowOptions):
+        options = options.model_dump()
+    try:
+        return StoredWorkflowOptions.model_validate(options).model_dump(mode="json")
+    except ValidationError as e:
+        raise InvalidInput(f"invalid workflow options: {problems(e)}") from None
 
 
-def stages_of(options: dict) -> dict[str, bool]:
-    """Every stage of a workflow's options, on or off (those not given at their defaults)."""
-    given = options.get("stages") or {}
-    return {stage: given.get(stage, stage in DEFAULT_STAGES) for stage in STAGES}
+def options_of(workflow: Workflow) -> StoredWorkflowOptions:
+    """A workflow's stored options, typed (options stored before the schema existed validate too)."""
+    return StoredWorkflowOptions.model_validate(workflow.options or {})
 
 
 def create_workflow(
@@ -101,7 +76,7 @@ def create_workflow(
     model_id: str,
     *,
     targets: list[str],
-    options: dict,
+    options: WorkflowOptions | dict,
     created_by: str,
     input_variant_id: str | None = None,
     webhook_url: str | None = None,

@@ -23,8 +23,6 @@ result; on top of it, always with the figures of the engine the variant runs:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import onnx
 
 from ..benchmark import compare_on_device
@@ -32,44 +30,14 @@ from ..engines import engine_named
 from ..engines.base import Preparation
 from ..engines.timing import REFERENCE, chosen
 from ..models.onnx_import import ModelImportError, prepare, random_inputs
+from ..workflow_options import BenchmarkOptions
 
 IMPLAUSIBLE_MS = 1e-3
 NOISY_CV = 0.5
 
 
 class BenchmarkOptionsError(ValueError):
-    """Benchmark options that cannot be honoured (bad values, a sweep over a model without a dynamic batch)."""
-
-
-@dataclass
-class BenchmarkOptions:
-    """How a workflow benchmarks: repeats, warm-up, batch sizes to sweep, an optional p90 latency SLA."""
-
-    warmup: int = 5
-    repeat: int = 50
-    batch_sizes: list[int] = field(default_factory=list)
-    sla_ms: float | None = None
-
-    @classmethod
-    def from_options(cls, options: dict | None) -> BenchmarkOptions:
-        """The options of a workflow's `benchmark` entry; `BenchmarkOptionsError` names what is wrong."""
-        options = dict(options or {})
-        unknown = set(options) - {"warmup", "repeat", "batch_sizes", "sla_ms"}
-        if unknown:
-            raise BenchmarkOptionsError(
-                f"unknown benchmark options: {', '.join(sorted(unknown))} (known: warmup, repeat, batch_sizes, sla_ms)"
-            )
-        opts = cls(**options)
-        if not isinstance(opts.warmup, int) or opts.warmup < 0 or not isinstance(opts.repeat, int) or opts.repeat < 1:
-            raise BenchmarkOptionsError("benchmark warmup must be an integer >= 0 and repeat an integer >= 1")
-        if not isinstance(opts.batch_sizes, list) or not all(
-            isinstance(b, int) and not isinstance(b, bool) and b >= 1 for b in opts.batch_sizes
-        ):
-            raise BenchmarkOptionsError("batch_sizes must be a list of integers >= 1")
-        if opts.sla_ms is not None and (not isinstance(opts.sla_ms, (int, float)) or opts.sla_ms <= 0):
-            raise BenchmarkOptionsError("sla_ms must be a positive number of milliseconds")
-        opts.batch_sizes = sorted(set(opts.batch_sizes))
-        return opts
+    """Benchmark options that cannot be honoured for this model (a sweep over a model without a dynamic batch)."""
 
 
 def cost_per_million(latency_ms: float, batch_size: int, usd_per_hour: float | None) -> float | None:

@@ -39,7 +39,7 @@ from ..registry.database import Registry
 from ..runtime.container import BENCHMARK as BENCHMARK_FILE
 from ..runtime.container import read_metadata
 from ..tuning.job import TuneJob
-from .benchmark_stage import BenchmarkOptions, BenchmarkOptionsError, benchmark_variant
+from .benchmark_stage import BenchmarkOptionsError, benchmark_variant
 from .notify import DEFAULT_WEBHOOKS, WebhookPolicy, post_webhook
 from .package_stage import package_variants
 from .stopping import WorkflowStopped, hold_running, still_running
@@ -118,17 +118,20 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
         still_running(workflow)
         model = catalog.get_model(s, workflow.model_id)
         source = catalog.get_variant(s, workflow.input_variant_id)
-        targets, options, name = list(workflow.targets), dict(workflow.options or {}), model.name
+        targets, name = list(workflow.targets), model.name
         model_id, source_id, source_key = model.id, source.id, source.artifact_key
-    stages = workflow_records.stages_of(options)
+        try:
+            options = workflow_records.options_of(workflow)
+        except ValueError as e:
+            raise WorkflowError(f"invalid workflow options: {e}") from None
+    bench_options = options.benchmark
     try:
-        bench_options = BenchmarkOptions.from_options(options.get("benchmark"))
-        priorities = parse_priorities(",".join(options["priorities"])) if options.get("priorities") else None
+        priorities = parse_priorities(",".join(options.priorities)) if options.priorities else None
     except ValueError as e:
         raise WorkflowError(str(e)) from None
     onnx_path = os.path.join(work_dir, "model.onnx")
     registry.artifacts.get_file(source_key, onnx_path)
-    shapes = {k: tuple(v) for k, v in (options.get("input_shapes") or {}).items()}
+    shapes = options.shapes
     try:
         onnx_model = prepare(onnx_path, shapes)
     except ModelImportError as e:
@@ -136,7 +139,7 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
     with open(onnx_path, "rb") as f:
         original = f.read()
     connect()
-    plan = TuningPlan(trials=int(options.get("trials", 200)), trials_per_task=options.get("trials_per_task"))
+    plan = TuningPlan(trials=options.trials, trials_per_task=options.trials_per_task)
     job = TuneJob(
         onnx_model,
         original,
@@ -161,7 +164,7 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
         metadata = read_metadata(variant_dir)
         metrics = {k: summary[k] for k in VARIANT_METRICS}
         report = None
-        if stages["benchmark"]:
+        if options.stages.benchmark:
             _stage(registry, workflow_id, kind, "benchmarking")
             with registry.session() as s:
                 price = prices.price_of(s, kind)
@@ -181,8 +184,8 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
                 throughput_per_s=stats["throughput_per_s"],
             )
         verdict = None
-        if options.get("offer_id"):
-            verdict = _settle_offer(registry, workflow_id, options["offer_id"], metrics)
+        if options.offer_id:
+            verdict = _settle_offer(registry, workflow_id, options.offer_id, metrics)
             if not verdict[0]:
                 outputs["offer"] = verdict[1]
                 continue
@@ -206,13 +209,13 @@ def _run_stages(registry: Registry, workflow_id: str, db_uri: str, work_dir: str
                 catalog.add_benchmark(s, variant.id, kind=kind, results=report, workflow_id=workflow_id)
             if verdict is not None:
                 outputs["offer"] = {**verdict[1], "variant_id": variant.id}
-                offers.close_offer(s, options["offer_id"], confirmed=True, result=outputs["offer"])
+                offers.close_offer(s, options.offer_id, confirmed=True, result=outputs["offer"])
             outputs["variants"][kind] = {"variant_id": variant.id, **metrics}
         candidate = candidate_from_folder(variant_dir, variant.id)
         if metrics.get("cost_per_million_usd") is not None:
             candidate.metrics["cost_per_million_usd"] = metrics["cost_per_million_usd"]
         candidates.append(candidate)
-    if stages["package"]:
+    if options.stages.package:
         for kind in targets:
             _stage(registry, workflow_id, kind, "packaging")
         outputs.update(

@@ -7,8 +7,8 @@ import pytest
 
 from farm.engines.timing import REFERENCE, summarize
 from farm.models.examples import resnet_cnn
+from farm.workflow_options import BenchmarkOptions, build_options
 from farm.workflows.benchmark_stage import (
-    BenchmarkOptions,
     BenchmarkOptionsError,
     _batched_shapes,
     cost_per_million,
@@ -35,18 +35,19 @@ def _result(tvm_ms: float, ort_ms: float, std_ms: float = 0.0, agrees: bool = Tr
 
 
 def test_options_are_validated_with_messages_naming_the_problem():
-    opts = BenchmarkOptions.from_options({"batch_sizes": [8, 1, 8], "sla_ms": 2.5, "repeat": 20})
+    opts = BenchmarkOptions.model_validate({"batch_sizes": [8, 1, 8], "sla_ms": 2.5, "repeat": 20})
     assert opts.batch_sizes == [1, 8] and opts.sla_ms == 2.5 and opts.repeat == 20 and opts.warmup == 5
-    assert BenchmarkOptions.from_options(None) == BenchmarkOptions()
+    assert build_options().benchmark == BenchmarkOptions()
     for bad, word in [
-        ({"batch_size": [1]}, "unknown"),
-        ({"repeat": 0}, "repeat"),
-        ({"batch_sizes": [0]}, "batch_sizes"),
-        ({"batch_sizes": "4"}, "batch_sizes"),
-        ({"sla_ms": -1}, "sla_ms"),
+        ({"repeat": 0}, "benchmark.repeat"),
+        ({"batch_sizes": [0]}, "benchmark.batch_sizes"),
+        ({"batch_sizes": "4"}, "benchmark.batch_sizes"),
+        ({"sla_ms": -1}, "benchmark.sla_ms"),
     ]:
-        with pytest.raises(BenchmarkOptionsError, match=word):
-            BenchmarkOptions.from_options(bad)
+        with pytest.raises(ValueError, match=word):
+            build_options(benchmark=bad)
+    with pytest.raises(ValueError, match="stages.autotune: .*cannot be turned off"):
+        build_options(stages={"autotune": False})
 
 
 def test_cost_per_million_inferences_follows_latency_batch_and_price():

@@ -62,7 +62,7 @@ def farm(tmp_path_factory, farm_cluster):
         poll_s=0.5,
         webhooks=receivers,
     )
-    server = LiveServer(str(data), workflows=service, webhooks=receivers)
+    server = LiveServer(str(data), workflows=service, allow_private_webhooks=True)
     _, token = server.user("admin@example.com", admin=True)
     models = tmp_path_factory.mktemp("models")
     onnx.save(resnet_cnn(size=8, width=4, blocks=0), str(models / "tiny.onnx"))

@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from farm.api.auth import CurrentUser, Optimizer
-from farm.api.deps import Limit, Offset, RegistryDep, SessionDep
+from farm.api.deps import Limit, Offset, RegistryDep, SessionDep, SettingsDep
 from farm.api.schemas import ModelMove, ModelUpdate, Page
 from farm.api.upload_stream import ReceivedUpload, receive_upload
 from farm.registry import access, catalog
@@ -94,23 +94,26 @@ def _store(registry: Registry, user: User, upload: ReceivedUpload, memory_bytes:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ModelOut, openapi_extra=UPLOAD_BODY)
-async def upload_model(request: Request, user: Optimizer, registry: RegistryDep) -> Model:
+async def upload_model(request: Request, user: Optimizer, registry: RegistryDep, settings: SettingsDep) -> Model:
     """Upload an ONNX model (multipart, the file last): received into one temporary file, checked in a memory- and
     time-limited process, stored, and recorded with its original variant. Optimizers only."""
-    state = request.app.state
 
     async def on_file(upload: ReceivedUpload) -> None:
         await run_in_threadpool(_check_fields, registry, user, _fields(upload))
 
-    with state.upload_slots.take(), tempfile.TemporaryDirectory(prefix="farm-upload-") as tmp:
+    with request.app.state.upload_slots.take(), tempfile.TemporaryDirectory(prefix="farm-upload-") as tmp:
         upload = await receive_upload(
-            request, tmp, max_file_bytes=state.max_upload_bytes, deadline_s=state.upload_deadline_s, on_file=on_file
+            request,
+            tmp,
+            max_file_bytes=settings.max_upload_bytes,
+            deadline_s=settings.upload_deadline_s,
+            on_file=on_file,
         )
         if upload.path is None:
             raise HTTPException(
                 status.HTTP_422_UNPROCESSABLE_CONTENT, "the upload has no file: send the ONNX model in the field 'file'"
             )
-        return await run_in_threadpool(_store, registry, user, upload, state.max_parse_memory_bytes)
+        return await run_in_threadpool(_store, registry, user, upload, settings.max_parse_memory_bytes)
 
 
 @router.get("", response_model=Page[ModelOut])

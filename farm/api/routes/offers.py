@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from farm.api.auth import Admin, CurrentUser, Optimizer
-from farm.api.deps import RegistryDep, SessionDep, WorkflowsDep, WorkflowService
+from farm.api.deps import RegistryDep, SessionDep, SettingsDep, WorkflowsDep, WorkflowService
 from farm.offers import THRESHOLD
 from farm.registry import access, offers, workflow_records
 from farm.registry.database import Registry
@@ -58,11 +58,11 @@ def check_offers(
 
 @router.post("/offers/{offer_id}/accept", response_model=OfferOut)
 def accept_offer(
-    request: Request, offer_id: str, user: Optimizer, registry: RegistryDep, service: WorkflowsDep
+    offer_id: str, user: Optimizer, registry: RegistryDep, service: WorkflowsDep, settings: SettingsDep
 ) -> Offer:
     """Start the workflow that compiles the offered variant from the tuning database's records (0 new measurements),
     benchmarks it on the device and keeps it only if it is faster. Members of the model's project."""
-    return accept_as(registry, service, user, offer_id, request.app.state.max_workflows_per_user)
+    return accept_as(registry, service, user, offer_id, settings.max_workflows_per_user)
 
 
 def accept_as(

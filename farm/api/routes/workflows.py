@@ -11,10 +11,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, status
 
 from farm.api.auth import CurrentUser, Optimizer
-from farm.api.deps import Limit, Offset, RegistryDep, SessionDep, WebhookPolicyDep, WorkflowsDep, WorkflowService
+from farm.api.deps import (
+    Limit,
+    Offset,
+    RegistryDep,
+    SessionDep,
+    SettingsDep,
+    WebhookPolicyDep,
+    WorkflowsDep,
+    WorkflowService,
+)
 from farm.api.schemas import Page, WorkflowCreate
 from farm.registry import access, catalog, workflow_records
 from farm.registry.database import Registry
@@ -36,12 +45,12 @@ State = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 @router.post("/workflows", status_code=status.HTTP_201_CREATED, response_model=WorkflowOut)
 def create_workflow(
-    request: Request,
     body: WorkflowCreate,
     user: Optimizer,
     registry: RegistryDep,
     service: WorkflowsDep,
     webhooks: WebhookPolicyDep,
+    settings: SettingsDep,
 ) -> Workflow:
     """Start a workflow that tunes a model for each device kind given, then benchmarks and packages as its stages say. Optimizers only."""
     check_webhook_destination(body.webhook_url, webhooks)
@@ -54,7 +63,7 @@ def create_workflow(
             options=body.options(),
             created_by=user.id,
             webhook_url=body.webhook_url,
-            max_active=None if user.is_admin else request.app.state.max_workflows_per_user,
+            max_active=None if user.is_admin else settings.max_workflows_per_user,
         )
     if service is not None:
         service.submit(workflow.id)

@@ -281,7 +281,7 @@ def accept(request: Request, offer_id: str, user: PageUser, csrf: Annotated[str,
     if not (user.is_admin or user.can_optimize):
         raise PermissionDenied(f"{user.email} is read-only: accepting an offer needs the can-optimize role")
     state = request.app.state
-    offer = accept_as(state.registry, state.workflows, user, offer_id, state.max_workflows_per_user)
+    offer = accept_as(state.registry, state.workflows, user, offer_id, state.settings.max_workflows_per_user)
     return RedirectResponse(f"/ui/workflows/{offer.workflow_id}", status_code=303)
 
 

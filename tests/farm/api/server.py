@@ -11,6 +11,7 @@ import onnx
 import uvicorn
 
 from farm.api import create_app
+from farm.api.settings import Settings
 from farm.models.examples import resnet_cnn
 from farm.registry import Registry, accounts
 
@@ -57,15 +58,16 @@ class RecordingWorkflows:
 
 
 class LiveServer:
-    """`create_app` over the registry of `data_dir`, served by uvicorn on 127.0.0.1 until `stop()`."""
+    """`create_app` over the registry of `data_dir` under `Settings(**settings)`, served by uvicorn on 127.0.0.1 until
+    `stop()`."""
 
-    def __init__(self, data_dir: str, **app_options) -> None:
+    def __init__(self, data_dir: str, workflows=None, **settings) -> None:
         self.data_dir = data_dir
         self.registry = Registry.for_data_dir(data_dir)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self.app = create_app(self.registry, **app_options)
+        self.app = create_app(self.registry, Settings(data_dir=data_dir, **settings), workflows=workflows)
         self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()

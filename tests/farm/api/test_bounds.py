@@ -5,7 +5,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from farm.api.schemas import MAX_BATCH, MAX_INPUT_ELEMENTS, MAX_KINDS, MAX_REPEAT, MAX_SLA_MS, MAX_TRIALS, MAX_WARMUP
+from farm.workflow_options import (
+    MAX_BATCH,
+    MAX_INPUT_ELEMENTS,
+    MAX_KINDS,
+    MAX_REPEAT,
+    MAX_SLA_MS,
+    MAX_TRIALS,
+    MAX_WARMUP,
+)
 from tests.farm.api.server import LiveServer, RecordingWorkflows
 
 OVER = [

@@ -1,0 +1,155 @@
+"""A workflow's options: one schema, with its defaults and bounds, for the API, the registry, the engine, the CLI and the SDK.
+
+`WorkflowOptions` is what a user chooses (how many trials, which stages, how to benchmark,
+how to rank); the API takes it in a request, the CLI and the SDK build it from their
+arguments (their defaults are its defaults), the registry validates and stores it
+(`StoredWorkflowOptions`, which adds what the farm itself sets: the offer a workflow checks)
+and the workflow engine reads it back typed. Options stored before this schema existed
+hold the same fields and validate unchanged; a field it does not know is ignored. It
+imports only pydantic, so the SDK and CLI stay quick to start.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError, field_validator
+
+from .schema_base import Schema
+from .stages import DEFAULT_STAGES, REQUIRED_STAGES, STAGES
+
+# Upper bounds of what a workflow may ask for (a 422 names the field and its bound): one place for them all.
+MAX_TRIALS = 100_000  # per kind
+MAX_KINDS = 64
+MAX_NAME = 128  # characters of a kind, an input or a metric name
+MAX_WARMUP = 10_000
+MAX_REPEAT = 100_000
+MAX_BATCH_SIZES, MAX_BATCH = 16, 4096
+MAX_SLA_MS = 3_600_000.0
+MAX_PRIORITIES = 32
+MAX_INPUT_ELEMENTS = 1 << 28  # per input (1 GiB of float32): the product of its dimensions
+MAX_INPUT_DIMS = 16
+
+Name = Annotated[str, Field(max_length=MAX_NAME)]
+
+
+class Stages(Schema):
+    """Which stages a workflow runs (`farm.stages`)."""
+
+    autotune: bool = Field(
+        "autotune" in DEFAULT_STAGES,
+        description="Tune a variant per device kind with TVM. Cannot be false: the other stages work on its variants.",
+    )
+    benchmark: bool = Field(
+        "benchmark" in DEFAULT_STAGES, description="Time every variant's engines on a node of its kind."
+    )
+    package: bool = Field(
+        "package" in DEFAULT_STAGES,
+        description="Rank the variants and package them: a wheel and a tarball per kind, a ranked-candidates zip and a "
+        "Docker build context.",
+    )
+
+    @field_validator(*REQUIRED_STAGES)
+    @classmethod
+    def _required(cls, on: bool) -> bool:
+        if not on:
+            raise ValueError("this stage cannot be turned off: the other stages work on the variants it produces")
+        return on
+
+    def chosen(self) -> list[str]:
+        """The stages on, in their order."""
+        return [stage for stage in STAGES if getattr(self, stage)]
+
+
+class BenchmarkOptions(Schema):
+    """How the benchmark stage times the variants."""
+
+    warmup: NonNegativeInt = Field(5, le=MAX_WARMUP)
+    """Runs before timing starts."""
+    repeat: PositiveInt = Field(50, le=MAX_REPEAT)
+    """Timed runs per engine and batch size."""
+    batch_sizes: list[Annotated[PositiveInt, Field(le=MAX_BATCH)]] = Field(
+        default_factory=list,
+        max_length=MAX_BATCH_SIZES,
+        description="Batch sizes to prepare and time again (the model's first input dimension must be dynamic).",
+    )
+    sla_ms: PositiveFloat | None = Field(
+        None,
+        le=MAX_SLA_MS,
+        description="A p90 latency SLA: the benchmark reports the largest batch size that meets it.",
+    )
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _sorted(cls, sizes: list[int]) -> list[int]:
+        return sorted(set(sizes))
+
+
+class WorkflowOptions(Schema):
+    """What a workflow does for each kind: its tuning budget, the shapes to tune at, its stages, benchmark and ranking."""
+
+    trials: NonNegativeInt = Field(
+        200,
+        le=MAX_TRIALS,
+        description="Trials to measure per kind, over all tasks; 0 compiles from the tuning database's records.",
+    )
+    trials_per_task: PositiveInt | None = Field(None, le=MAX_TRIALS)
+    """At most this many trials per tuning task (default: no cap)."""
+    input_shapes: dict[Name, list[PositiveInt]] | None = Field(
+        None,
+        max_length=MAX_KINDS,
+        description=(
+            f"Static shapes for inputs with dynamic dimensions (at most {MAX_INPUT_DIMS} dimensions and "
+            f"{MAX_INPUT_ELEMENTS:,} elements per input)."
+        ),
+    )
+    stages: Stages = Stages()
+    """Which stages run."""
+    benchmark: BenchmarkOptions = BenchmarkOptions()
+    """Warm-up, repeats, batch sizes and SLA of the benchmark stage."""
+    priorities: list[Name] | None = Field(
+        None,
+        max_length=MAX_PRIORITIES,
+        description="Metrics ranking the variants, most important first; '-' before a name means lower is better "
+        "(default: agrees, then -best_latency_ms: the latency of the engine each variant runs).",
+    )
+
+    @field_validator("input_shapes")
+    @classmethod
+    def _bounded_inputs(cls, shapes: dict[str, list[int]] | None) -> dict[str, list[int]] | None:
+        for name, dims in (shapes or {}).items():
+            if not dims or len(dims) > MAX_INPUT_DIMS or math.prod(dims) > MAX_INPUT_ELEMENTS:
+                raise ValueError(
+                    f"input {name!r} of shape {dims} is not within 1 to {MAX_INPUT_DIMS} dimensions and "
+                    f"{MAX_INPUT_ELEMENTS:,} elements"
+                )
+        return shapes
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """The input shapes as the model importer takes them."""
+        return {name: tuple(dims) for name, dims in (self.input_shapes or {}).items()}
+
+
+DEFAULTS = WorkflowOptions()  # the defaults the CLI's options show
+
+
+def build_options(**fields: object) -> WorkflowOptions:
+    """`WorkflowOptions` of `fields` (None: the default); `ValueError` naming each field that is wrong."""
+    try:
+        return WorkflowOptions.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as e:
+        raise ValueError(problems(e)) from None
+
+
+def problems(error: ValidationError) -> str:
+    """A validation error in one line: each wrong field's path and what is wrong with it."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in error.errors())
+
+
+class StoredWorkflowOptions(WorkflowOptions):
+    """A workflow's options as the registry stores them: the user's, and what the farm sets itself."""
+
+    offer_id: str | None = Field(None, max_length=64)
+    """The offer the workflow checks (set when an offer is accepted), else None."""
