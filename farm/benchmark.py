@@ -14,6 +14,7 @@ default (`tvm`, `ort`, `tvm_latency_ms`, `ort_latency_ms`, `speedup_vs_ort`, dif
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 
@@ -24,6 +25,7 @@ from cluster.actors import device_actors
 from cluster.devices import DEVICE_TYPES
 from cluster.nodes import nodes_serving
 
+from .engines.comparison import Comparison
 from .engines.timing import time_engines
 
 
@@ -46,9 +48,9 @@ def compare_on_device(
     warmup: int = 5,
     repeat: int = 50,
     timeout_s: float = 1800.0,
-) -> dict:
+) -> Comparison:
     """`time_engines` of every engine whose file is in `artifacts` (file name -> bytes; the ONNX model, the reference,
     among them) on a node serving `kind`."""
     timing = functools.partial(time_engines, warmup=warmup, repeat=repeat)
     result, where = on_device(kind, timing, (artifacts, inputs), timeout_s)
-    return {**result, "node_id": where["node_id"]}
+    return dataclasses.replace(result, run={**result.run, "node_id": where["node_id"]})

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from sqlalchemy import select
 
-from farm.engines.timing import TUNED_LATENCY
+from farm.engines.comparison import TUNED_LATENCY
 from farm.registry import catalog, offers
 from farm.registry.database import Registry
 from farm.registry.schema import Model, Offer, Variant

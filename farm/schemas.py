@@ -10,9 +10,9 @@ pydantic, so the SDK and CLI stay quick to start.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from .schema_base import Record, Schema
 from .workflow_options import StoredWorkflowOptions
@@ -57,6 +57,81 @@ class ModelOut(Record):
     """When it was uploaded."""
 
 
+class VariantMetrics(Schema):
+    """What the farm measured of a variant (a field it did not measure is absent); further keys may follow."""
+
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+
+    engine: str | None = None
+    """The engine the variant runs (tvm, onnxruntime, hybrid, ...)."""
+    best_latency_ms: float | None = None
+    """Median latency of that engine at its best settings, batch 1."""
+    ort_latency_ms: float | None = None
+    """Median latency of ONNX Runtime's default session on the same node."""
+    tvm_latency_ms: float | None = None
+    """Median latency of the tuned TVM library at its best thread count."""
+    speedup_vs_ort: float | None = None
+    """ONNX Runtime's default latency over TVM's."""
+    max_abs_diff: float | None = None
+    """Largest absolute difference of TVM's outputs from ONNX Runtime's."""
+    max_rel_diff: float | None = None
+    """Largest relative difference of TVM's outputs from ONNX Runtime's."""
+    agrees: bool | None = None
+    """Whether the engine the variant runs computes what the ONNX model computes."""
+    best_p90_ms: float | None = None
+    """p90 latency of the engine the variant runs (once benchmarked)."""
+    tvm_p90_ms: float | None = None
+    """p90 latency of the TVM library (once benchmarked)."""
+    throughput_per_s: float | None = None
+    """Inferences per second of the engine the variant runs, batch 1 (once benchmarked)."""
+    cost_per_million_usd: float | None = None
+    """US dollars per million inferences at the kind's price (where an admin set one)."""
+    ort_cost_per_million_usd: float | None = None
+    """The same for ONNX Runtime's default session."""
+    tasks: int | None = None
+    """Tuning tasks of the model for the kind."""
+    tasks_tuned: int | None = None
+    """Tasks searched in this tune (the others the database already knew well enough)."""
+    trials_measured: int | None = None
+    """Candidates measured on the device for this kind."""
+    trials_reused: int | None = None
+    """Records of earlier tunes the variant was compiled with."""
+    tuning_seconds: float | None = None
+    """Wall time of the search."""
+    compile_seconds: float | None = None
+    """Wall time of the final compilation."""
+    hybrid: dict[str, Any] | None = None
+    """The per-kernel hybrid's plan: built or not, kernels per engine, each kernel's timings."""
+    workloads: dict[str, Any] | None = None
+    """Per workload key: task, weight and the best record's µs the variant was compiled with."""
+
+
+class KindProgress(Schema):
+    """Where a workflow is for one device kind; further keys may follow."""
+
+    model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
+
+    stage: str | None = None
+    """pending, a tuning stage, benchmarking, packaging, done."""
+    trials: int | None = None
+    """Trials measured so far."""
+    total: int | None = None
+    """Trials planned."""
+    best_latency_ms: float | None = None
+    """The model's latency estimated from the best records so far."""
+    tasks: list[dict[str, Any]] | None = None
+    """While tuning, the task table: task, flops, weight, trials, best_us, gflops, done."""
+    profile: dict[str, Any] | None = None
+    """Once tuned: seconds by phase of the search."""
+    reuse: dict[str, Any] | None = None
+    """Once tuned: trials measured and reused, samples the cost model was pre-trained on."""
+
+
+def documented(model: type[BaseModel]) -> WithJsonSchema:
+    """A JSON field stored and served as the farm wrote it, documented in OpenAPI by `model`'s schema."""
+    return WithJsonSchema(model.model_json_schema())
+
+
 class VariantOut(Record):
     id: str
     """The variant's id."""
@@ -77,7 +152,7 @@ class VariantOut(Record):
     """The file name it downloads as."""
     size_bytes: int
     """Its artifact's size."""
-    metrics: dict[str, Any]
+    metrics: Annotated[dict[str, Any], documented(VariantMetrics)]
     """What the farm measured of it: engine, latencies (ms) against ONNX Runtime, agreement, trials, cost per million inferences where priced."""
     created_at: datetime
     """When it was recorded."""
@@ -126,11 +201,8 @@ class WorkflowOut(Record):
     options: StoredWorkflowOptions
     """Trials, input shapes, stages, benchmark settings and priorities, as given (with defaults filled in)."""
     state: str = Field(description="pending, running, completed, failed or cancelled.")
-    progress: dict[str, Any] = Field(
-        description=(
-            "Per kind: stage, trials, total, best_latency_ms, and while tuning `tasks` (the task table: task, flops,"
-            " weight, trials, best_us, gflops, done); once tuned, `profile` (seconds by phase) and `reuse`."
-        )
+    progress: dict[str, Annotated[dict[str, Any], documented(KindProgress)]] = Field(
+        description="Per kind: its stage, trials measured of planned, the best latency so far, the task table."
     )
     error: str | None
     """Why it failed; null otherwise."""

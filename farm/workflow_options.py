@@ -14,10 +14,19 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from pydantic import Field, NonNegativeInt, PositiveFloat, PositiveInt, ValidationError, field_validator
+from pydantic import (
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from .schema_base import Schema
-from .stages import DEFAULT_STAGES, REQUIRED_STAGES, STAGES
+from .stages import REQUIRED_STAGES, SPECS, STAGES
 
 # Upper bounds of what a workflow may ask for (a 422 names the field and its bound): one place for them all.
 MAX_TRIALS = 100_000  # per kind
@@ -34,32 +43,27 @@ MAX_INPUT_DIMS = 16
 Name = Annotated[str, Field(max_length=MAX_NAME)]
 
 
-class Stages(Schema):
+class _StageSwitches(Schema):
     """Which stages a workflow runs (`farm.stages`)."""
 
-    autotune: bool = Field(
-        "autotune" in DEFAULT_STAGES,
-        description="Tune a variant per device kind with TVM. Cannot be false: the other stages work on its variants.",
-    )
-    benchmark: bool = Field(
-        "benchmark" in DEFAULT_STAGES, description="Time every variant's engines on a node of its kind."
-    )
-    package: bool = Field(
-        "package" in DEFAULT_STAGES,
-        description="Rank the variants and package them: a wheel and a tarball per kind, a ranked-candidates zip and a "
-        "Docker build context.",
-    )
-
-    @field_validator(*REQUIRED_STAGES)
-    @classmethod
-    def _required(cls, on: bool) -> bool:
-        if not on:
-            raise ValueError("this stage cannot be turned off: the other stages work on the variants it produces")
-        return on
+    @model_validator(mode="after")
+    def _required(self) -> _StageSwitches:
+        for name in REQUIRED_STAGES:
+            if not getattr(self, name):
+                raise ValueError(f"the {name} stage cannot be turned off: the other stages work on its variants")
+        return self
 
     def chosen(self) -> list[str]:
         """The stages on, in their order."""
         return [stage for stage in STAGES if getattr(self, stage)]
+
+
+# one switch per stage a user may see, generated from the stage table (a new stage brings its switch)
+Stages = create_model(
+    "Stages",
+    __base__=_StageSwitches,
+    **{name: (bool, Field(SPECS[name].default, description=SPECS[name].description)) for name in STAGES},
+)
 
 
 class BenchmarkOptions(Schema):

@@ -88,7 +88,7 @@ def main() -> None:
             {
                 "cores": cores,
                 "worker_ready": ready_s,
-                "time_engines": {"seconds": round(timing_s, 2), "configs": [c["label"] for c in result["configs"]]},
+                "time_engines": {"seconds": round(timing_s, 2), "configs": [c.label for c in result.configs]},
             },
             indent=2,
         )

@@ -41,6 +41,7 @@ import onnx
 from cluster.connect import connect
 from farm.benchmark import compare_on_device
 from farm.cli.tune import default_kind
+from farm.engines import engine_named
 from farm.engines.timing import time_engines
 from farm.models.examples import EXAMPLES
 from farm.models.onnx_import import prepare, random_inputs
@@ -70,10 +71,9 @@ def tune(path: str, kind: str, trials: int, db: str, out: str) -> dict:
     start = time.perf_counter()
     summary = session.run().as_json()
     wall = time.perf_counter() - start
-    with open(path, "rb") as f:
-        check = compare_on_device(
-            kind, os.path.join(summary["variant_dir"], VARIANT_LIBRARY), f.read(), random_inputs(model.inputs)
-        )
+    with open(path, "rb") as f, open(os.path.join(summary["variant_dir"], VARIANT_LIBRARY), "rb") as g:
+        artifacts = {engine_named("onnxruntime").artifact: f.read(), engine_named("tvm").artifact: g.read()}
+    check = compare_on_device(kind, artifacts, random_inputs(model.inputs)).as_json()
     return {
         **{
             k: summary[k]
@@ -169,12 +169,12 @@ def stock(path: str, kind_target: dict, trials: int, folder: str, threads: int) 
     model = prepare(path)
     with open(lib, "rb") as f, open(path, "rb") as g:
         check = time_engines(
-            {"model.so": f.read(), "model.onnx": g.read()},
+            {engine_named("tvm").artifact: f.read(), engine_named("onnxruntime").artifact: g.read()},
             random_inputs(model.inputs),
             cores=threads,
             warmup=10,
             repeat=50,
-        )
+        ).as_json()
     return {"wall_seconds": wall, "tvm_latency_ms": check["tvm_latency_ms"], "agrees": check["agrees"]}
 
 

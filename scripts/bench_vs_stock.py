@@ -191,11 +191,12 @@ def end_to_end(onnx_bytes: bytes, library: bytes, inputs: dict, cores: int) -> d
     out = time_engines(
         {"model.onnx": onnx_bytes, "model.so": library}, inputs, cores=cores, engines=["onnxruntime", "tvm"]
     )
+    tvm = out.engines["tvm"]
     return {
-        "tvm_ms": out["engines"]["tvm"]["latency_ms"],
-        "tvm_threads": out["engines"]["tvm"]["threads"],
-        "ort_default_ms": out["ort_latency_ms"],
-        "agrees": out["engines"]["tvm"]["agrees"],
+        "tvm_ms": tvm.latency_ms,
+        "tvm_threads": tvm.threads,
+        "ort_default_ms": out.reference.median_ms,
+        "agrees": tvm.agrees,
     }
 
 

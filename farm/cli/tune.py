@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,9 @@ from ..paths import default_db_uri
 from ..workflow_options import DEFAULTS
 from .output import console, emit_json, fail, stdout_to_stderr
 from .progress import show_progress
+
+if TYPE_CHECKING:
+    from ..tuning.job import KindResult
 
 
 def _hybrid_line(plan: dict) -> str:
@@ -24,26 +27,25 @@ def _hybrid_line(plan: dict) -> str:
     return f"{built}: kernels fastest {counts}"
 
 
-def _summary_line(kind: str, s: dict) -> str:
+def _summary_line(kind: str, result: KindResult) -> str:
     """One kind's tune in a line: tasks, trials, the engine chosen against ONNX Runtime's default, what each measured."""
     from ..engines import engine_named
-    from ..engines.hybrid_engine import PLAN_KEY
-    from ..engines.timing import disagreeing
 
+    s, check = result.summary, result.comparison
     engines = ", ".join(
-        f"{engine_named(name).title} {e['latency_ms']:.3f} ms ({e['threads'] or 'default'} threads)"
-        for name, e in s["engines"].items()
+        f"{engine_named(name).title} {e.latency_ms:.3f} ms ({e.threads or 'default'} threads)"
+        for name, e in check.engines.items()
     )
-    quiet = s["fidelity"]
+    quiet = s.fidelity
     quiet = f" (best of {quiet['tasks']} tasks re-measured: {quiet['pick_changed']} picks changed)" if quiet else ""
-    wrong = disagreeing(s)
+    wrong = check.disagreeing
     wrong = f" — OUTPUTS DISAGREE: {', '.join(engine_named(name).title for name in wrong)}" if wrong else ""
+    best, ort = check.chosen.latency_ms, check.reference.median_ms
     return (
-        f"{kind}: {s['tasks']} tasks ({s['tasks_tuned']} tuned), {s['trials_measured']} trials measured, "
-        f"{s['trials_reused']} reused, {s['tuning_seconds']:.1f} s{quiet}; engine {engine_named(s['engine']).title} "
-        f"{s['best_latency_ms']:.3f} ms vs ONNX Runtime's default {s['ort_latency_ms']:.3f} ms "
-        f"({s['ort_latency_ms'] / s['best_latency_ms']:.2f}x); measured: {engines}{wrong}; "
-        f"{_hybrid_line(s[PLAN_KEY])} → {s['variant_dir']}"
+        f"{kind}: {s.tasks} tasks ({s.tasks_tuned} tuned), {s.trials_measured} trials measured, "
+        f"{s.trials_reused} reused, {s.tuning_seconds:.1f} s{quiet}; engine {engine_named(check.engine).title} "
+        f"{best:.3f} ms vs ONNX Runtime's default {ort:.3f} ms ({ort / best:.2f}x); measured: {engines}{wrong}; "
+        f"{_hybrid_line(result.plan)} → {s.variant_dir}"
     )
 
 
@@ -109,15 +111,15 @@ def tune(
         job.start()
         show_progress(job.sessions, job.futures)
         try:
-            summaries = job.results()
+            results = job.results()
         except NoDeviceError as e:
             fail(str(e))
-    if not json_out:
-        for kind, s in summaries.items():
-            console.print(_summary_line(kind, s), highlight=False)
     if json_out:
-        emit_json({"model": name, "job_id": job.job_id, "targets": summaries})
-    disagree = [k for k, s in summaries.items() if not s["agrees"]]
+        emit_json({"model": name, "job_id": job.job_id, "targets": {k: r.as_json() for k, r in results.items()}})
+    else:
+        for kind, result in results.items():
+            console.print(_summary_line(kind, result), highlight=False)
+    disagree = [k for k, r in results.items() if not r.comparison.chosen.agrees]
     if disagree:
         fail(
             f"the variant for {', '.join(disagree)} does not compute what the ONNX model computes (see benchmark.json)",

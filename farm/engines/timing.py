@@ -30,6 +30,7 @@ import psutil
 
 from . import ENGINES, engine_named
 from .base import EngineConfig
+from .comparison import REFERENCE, Comparison, ConfigResult, LatencyStats
 from .process import WorkerError, WorkerProcess
 
 ABS_TOL = 1e-3
@@ -44,59 +45,6 @@ BUDGET_S = (
 QUIESCE_S = 1.0  # the longest wait for the other workers' pools to stop spinning before a round
 QUIESCE_STEP_S = 0.01  # longer than a scheduler tick: a spinning thread's schedstat moves only on ticks
 IDLE_CPU_S = 100e-6  # CPU the other workers may use in a step and still count as idle
-REFERENCE = "ort-default"
-# The scalar figures `summarize` gives of a variant against ONNX Runtime (the TVM ones where TVM was timed): what the
-# farm records of a variant, reports of a tune and ranks by
-FIGURES = (
-    "engine",
-    "best_latency_ms",
-    "tvm_latency_ms",
-    "ort_latency_ms",
-    "speedup_vs_ort",
-    "max_abs_diff",
-    "max_rel_diff",
-    "agrees",
-)
-_STATS = ("median_ms", "mean_ms", "std_ms", "p90_ms", "throughput_per_s")
-_SIDES = ("tvm", "ort")  # the comparison's two summary sides: TVM at its best, ONNX Runtime's default session
-# every numeric figure a comparison gives a ranking, agreement first (the order users see the metrics listed in)
-BENCHMARK_METRICS: tuple[str, ...] = (
-    "agrees",
-    *(f for f in FIGURES if f not in ("engine", "agrees")),
-    *(f"{side}_{stat}" for side in _SIDES for stat in _STATS),
-)
-HIGHER_IS_BETTER_FIGURES = frozenset({"agrees", "speedup_vs_ort", *(f"{side}_throughput_per_s" for side in _SIDES)})
-TUNED_LATENCY = "tvm_latency_ms"  # the figure of the tuned library, which better schedules in the database can improve
-
-
-def benchmark_metrics(result: dict) -> dict:
-    """The `BENCHMARK_METRICS` a comparison's JSON (`summarize`'s, as `benchmark.json` holds it) has."""
-    metrics = {name: result[name] for name in BENCHMARK_METRICS if name in result}
-    for side in _SIDES:
-        metrics.update({f"{side}_{stat}": result[side][stat] for stat in _STATS if stat in result.get(side, {})})
-    return metrics
-
-
-def chosen(result: dict) -> dict:
-    """The chosen engine's entry of a comparison (latency, p90, agreement, threads, settings, stats)."""
-    return result["engines"][result["engine"]]
-
-
-def disagreeing(result: dict) -> list[str]:
-    """The engines of a comparison whose best configuration's outputs differ from the reference's."""
-    return [name for name, e in result["engines"].items() if not e["agrees"]]
-
-
-def latency_stats(seconds: list[float]) -> dict:
-    """median/mean/std/p90 (ms) and throughput of a list of run times in seconds."""
-    ms = np.asarray(seconds) * 1e3
-    return {
-        "median_ms": float(np.median(ms)),
-        "mean_ms": float(ms.mean()),
-        "std_ms": float(ms.std()),
-        "p90_ms": float(np.percentile(ms, 90)),
-        "throughput_per_s": float(1e3 / np.median(ms)),
-    }
 
 
 def differences(outputs: list[np.ndarray], reference: list[np.ndarray]) -> dict:
@@ -214,7 +162,7 @@ def time_engines(
     engines: list[str] | None = None,
     budget_s: float = BUDGET_S,
     timeout_s: float = 600.0,
-) -> dict:
+) -> Comparison:
     """Every configuration of `engines` (default: those whose file is in `artifacts`) timed on `inputs`; the fastest per engine.
 
     `artifacts` maps an engine's file name (`model.so`, `model.onnx`) to its bytes; the
@@ -248,76 +196,21 @@ def time_engines(
         for w in workers:
             w.close()
     reference = outputs[REFERENCE]
-    results = []
-    for config in configs:
-        results.append(
-            {
-                **config.as_json(),
-                "stats": latency_stats(seconds[config.label]),
-                **differences(outputs[config.label], reference),
-                "others_cpu_ms": round(others_cpu[config.label] * 1e3, 3),
-                "repeat": len(seconds[config.label]),
-            }
+    results = [
+        ConfigResult(
+            **config.as_json(),
+            stats=LatencyStats.of(seconds[config.label]),
+            **differences(outputs[config.label], reference),
+            others_cpu_ms=round(others_cpu[config.label] * 1e3, 3),
+            repeat=len(seconds[config.label]),
         )
-    return summarize(
+        for config in configs
+    ]
+    return Comparison.of(
         results,
         warmup=warmup,
-        repeat=max(r["repeat"] for r in results),
+        repeat=max(r.repeat for r in results),
         rounds=rounds,
         cores=cores,
         device_type=device_type,
     )
-
-
-def _engine_entry(result: dict) -> dict:
-    return {
-        "latency_ms": result["stats"]["median_ms"],
-        "p90_ms": result["stats"]["p90_ms"],
-        "agrees": result["agrees"],
-        "threads": result["threads"],
-        "config": result["label"],
-        "settings": result["settings"],
-        "stats": result["stats"],
-        "max_abs_diff": result["max_abs_diff"],
-        "max_rel_diff": result["max_rel_diff"],
-    }
-
-
-def summarize(results: list[dict], **run: object) -> dict:
-    """Per engine its fastest agreeing configuration (else its fastest), the chosen engine, and the figures of the old comparison.
-
-    `tvm`/`ort`, `tvm_latency_ms`/`ort_latency_ms` and `speedup_vs_ort` compare TVM at its
-    best thread count with ONNX Runtime's default session, as the verification always did;
-    `engines` has every engine at its best; `engine` and `best_latency_ms` are the choice.
-    """
-    engines: dict[str, dict] = {}
-    for name in dict.fromkeys(r["engine"] for r in results):
-        mine = [r for r in results if r["engine"] == name]
-        pool = [r for r in mine if r["agrees"]] or mine
-        engines[name] = _engine_entry(min(pool, key=lambda r: r["stats"]["median_ms"]))
-    default = next(r for r in results if r["label"] == REFERENCE)
-    agreeing = {name: e for name, e in engines.items() if e["agrees"]}
-    engine = min(agreeing, key=lambda name: agreeing[name]["latency_ms"])
-    summary = {
-        "engine": engine,
-        "best_latency_ms": engines[engine]["latency_ms"],
-        "ort_latency_ms": default["stats"]["median_ms"],
-        "ort": default["stats"],
-        "engines": engines,
-        "configs": results,
-        **run,
-    }
-    if "tvm" in engines:
-        tvm = engines["tvm"]
-        summary.update(
-            {
-                "tvm": tvm["stats"],
-                "tvm_latency_ms": tvm["latency_ms"],
-                "speedup_vs_ort": default["stats"]["median_ms"] / tvm["latency_ms"],
-                "max_abs_diff": tvm["max_abs_diff"],
-                "max_rel_diff": tvm["max_rel_diff"],
-                "threads": tvm["threads"],
-            }
-        )
-    summary["agrees"] = engines[engine]["agrees"]
-    return summary

@@ -12,6 +12,7 @@ is replaced atomically and last.
 from __future__ import annotations
 
 from ..runtime.container import read_metadata, write_metadata, write_model_file
+from .comparison import Comparison
 
 ENGINE_FIELDS = ("latency_ms", "p90_ms", "agrees", "threads", "config", "settings")
 KERNEL_FIELDS = (
@@ -37,9 +38,9 @@ def plan_summary(plan: dict) -> dict:
     return summary
 
 
-def record_engines(variant_dir: str, check: dict, files: dict[str, bytes], plan: dict | None = None) -> dict:
-    """Write each engine's file of `files` (engine name -> bytes) into `variant_dir` and the choice of `check` (a
-    `time_engines` result) into its metadata, with the hybrid's `plan`; the metadata."""
+def record_engines(variant_dir: str, check: Comparison, files: dict[str, bytes], plan: dict | None = None) -> dict:
+    """Write each engine's file of `files` (engine name -> bytes) into `variant_dir` and the choice of `check` into its
+    metadata, with the hybrid's `plan`; the metadata."""
     from . import engine_named
     from .hybrid_engine import PLAN_KEY
 
@@ -47,8 +48,8 @@ def record_engines(variant_dir: str, check: dict, files: dict[str, bytes], plan:
     for name, data in files.items():
         metadata.update(write_model_file(variant_dir, engine_named(name).file_key, data))
     metadata.update(
-        engine=check["engine"],
-        engines={name: {k: e[k] for k in ENGINE_FIELDS} for name, e in check["engines"].items()},
+        engine=check.engine,
+        engines={name: {k: getattr(e, k) for k in ENGINE_FIELDS} for name, e in check.engines.items()},
     )
     if plan is not None:
         metadata[PLAN_KEY] = plan_summary(plan)

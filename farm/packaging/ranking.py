@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..engines import engine_named
-from ..engines.timing import BENCHMARK_METRICS, HIGHER_IS_BETTER_FIGURES, benchmark_metrics
+from ..engines.comparison import BENCHMARK_METRICS, HIGHER_IS_BETTER_FIGURES, Comparison
 from ..runtime.container import PLATFORMS
 from ..runtime.engines import DEFAULT_ENGINE
 from .variant import read_variant, safe_name
@@ -68,7 +68,7 @@ def candidate_from_folder(variant_dir: str, variant_id: str | None = None) -> Ca
     """The candidate of a variant folder (checked by `read_variant`); metrics from benchmark.json, library size and tuning summary."""
     variant = read_variant(variant_dir)
     meta, bench = variant.metadata, variant.benchmark
-    metrics = benchmark_metrics(bench)
+    metrics = Comparison.from_json(bench).metrics() if bench else {}
     metrics["library_bytes"] = os.path.getsize(os.path.join(variant.folder, variant.model_file))
     if "trials_measured" in meta.get("tuning", {}):
         metrics["trials_measured"] = meta["tuning"]["trials_measured"]

@@ -23,16 +23,40 @@ import os
 import threading
 import uuid
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 from ..engines import engine_named
+from ..engines.comparison import Comparison
 from ..engines.hybrid_engine import PLAN_KEY
-from ..engines.timing import FIGURES
 from ..engines.variant import plan_summary, record_engines
 from ..models.onnx_import import OnnxModel, random_inputs
 from ..runtime.container import BENCHMARK as BENCHMARK_FILE
-from .session import VARIANT_LIBRARY, TuningPlan, TuningSession, compile_with_records, exported_library
+from .session import (
+    VARIANT_LIBRARY,
+    SessionSummary,
+    TuningPlan,
+    TuningSession,
+    compile_with_records,
+    exported_library,
+)
 
-VERIFICATION_KEYS = (*FIGURES, "engines")
+
+@dataclass(frozen=True)
+class KindResult:
+    """One kind's outcome: what its session tuned, how its engines compared on the device, the hybrid's plan."""
+
+    summary: SessionSummary
+    comparison: Comparison
+    plan: dict  # `plan_summary` of the hybrid's plan: built or not, kernels per engine
+
+    @property
+    def variant_dir(self) -> str:
+        return self.summary.variant_dir
+
+    def as_json(self) -> dict:
+        """The kind's summary as `farm tune --json` prints it: the session's, the comparison's figures and engines, the plan."""
+        engines = {name: e.as_json() for name, e in self.comparison.engines.items()}
+        return {**self.summary.as_json(), **self.comparison.figures(), "engines": engines, PLAN_KEY: self.plan}
 
 
 class TuneJob:
@@ -78,7 +102,7 @@ class TuneJob:
         """Per kind: stage, trials measured, trials planned, estimated model latency from the best records."""
         return {s.kind: s.progress() for s in self.sessions}
 
-    def results(self) -> dict[str, dict]:
+    def results(self) -> dict[str, KindResult]:
         """Wait for every kind; its summary merged with its verification. Raises the first error of a session that failed."""
         for future in self.futures:
             if future.done() and future.exception() is not None:
@@ -91,7 +115,7 @@ class TuneJob:
         except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the future
             future.set_exception(e)
 
-    def _tune_one(self, session: TuningSession, inputs: dict) -> dict:
+    def _tune_one(self, session: TuningSession, inputs: dict) -> KindResult:
         from ..benchmark import compare_on_device
 
         summary = session.run()
@@ -103,10 +127,10 @@ class TuneJob:
             artifacts = {engine_named(name).artifact: data for name, data in {"tvm": f.read(), **files}.items()}
         check = compare_on_device(session.kind, artifacts, inputs, warmup=self.verify_warmup, repeat=self.verify_repeat)
         with open(os.path.join(summary.variant_dir, BENCHMARK_FILE), "w") as f:
-            json.dump(check, f, indent=2)
+            json.dump(check.as_json(), f, indent=2)
         record_engines(summary.variant_dir, check, files, plan)
         session.stage = "done"
-        return {**summary.as_json(), **{k: check[k] for k in VERIFICATION_KEYS}, PLAN_KEY: plan_summary(plan)}
+        return KindResult(summary, check, plan_summary(plan))
 
     def _plan_hybrid(self, session: TuningSession, inputs: dict) -> tuple[dict, bytes | None]:
         """The per-kernel best-of of TVM (with the database's schedules) and ONNX Runtime on a node of the session's kind."""

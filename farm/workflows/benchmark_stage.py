@@ -23,14 +23,20 @@ result; on top of it, always with the figures of the engine the variant runs:
 
 from __future__ import annotations
 
+import json
+import os
+
 import onnx
 
 from ..benchmark import compare_on_device
 from ..engines import engine_named
 from ..engines.base import Preparation
-from ..engines.timing import REFERENCE, chosen
+from ..engines.comparison import REFERENCE, Comparison
 from ..models.onnx_import import ModelImportError, prepare, random_inputs
+from ..registry import prices
+from ..runtime.container import BENCHMARK, read_metadata
 from ..workflow_options import BenchmarkOptions
+from .stage import Stage, WorkflowError, WorkflowRun
 
 IMPLAUSIBLE_MS = 1e-3
 NOISY_CV = 0.5
@@ -47,32 +53,33 @@ def cost_per_million(latency_ms: float, batch_size: int, usd_per_hour: float | N
     return usd_per_hour / 3600.0 * (latency_ms / 1e3) / batch_size * 1e6
 
 
-def warnings_for(result: dict) -> list[str]:
-    """What looks implausible in one comparison's result."""
+def warnings_for(result: Comparison) -> list[str]:
+    """What looks implausible in one comparison."""
     found = []
-    engine = result["engine"]
-    reference = next(c for c in result["configs"] if c["label"] == REFERENCE)
+    engine = result.engine
     title = engine_named(engine).title
-    for name, stats in ((f"the variant ({title})", chosen(result)["stats"]), ("ONNX Runtime", reference["stats"])):
-        if stats["median_ms"] < IMPLAUSIBLE_MS:
+    for name, stats in ((f"the variant ({title})", result.chosen.stats), ("ONNX Runtime", result.reference)):
+        if stats.median_ms < IMPLAUSIBLE_MS:
             found.append(
-                f"{name} took {stats['median_ms'] * 1e3:.3f} µs per inference: below 1 µs, the measurement is implausible"
+                f"{name} took {stats.median_ms * 1e3:.3f} µs per inference: below 1 µs, the measurement is implausible"
             )
-        if stats["std_ms"] > NOISY_CV * stats["median_ms"]:
+        if stats.std_ms > NOISY_CV * stats.median_ms:
             found.append(
-                f"{name}'s latencies spread widely (std {stats['std_ms']:.3g} ms, median {stats['median_ms']:.3g} ms): the device was likely busy"
+                f"{name}'s latencies spread widely (std {stats.std_ms:.3g} ms, median {stats.median_ms:.3g} ms): "
+                "the device was likely busy"
             )
-    for name, e in result["engines"].items():
-        if name == reference["engine"]:
+    reference_engine = next(c.engine for c in result.configs if c.label == REFERENCE)
+    for name, e in result.engines.items():
+        if name == reference_engine:
             continue
-        if e["latency_ms"] > result["ort_latency_ms"]:
+        if e.latency_ms > result.reference.median_ms:
             found.append(
-                f"{engine_named(name).title} is slower than ONNX Runtime's default session ({e['latency_ms']:.3g} ms vs "
-                f"{result['ort_latency_ms']:.3g} ms): the variant runs on {engine}"
+                f"{engine_named(name).title} is slower than ONNX Runtime's default session ({e.latency_ms:.3g} ms vs "
+                f"{result.reference.median_ms:.3g} ms): the variant runs on {engine}"
             )
-        if not e["agrees"]:
+        if not e.agrees:
             found.append(
-                f"{engine_named(name).title}'s outputs differ from ONNX Runtime's (max abs diff {e['max_abs_diff']:.3g}): "
+                f"{engine_named(name).title}'s outputs differ from ONNX Runtime's (max abs diff {e.max_abs_diff:.3g}): "
                 f"the variant runs on {engine}"
             )
     return found
@@ -102,7 +109,7 @@ def _batched_shapes(onnx_path: str, shapes: dict[str, tuple[int, ...]], batch: i
 
 
 def _sweep_entry(
-    batch: int, original: bytes, onnx_path: str, shapes: dict, check: dict, target: dict, db_uri: str, run
+    batch: int, original: bytes, onnx_path: str, shapes: dict, check: Comparison, target: dict, db_uri: str, run
 ) -> dict:
     """One batch size of the sweep: every engine of `check` that can be prepared at `batch`, timed by `run`."""
     try:
@@ -111,7 +118,7 @@ def _sweep_entry(
         raise BenchmarkOptionsError(f"batch size {batch}: {e}") from None
     preparation = Preparation(original, model, target, db_uri)
     artifacts, warnings = {}, []
-    for name in check["engines"]:
+    for name in check.engines:
         engine = engine_named(name)
         try:
             data = engine.prepare(preparation)
@@ -120,26 +127,26 @@ def _sweep_entry(
             continue
         if data is not None:
             artifacts[engine.artifact] = data
-    result = run(artifacts, random_inputs(model.inputs))
-    engine = check["engine"] if check["engine"] in result["engines"] else result["engine"]
-    figures = result["engines"][engine]
+    result: Comparison = run(artifacts, random_inputs(model.inputs))
+    engine = check.engine if check.engine in result.engines else result.engine
+    figures = result.engines[engine]
     return {
         "batch_size": batch,
         "engine": engine,
-        "median_ms": figures["latency_ms"],
-        "p90_ms": figures["p90_ms"],
-        "ort_median_ms": result["ort_latency_ms"],
-        "ort_p90_ms": result["ort"]["p90_ms"],
-        "throughput_per_s": batch * figures["stats"]["throughput_per_s"],
-        "speedup_vs_ort": result["ort_latency_ms"] / figures["latency_ms"],
-        "agrees": figures["agrees"],
+        "median_ms": figures.latency_ms,
+        "p90_ms": figures.p90_ms,
+        "ort_median_ms": result.reference.median_ms,
+        "ort_p90_ms": result.reference.p90_ms,
+        "throughput_per_s": batch * figures.stats.throughput_per_s,
+        "speedup_vs_ort": result.reference.median_ms / figures.latency_ms,
+        "agrees": figures.agrees,
         "warnings": warnings + warnings_for(result),
     }
 
 
 def benchmark_variant(
     kind: str,
-    check: dict,
+    check: Comparison,
     metadata: dict,
     onnx_path: str,
     shapes: dict[str, tuple[int, ...]],
@@ -161,14 +168,14 @@ def benchmark_variant(
         entry["cost_per_million_usd"] = cost_per_million(entry["median_ms"], batch, usd_per_hour)
         sweep.append(entry)
     report = {
-        **check,
+        **check.as_json(),
         "kind": kind,
         "usd_per_hour": usd_per_hour,
         "batch_sweep": sweep,
         "warnings": warnings_for(check),
     }
-    report["cost_per_million_usd"] = cost_per_million(check["best_latency_ms"], 1, usd_per_hour)
-    report["ort_cost_per_million_usd"] = cost_per_million(check["ort_latency_ms"], 1, usd_per_hour)
+    report["cost_per_million_usd"] = cost_per_million(check.chosen.latency_ms, 1, usd_per_hour)
+    report["ort_cost_per_million_usd"] = cost_per_million(check.reference.median_ms, 1, usd_per_hour)
     if sweep:
         best = max(sweep, key=lambda r: r["throughput_per_s"])
         report["best_throughput"] = {
@@ -179,9 +186,34 @@ def benchmark_variant(
     report["warnings"] += [f"batch {r['batch_size']}: {w}" for r in sweep for w in r["warnings"]]
     if options.sla_ms is not None:
         met = [r["batch_size"] for r in sweep if r["p90_ms"] <= options.sla_ms]
-        if not sweep and chosen(check)["p90_ms"] <= options.sla_ms:
+        if not sweep and check.chosen.p90_ms <= options.sla_ms:
             met = [1]
         report["sla"] = {"p90_ms": options.sla_ms, "max_batch_size": max(met) if met else None}
         if not met:
             report["warnings"].append(f"no batch size meets the p90 SLA of {options.sla_ms} ms")
     return report
+
+
+COST_METRICS = ("cost_per_million_usd", "ort_cost_per_million_usd")  # of the report, kept in the variant's record
+
+
+class BenchmarkStage(Stage):
+    def run(self, run: WorkflowRun) -> None:
+        for kind, result in run.results.items():
+            run.show(kind, "benchmarking")
+            with run.registry.session() as s:
+                price = prices.price_of(s, kind)
+            check = result.comparison
+            metadata = read_metadata(result.variant_dir)
+            try:
+                report = benchmark_variant(
+                    kind, check, metadata, run.onnx_path, run.options.shapes, run.db_uri, run.options.benchmark, price
+                )
+            except BenchmarkOptionsError as e:
+                raise WorkflowError(str(e)) from None
+            with open(os.path.join(result.variant_dir, BENCHMARK), "w") as f:
+                json.dump(report, f, indent=2)
+            run.reports[kind] = report
+            run.metrics[kind].update(
+                {k: report[k] for k in COST_METRICS if report.get(k) is not None}, **check.benchmarked()
+            )

@@ -24,6 +24,7 @@ from ..packaging import (
 )
 from ..registry import catalog
 from ..registry.database import Registry
+from .stage import Stage, WorkflowRun
 from .stopping import hold_running
 
 PER_VARIANT = {"wheel": build_wheel, "tarball": build_tarball}
@@ -89,3 +90,11 @@ def package_variants(
         )
     )
     return {"ranking": ranking, "packages": packages}
+
+
+class PackageStage(Stage):
+    def run(self, run: WorkflowRun) -> None:
+        for kind in run.targets:
+            run.show(kind, "packaging")
+        folder = os.path.join(run.work_dir, "packages")
+        run.outputs.update(package_variants(run.registry, run.workflow_id, run.candidates, run.priorities, folder))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from farm.engines.timing import REFERENCE, summarize
+from farm.engines.comparison import REFERENCE, Comparison, ConfigResult
 from farm.models.examples import resnet_cnn
 from farm.workflow_options import BenchmarkOptions, build_options
 from farm.workflows.benchmark_stage import (
@@ -16,8 +16,8 @@ from farm.workflows.benchmark_stage import (
 )
 
 
-def _result(tvm_ms: float, ort_ms: float, std_ms: float = 0.0, agrees: bool = True) -> dict:
-    """A device comparison as `summarize` makes it from one TVM and one ONNX Runtime configuration."""
+def _result(tvm_ms: float, ort_ms: float, std_ms: float = 0.0, agrees: bool = True) -> Comparison:
+    """A device comparison as `time_engines` makes it from one TVM and one ONNX Runtime configuration."""
 
     def config(engine: str, label: str, ms: float, agree: bool) -> dict:
         return {
@@ -31,7 +31,8 @@ def _result(tvm_ms: float, ort_ms: float, std_ms: float = 0.0, agrees: bool = Tr
             "stats": {"median_ms": ms, "std_ms": std_ms, "p90_ms": ms},
         }
 
-    return summarize([config("onnxruntime", REFERENCE, ort_ms, True), config("tvm", "tvm-2t", tvm_ms, agrees)])
+    results = [config("onnxruntime", REFERENCE, ort_ms, True), config("tvm", "tvm-2t", tvm_ms, agrees)]
+    return Comparison.of([ConfigResult.from_json(c) for c in results])
 
 
 def test_options_are_validated_with_messages_naming_the_problem():
@@ -46,7 +47,7 @@ def test_options_are_validated_with_messages_naming_the_problem():
     ]:
         with pytest.raises(ValueError, match=word):
             build_options(benchmark=bad)
-    with pytest.raises(ValueError, match="stages.autotune: .*cannot be turned off"):
+    with pytest.raises(ValueError, match="stages: .*autotune stage cannot be turned off"):
         build_options(stages={"autotune": False})
 
 

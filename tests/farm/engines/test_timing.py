@@ -15,7 +15,8 @@ from tvm import relax
 
 from cluster.devices import detect_kinds
 from farm.engines import ENGINES, engine_named
-from farm.engines.timing import REFERENCE, REWARM_S, summarize, time_engines
+from farm.engines.comparison import REFERENCE, Comparison, ConfigResult
+from farm.engines.timing import REWARM_S, time_engines
 from farm.models.examples import resnet_cnn
 from farm.models.onnx_import import prepare, random_inputs
 from farm.runtime.ort_model import session_threads
@@ -84,7 +85,7 @@ def timed(model_files):
 def _farm_timing(model_files) -> dict:
     """The farm's timing of both engines on the model's ONNX file and TVM library."""
     artifacts = {"model.so": model_files["library"].read_bytes(), "model.onnx": model_files["onnx"].read_bytes()}
-    return time_engines(artifacts, model_files["inputs"], cores=CORES, warmup=10, repeat=100)
+    return time_engines(artifacts, model_files["inputs"], cores=CORES, warmup=10, repeat=100).as_json()
 
 
 def test_engines_are_found_by_name_and_list_their_default_first():
@@ -136,8 +137,10 @@ def test_an_engine_whose_outputs_disagree_is_never_chosen():
             "stats": {"median_ms": ms, "p90_ms": ms},
         }
 
-    summary = summarize([config("onnxruntime", REFERENCE, 2.0, True), config("tvm", "tvm-1t", 1.0, False)])
-    assert summary["engine"] == "onnxruntime" and summary["agrees"] and not summary["engines"]["tvm"]["agrees"]
+    results = [config("onnxruntime", REFERENCE, 2.0, True), config("tvm", "tvm-1t", 1.0, False)]
+    summary = Comparison.of([ConfigResult.from_json(c) for c in results])
+    assert summary.engine == "onnxruntime" and summary.chosen.agrees and summary.disagreeing == ["tvm"]
+    assert Comparison.from_json(summary.as_json()) == summary  # what benchmark.json holds reads back the same
 
 
 def _alone(engine: str, model: str, npz: str, threads: int | None) -> float:
