@@ -45,12 +45,13 @@ def compare_on_device(
     artifacts: dict[str, bytes],
     inputs: dict[str, np.ndarray],
     *,
+    metadata: dict | None = None,
     warmup: int = 5,
     repeat: int = 50,
     timeout_s: float = 1800.0,
 ) -> Comparison:
     """`time_engines` of every engine whose file is in `artifacts` (file name -> bytes; the ONNX model, the reference,
-    among them) on a node serving `kind`."""
-    timing = functools.partial(time_engines, warmup=warmup, repeat=repeat)
+    among them) on a node serving `kind`, loaded as packages of the variant `metadata` describes."""
+    timing = functools.partial(time_engines, metadata=metadata, warmup=warmup, repeat=repeat)
     result, where = on_device(kind, timing, (artifacts, inputs), timeout_s)
     return dataclasses.replace(result, run={**result.run, "node_id": where["node_id"]})

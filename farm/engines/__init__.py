@@ -10,10 +10,11 @@ from __future__ import annotations
 from .base import Engine, EngineConfig
 from .hybrid_engine import HybridEngine
 from .onnxruntime_engine import OnnxRuntimeEngine
+from .openvino_engine import OpenVinoEngine
 from .tvm_engine import TvmEngine
 
 # the reference engine first (its default configuration is what every other is checked against)
-ENGINES: dict[str, type[Engine]] = {e.name: e for e in (OnnxRuntimeEngine, TvmEngine, HybridEngine)}
+ENGINES: dict[str, type[Engine]] = {e.name: e for e in (OnnxRuntimeEngine, TvmEngine, HybridEngine, OpenVinoEngine)}
 
 
 def engine_named(name: str) -> Engine:

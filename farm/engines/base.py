@@ -2,33 +2,30 @@
 
 An engine is a way to execute a variant's model: `tvm` (the tuned Relax VM library),
 `onnxruntime` (the original ONNX model with inference settings chosen by measurement),
-`hybrid` (each kernel on whichever of the two ran it faster).
-Everything engine-specific is here, behind one interface, so that the ranking, the
-packages, the benchmark stage, the CLI and the dashboard read an engine's figures without
-naming it. Each engine says which settings to try on a device of `cores` cores
-(`configs`; the first is the engine's own default), the environment its timing worker
-needs (TVM sizes its thread pool from `TVM_NUM_THREADS` when the pool is created, so the
-count must be in the worker's environment before anything runs), how to load a runner
-from its file inside that worker (`load`), and what a package of it is: the Python
-requirements, the model type and inference settings `models_rank.json` shows. Its
-runtime side (the file it runs, the module that opens it in a package) is its entry in
-`farm.runtime.engines.RUNTIME_ENGINES`. Engines are found by name in
+`openvino` (the same model compiled by OpenVINO), `hybrid` (each kernel on the engine
+that ran it faster). Everything engine-specific is behind this interface, so that the
+ranking, the packages, the benchmark stage, the CLI and the dashboard read an engine's
+figures without naming it. Each engine says whether it runs here (`available`), which
+settings to try on a device of `cores` cores (`configs`; the first is the engine's own
+default), the environment its timing worker needs (TVM sizes its thread pool from
+`TVM_NUM_THREADS` when the pool is created, so the count must be in the worker's
+environment before anything runs), how its file is made for other shapes (`prepare`),
+and what a package of it is: the Python requirements, the model type and inference
+settings `models_rank.json` shows, a standalone example. Its runtime side (the file it
+runs, the module that opens it, in a package and in the farm's timing workers alike) is
+its entry in `farm.runtime.engines.RUNTIME_ENGINES`. Engines are found by name in
 `farm.engines.ENGINES`; they import their library only where they run it.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
     from ..models.onnx_import import OnnxModel
-
-Runner = Callable[[], list[np.ndarray]]  # one inference on the inputs the runner was loaded with: its outputs
+    from ..runtime.engines import RuntimeEngine
 
 
 @dataclass(frozen=True)
@@ -62,21 +59,27 @@ class Engine(ABC):
     title: str  # how a person reads its name ("ONNX Runtime")
     model_type: str  # the `model_config` type of its entries in `models_rank.json`, as Olive names model types
     usage: str  # one line of a package's README: how its file runs with the engine's own library
-    modules: tuple[str, ...] = ()  # what its `load` imports: a timing worker imports them while the others start too
 
     @property
     def file_key(self) -> str:
         """The metadata key of the variant-folder file this engine runs."""
-        from ..runtime.engines import runtime_engine
-
-        return runtime_engine(self.name).file_key
+        return self.runtime.file_key
 
     @property
     def artifact(self) -> str:
         """The name of the variant-folder file this engine runs."""
+        return self.runtime.file_name
+
+    @property
+    def runtime(self) -> RuntimeEngine:
+        """The engine's runtime side: the file it runs, the module that opens it (in a package, in a timing worker)."""
         from ..runtime.engines import runtime_engine
 
-        return runtime_engine(self.name).file_name
+        return runtime_engine(self.name)
+
+    def available(self, device_type: str) -> bool:
+        """Whether this engine runs on a `device_type` device here (its library installed, the device one it drives)."""
+        return True
 
     @abstractmethod
     def configs(self, cores: int) -> list[EngineConfig]:
@@ -87,9 +90,6 @@ class Engine(ABC):
         return {}
 
     @abstractmethod
-    def load(self, artifact: bytes, config: EngineConfig, device_type: str, inputs: list[np.ndarray]) -> Runner:
-        """In a worker of its own: the model of `artifact` ready to run on `inputs` (in the model's input order)."""
-
     @abstractmethod
     def requirements(self) -> list[str]:
         """The pip requirements of a package that runs this engine (beyond numpy)."""

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 REFERENCE = "ort-default"  # the configuration every other is checked against, and the speed-ups' base
+REFERENCE_ENGINE = "onnxruntime"  # the engine it is a configuration of
 STATS = ("median_ms", "mean_ms", "std_ms", "p90_ms", "throughput_per_s")
 # The scalar figures of a variant against ONNX Runtime's default: what the farm records of a variant, reports of a tune
 # and ranks by (the `tvm_*` ones and `speedup_vs_ort` where TVM was timed)

@@ -10,10 +10,8 @@ sized from `TVM_NUM_THREADS` in the worker's environment, and never spins
 
 from __future__ import annotations
 
-import numpy as np
-
 from ..runtime.ort_model import PROVIDERS
-from .base import Engine, EngineConfig, Runner, thread_counts
+from .base import Engine, EngineConfig, thread_counts
 from .onnxruntime_engine import OnnxRuntimeEngine
 from .tvm_engine import TvmEngine
 
@@ -25,7 +23,6 @@ class HybridEngine(Engine):
     title = "hybrid"
     model_type = "TVMOnnxRuntimeHybrid"
     usage = "hybrid.zip holds the plan and its TVM and ONNX Runtime segments; runtime/ (the farm's runtime) runs it."
-    modules = ("tvm", "onnxruntime")
 
     def configs(self, cores: int) -> list[EngineConfig]:
         return [EngineConfig(self.name, f"hybrid-{t}t", {"num_threads": t}, t) for t in reversed(thread_counts(cores))]
@@ -34,16 +31,6 @@ class HybridEngine(Engine):
         from ..runtime.hybrid_model import NO_SPIN
 
         return {**TvmEngine().worker_env(config), **NO_SPIN}
-
-    def load(self, artifact: bytes, config: EngineConfig, device_type: str, inputs: list[np.ndarray]) -> Runner:
-        from ..runtime.hybrid_model import HybridPipeline
-
-        pipeline = HybridPipeline(artifact, device_type, config.threads)
-
-        def run() -> list[np.ndarray]:
-            return [np.array(a) for a in pipeline(inputs)]  # out of TVM's buffers, as an application gets them
-
-        return run
 
     def requirements(self) -> list[str]:
         return [*TvmEngine().requirements(), *OnnxRuntimeEngine().requirements()]

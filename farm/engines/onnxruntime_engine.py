@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import importlib.metadata
 
-import numpy as np
-
-from ..runtime.ort_model import PROVIDERS, SPINNING, providers, session_options
-from .base import Engine, EngineConfig, Preparation, Runner, thread_counts
+from ..runtime.ort_model import PROVIDERS, SPINNING
+from .base import Engine, EngineConfig, Preparation, thread_counts
 
 
 def inference_settings(session: dict, device_type: str = "cpu") -> dict:
@@ -34,7 +32,6 @@ class OnnxRuntimeEngine(Engine):
         'model.onnx is the ONNX model: onnxruntime.InferenceSession("model.onnx") runs it; metadata.json\'s '
         '"engines" gives the session settings the farm measured fastest.'
     )
-    modules = ("onnxruntime",)
 
     def configs(self, cores: int) -> list[EngineConfig]:
         configs = [EngineConfig(self.name, "ort-default", inference_settings({}), None)]
@@ -52,19 +49,6 @@ class OnnxRuntimeEngine(Engine):
             }  # 1 = ORT_PARALLEL
             configs.append(EngineConfig(self.name, f"ort-parallel-{cores}", inference_settings(session), cores))
         return configs
-
-    def load(self, artifact: bytes, config: EngineConfig, device_type: str, inputs: list[np.ndarray]) -> Runner:
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(
-            artifact, session_options(config.settings), providers=providers(config.settings, device_type)
-        )
-        feed = {i.name: x for i, x in zip(session.get_inputs(), inputs)}
-
-        def run() -> list[np.ndarray]:
-            return session.run(None, feed)
-
-        return run
 
     def requirements(self) -> list[str]:
         return [f"onnxruntime=={importlib.metadata.version('onnxruntime')}"]

@@ -30,7 +30,7 @@ import psutil
 
 from . import ENGINES, engine_named
 from .base import EngineConfig
-from .comparison import REFERENCE, Comparison, ConfigResult, LatencyStats
+from .comparison import REFERENCE, REFERENCE_ENGINE, Comparison, ConfigResult, LatencyStats
 from .process import WorkerError, WorkerProcess
 
 ABS_TOL = 1e-3
@@ -45,6 +45,7 @@ BUDGET_S = (
 QUIESCE_S = 1.0  # the longest wait for the other workers' pools to stop spinning before a round
 QUIESCE_STEP_S = 0.01  # longer than a scheduler tick: a spinning thread's schedstat moves only on ticks
 IDLE_CPU_S = 100e-6  # CPU the other workers may use in a step and still count as idle
+TARGET_KINDS = {"cpu": "llvm", "cuda": "cuda"}  # device type -> the TVM target kind a described model names
 
 
 def differences(outputs: list[np.ndarray], reference: list[np.ndarray]) -> dict:
@@ -78,21 +79,21 @@ class _Worker:
         self.worker = WorkerProcess(self.engine.worker_env(config))
         try:
             self.process = psutil.Process(self.worker.pid)
-            self.worker.send(ready, (self.engine,), timeout=timeout_s)
+            self.worker.send(ready, (self.engine.name, self.engine.runtime), timeout=timeout_s)
         except BaseException:  # a worker that died at once is not in the caller's list yet: nobody else would kill it
             self.close()
             raise
 
     def start(
-        self, artifact: bytes, device_type: str, inputs: list[np.ndarray], warmup: int, budget_s: float
+        self, artifact: bytes, metadata: dict, inputs: dict[str, np.ndarray], warmup: int, budget_s: float
     ) -> tuple[list[np.ndarray], float]:
-        """Once the process has imported its engine: load the engine and warm it up."""
+        """Once the process has imported its engine: load the configuration through the runtime and warm it up."""
         from .worker import prepare
 
         self._recv("starting")
         self.worker.send(
             prepare,
-            (self.engine, self.config.as_json(), artifact, device_type, inputs, warmup, budget_s),
+            (self.engine.name, self.config.as_json(), artifact, metadata, inputs, warmup, budget_s),
             timeout=self.timeout_s,
         )
         return self._recv("loading")
@@ -146,6 +147,27 @@ def _quiesce(workers: list[_Worker]) -> float:
     return used
 
 
+def describe(onnx_model: bytes, inputs: dict[str, np.ndarray], device_type: str) -> dict:
+    """What a variant's metadata says of a model, for timing it: its inputs (as `inputs`), its outputs (names of the ONNX
+    graph's outputs, static dimensions where the graph gives them) and a target of the device's platform."""
+    import onnx
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    graph = onnx.load_model_from_string(onnx_model).graph
+
+    def tensor(value) -> dict:
+        typed = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else 0 for d in typed.shape.dim]
+        return {"name": value.name, "dtype": str(tensor_dtype_to_np_dtype(typed.elem_type)), "shape": dims}
+
+    return {
+        "model": graph.name or "model",
+        "inputs": [{"name": k, "dtype": str(v.dtype), "shape": list(v.shape)} for k, v in inputs.items()],
+        "outputs": [tensor(o) for o in graph.output],
+        "target": {"kind": TARGET_KINDS[device_type]},
+    }
+
+
 def _configs(engines: list[str], cores: int) -> list[EngineConfig]:
     return [config for name in engines for config in engine_named(name).configs(cores)]
 
@@ -160,6 +182,7 @@ def time_engines(
     repeat: int = 50,
     rounds: int = ROUNDS,
     engines: list[str] | None = None,
+    metadata: dict | None = None,
     budget_s: float = BUDGET_S,
     timeout_s: float = 600.0,
 ) -> Comparison:
@@ -169,17 +192,24 @@ def time_engines(
     ONNX model is required (it is the reference). `repeat` timed inferences per
     configuration in all, spread over `rounds` alternating rounds, after `warmup`; a
     configuration whose inferences are slow gets fewer (at least one per round), so that its
-    timing takes about `budget_s` (the count is in its result).
+    timing takes about `budget_s` (the count is in its result). Each configuration is loaded
+    as a package of the model described by `metadata` (a variant's: name, tensors, target;
+    default `describe`'s of the ONNX model) and timed through `farm.runtime`'s `run`.
     """
-    names = engines or [name for name in ENGINES if engine_named(name).artifact in artifacts]
+    names = engines or [
+        name
+        for name in ENGINES
+        if engine_named(name).artifact in artifacts and engine_named(name).available(device_type)
+    ]
     configs = _configs(names, cores)
+    metadata = metadata or describe(artifacts[engine_named(REFERENCE_ENGINE).artifact], inputs, device_type)
     workers: list[_Worker] = []
     try:
         workers.extend(_Worker(config, timeout_s) for config in configs)
         outputs, per_round = {}, {}
         for w in workers:
             artifact = artifacts[w.engine.artifact]
-            outputs[w.config.label], run_s = w.start(artifact, device_type, list(inputs.values()), warmup, budget_s)
+            outputs[w.config.label], run_s = w.start(artifact, metadata, inputs, warmup, budget_s)
             per_round[w.config.label] = max(
                 1, min(math.ceil(repeat / rounds), int(budget_s / rounds / max(run_s, 1e-9)))
             )

@@ -9,12 +9,8 @@ faster on fewer threads than the node has.
 from __future__ import annotations
 
 import importlib.metadata
-import os
-import tempfile
 
-import numpy as np
-
-from .base import Engine, EngineConfig, Preparation, Runner, thread_counts
+from .base import Engine, EngineConfig, Preparation, thread_counts
 
 NUM_THREADS_VAR = "TVM_NUM_THREADS"
 
@@ -64,33 +60,12 @@ class TvmEngine(Engine):
     title = "TVM"
     usage = 'model.so is a Relax executable: tvm.relax.VirtualMachine(tvm.runtime.load_module("model.so"), device)["main"](*inputs).'
     model_type = "TVMRelaxExecutable"
-    modules = ("tvm",)
 
     def configs(self, cores: int) -> list[EngineConfig]:
         return [EngineConfig(self.name, f"tvm-{t}t", {"num_threads": t}, t) for t in reversed(thread_counts(cores))]
 
     def worker_env(self, config: EngineConfig) -> dict[str, str]:
         return {NUM_THREADS_VAR: str(config.threads), "OMP_NUM_THREADS": str(config.threads)}
-
-    def load(self, artifact: bytes, config: EngineConfig, device_type: str, inputs: list[np.ndarray]) -> Runner:
-        import tvm
-        from tvm import relax
-
-        from ..runtime.model import numpy_outputs
-
-        with tempfile.TemporaryDirectory(prefix="farm-engine-") as folder:
-            path = os.path.join(folder, self.artifact)
-            with open(path, "wb") as f:
-                f.write(artifact)
-            device = tvm.runtime.device(device_type, 0)
-            vm = relax.VirtualMachine(tvm.runtime.load_module(path), device)
-        args = [tvm.runtime.tensor(x, device) for x in inputs]
-        main = vm["main"]
-
-        def run() -> list[np.ndarray]:
-            return numpy_outputs(main(*args))  # .numpy() syncs the device and copies out, as an application must
-
-        return run
 
     def prepare(self, preparation: Preparation) -> bytes:
         """The model compiled with the database's best records for the target (TVM's default schedules elsewhere)."""

@@ -26,15 +26,23 @@ class RuntimeEngine:
     module: str  # absolute, or relative to this package: has `open_model(folder, device, threads) -> LoadedModel`
     file_key: str  # the metadata key that names the file (its SHA-256 under `<file_key>_sha256`)
     file_name: str  # the name the farm gives that file in a variant folder
+    libraries: tuple[str, ...] = ()  # the engine's own modules, which its loader imports when a model loads
 
     def loader(self) -> ModuleType:
         return importlib.import_module(self.module, __package__)
 
+    def import_all(self) -> None:
+        """Import the loader and the engine's libraries now (a process about to load such a model, ahead of time)."""
+        self.loader()
+        for library in self.libraries:
+            importlib.import_module(library)
+
 
 RUNTIME_ENGINES: dict[str, RuntimeEngine] = {
-    "tvm": RuntimeEngine(".model", "library", "model.so"),
-    "onnxruntime": RuntimeEngine(".ort_model", "onnx_model", "model.onnx"),
-    "hybrid": RuntimeEngine(".hybrid_model", "hybrid_model", "hybrid.zip"),
+    "tvm": RuntimeEngine(".model", "library", "model.so", ("tvm",)),
+    "onnxruntime": RuntimeEngine(".ort_model", "onnx_model", "model.onnx", ("onnxruntime",)),
+    "hybrid": RuntimeEngine(".hybrid_model", "hybrid_model", "hybrid.zip", ("tvm", "onnxruntime")),
+    "openvino": RuntimeEngine(".openvino_model", "onnx_model", "model.onnx", ("openvino",)),
 }
 DEFAULT_ENGINE = "tvm"  # what a folder that names no engine runs: folders written before engines were chosen
 

@@ -31,6 +31,7 @@ from ..engines.hybrid_engine import PLAN_KEY
 from ..engines.variant import plan_summary, record_engines
 from ..models.onnx_import import OnnxModel, random_inputs
 from ..runtime.container import BENCHMARK as BENCHMARK_FILE
+from ..runtime.container import read_metadata
 from .session import (
     VARIANT_LIBRARY,
     SessionSummary,
@@ -125,7 +126,14 @@ class TuneJob:
         files = {"onnxruntime": self.original, **({"hybrid": hybrid} if hybrid is not None else {})}
         with open(os.path.join(summary.variant_dir, VARIANT_LIBRARY), "rb") as f:
             artifacts = {engine_named(name).artifact: data for name, data in {"tvm": f.read(), **files}.items()}
-        check = compare_on_device(session.kind, artifacts, inputs, warmup=self.verify_warmup, repeat=self.verify_repeat)
+        check = compare_on_device(
+            session.kind,
+            artifacts,
+            inputs,
+            metadata=read_metadata(summary.variant_dir),
+            warmup=self.verify_warmup,
+            repeat=self.verify_repeat,
+        )
         with open(os.path.join(summary.variant_dir, BENCHMARK_FILE), "w") as f:
             json.dump(check.as_json(), f, indent=2)
         record_engines(summary.variant_dir, check, files, plan)

@@ -33,7 +33,7 @@ def test_calls_run_in_a_fresh_process_with_the_environment_it_was_given(worker):
 
 
 def test_an_onnxruntime_worker_never_imports_tvm(worker):
-    worker.send(ready, (engine_named("onnxruntime"),))
+    worker.send(ready, ("onnxruntime", engine_named("onnxruntime").runtime))
     worker.recv()
     worker.send(_loaded, ("onnxruntime",))
     assert worker.recv()

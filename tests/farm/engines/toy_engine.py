@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from farm.engines.base import Engine, EngineConfig, Preparation, Runner
+from farm.engines.base import Engine, EngineConfig, Preparation
 from farm.runtime.container import ModelFolder
 from farm.runtime.loaded import LoadedModel
 from farm.runtime.local_info import DeviceInfo
@@ -31,15 +31,9 @@ class ToyEngine(Engine):
     title = "ONNX reference"
     model_type = "ONNXReferenceModel"
     usage = "model.onnx runs in onnx.reference.ReferenceEvaluator."
-    modules = ("onnx",)
 
     def configs(self, cores: int) -> list[EngineConfig]:
         return [EngineConfig(self.name, "toy-reference", {"evaluator": "reference"}, 1)]
-
-    def load(self, artifact: bytes, config: EngineConfig, device_type: str, inputs: list[np.ndarray]) -> Runner:
-        evaluator = _evaluator(artifact)
-        feed = dict(zip(evaluator.input_names, inputs))
-        return lambda: [np.asarray(a) for a in evaluator.run(None, feed)]
 
     def prepare(self, preparation: Preparation) -> bytes:
         return preparation.original
