@@ -27,6 +27,7 @@ from cluster.nodes import nodes_serving
 
 from .engines.comparison import Comparison
 from .engines.timing import time_engines
+from .precision import EXACT, Tolerance
 
 
 def on_device(kind: str, fn: Callable, args: tuple, timeout_s: float = 1800.0) -> tuple[object, dict]:
@@ -46,12 +47,23 @@ def compare_on_device(
     inputs: dict[str, np.ndarray],
     *,
     metadata: dict | None = None,
+    precision: str = EXACT,
+    tolerance: Tolerance | None = None,
+    samples: list[dict[str, np.ndarray]] | None = None,
     warmup: int = 5,
     repeat: int = 50,
     timeout_s: float = 1800.0,
 ) -> Comparison:
     """`time_engines` of every engine whose file is in `artifacts` (file name -> bytes; the ONNX model, the reference,
     among them) on a node serving `kind`, loaded as packages of the variant `metadata` describes."""
-    timing = functools.partial(time_engines, metadata=metadata, warmup=warmup, repeat=repeat)
+    timing = functools.partial(
+        time_engines,
+        metadata=metadata,
+        precision=precision,
+        tolerance=tolerance,
+        samples=samples,
+        warmup=warmup,
+        repeat=repeat,
+    )
     result, where = on_device(kind, timing, (artifacts, inputs), timeout_s)
     return dataclasses.replace(result, run={**result.run, "node_id": where["node_id"]})

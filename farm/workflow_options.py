@@ -12,7 +12,7 @@ imports only pydantic, so the SDK and CLI stay quick to start.
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     Field,
@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from .precision import DEFAULT_TOLERANCE, Tolerance
 from .schema_base import Schema
 from .stages import REQUIRED_STAGES, SPECS, STAGES
 
@@ -112,12 +113,27 @@ class WorkflowOptions(Schema):
     """Which stages run."""
     benchmark: BenchmarkOptions = BenchmarkOptions()
     """Warm-up, repeats, batch sizes and SLA of the benchmark stage."""
+    precision: Literal["exact", "bf16"] = Field(
+        "exact",
+        description="exact: only configurations that agree with the fp32 original; bf16: also bfloat16 ones within "
+        "`tolerance`, on nodes whose CPU computes bf16 natively (farm.precision).",
+    )
+    tolerance: str | None = Field(
+        None,
+        max_length=64,
+        description=f"How far a bf16 configuration may stray: rel=R and/or top1=F (default {DEFAULT_TOLERANCE}).",
+    )
     priorities: list[Name] | None = Field(
         None,
         max_length=MAX_PRIORITIES,
         description="Metrics ranking the variants, most important first; '-' before a name means lower is better "
         "(default: agrees, then -best_latency_ms: the latency of the engine each variant runs).",
     )
+
+    @field_validator("tolerance")
+    @classmethod
+    def _tolerance(cls, text: str | None) -> str | None:
+        return None if text is None else Tolerance.parse(text).as_text()
 
     @field_validator("input_shapes")
     @classmethod

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..paths import default_db_uri
-from ..workflow_options import DEFAULTS
+from ..precision import DEFAULT_TOLERANCE, Tolerance
+from ..workflow_options import DEFAULTS, build_options
 from .output import console, emit_json, fail, stdout_to_stderr
 from .progress import show_progress
 
 if TYPE_CHECKING:
+    from ..engines.comparison import Comparison
     from ..tuning.job import KindResult
 
 
@@ -45,8 +47,26 @@ def _summary_line(kind: str, result: KindResult) -> str:
         f"{kind}: {s.tasks} tasks ({s.tasks_tuned} tuned), {s.trials_measured} trials measured, "
         f"{s.trials_reused} reused, {s.tuning_seconds:.1f} s{quiet}; engine {engine_named(check.engine).title} "
         f"{best:.3f} ms vs ONNX Runtime's default {ort:.3f} ms ({ort / best:.2f}x); measured: {engines}{wrong}; "
-        f"{_hybrid_line(result.plan)} → {s.variant_dir}"
+        f"{_precision_line(check)}; {_hybrid_line(result.plan)} → {s.variant_dir}"
     )
+
+
+def _precision_line(check: Comparison) -> str:
+    """The precision chosen, and what the other would give (or why it was not measured)."""
+    from ..engines import engine_named
+    from ..precision import BF16, EXACT
+
+    alt, samples = check.alternative, check.run.get("samples", 1)
+    if alt is not None:
+        top1 = f", top-1 agreement {alt.top1:.0%}" if alt.top1 is not None else ""
+        return (
+            f"precision {check.precision}; {alt.precision} would run {check.chosen.latency_ms / alt.stats.median_ms:.2f}x "
+            f"faster ({engine_named(alt.engine).title} {alt.label}{top1}, max relative error {alt.max_rel_diff:.2g} on "
+            f"{samples} sample{'s' if samples != 1 else ''}): allow it with --precision {alt.precision}"
+        )
+    if check.precision == EXACT and not any(c.precision == BF16 for c in check.configs):
+        return f"precision {EXACT} ({BF16} not measured: this node's CPU does not compute it natively)"
+    return f"precision {check.precision}"
 
 
 def default_kind() -> str:
@@ -85,6 +105,24 @@ def tune(
     address: Annotated[
         str | None, typer.Option("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded Ray).")
     ] = None,
+    precision: Annotated[
+        str,
+        typer.Option(
+            "--precision",
+            help="exact: only configurations that agree with the fp32 original; bf16: also bfloat16 ones within "
+            "--tolerance, on CPUs that compute bf16 natively.",
+        ),
+    ] = DEFAULTS.precision,
+    tolerance: Annotated[
+        str | None, typer.Option("--tolerance", help=f"rel=R and/or top1=F (default {DEFAULT_TOLERANCE}).")
+    ] = None,
+    sample_inputs: Annotated[
+        str | None,
+        typer.Option(
+            "--sample-inputs",
+            help="An .npz of arrays named by input, the first axis indexing samples: agreement is measured on them.",
+        ),
+    ] = None,
     out: Annotated[str, typer.Option("--out", help="Folder for the variants, one sub-folder per kind.")] = "variants",
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
@@ -92,13 +130,16 @@ def tune(
     from cluster.connect import connect
     from cluster.nodes import NoDeviceError
 
-    from ..models.onnx_import import ModelImportError, parse_input_shapes, prepare
+    from ..models.onnx_import import parse_input_shapes, prepare
+    from ..models.samples import load_samples
     from ..tuning.job import TuneJob
     from ..tuning.session import TuningPlan
 
     try:
+        options = build_options(trials=trials, precision=precision, tolerance=tolerance)
         onnx_model = prepare(model, parse_input_shapes(input_shape or []))
-    except ModelImportError as e:
+        samples = load_samples(sample_inputs, onnx_model.inputs) if sample_inputs else None
+    except ValueError as e:
         fail(str(e))
     kinds = list(dict.fromkeys(k.strip() for k in (target or default_kind()).split(",") if k.strip()))
     connect(address, kinds=kinds)
@@ -106,7 +147,19 @@ def tune(
     name = os.path.splitext(os.path.basename(model))[0]
     with open(model, "rb") as f:
         original = f.read()
-    job = TuneJob(onnx_model, original, name, kinds, plan, db or default_db_uri(), out, search_workers=search_workers)
+    job = TuneJob(
+        onnx_model,
+        original,
+        name,
+        kinds,
+        plan,
+        db or default_db_uri(),
+        out,
+        search_workers=search_workers,
+        precision=options.precision,
+        tolerance=Tolerance.parse(options.tolerance),
+        samples=samples,
+    )
     with stdout_to_stderr(json_out):
         job.start()
         show_progress(job.sessions, job.futures)

@@ -23,6 +23,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..precision import EXACT
+
 if TYPE_CHECKING:
     from ..models.onnx_import import OnnxModel
     from ..runtime.engines import RuntimeEngine
@@ -41,15 +43,23 @@ class Preparation:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """One way to run an engine: its name, its settings (JSON-able) and the threads it uses (recorded with every figure)."""
+    """One way to run an engine: its name, its settings (JSON-able), the threads it uses and the precision it computes
+    in (recorded with every figure)."""
 
     engine: str
     label: str
     settings: dict = field(default_factory=dict)
     threads: int | None = None
+    precision: str = EXACT
 
     def as_json(self) -> dict:
-        return {"engine": self.engine, "label": self.label, "settings": self.settings, "threads": self.threads}
+        return {
+            "engine": self.engine,
+            "label": self.label,
+            "settings": self.settings,
+            "threads": self.threads,
+            "precision": self.precision,
+        }
 
 
 class Engine(ABC):
@@ -84,6 +94,10 @@ class Engine(ABC):
     @abstractmethod
     def configs(self, cores: int) -> list[EngineConfig]:
         """The settings worth measuring on a device with `cores` cores, the engine's default first."""
+
+    def reduced_configs(self, cores: int, precision: str) -> list[EngineConfig]:
+        """The configurations worth measuring at a reduced `precision` (`farm.precision`), if the engine has any."""
+        return []
 
     def worker_env(self, config: EngineConfig) -> dict[str, str]:
         """Environment variables the timing worker of `config` must start with."""

@@ -11,9 +11,11 @@ the comparison's summary figures (`figures`) set the variant against it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
+
+from ..precision import EXACT, allowed_precisions
 
 REFERENCE = "ort-default"  # the configuration every other is checked against, and the speed-ups' base
 REFERENCE_ENGINE = "onnxruntime"  # the engine it is a configuration of
@@ -86,6 +88,8 @@ class ConfigResult:
     agrees: bool
     others_cpu_ms: float = 0.0  # CPU the other workers used while it was timed: shows they stayed idle
     repeat: int = 0  # timed inferences
+    precision: str = EXACT  # what it computes in (`farm.precision`)
+    top1: float | None = None  # fraction of class-score rows whose arg-max matches the reference's
 
     @classmethod
     def from_json(cls, data: dict) -> ConfigResult:
@@ -100,6 +104,8 @@ class ConfigResult:
             agrees=bool(data["agrees"]),
             others_cpu_ms=float(data.get("others_cpu_ms", 0.0)),
             repeat=int(data.get("repeat", 0)),
+            precision=data.get("precision", EXACT),
+            top1=data.get("top1"),
         )
 
     def as_json(self) -> dict:
@@ -119,6 +125,8 @@ class EngineResult:
     stats: LatencyStats
     max_abs_diff: float
     max_rel_diff: float
+    precision: str = EXACT
+    top1: float | None = None
 
     @classmethod
     def best_of(cls, configs: list[ConfigResult]) -> EngineResult:
@@ -133,6 +141,8 @@ class EngineResult:
             best.stats,
             best.max_abs_diff,
             best.max_rel_diff,
+            best.precision,
+            best.top1,
         )
 
     @classmethod
@@ -148,6 +158,8 @@ class EngineResult:
             stats,
             float(data.get("max_abs_diff", 0.0)),
             float(data.get("max_rel_diff", 0.0)),
+            data.get("precision", EXACT),
+            data.get("top1"),
         )
 
     def as_json(self) -> dict:
@@ -156,25 +168,32 @@ class EngineResult:
 
 @dataclass(frozen=True)
 class Comparison:
-    """Every configuration timed on one device, each engine at its best, and the chosen engine (the fastest agreeing)."""
+    """Every configuration timed on one device, each engine at its best at the allowed precision, and the chosen engine
+    (the fastest admitted); `alternative` is the fastest admitted configuration of a precision the user did not allow,
+    so the summary can say what it would give."""
 
     configs: list[ConfigResult]
     engines: dict[str, EngineResult]
     engine: str
     reference: LatencyStats
-    run: dict = field(default_factory=dict)  # warmup, repeat, rounds, cores, device_type, node_id: how it was timed
+    run: dict = field(default_factory=dict)  # warmup, repeat, rounds, cores, device_type, precision, node_id
+    alternative: ConfigResult | None = None
 
     @classmethod
-    def of(cls, configs: list[ConfigResult], **run: object) -> Comparison:
-        """The comparison of `configs` (the reference among them): per engine its best, the fastest agreeing chosen."""
+    def of(cls, configs: list[ConfigResult], precision: str = EXACT, **run: object) -> Comparison:
+        """The comparison of `configs` (the reference among them) for a variant of `precision`: per engine its best
+        allowed configuration, the fastest admitted one chosen."""
+        allowed = [c for c in configs if c.precision in allowed_precisions(precision)]
         engines = {
-            name: EngineResult.best_of([c for c in configs if c.engine == name])
-            for name in dict.fromkeys(c.engine for c in configs)
+            name: EngineResult.best_of([c for c in allowed if c.engine == name])
+            for name in dict.fromkeys(c.engine for c in allowed)
         }
         agreeing = {name: e for name, e in engines.items() if e.agrees}
         engine = min(agreeing, key=lambda name: agreeing[name].latency_ms)
         reference = next(c for c in configs if c.label == REFERENCE).stats
-        return cls(configs, engines, engine, reference, dict(run))
+        others = [c for c in configs if c.agrees and c not in allowed]
+        alternative = min(others, key=lambda c: c.stats.median_ms) if others else None
+        return cls(configs, engines, engine, reference, {**run, "precision": precision}, alternative)
 
     @property
     def chosen(self) -> EngineResult:
@@ -187,7 +206,11 @@ class Comparison:
 
     def with_engine(self, engine: str) -> Comparison:
         """This comparison with `engine` chosen (as a user or a test may record a choice)."""
-        return Comparison(self.configs, self.engines, engine, self.reference, self.run)
+        return replace(self, engine=engine)
+
+    @property
+    def precision(self) -> str:
+        return str(self.run.get("precision", EXACT))
 
     def figures(self) -> dict:
         """The `FIGURES` of the variant against the reference (TVM's where TVM was timed)."""
@@ -229,6 +252,8 @@ class Comparison:
             "configs": [c.as_json() for c in self.configs],
             **self.run,
         }
+        if self.alternative is not None:
+            data["alternative"] = self.alternative.as_json()
         if "tvm" in self.engines:
             data.update(tvm=self.engines["tvm"].stats.as_json(), threads=self.engines["tvm"].threads)
         return data
@@ -239,5 +264,7 @@ class Comparison:
         configs = [ConfigResult.from_json(c) for c in data.get("configs") or []]
         engines = {name: EngineResult.from_json(e) for name, e in data["engines"].items()}
         reference = LatencyStats.from_json(data["ort"])
-        known = {*FIGURES, "ort", "tvm", "engines", "configs", "threads"}
-        return cls(configs, engines, data["engine"], reference, {k: v for k, v in data.items() if k not in known})
+        known = {*FIGURES, "ort", "tvm", "engines", "configs", "threads", "alternative"}
+        run = {k: v for k, v in data.items() if k not in known}
+        alternative = ConfigResult.from_json(data["alternative"]) if data.get("alternative") else None
+        return cls(configs, engines, data["engine"], reference, run, alternative)

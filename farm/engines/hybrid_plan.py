@@ -124,8 +124,8 @@ def _time_in_worker(
 ) -> list[dict]:
     """In a process started with `TVM_NUM_THREADS` = `threads` and TVM's pool not spinning: each kernel's agreement and run
     times in both engines."""
+    from ..precision import EXACT, Tolerance, agreement
     from ..runtime.hybrid_model import HybridPipeline
-    from .timing import differences
 
     pipelines = [
         {engine: HybridPipeline(a, device_type, threads) for engine, a in kernel.items()} for kernel in archives
@@ -139,7 +139,8 @@ def _time_in_worker(
         feeds.append(feed)
         result: dict = {"seconds": {engine: [] for engine in kernel}, "crossing": {engine: [] for engine in kernel}}
         if "tvm" in kernel:
-            result.update(differences([np.array(a) for a in kernel["tvm"](feed)], reference))
+            agreed = agreement([[np.array(a) for a in kernel["tvm"](feed)]], [reference], EXACT, Tolerance())
+            result.update(max_abs_diff=agreed.max_abs_diff, max_rel_diff=agreed.max_rel_diff, agrees=agreed.agrees)
         results.append(result)
     for kernel, feed in zip(pipelines, feeds):
         for run in kernel.values():

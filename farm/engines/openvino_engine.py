@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 
+from ..precision import BF16
 from .base import Engine, EngineConfig, Preparation, thread_counts
 
 F32 = "f32"
@@ -52,6 +53,15 @@ class OpenVinoEngine(Engine):
             for t in reversed(thread_counts(cores))
         ]
         return configs + [EngineConfig(self.name, f"ov-{cores}t-pin", {"properties": properties(cores, True)}, cores)]
+
+    def reduced_configs(self, cores: int, precision: str) -> list[EngineConfig]:
+        """bf16 at each thread count: OpenVINO's own default on CPUs with native bf16."""
+        if precision != BF16:
+            return []
+        return [
+            EngineConfig(self.name, f"ov-{t}t-bf16", {"properties": properties(t, False, BF16)}, t, BF16)
+            for t in reversed(thread_counts(cores))
+        ]
 
     def prepare(self, preparation: Preparation) -> bytes:
         return preparation.original

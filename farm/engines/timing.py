@@ -28,13 +28,12 @@ import time
 import numpy as np
 import psutil
 
+from ..precision import EXACT, Tolerance, agreement, node_precisions
 from . import ENGINES, engine_named
 from .base import EngineConfig
 from .comparison import REFERENCE, REFERENCE_ENGINE, Comparison, ConfigResult, LatencyStats
 from .process import WorkerError, WorkerProcess
 
-ABS_TOL = 1e-3
-REL_TOL = 1e-2
 ROUNDS = 5
 REWARM_S = (
     0.1  # untimed inferences before each round: one was not enough (a 0.45 ms model read 1.3x slow in its rounds)
@@ -46,21 +45,6 @@ QUIESCE_S = 1.0  # the longest wait for the other workers' pools to stop spinnin
 QUIESCE_STEP_S = 0.01  # longer than a scheduler tick: a spinning thread's schedstat moves only on ticks
 IDLE_CPU_S = 100e-6  # CPU the other workers may use in a step and still count as idle
 TARGET_KINDS = {"cpu": "llvm", "cuda": "cuda"}  # device type -> the TVM target kind a described model names
-
-
-def differences(outputs: list[np.ndarray], reference: list[np.ndarray]) -> dict:
-    """The largest absolute and relative differences of `outputs` from `reference`, and whether they agree."""
-    abs_diff = rel_diff = 0.0
-    shapes_match = len(outputs) == len(reference)
-    for a, b in zip(outputs, reference):
-        if a.shape != b.shape:
-            shapes_match = False
-            continue
-        diff = np.abs(a.astype(np.float64) - b.astype(np.float64))
-        abs_diff = max(abs_diff, float(diff.max(initial=0.0)))
-        rel_diff = max(rel_diff, float((diff / np.maximum(np.abs(b), 1e-6)).max(initial=0.0)))
-    agrees = shapes_match and (abs_diff <= ABS_TOL or rel_diff <= REL_TOL)
-    return {"max_abs_diff": abs_diff, "max_rel_diff": rel_diff, "agrees": bool(agrees)}
 
 
 class _Worker:
@@ -97,6 +81,12 @@ class _Worker:
             timeout=self.timeout_s,
         )
         return self._recv("loading")
+
+    def infer_samples(self, samples: list[dict[str, np.ndarray]]) -> list[list[np.ndarray]]:
+        from .worker import infer_samples
+
+        self.worker.send(infer_samples, (samples,), timeout=self.timeout_s)
+        return self._recv("running the sample inputs")
 
     def time_runs(self, number: int) -> list[float]:
         from .worker import time_runs
@@ -168,8 +158,13 @@ def describe(onnx_model: bytes, inputs: dict[str, np.ndarray], device_type: str)
     }
 
 
-def _configs(engines: list[str], cores: int) -> list[EngineConfig]:
-    return [config for name in engines for config in engine_named(name).configs(cores)]
+def _configs(engines: list[str], cores: int, precisions: tuple[str, ...]) -> list[EngineConfig]:
+    """Every engine's configurations at each precision worth timing (its exact ones, then its reduced ones)."""
+    configs = [config for name in engines for config in engine_named(name).configs(cores)]
+    reduced = [
+        c for p in precisions if p != EXACT for name in engines for c in engine_named(name).reduced_configs(cores, p)
+    ]
+    return configs + reduced
 
 
 def time_engines(
@@ -183,6 +178,10 @@ def time_engines(
     rounds: int = ROUNDS,
     engines: list[str] | None = None,
     metadata: dict | None = None,
+    precision: str = EXACT,
+    tolerance: Tolerance | None = None,
+    samples: list[dict[str, np.ndarray]] | None = None,
+    cpu_flags: set[str] | None = None,
     budget_s: float = BUDGET_S,
     timeout_s: float = 600.0,
 ) -> Comparison:
@@ -195,13 +194,23 @@ def time_engines(
     timing takes about `budget_s` (the count is in its result). Each configuration is loaded
     as a package of the model described by `metadata` (a variant's: name, tensors, target;
     default `describe`'s of the ONNX model) and timed through `farm.runtime`'s `run`.
+
+    Reduced-precision configurations are timed where this CPU computes them natively
+    (`cpu_flags`, default this host's), whatever `precision` allows, so the result can say
+    what they would give; agreement is measured on `samples` (each a dict of inputs; default
+    the timing inputs) under `farm.precision`'s rule for each configuration's
+    precision and `tolerance`, and the engine is chosen among the configurations `precision`
+    allows.
     """
+    from ..runtime.local_info import host_cpu_flags
+
     names = engines or [
         name
         for name in ENGINES
         if engine_named(name).artifact in artifacts and engine_named(name).available(device_type)
     ]
-    configs = _configs(names, cores)
+    configs = _configs(names, cores, node_precisions(cpu_flags if cpu_flags is not None else host_cpu_flags()))
+    tolerance = tolerance or Tolerance.parse(None)
     metadata = metadata or describe(artifacts[engine_named(REFERENCE_ENGINE).artifact], inputs, device_type)
     workers: list[_Worker] = []
     try:
@@ -213,6 +222,10 @@ def time_engines(
             per_round[w.config.label] = max(
                 1, min(math.ceil(repeat / rounds), int(budget_s / rounds / max(run_s, 1e-9)))
             )
+            if samples:
+                outputs[w.config.label] = w.infer_samples(samples)
+            else:
+                outputs[w.config.label] = [outputs[w.config.label]]
         seconds: dict[str, list[float]] = {w.config.label: [] for w in workers}
         others_cpu: dict[str, float] = dict.fromkeys(seconds, 0.0)
         for r in range(rounds):
@@ -226,18 +239,26 @@ def time_engines(
         for w in workers:
             w.close()
     reference = outputs[REFERENCE]
-    results = [
-        ConfigResult(
-            **config.as_json(),
-            stats=LatencyStats.of(seconds[config.label]),
-            **differences(outputs[config.label], reference),
-            others_cpu_ms=round(others_cpu[config.label] * 1e3, 3),
-            repeat=len(seconds[config.label]),
+    results = []
+    for config in configs:
+        agreed = agreement(outputs[config.label], reference, config.precision, tolerance)
+        results.append(
+            ConfigResult(
+                **config.as_json(),
+                stats=LatencyStats.of(seconds[config.label]),
+                max_abs_diff=agreed.max_abs_diff,
+                max_rel_diff=agreed.max_rel_diff,
+                agrees=agreed.agrees,
+                top1=agreed.top1,
+                others_cpu_ms=round(others_cpu[config.label] * 1e3, 3),
+                repeat=len(seconds[config.label]),
+            )
         )
-        for config in configs
-    ]
     return Comparison.of(
         results,
+        precision,
+        tolerance=tolerance.as_text(),
+        samples=len(samples) if samples else 1,
         warmup=warmup,
         repeat=max(r.repeat for r in results),
         rounds=rounds,

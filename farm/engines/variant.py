@@ -11,10 +11,11 @@ is replaced atomically and last.
 
 from __future__ import annotations
 
-from ..runtime.container import read_metadata, write_metadata, write_model_file
+from dataclasses import replace
+
+from ..runtime.container import EngineFigures, VariantMetadata, read_metadata, write_metadata, write_model_file
 from .comparison import Comparison
 
-ENGINE_FIELDS = ("latency_ms", "p90_ms", "agrees", "threads", "config", "settings")
 KERNEL_FIELDS = (
     "index",
     "name",
@@ -44,14 +45,17 @@ def record_engines(variant_dir: str, check: Comparison, files: dict[str, bytes],
     from . import engine_named
     from .hybrid_engine import PLAN_KEY
 
-    metadata = read_metadata(variant_dir)
+    metadata = VariantMetadata.from_json(read_metadata(variant_dir))
+    written = {}
     for name, data in files.items():
-        metadata.update(write_model_file(variant_dir, engine_named(name).file_key, data))
-    metadata.update(
-        engine=check.engine,
-        engines={name: {k: getattr(e, k) for k in ENGINE_FIELDS} for name, e in check.engines.items()},
-    )
-    if plan is not None:
-        metadata[PLAN_KEY] = plan_summary(plan)
-    write_metadata(variant_dir, metadata)
-    return metadata
+        key = engine_named(name).file_key
+        entry = write_model_file(variant_dir, key, data)
+        written[key] = (entry[key], entry[f"{key}_sha256"])
+    engines = {
+        name: EngineFigures(e.latency_ms, e.p90_ms, e.agrees, e.threads, e.config, e.settings, e.precision)
+        for name, e in check.engines.items()
+    }
+    extra = {**metadata.extra, **({PLAN_KEY: plan_summary(plan)} if plan is not None else {})}
+    metadata = replace(metadata, engine=check.engine, engines=engines, files={**metadata.files, **written}, extra=extra)
+    write_metadata(variant_dir, metadata.as_json())
+    return metadata.as_json()

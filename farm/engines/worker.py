@@ -67,6 +67,12 @@ def prepare(
     return outputs, time.perf_counter() - last
 
 
+def infer_samples(samples: list[dict[str, np.ndarray]]) -> list[list[np.ndarray]]:
+    """The outputs of each sample inputs (the agreement is measured on them)."""
+    model = _LOADED[0]
+    return [list(model.run(sample).values()) for sample in samples]
+
+
 def time_runs(number: int, rewarm_s: float) -> list[float]:
     """Untimed inferences for `rewarm_s` (at least one: the caches and the thread pool, asleep while other engines ran,
     warm again), then `number` timed ones (s)."""

@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -33,6 +33,82 @@ BENCHMARK = "benchmark.json"
 REQUIRED_KEYS = ("model", "inputs", "outputs", "target")
 PLATFORMS = {"llvm": "cpu", "cuda": "cuda"}  # TVM target kind -> device platform that runs it
 ELF_MAGIC = b"\x7fELF"
+EXACT = "exact"  # the precision of a variant that computes what the fp32 original computes (within the agreement rule)
+
+
+@dataclass(frozen=True)
+class EngineFigures:
+    """What the farm measured of one engine at its fastest configuration: how it runs and how fast."""
+
+    latency_ms: float | None = None
+    p90_ms: float | None = None
+    agrees: bool | None = None
+    threads: int | None = None
+    config: str | None = None
+    settings: dict = field(default_factory=dict)
+    precision: str = EXACT
+
+    @classmethod
+    def from_json(cls, data: dict) -> EngineFigures:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data and data[k] is not None}
+        return cls(**{**known, "settings": dict(known.get("settings") or {})})
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class VariantMetadata:
+    """A variant folder's `metadata.json`, typed: the model, its kind and target, the engine chosen and every engine's
+    figures, the model files by key; `extra` keeps whatever else the farm wrote (the tuning summary, the hybrid's plan)."""
+
+    model: str
+    inputs: list[dict]
+    outputs: list[dict]
+    target: dict
+    kind: str | None = None
+    cpu_flags: list[str] = field(default_factory=list)
+    engine: str = DEFAULT_ENGINE
+    engines: dict[str, EngineFigures] = field(default_factory=dict)
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)  # metadata key -> (file name, SHA-256)
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict) -> VariantMetadata:
+        keys = file_keys()
+        files = {k: (data[k], data.get(f"{k}_sha256", "")) for k in keys if isinstance(data.get(k), str)}
+        typed = {"model", "inputs", "outputs", "target", "kind", "cpu_flags", "engine", "engines"}
+        taken = typed | set(files) | {f"{k}_sha256" for k in files}
+        return cls(
+            model=str(data["model"]),
+            inputs=list(data["inputs"]),
+            outputs=list(data["outputs"]),
+            target=dict(data["target"]),
+            kind=data.get("kind"),
+            cpu_flags=list(data.get("cpu_flags") or []),
+            engine=str(data.get("engine") or DEFAULT_ENGINE),
+            engines={name: EngineFigures.from_json(e) for name, e in (data.get("engines") or {}).items()},
+            files=files,
+            extra={k: v for k, v in data.items() if k not in taken},
+        )
+
+    def as_json(self) -> dict:
+        """The metadata as `metadata.json` holds it (the layout folders have always had)."""
+        data = {
+            **self.extra,
+            "model": self.model,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "target": self.target,
+            "cpu_flags": self.cpu_flags,
+            "engine": self.engine,
+            "engines": {name: e.as_json() for name, e in self.engines.items()},
+        }
+        if self.kind is not None:
+            data["kind"] = self.kind
+        for key, (name, sha256) in self.files.items():
+            data.update({key: name, f"{key}_sha256": sha256})
+        return data
 
 
 @dataclass(frozen=True)
@@ -61,9 +137,14 @@ class ModelFolder:
         """The engine the farm chose for this folder (`DEFAULT_ENGINE` when it does not say)."""
         return str(self.metadata.get("engine") or DEFAULT_ENGINE)
 
-    def engine_info(self, engine: str) -> dict:
-        """What the farm measured of `engine` (latency, threads, settings); empty when it did not."""
-        return dict((self.metadata.get("engines") or {}).get(engine) or {})
+    @property
+    def variant(self) -> VariantMetadata:
+        """The metadata, typed."""
+        return VariantMetadata.from_json(self.metadata)
+
+    def figures(self, engine: str) -> EngineFigures:
+        """What the farm measured of `engine` (latency, threads, settings); empty figures when it did not."""
+        return self.variant.engines.get(engine) or EngineFigures()
 
     def engine_file(self, engine: str) -> str:
         """The path of the file `engine` runs; `ContainerError` when the folder holds none."""

@@ -157,6 +157,8 @@ class HybridPipeline:
 class HybridModel(LoadedModel):
     """A hybrid variant loaded on one device: the same API as `farm.runtime.Model`."""
 
+    _any_thread = False  # its TVM segments' thread pool belongs to its worker thread
+
     def __init__(self, container: ModelFolder, archive_path: str, device: DeviceInfo, threads: int | None) -> None:
         from .model import configure_thread_pool
 

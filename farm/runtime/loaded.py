@@ -1,12 +1,17 @@
 """What every loaded model shares, whatever its engine: one worker thread that runs its requests in order, and their API.
 
-A loaded model (`farm.runtime.ort_model.OnnxRuntimeModel` on ONNX Runtime,
-`farm.runtime.hybrid_model.HybridModel` on both engines; `farm.runtime.model.Model`, on
-TVM, keeps its own copy of these methods) owns one worker thread; requests
-(`create_request`, `run`) and profiling are queued on it, so one model's inferences never
-overlap. An engine supplies one inference (`_execute`), and where it differs from the
-defaults here, how inputs become its tensors (`_device_tensors`: numpy arrays) and a
-profile (`_profile`: whole-model timings).
+A loaded model (`farm.runtime.model.Model` on TVM, `ort_model.OnnxRuntimeModel`,
+`openvino_model.OpenVinoModel`, `hybrid_model.HybridModel`) owns one worker thread;
+asynchronous requests (`create_request`) and profiling are queued on it, in order, and
+one model's inferences never overlap (each holds the model's execution lock). A
+synchronous `run` on an idle model of an engine whose calls may come from any thread
+(`_any_thread`) runs on the caller's thread instead: handing an inference to another
+thread and waking the caller again costs tens of microseconds, a large part of a small
+model's time, and the farm times engines through `run`. TVM's thread pool belongs to the
+thread that launched it, so a TVM model always runs on its worker. An engine supplies one
+inference (`_execute`), and where it differs from the defaults here, how inputs become
+its tensors (`_device_tensors`: numpy arrays) and a profile (`_profile`: whole-model
+timings).
 """
 
 from __future__ import annotations
@@ -31,9 +36,14 @@ class LoadedModel(ModelView):
     threads: int
     _executor: ThreadPoolExecutor
     _worker: int
+    _any_thread = True  # whether an inference may run on the caller's thread (not TVM's: its pool is its worker's)
 
     def _start_executor(self) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"farm-runtime-{self._container.name}")
+        self._execution = threading.Lock()  # held by every inference: one model's never overlap
+        self._queued = 0  # submitted to the worker and not finished
+        self._queued_lock = threading.Lock()
+        self._closed = False
 
     @property
     def folder(self) -> str:
@@ -43,11 +53,33 @@ class LoadedModel(ModelView):
         return InferRequest(self)
 
     def run(self, inputs: list | tuple | dict, outputs: list | tuple | dict | None = None) -> dict[str, np.ndarray]:
-        """One inference, waited for: the outputs by name."""
-        request = self.create_request()
-        request.infer(inputs, outputs)
-        request.wait()
-        return request.outputs
+        """One inference, waited for: the outputs by name (on the caller's thread when the model is idle and its engine
+        allows it, else queued behind the model's requests)."""
+        if not (self._any_thread and self._queued == 0):
+            request = self.create_request()
+            request.infer(inputs, outputs)
+            request.wait()
+            return request.outputs
+        if self._closed:
+            raise RequestError(f"model {self.name!r} is closed")
+        args = self._device_tensors(ordered_arrays("input", self._container.inputs, inputs))
+        targets = None if outputs is None else ordered_arrays("output", self._container.outputs, outputs, writable=True)
+        with self._execution:
+            return self._infer(args, targets)
+
+    def _infer(self, args: list, targets: list[np.ndarray] | None) -> dict[str, np.ndarray]:
+        """One inference of `args` (into `targets` when given), the model's execution lock held; `InferError` if it fails."""
+        try:
+            results = self._execute(args)
+            if targets is not None:
+                for target, result in zip(targets, results):
+                    np.copyto(target, result)
+                results = targets
+        except Exception as e:
+            raise InferError(
+                f"inference of model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}"
+            ) from e
+        return dict(zip(self.output_names, results))
 
     def profile(self, repeat: int = 10, warmup: int = 2, inputs: list | tuple | dict | None = None) -> ProfileResult:
         """Time `repeat` inferences (after `warmup`) of `inputs` (default: `sample_inputs`), whole and, where the engine
@@ -65,6 +97,7 @@ class LoadedModel(ModelView):
 
     def close(self) -> None:
         """Cancel the queued requests, wait for the running one, stop the worker thread."""
+        self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
 
     def __enter__(self):
@@ -77,10 +110,32 @@ class LoadedModel(ModelView):
         return f"{type(self).__name__}({self.name!r}, device={self.device.id!r}, threads={self.threads}, folder={self.folder!r})"
 
     def _submit(self, fn, *args) -> Future:
+        """`fn(*args)` queued on the worker thread, run under the model's execution lock."""
+
+        def job():
+            try:
+                with self._execution:
+                    return fn(*args)
+            finally:
+                with self._queued_lock:
+                    self._queued -= 1
+
+        with self._queued_lock:
+            self._queued += 1
         try:
-            return self._executor.submit(fn, *args)
+            future = self._executor.submit(job)
         except RuntimeError as e:
+            with self._queued_lock:
+                self._queued -= 1
             raise RequestError(f"model {self.name!r} is closed") from e
+        future.add_done_callback(lambda f: self._forget(f))
+        return future
+
+    def _forget(self, future: Future) -> None:
+        """A cancelled job never ran, so never counted itself out."""
+        if future.cancelled():
+            with self._queued_lock:
+                self._queued -= 1
 
     def _on_worker(self) -> bool:
         return threading.get_ident() == self._worker

@@ -63,7 +63,7 @@ def compiled_threads(container: ModelFolder, engine: str, device: DeviceInfo, th
     import platform
 
     check_cpu(container, platform.machine())
-    threads = threads or container.engine_info(engine).get("threads")
+    threads = threads or container.figures(engine).threads
     if threads is None and NUM_THREADS_VAR not in os.environ:
         threads = device.cores
     return threads

@@ -70,6 +70,8 @@ def numpy_outputs(value: object) -> list[np.ndarray]:
 class Model(LoadedModel):
     """A model loaded on one device through TVM's Relax VM: its tensors, requests to run it, and its profile."""
 
+    _any_thread = False  # TVM's thread pool, sized for the model, belongs to its worker thread
+
     def __init__(
         self, container: ModelFolder, module: tvm.runtime.Module, device: DeviceInfo, threads: int | None
     ) -> None:

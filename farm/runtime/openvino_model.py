@@ -93,5 +93,5 @@ def open_model(container: ModelFolder, device: DeviceInfo, threads: int | None, 
     """The folder's ONNX model compiled by OpenVINO with the settings the farm measured fastest (`load_model`'s `openvino`)."""
     if device.platform not in DEVICES:
         raise ModelError(f"the openvino engine runs on {', '.join(DEVICES)} devices, not {device.platform}")
-    settings = container.engine_info(engine).get("settings") or {}
+    settings = container.figures(engine).settings
     return OpenVinoModel(container, container.engine_file(engine), settings, device, threads)

@@ -114,5 +114,5 @@ class OnnxRuntimeModel(LoadedModel):
 
 def open_model(container: ModelFolder, device: DeviceInfo, threads: int | None, engine: str) -> OnnxRuntimeModel:
     """The folder's ONNX model in a session with the settings the farm measured fastest (`load_model`'s `onnxruntime`)."""
-    settings = container.engine_info(engine).get("settings") or {}
+    settings = container.figures(engine).settings
     return OnnxRuntimeModel(container, container.engine_file(engine), settings, device, threads)

@@ -149,19 +149,11 @@ class InferRequest:
     def _execute(self, args: list, targets: list[np.ndarray] | None, done: threading.Event) -> None:
         """On the worker thread: run the inference, then finish the request."""
         try:
-            results = self._model._execute(args)
-            if targets is not None:
-                for target, result in zip(targets, results):
-                    np.copyto(target, result)
-                results = targets
-        except Exception as e:  # noqa: BLE001 -- whatever fails, the request is a FAULT carrying it
-            error = InferError(
-                f"inference of model {self._model.name!r} on {self._model.device.id} failed: {type(e).__name__}: {e}"
-            )
-            error.__cause__ = e
+            outputs = self._model._infer(args, targets)
+        except InferError as error:  # whatever fails, the request is a FAULT carrying it
             self._finish(done, InferStatus.FAULT, error, None)
         else:
-            self._finish(done, InferStatus.READY, None, dict(zip(self._model.output_names, results)))
+            self._finish(done, InferStatus.READY, None, outputs)
 
     def _finish(
         self, done: threading.Event, status: InferStatus, error: RuntimeApiError | None, outputs: dict | None

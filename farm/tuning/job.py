@@ -30,6 +30,7 @@ from ..engines.comparison import Comparison
 from ..engines.hybrid_engine import PLAN_KEY
 from ..engines.variant import plan_summary, record_engines
 from ..models.onnx_import import OnnxModel, random_inputs
+from ..precision import EXACT, Tolerance
 from ..runtime.container import BENCHMARK as BENCHMARK_FILE
 from ..runtime.container import read_metadata
 from .session import (
@@ -77,9 +78,13 @@ class TuneJob:
         search_workers: int | None = None,
         verify_warmup: int = 5,
         verify_repeat: int = 50,
+        precision: str = EXACT,
+        tolerance: Tolerance | None = None,
+        samples: list[dict] | None = None,
     ) -> None:
         self.model, self.original, self.model_name = model, original, model_name
         self.verify_warmup, self.verify_repeat = verify_warmup, verify_repeat
+        self.precision, self.tolerance, self.samples = precision, tolerance, samples
         self.job_id = job_id or uuid.uuid4().hex[:12]
         self.sessions = [
             TuningSession(
@@ -131,6 +136,9 @@ class TuneJob:
             artifacts,
             inputs,
             metadata=read_metadata(summary.variant_dir),
+            precision=self.precision,
+            tolerance=self.tolerance,
+            samples=self.samples,
             warmup=self.verify_warmup,
             repeat=self.verify_repeat,
         )

@@ -36,7 +36,7 @@ from tuning_db.metaschedule import ParquetDatabase
 from tuning_db.workload import WorkloadIndex, estimate_flops
 
 from ..models.onnx_import import OnnxModel
-from ..runtime.container import file_sha256, write_metadata
+from ..runtime.container import VariantMetadata, file_sha256, write_metadata
 from ..runtime.engines import RUNTIME_ENGINES
 from . import blocked_layout, fast_math, winograd
 
@@ -437,19 +437,20 @@ def write_variant(executable, model: OnnxModel, model_name: str, device_kind: di
     os.makedirs(summary.variant_dir, exist_ok=True)
     library = os.path.join(summary.variant_dir, VARIANT_LIBRARY)
     executable.export_library(library)
-    metadata = {
-        "model": model_name,
-        "source": model.source,
-        "source_sha256": file_sha256(model.source) if os.path.isfile(model.source) else "",
-        "inputs": [i.as_json() for i in model.inputs],
-        "outputs": [o.as_json() for o in model.outputs],
-        "kind": device_kind["name"],
-        "target": device_kind["target"],
-        "target_key": device_kind["target_key"],
-        "cpu_flags": required_cpu_flags(device_kind["target"]["mcpu"]) if device_kind["platform"] == "cpu" else [],
-        "tvm_version": tvm.__version__,
-        "library": VARIANT_LIBRARY,
-        "library_sha256": file_sha256(library),
-        "tuning": summary.as_json(),
-    }
-    write_metadata(summary.variant_dir, metadata)
+    metadata = VariantMetadata(
+        model=model_name,
+        inputs=[i.as_json() for i in model.inputs],
+        outputs=[o.as_json() for o in model.outputs],
+        target=device_kind["target"],
+        kind=device_kind["name"],
+        cpu_flags=required_cpu_flags(device_kind["target"]["mcpu"]) if device_kind["platform"] == "cpu" else [],
+        files={RUNTIME_ENGINES["tvm"].file_key: (VARIANT_LIBRARY, file_sha256(library))},
+        extra={
+            "source": model.source,
+            "source_sha256": file_sha256(model.source) if os.path.isfile(model.source) else "",
+            "target_key": device_kind["target_key"],
+            "tvm_version": tvm.__version__,
+            "tuning": summary.as_json(),
+        },
+    )
+    write_metadata(summary.variant_dir, metadata.as_json())

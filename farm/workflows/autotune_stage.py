@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import FIRST_EXCEPTION, wait
 
+from ..precision import Tolerance
 from ..registry import workflow_records
 from ..tuning.job import KindResult, TuneJob
 from .stage import Stage, WorkflowError, WorkflowRun
@@ -96,6 +97,8 @@ class AutotuneStage(Stage):
             job_id=run.workflow_id[:12],
             verify_warmup=run.options.benchmark.warmup,
             verify_repeat=run.options.benchmark.repeat,
+            precision=run.options.precision,
+            tolerance=Tolerance.parse(run.options.tolerance),
         )
         run.results = self._tune(run, job)
         disagree = [kind for kind, result in run.results.items() if not result.comparison.chosen.agrees]

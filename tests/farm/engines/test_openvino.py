@@ -30,8 +30,16 @@ def timed():
     session = ort_session(onnx_model)
     rng = np.random.default_rng(5)
     inputs = {i.name: rng.standard_normal(i.shape).astype(np.float32) for i in session.get_inputs()}
+    samples = [inputs, {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in inputs.items()}]
     check = time_engines(
-        {"model.onnx": onnx_model}, inputs, cores=2, engines=["onnxruntime", "openvino"], warmup=2, repeat=6, rounds=2
+        {"model.onnx": onnx_model},
+        inputs,
+        cores=2,
+        engines=["onnxruntime", "openvino"],
+        samples=samples,
+        warmup=2,
+        repeat=6,
+        rounds=2,
     )
     return check, inputs, session.run(None, inputs)
 
@@ -43,6 +51,7 @@ def test_openvino_is_timed_at_each_thread_count_in_explicit_f32_and_agrees(timed
     assert {c.threads for c in configs} == {1, 2}
     assert all(c.settings["properties"]["INFERENCE_PRECISION_HINT"] == "f32" for c in configs)
     assert all(c.agrees and c.max_abs_diff < 1e-3 and c.stats.median_ms > 0 for c in configs), configs
+    assert check.run["samples"] == 2 and check.precision == "exact"  # agreement measured on both samples
 
 
 def test_an_openvino_variant_is_packaged_without_tvm_and_runs_in_the_runtime(timed, tmp_path):

@@ -97,6 +97,14 @@ def test_a_folder_written_by_the_previous_main_still_loads_packages_and_ranks(tm
 
     checked = read_model_folder(folder)
     assert checked.engine == "tvm" and checked.library.endswith("model.so")
+    typed = checked.variant  # the typed metadata reads the old layout and writes it back unchanged, precision added
+    again = typed.as_json()
+    assert {k: v for k, v in again.items() if k != "engines"} == {k: v for k, v in metadata.items() if k != "engines"}
+    assert again["engines"] == {n: {**e, "precision": "exact"} for n, e in metadata["engines"].items()}
+    assert (
+        checked.figures("tvm").threads == metadata["engines"]["tvm"]["threads"]
+        and checked.figures("nope").threads is None
+    )
     (entry,) = rank([candidate_from_folder(str(folder), variant_id="old")])
     assert entry["model_config"]["type"] == "TVMRelaxExecutable" and entry["metrics"]["agrees"]["value"] is True
     with zipfile.ZipFile(build_wheel(str(folder), str(tmp_path / "wheel"))) as zf:

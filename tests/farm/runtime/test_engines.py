@@ -13,16 +13,19 @@ from farm import runtime as rt
 
 from .conftest import assert_matches, random_inputs
 
-MODEL_CLASSES = {"tvm": "Model", "onnxruntime": "OnnxRuntimeModel", "hybrid": "HybridModel"}
+MODEL_CLASSES = {
+    "tvm": "Model",
+    "onnxruntime": "OnnxRuntimeModel",
+    "hybrid": "HybridModel",
+    "openvino": "OpenVinoModel",
+}
 
 
 def test_a_variant_loads_on_the_engine_the_farm_chose_with_the_settings_it_measured(chosen_variant, onnx_reference):
     metadata = json.loads((chosen_variant / "metadata.json").read_text())
-    assert metadata["engine"] in metadata["engines"] and {"tvm", "onnxruntime"} <= set(metadata["engines"]) <= {
-        "tvm",
-        "onnxruntime",
-        "hybrid",
-    }
+    assert metadata["engine"] in metadata["engines"] and {"tvm", "onnxruntime"} <= set(metadata["engines"]) <= set(
+        MODEL_CLASSES
+    )
     chosen = metadata["engines"][metadata["engine"]]
     assert all(chosen["latency_ms"] <= e["latency_ms"] for e in metadata["engines"].values() if e["agrees"])
     with rt.load_model(chosen_variant) as model:
