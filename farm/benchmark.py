@@ -26,7 +26,7 @@ from cluster.devices import DEVICE_TYPES
 from cluster.nodes import nodes_serving
 
 from .engines.comparison import Comparison
-from .engines.timing import time_engines
+from .engines.timing import ROUNDS, time_engines
 from .precision import EXACT, Tolerance
 
 
@@ -46,24 +46,28 @@ def compare_on_device(
     artifacts: dict[str, bytes],
     inputs: dict[str, np.ndarray],
     *,
+    engines: list[str] | None = None,
     metadata: dict | None = None,
     precision: str = EXACT,
     tolerance: Tolerance | None = None,
     samples: list[dict[str, np.ndarray]] | None = None,
     warmup: int = 5,
     repeat: int = 50,
+    rounds: int = ROUNDS,
     timeout_s: float = 1800.0,
 ) -> Comparison:
     """`time_engines` of every engine whose file is in `artifacts` (file name -> bytes; the ONNX model, the reference,
     among them) on a node serving `kind`, loaded as packages of the variant `metadata` describes."""
     timing = functools.partial(
         time_engines,
+        engines=engines,
         metadata=metadata,
         precision=precision,
         tolerance=tolerance,
         samples=samples,
         warmup=warmup,
         repeat=repeat,
+        rounds=rounds,
     )
     result, where = on_device(kind, timing, (artifacts, inputs), timeout_s)
     return dataclasses.replace(result, run={**result.run, "node_id": where["node_id"]})

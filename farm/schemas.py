@@ -119,6 +119,8 @@ class KindProgress(Schema):
     """Trials planned."""
     best_latency_ms: float | None = None
     """The model's latency estimated from the best records so far."""
+    best_so_far: dict[str, Any] | None = None
+    """The variant written so far (engine, latency_ms): the fastest library engine, timed before tuning."""
     tasks: list[dict[str, Any]] | None = None
     """While tuning, the task table: task, flops, weight, trials, best_us, gflops, done."""
     profile: dict[str, Any] | None = None

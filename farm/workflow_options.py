@@ -165,7 +165,9 @@ def build_options(**fields: object) -> WorkflowOptions:
 
 def problems(error: ValidationError) -> str:
     """A validation error in one line: each wrong field's path and what is wrong with it."""
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in error.errors())
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg'].removeprefix('Value error, ')}" for e in error.errors()
+    )
 
 
 class StoredWorkflowOptions(WorkflowOptions):

@@ -13,8 +13,13 @@ LOG_EVERY_S = 15.0
 
 
 def _latency(p: dict) -> str:
-    secs = p.get("estimated_latency_s")
-    return f"best ≈ {secs * 1e3:.3f} ms" if secs else "best: –"
+    """The variant written so far (its engine and latency) and TVM's latency estimated from the best records."""
+    from ..engines import engine_named
+
+    secs, best = p.get("estimated_latency_s"), p.get("best_so_far")
+    parts = [f"variant: {engine_named(best['engine']).title} {best['latency_ms']:.3f} ms"] if best else []
+    parts += [f"TVM ≈ {secs * 1e3:.3f} ms"] if secs else []
+    return ", ".join(parts) or "best: –"
 
 
 def show_progress(sessions: list, futures: list[Future], poll_s: float = 1.0) -> None:

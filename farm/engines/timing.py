@@ -158,9 +158,12 @@ def describe(onnx_model: bytes, inputs: dict[str, np.ndarray], device_type: str)
     }
 
 
-def _configs(engines: list[str], cores: int, precisions: tuple[str, ...]) -> list[EngineConfig]:
-    """Every engine's configurations at each precision worth timing (its exact ones, then its reduced ones)."""
-    configs = [config for name in engines for config in engine_named(name).configs(cores)]
+def _configs(
+    engines: list[str], cores: int, precisions: tuple[str, ...], per_engine: int | None = None
+) -> list[EngineConfig]:
+    """Every engine's configurations at each precision worth timing (its exact ones, at most `per_engine` of each, its
+    default first; then its reduced ones)."""
+    configs = [config for name in engines for config in engine_named(name).configs(cores)[:per_engine]]
     reduced = [
         c for p in precisions if p != EXACT for name in engines for c in engine_named(name).reduced_configs(cores, p)
     ]
@@ -182,6 +185,7 @@ def time_engines(
     tolerance: Tolerance | None = None,
     samples: list[dict[str, np.ndarray]] | None = None,
     cpu_flags: set[str] | None = None,
+    per_engine: int | None = None,
     budget_s: float = BUDGET_S,
     timeout_s: float = 600.0,
 ) -> Comparison:
@@ -200,7 +204,8 @@ def time_engines(
     what they would give; agreement is measured on `samples` (each a dict of inputs; default
     the timing inputs) under `farm.precision`'s rule for each configuration's
     precision and `tolerance`, and the engine is chosen among the configurations `precision`
-    allows.
+    allows. `per_engine` bounds the exact configurations timed per engine (a quick pass: each
+    engine's default and its next).
     """
     from ..runtime.local_info import host_cpu_flags
 
@@ -209,7 +214,8 @@ def time_engines(
         for name in ENGINES
         if engine_named(name).artifact in artifacts and engine_named(name).available(device_type)
     ]
-    configs = _configs(names, cores, node_precisions(cpu_flags if cpu_flags is not None else host_cpu_flags()))
+    precisions = node_precisions(cpu_flags if cpu_flags is not None else host_cpu_flags())
+    configs = _configs(names, cores, precisions, per_engine)
     tolerance = tolerance or Tolerance.parse(None)
     metadata = metadata or describe(artifacts[engine_named(REFERENCE_ENGINE).artifact], inputs, device_type)
     workers: list[_Worker] = []

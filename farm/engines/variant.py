@@ -39,13 +39,19 @@ def plan_summary(plan: dict) -> dict:
     return summary
 
 
-def record_engines(variant_dir: str, check: Comparison, files: dict[str, bytes], plan: dict | None = None) -> dict:
+def record_engines(
+    variant_dir: str,
+    check: Comparison,
+    files: dict[str, bytes],
+    plan: dict | None = None,
+    base: VariantMetadata | None = None,
+) -> dict:
     """Write each engine's file of `files` (engine name -> bytes) into `variant_dir` and the choice of `check` into its
-    metadata, with the hybrid's `plan`; the metadata."""
+    metadata (the folder's, else `base` for a folder that has none yet), with the hybrid's `plan`; the metadata."""
     from . import engine_named
     from .hybrid_engine import PLAN_KEY
 
-    metadata = VariantMetadata.from_json(read_metadata(variant_dir))
+    metadata = base or VariantMetadata.from_json(read_metadata(variant_dir))
     written = {}
     for name, data in files.items():
         key = engine_named(name).file_key

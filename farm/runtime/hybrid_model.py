@@ -44,12 +44,12 @@ from .errors import ContainerError, ModelError
 from .loaded import LoadedModel
 from .loading import compiled_threads
 from .local_info import DeviceInfo
+from .model import DLPACK_CPU, size_this_thread, to_tvm
 from .ort_model import PROVIDERS, session_options, share_thread_pool
 
 PLAN_FILE = "plan.json"
 SPIN_COUNT_VAR = "TVM_THREAD_POOL_SPIN_COUNT"
 NO_SPIN = {SPIN_COUNT_VAR: "0"}  # the environment a hybrid's process needs before TVM's first pool starts
-DLPACK_CPU = 1  # DLPack's kDLCPU
 ENGINE_SUFFIXES = {"tvm": ".so", "onnxruntime": ".onnx"}
 
 
@@ -82,20 +82,6 @@ def write_plan(plan: dict, files: dict[str, bytes]) -> bytes:
         for name, data in files.items():
             zf.writestr(name, data)
     return buffer.getvalue()
-
-
-def to_tvm(array: np.ndarray, device: tvm.runtime.Device) -> tvm.runtime.Tensor:
-    """`array` as a TVM tensor on a CPU `device`, sharing its memory where TVM allows it (64-byte aligned, contiguous, writable:
-    DLPack cannot say read-only, and arrays that come through Ray's object store are)."""
-    flags = array.flags
-    if (
-        device.dlpack_device_type() == DLPACK_CPU
-        and flags.c_contiguous
-        and flags.writeable
-        and array.ctypes.data % 64 == 0
-    ):
-        return tvm.runtime.from_dlpack(array)
-    return tvm.runtime.tensor(np.ascontiguousarray(array), device)
 
 
 def _flat(value: object) -> list:
@@ -157,8 +143,6 @@ class HybridPipeline:
 class HybridModel(LoadedModel):
     """A hybrid variant loaded on one device: the same API as `farm.runtime.Model`."""
 
-    _any_thread = False  # its TVM segments' thread pool belongs to its worker thread
-
     def __init__(self, container: ModelFolder, archive_path: str, device: DeviceInfo, threads: int | None) -> None:
         from .model import configure_thread_pool
 
@@ -169,6 +153,7 @@ class HybridModel(LoadedModel):
         for key, value in NO_SPIN.items():
             os.environ.setdefault(key, value)
         self._start_executor()
+        self._sized = threading.local()  # whether a thread's TVM pool has been sized for this model
 
         def start() -> tuple[HybridPipeline, int, int]:
             count = configure_thread_pool(threads)
@@ -183,8 +168,11 @@ class HybridModel(LoadedModel):
             self._executor.shutdown(wait=False)
             raise ModelError(f"the hybrid plan of {archive_path} does not load: {type(e).__name__}: {e}") from e
 
+    def _enter_thread(self) -> None:
+        size_this_thread(self._sized, self.threads)
+
     def _execute(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        """On the worker thread: one inference, its outputs as numpy arrays of their own."""
+        """One inference, its outputs as numpy arrays of their own."""
         return self._check_outputs([np.array(a) for a in self._pipeline(args)])
 
 

@@ -6,9 +6,9 @@ asynchronous requests (`create_request`) and profiling are queued on it, in orde
 one model's inferences never overlap (each holds the model's execution lock). A
 synchronous `run` on an idle model of an engine whose calls may come from any thread
 (`_any_thread`) runs on the caller's thread instead: handing an inference to another
-thread and waking the caller again costs tens of microseconds, a large part of a small
-model's time, and the farm times engines through `run`. TVM's thread pool belongs to the
-thread that launched it, so a TVM model always runs on its worker. An engine supplies one
+thread and waking the caller again costs tens to hundreds of microseconds, a large part of
+a small model's time, and the farm times engines through `run`. An engine prepares a
+thread it has not run on yet in `_enter_thread` (TVM sizes that thread's pool). An engine supplies one
 inference (`_execute`), and where it differs from the defaults here, how inputs become
 its tensors (`_device_tensors`: numpy arrays) and a profile (`_profile`: whole-model
 timings).
@@ -62,10 +62,19 @@ class LoadedModel(ModelView):
             return request.outputs
         if self._closed:
             raise RequestError(f"model {self.name!r} is closed")
-        args = self._device_tensors(ordered_arrays("input", self._container.inputs, inputs))
+        arrays = ordered_arrays("input", self._container.inputs, inputs)
         targets = None if outputs is None else ordered_arrays("output", self._container.outputs, outputs, writable=True)
         with self._execution:
-            return self._infer(args, targets)
+            self._enter_thread()
+            return self._infer(self._call_tensors(arrays), targets)
+
+    def _call_tensors(self, arrays: list[np.ndarray]) -> list:
+        """The inputs as the engine takes them for a synchronous call, the execution lock held (by default as for a
+        request)."""
+        return self._device_tensors(arrays)
+
+    def _enter_thread(self) -> None:
+        """Before an inference on the caller's thread: whatever the engine needs of a thread it has not run on yet."""
 
     def _infer(self, args: list, targets: list[np.ndarray] | None) -> dict[str, np.ndarray]:
         """One inference of `args` (into `targets` when given), the model's execution lock held; `InferError` if it fails."""

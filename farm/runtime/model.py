@@ -30,6 +30,29 @@ from .local_info import DeviceInfo
 from .profiling import ProfileResult, device_sync, time_layers, time_model
 
 _environ_lock = threading.Lock()
+DLPACK_CPU = 1  # DLPack's kDLCPU
+
+
+def aligned_empty(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """An uninitialized C-contiguous array whose data starts on a 64-byte boundary (what TVM shares through DLPack)."""
+    nbytes = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    raw = np.empty(nbytes + 64, np.uint8)
+    start = (-raw.ctypes.data) % 64
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
+def to_tvm(array: np.ndarray, device: tvm.runtime.Device) -> tvm.runtime.Tensor:
+    """`array` as a TVM tensor on a CPU `device`, sharing its memory where TVM allows it (64-byte aligned, contiguous, writable:
+    DLPack cannot say read-only, and arrays that come through Ray's object store are)."""
+    flags = array.flags
+    if (
+        device.dlpack_device_type() == DLPACK_CPU
+        and flags.c_contiguous
+        and flags.writeable
+        and array.ctypes.data % 64 == 0
+    ):
+        return tvm.runtime.from_dlpack(array)
+    return tvm.runtime.tensor(np.ascontiguousarray(array), device)
 
 
 def configure_thread_pool(threads: int | None) -> int:
@@ -46,6 +69,14 @@ def configure_thread_pool(threads: int | None) -> int:
                 else:
                     os.environ[NUM_THREADS_VAR] = saved
     return int(tvm.get_global_func("runtime.NumThreads")())
+
+
+def size_this_thread(sized: threading.local, threads: int) -> None:
+    """TVM's pool belongs to the thread that launches parallel work: size this thread's to `threads`, once per thread
+    (`sized` remembers, for one model)."""
+    if getattr(sized, "threads", None) != threads:
+        configure_thread_pool(threads)
+        sized.threads = threads
 
 
 def _start_worker(
@@ -70,8 +101,6 @@ def numpy_outputs(value: object) -> list[np.ndarray]:
 class Model(LoadedModel):
     """A model loaded on one device through TVM's Relax VM: its tensors, requests to run it, and its profile."""
 
-    _any_thread = False  # TVM's thread pool, sized for the model, belongs to its worker thread
-
     def __init__(
         self, container: ModelFolder, module: tvm.runtime.Module, device: DeviceInfo, threads: int | None
     ) -> None:
@@ -80,6 +109,8 @@ class Model(LoadedModel):
         self.device = device
         self._tvm_device = device.tvm_device()
         self._start_executor()
+        self._sized = threading.local()  # whether a thread's TVM pool has been sized for this model
+        self._staging: tuple[list[np.ndarray], list[tvm.runtime.Tensor]] | None = None
         try:
             self._vm, self.threads, self._worker = self._executor.submit(
                 _start_worker, module, self._tvm_device, threads
@@ -88,8 +119,26 @@ class Model(LoadedModel):
             self._executor.shutdown(wait=False)
             raise
 
+    def _enter_thread(self) -> None:
+        size_this_thread(self._sized, self.threads)
+
     def _device_tensors(self, arrays: list[np.ndarray]) -> list[tvm.runtime.Tensor]:
+        """Copies of `arrays` on the device (a queued request must not see the caller change its arrays)."""
         return [tvm.runtime.tensor(a, self._tvm_device) for a in arrays]
+
+    def _call_tensors(self, arrays: list[np.ndarray]) -> list[tvm.runtime.Tensor]:
+        """`arrays` for a synchronous call (the execution lock held): on a CPU, copied into the model's staging buffers,
+        64-byte aligned numpy arrays TVM shares through DLPack, made once (a copy into them costs a tenth of a new
+        tensor); elsewhere, new device tensors."""
+        if self._tvm_device.dlpack_device_type() != DLPACK_CPU:
+            return self._device_tensors(arrays)
+        if self._staging is None:
+            buffers = [aligned_empty(a.shape, a.dtype) for a in arrays]
+            self._staging = (buffers, [tvm.runtime.from_dlpack(b) for b in buffers])
+        buffers, tensors = self._staging
+        for buffer, array in zip(buffers, arrays):
+            np.copyto(buffer, array)
+        return tensors
 
     def _execute(self, args: list[tvm.runtime.Tensor]) -> list[np.ndarray]:
         """On the worker thread: one inference, its outputs as numpy arrays."""

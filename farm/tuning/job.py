@@ -26,13 +26,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from ..engines import engine_named
-from ..engines.comparison import Comparison
+from ..engines.comparison import REFERENCE_ENGINE, Comparison
 from ..engines.hybrid_engine import PLAN_KEY
 from ..engines.variant import plan_summary, record_engines
 from ..models.onnx_import import OnnxModel, random_inputs
 from ..precision import EXACT, Tolerance
 from ..runtime.container import BENCHMARK as BENCHMARK_FILE
-from ..runtime.container import read_metadata
+from ..runtime.container import VariantMetadata, read_metadata
 from .session import (
     VARIANT_LIBRARY,
     SessionSummary,
@@ -40,7 +40,18 @@ from .session import (
     TuningSession,
     compile_with_records,
     exported_library,
+    variant_metadata,
 )
+
+FIRST_PASS = {"warmup": 2, "repeat": 10, "rounds": 2}  # the quick timing of the library engines before tuning
+
+
+def library_engines(platform: str) -> list[str]:
+    """The engines that run the original ONNX model as it is (no tuning needed) on a `platform` device."""
+    from ..engines import ENGINES
+
+    onnx_file = engine_named(REFERENCE_ENGINE).artifact
+    return [n for n in ENGINES if engine_named(n).artifact == onnx_file and engine_named(n).available(platform)]
 
 
 @dataclass(frozen=True)
@@ -121,9 +132,37 @@ class TuneJob:
         except BaseException as e:  # noqa: BLE001 - handed to whoever waits on the future
             future.set_exception(e)
 
+    def _first_answer(self, session: TuningSession, inputs: dict) -> None:
+        """Before any tuning: the library engines (those that run the ONNX model as it is) timed in a quick pass on a node
+        of the kind, and the fastest written as the kind's variant at once; the tune then has to beat it."""
+        from cluster.nodes import nodes_serving
+
+        from ..benchmark import compare_on_device
+
+        session.stage = "timing library engines"
+        reference = engine_named(REFERENCE_ENGINE)
+        device_kind = nodes_serving(session.kind)[0].kind(session.kind).as_json()
+        metadata = variant_metadata(self.model, self.model_name, device_kind, {})
+        check = compare_on_device(
+            session.kind,
+            {reference.artifact: self.original},
+            inputs,
+            engines=library_engines(device_kind["platform"]),
+            metadata=metadata.as_json(),
+            precision=self.precision,
+            tolerance=self.tolerance,
+            samples=self.samples,
+            **FIRST_PASS,
+        )
+        os.makedirs(session.variant_dir, exist_ok=True)
+        session.incumbent = VariantMetadata.from_json(
+            record_engines(session.variant_dir, check, {reference.name: self.original}, base=metadata)
+        )
+
     def _tune_one(self, session: TuningSession, inputs: dict) -> KindResult:
         from ..benchmark import compare_on_device
 
+        self._first_answer(session, inputs)
         summary = session.run()
         session.stage = "timing kernels"
         plan, hybrid = self._plan_hybrid(session, inputs)

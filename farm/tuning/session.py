@@ -226,6 +226,11 @@ class TuningSession:
         self._last: dict = {"trials": 0, "estimated_latency_s": None}
         self.task_weights: dict[str, float] = {}
         self.tasks: dict[str, dict] = {}  # by workload key: name, FLOPs, records stored before, their best seconds
+        self.incumbent: VariantMetadata | None = None  # the variant written before tuning, kept until a faster one
+
+    @property
+    def variant_dir(self) -> str:
+        return os.path.join(self.out_dir, self.kind)
 
     def progress(self) -> dict:
         """Stage, trials measured so far of the trials planned, and the model latency estimated from the best records."""
@@ -237,12 +242,14 @@ class TuningSession:
                 self._last = ray.get(server.progress.remote(), timeout=5)
             except ray.exceptions.RayError:
                 pass
+        incumbent = self.incumbent.engines.get(self.incumbent.engine) if self.incumbent else None
         return {
             "kind": self.kind,
             "stage": self.stage,
             "total": self.total_trials,
             **self._last,
             "tasks": self._task_table(),
+            "best_so_far": {"engine": self.incumbent.engine, "latency_ms": incumbent.latency_ms} if incumbent else None,
         }
 
     def _task_table(self) -> list[dict]:
@@ -330,7 +337,7 @@ class TuningSession:
         summary = SessionSummary(
             kind=self.kind,
             target_key=device_kind.target_key,
-            variant_dir=os.path.join(self.out_dir, self.kind),
+            variant_dir=self.variant_dir,
             tasks=len(tasks),
             tasks_tuned=len(to_tune),
             trials_measured=measured,
@@ -344,7 +351,7 @@ class TuningSession:
             workloads=workloads,
             fidelity=fidelity,
         )
-        write_variant(executable, self.model, self.model_name, device_kind.as_json(), summary)
+        write_variant(executable, self.model, self.model_name, device_kind.as_json(), summary, self.incumbent)
         self.stage = "done"
         return summary
 
@@ -432,25 +439,42 @@ def exported_library(executable) -> bytes:
             return f.read()
 
 
-def write_variant(executable, model: OnnxModel, model_name: str, device_kind: dict, summary: SessionSummary) -> None:
-    """The variant folder: the compiled library, then its metadata (written last, so a folder with metadata is complete)."""
-    os.makedirs(summary.variant_dir, exist_ok=True)
-    library = os.path.join(summary.variant_dir, VARIANT_LIBRARY)
-    executable.export_library(library)
-    metadata = VariantMetadata(
+def variant_metadata(model: OnnxModel, model_name: str, device_kind: dict, extra: dict) -> VariantMetadata:
+    """A variant folder's metadata before any engine is recorded: the model, its tensors, the kind and its target."""
+    return VariantMetadata(
         model=model_name,
         inputs=[i.as_json() for i in model.inputs],
         outputs=[o.as_json() for o in model.outputs],
         target=device_kind["target"],
         kind=device_kind["name"],
         cpu_flags=required_cpu_flags(device_kind["target"]["mcpu"]) if device_kind["platform"] == "cpu" else [],
-        files={RUNTIME_ENGINES["tvm"].file_key: (VARIANT_LIBRARY, file_sha256(library))},
         extra={
             "source": model.source,
             "source_sha256": file_sha256(model.source) if os.path.isfile(model.source) else "",
             "target_key": device_kind["target_key"],
-            "tvm_version": tvm.__version__,
-            "tuning": summary.as_json(),
+            **extra,
         },
     )
-    write_metadata(summary.variant_dir, metadata.as_json())
+
+
+def write_variant(
+    executable,
+    model: OnnxModel,
+    model_name: str,
+    device_kind: dict,
+    summary: SessionSummary,
+    incumbent: VariantMetadata | None = None,
+) -> None:
+    """The variant folder: the compiled library, then its metadata (written last, so a folder with metadata is complete),
+    still running the `incumbent`'s engine (the variant written before tuning) until the engines are compared again."""
+    os.makedirs(summary.variant_dir, exist_ok=True)
+    library = os.path.join(summary.variant_dir, VARIANT_LIBRARY)
+    executable.export_library(library)
+    metadata = variant_metadata(
+        model, model_name, device_kind, {"tvm_version": tvm.__version__, "tuning": summary.as_json()}
+    )
+    files = {RUNTIME_ENGINES["tvm"].file_key: (VARIANT_LIBRARY, file_sha256(library))}
+    if incumbent is not None:
+        metadata = replace(metadata, engine=incumbent.engine, engines=incumbent.engines)
+        files = {**incumbent.files, **files}
+    write_metadata(summary.variant_dir, replace(metadata, files=files).as_json())

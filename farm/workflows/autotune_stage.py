@@ -42,6 +42,7 @@ def _progress(job: TuneJob) -> dict:
             "trials": p["trials"],
             "total": p["total"],
             "best_latency_ms": secs * 1e3 if secs else None,
+            "best_so_far": p.get("best_so_far"),
             "tasks": p.get("tasks", []),
         }
     return progress

@@ -94,22 +94,27 @@ def mixed_hybrid(model_path: str, target: dict, db_path: str) -> tuple[dict, byt
 def hybrid_variant(tuned_variants, tmp_path_factory) -> Path:
     """A copy of the x86-64 variant whose engine is a mixed hybrid (`mixed_hybrid`), recorded as the farm records one."""
     import shutil
+    from dataclasses import replace
 
+    from farm.engines.comparison import Comparison, EngineResult
     from farm.engines.variant import record_engines
 
     folder = tmp_path_factory.mktemp("hybrid-variant") / "x86-64"
     shutil.copytree(tuned_variants["kinds"]["x86-64"], folder)
     metadata = json.loads((folder / "metadata.json").read_text())
     plan, archive = mixed_hybrid(str(tuned_variants["model"]), metadata["target"], str(folder.parent / "db"))
-    engines = {name: {**entry, "agrees": True} for name, entry in metadata["engines"].items()}
-    engines["hybrid"] = {
-        "latency_ms": 0.001,
-        "p90_ms": 0.001,
-        "agrees": True,
-        "threads": 1,
-        "config": "hybrid-1t",
-        "settings": {"num_threads": 1},
-    }
-    check = {"engine": "hybrid", "engines": engines}
+    measured = Comparison.from_json(json.loads((folder / "benchmark.json").read_text()))
+    hybrid = EngineResult.from_json(
+        {
+            "latency_ms": 0.001,
+            "p90_ms": 0.001,
+            "agrees": True,
+            "threads": 1,
+            "config": "hybrid-1t",
+            "settings": {"num_threads": 1},
+        }
+    )
+    engines = {name: replace(e, agrees=True) for name, e in measured.engines.items()}
+    check = replace(measured, engines={**engines, "hybrid": hybrid}, engine="hybrid")
     record_engines(str(folder), check, {"onnxruntime": tuned_variants["model"].read_bytes(), "hybrid": archive}, plan)
     return folder

@@ -1,0 +1,190 @@
+"""Benchmark: every engine the farm can hand back, per public model, and what the farm chose; prints JSON (and `--out`).
+
+    python scripts/bench_engines.py [--models squeezenet,ocr_cls,...] [--budgets 0] [--kind KIND] [--out bench.json]
+
+Models are public ONNX models that ship inside installable packages: the `onnx` package's
+light model zoo and the packages of `scripts/bench_vs_ort.py` (`pip install --no-deps
+nudenet==3.4.2 rapidocr-onnxruntime==1.4.4`), plus the PP-OCR mobile text-direction
+classifier and PP-OCRv4's detector at a large input (608x800). Per model and budget, in one
+`farm tune --json` run on an embedded Ray (so every figure is from one alternating timing):
+- every engine's best configuration (median ms, threads, its label, agreement, precision),
+  its ratio to ONNX Runtime's default and to the best single engine, and the chosen
+  variant's;
+- the reduced-precision configuration the node offered, if any (bf16 needs a CPU with
+  native bf16; on others the JSON says it was not measured);
+- the time from the command's start to the written, loadable variant, and the whole run;
+- GFLOP/s of the chosen variant: the model's FLOPs (TVM's estimate over its tasks) over its
+  latency, against this machine's fp32 peak (`bench_vs_ort.peak_gflops` says how);
+- the runtime's overhead, per engine: each engine's own call (`_execute` on prepared device
+  tensors, on the thread the model runs on) against `farm.runtime`'s `run` from the
+  caller's thread, side by side in one fresh process, in alternating rounds; the target is
+  at most 5 % or 50 us, whichever is larger.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_vs_ort import PACKAGED, emit, model_flops, peak_gflops
+
+MORE = {
+    "ocr_cls": ("rapidocr_onnxruntime", "models/ch_ppocr_mobile_v2.0_cls_infer.onnx", {"x": (1, 3, 48, 192)}),
+    "ocr_det_large": ("rapidocr_onnxruntime", "models/ch_PP-OCRv4_det_infer.onnx", {"x": (1, 3, 608, 800)}),
+}
+DEFAULT_MODELS = "squeezenet,resnet50,nudenet,ocr_det,ocr_rec,ocr_cls,ocr_det_large"
+OVERHEAD_ROUNDS, OVERHEAD_MIN_S = 7, 0.3
+OVERHEAD = r"""
+import json, sys, time, numpy as np
+from farm import runtime as rt
+folder, engine, rounds, min_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+model = rt.load_model(folder, engine=engine)
+inputs = {i.name: np.random.default_rng(0).random(i.shape).astype(i.dtype) for i in model.inputs}
+args = model._device_tensors([inputs[i.name] for i in model.inputs])
+here = model._any_thread
+def own():
+    return model._execute(args)
+def runtime():
+    return model.run(inputs)
+def timed(f, n):
+    seconds = []
+    for _ in range(n):
+        start = time.perf_counter(); f(); seconds.append(time.perf_counter() - start)
+    return seconds
+def on_model_thread(f, n):
+    return timed(f, n) if here else model._executor.submit(timed, f, n).result()
+start = time.perf_counter(); runtime(); one = time.perf_counter() - start
+n = max(5, int(min_s / max(one, 1e-6)))
+on_model_thread(own, n); timed(runtime, n)
+own_s, run_s = [], []
+for r in range(rounds):
+    for which in ((own_s, run_s) if r % 2 else (run_s, own_s)):
+        which += on_model_thread(own, n) if which is own_s else timed(runtime, n)
+own_ms, run_ms = float(np.median(own_s)) * 1e3, float(np.median(run_s)) * 1e3
+print(json.dumps({"engine": engine, "threads": model.threads, "own_ms": own_ms, "run_ms": run_ms,
+                  "overhead_us": (run_ms - own_ms) * 1e3, "overhead_ratio": run_ms / own_ms,
+                  "within_target": run_ms - own_ms <= max(0.05 * own_ms, 0.05), "inferences": len(own_s)}))
+model.close()
+"""
+
+
+def model_path(name: str) -> tuple[str, dict]:
+    """The file of a built-in model (found without importing its package) and the input shapes to tune it at."""
+    import importlib.util
+
+    from bench_vs_ort import light_model
+
+    if name not in PACKAGED and name not in MORE:
+        return light_model(name), {}
+    package, file, shapes = {**PACKAGED, **MORE}[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"{name}: install it first: pip install --no-deps {package.replace('_', '-')}")
+    return os.path.join(next(iter(spec.submodule_search_locations)), file), shapes
+
+
+def tune(path: str, shapes: dict, kind: str, trials: int, db: str, out: str) -> tuple[dict, float, float]:
+    """`farm tune --json` of the model; its summary for `kind`, seconds to the written variant, seconds in all."""
+    shape_args = [a for name, dims in shapes.items() for a in ("--input-shape", f"{name}:{','.join(map(str, dims))}")]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    start = time.time()
+    command = ["farm", "tune", path, "--target", kind, "--trials", str(trials), "--db", db, "--out", out, "--json"]
+    proc = subprocess.run([*command, *shape_args], capture_output=True, text=True, env=env, check=False)
+    wall = time.time() - start
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-3000:])
+    variant = os.path.join(out, kind, "metadata.json")  # written last, atomically, once the engine is chosen
+    return json.loads(proc.stdout)["targets"][kind], os.path.getmtime(variant) - start, wall
+
+
+def overhead(folder: str, engine: str) -> dict:
+    """The runtime's overhead over the engine's own call, in a fresh process of its own."""
+    proc = subprocess.run(
+        [sys.executable, "-c", OVERHEAD, folder, engine, str(OVERHEAD_ROUNDS), str(OVERHEAD_MIN_S)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode:
+        return {"engine": engine, "error": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"}
+    return json.loads(proc.stdout)
+
+
+def figures(summary: dict, flops: float, peak: dict, to_variant_s: float, wall_s: float, folder: str) -> dict:
+    ort_default = summary["ort_latency_ms"]
+    engines = summary["engines"]
+    agreeing = {name: e for name, e in engines.items() if e["agrees"] and e.get("precision", "exact") == "exact"}
+    best_single = min((e["latency_ms"] for name, e in agreeing.items() if name != "hybrid"), default=None)
+    chosen = engines[summary["engine"]]
+    out = {
+        "engines": {
+            name: {
+                "ms": e["latency_ms"],
+                "threads": e["threads"],
+                "config": e["config"],
+                "agrees": e["agrees"],
+                "precision": e.get("precision", "exact"),
+                "vs_ort_default": ort_default / e["latency_ms"],
+            }
+            for name, e in engines.items()
+        },
+        "ort_default_ms": ort_default,
+        "chosen": {
+            "engine": summary["engine"],
+            "ms": chosen["latency_ms"],
+            "vs_ort_default": ort_default / chosen["latency_ms"],
+        },
+        "chosen_vs_best_single_engine": best_single / chosen["latency_ms"] if best_single else None,
+        "seconds_to_variant": to_variant_s,
+        "seconds_in_all": wall_s,
+        "gflops": flops / (chosen["latency_ms"] / 1e3) / 1e9,
+        "percent_of_fp32_peak": 100 * flops / (chosen["latency_ms"] / 1e3) / 1e9 / peak["gflops"],
+        "overhead": [overhead(folder, name) for name in engines if name != "hybrid"],
+    }
+    return out
+
+
+def main() -> None:
+    from farm.cli.tune import default_kind
+    from farm.precision import BF16_FLAGS
+    from farm.runtime.local_info import host_cpu_flags
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=DEFAULT_MODELS)
+    parser.add_argument("--budgets", default="0")
+    parser.add_argument("--kind", default=None)
+    parser.add_argument("--fma-units", type=int, default=None)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    kind = args.kind or default_kind()
+    peak = peak_gflops(args.fma_units)
+    flags = host_cpu_flags() or set()
+    report = {
+        "kind": kind,
+        "peak": peak,
+        "bf16": sorted(BF16_FLAGS & flags) or "not measured: this CPU reports neither AMX-BF16 nor AVX512-BF16",
+        "models": {},
+    }
+    for name in [m for m in args.models.split(",") if m]:
+        path, shapes = model_path(name)
+        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
+            flops = model_flops(path, shapes, kind)
+            runs = {}
+            for budget in [int(b) for b in args.budgets.split(",")]:
+                out = os.path.join(work, f"out{budget}")
+                summary, to_variant, wall = tune(path, shapes, kind, budget, os.path.join(work, "db"), out)
+                runs[str(budget)] = figures(summary, flops, peak, to_variant, wall, os.path.join(out, kind))
+                print(f"{name} @ {budget}: {json.dumps(runs[str(budget)])}", file=sys.stderr, flush=True)
+            report["models"][name] = {"path": path, "shapes": shapes, "gflop": flops / 1e9, "budgets": runs}
+    emit(report, args.out)
+
+
+if __name__ == "__main__":
+    main()
