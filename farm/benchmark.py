@@ -28,6 +28,7 @@ from cluster.nodes import nodes_serving
 from .engines.comparison import Comparison
 from .engines.timing import ROUNDS, time_engines
 from .precision import EXACT, Tolerance
+from .workflow_options import REPEAT, WARMUP
 
 
 def on_device(kind: str, fn: Callable, args: tuple, timeout_s: float = 1800.0) -> tuple[object, dict]:
@@ -51,8 +52,8 @@ def compare_on_device(
     precision: str = EXACT,
     tolerance: Tolerance | None = None,
     samples: list[dict[str, np.ndarray]] | None = None,
-    warmup: int = 5,
-    repeat: int = 50,
+    warmup: int = WARMUP,
+    repeat: int = REPEAT,
     rounds: int = ROUNDS,
     timeout_s: float = 1800.0,
 ) -> Comparison:

@@ -15,10 +15,10 @@ import math
 from typing import Annotated, Literal
 
 from pydantic import (
+    BeforeValidator,
+    ConfigDict,
     Field,
-    NonNegativeInt,
     PositiveFloat,
-    PositiveInt,
     ValidationError,
     create_model,
     field_validator,
@@ -40,12 +40,24 @@ MAX_SLA_MS = 3_600_000.0
 MAX_PRIORITIES = 32
 MAX_INPUT_ELEMENTS = 1 << 28  # per input (1 GiB of float32): the product of its dimensions
 MAX_INPUT_DIMS = 16
+WARMUP, REPEAT = 5, 50  # the benchmark's untimed and timed inferences per configuration, unless the workflow says
 
 Name = Annotated[str, Field(max_length=MAX_NAME)]
 
 
+def _not_a_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")  # noqa: TRY004 - pydantic reports only ValueError
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_not_a_bool)]  # an integer that a JSON true/false does not pass for
+
+
 class _StageSwitches(Schema):
     """Which stages a workflow runs (`farm.stages`)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
     @model_validator(mode="after")
     def _required(self) -> _StageSwitches:
@@ -70,11 +82,11 @@ Stages = create_model(
 class BenchmarkOptions(Schema):
     """How the benchmark stage times the variants."""
 
-    warmup: NonNegativeInt = Field(5, le=MAX_WARMUP)
+    warmup: Count = Field(WARMUP, ge=0, le=MAX_WARMUP)
     """Runs before timing starts."""
-    repeat: PositiveInt = Field(50, le=MAX_REPEAT)
+    repeat: Count = Field(REPEAT, gt=0, le=MAX_REPEAT)
     """Timed runs per engine and batch size."""
-    batch_sizes: list[Annotated[PositiveInt, Field(le=MAX_BATCH)]] = Field(
+    batch_sizes: list[Annotated[Count, Field(gt=0, le=MAX_BATCH)]] = Field(
         default_factory=list,
         max_length=MAX_BATCH_SIZES,
         description="Batch sizes to prepare and time again (the model's first input dimension must be dynamic).",
@@ -94,14 +106,15 @@ class BenchmarkOptions(Schema):
 class WorkflowOptions(Schema):
     """What a workflow does for each kind: its tuning budget, the shapes to tune at, its stages, benchmark and ranking."""
 
-    trials: NonNegativeInt = Field(
+    trials: Count = Field(
         200,
+        ge=0,
         le=MAX_TRIALS,
         description="Trials to measure per kind, over all tasks; 0 compiles from the tuning database's records.",
     )
-    trials_per_task: PositiveInt | None = Field(None, le=MAX_TRIALS)
+    trials_per_task: Count | None = Field(None, gt=0, le=MAX_TRIALS)
     """At most this many trials per tuning task (default: no cap)."""
-    input_shapes: dict[Name, list[PositiveInt]] | None = Field(
+    input_shapes: dict[Name, list[Annotated[Count, Field(gt=0)]]] | None = Field(
         None,
         max_length=MAX_KINDS,
         description=(
@@ -145,6 +158,16 @@ class WorkflowOptions(Schema):
                     f"{MAX_INPUT_ELEMENTS:,} elements"
                 )
         return shapes
+
+    def __getitem__(self, name: str) -> object:
+        """A field read as from the dict the options were before this schema (`options["trials"]`): SDK code written
+        then keeps working; nested fields read as dicts."""
+        if name not in type(self).model_fields:
+            raise KeyError(name)
+        return self.model_dump()[name]
+
+    def get(self, name: str, default: object = None) -> object:
+        return self[name] if name in type(self).model_fields else default
 
     @property
     def shapes(self) -> dict[str, tuple[int, ...]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     ConfigDict,
@@ -13,6 +13,8 @@ from pydantic import (
     model_validator,
 )
 
+from farm.registry.validation import MAX_LABEL, MAX_LABELS, MAX_TEXT
+from farm.registry.validation import MAX_NAME as MAX_RECORD_NAME
 from farm.schemas import Record, Schema
 from farm.workflow_options import MAX_KINDS, Name, WorkflowOptions
 
@@ -159,17 +161,21 @@ class TokenCreated(TokenOut):
     token: str = Field(description="The token itself: shown this once, only its hash is stored.")
 
 
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+ShortName = Annotated[str, Field(max_length=MAX_RECORD_NAME)]
+
+
 class ProjectCreate(Schema):
-    name: str
+    name: ShortName
     """The project's name, unique."""
-    description: str = ""
+    description: Text = ""
     """Free text."""
 
 
 class ProjectUpdate(Schema):
-    name: str | None = None
+    name: ShortName | None = None
     """A new name, unique."""
-    description: str | None = None
+    description: Text | None = None
     """A new description."""
 
 
@@ -192,11 +198,13 @@ class MemberSet(Schema):
 
 
 class ModelUpdate(Schema):
-    name: str | None = None
+    name: ShortName | None = None
     """A new name, unique within the project."""
-    description: str | None = None
+    description: Text | None = None
     """A new description."""
-    labels: list[str] | None = Field(None, description="Replaces every label.")
+    labels: list[Annotated[str, Field(max_length=MAX_LABEL)]] | None = Field(
+        None, max_length=MAX_LABELS, description="Replaces every label."
+    )
 
 
 class ModelMove(Schema):

@@ -29,6 +29,7 @@ import numpy as np
 import psutil
 
 from ..precision import EXACT, Tolerance, agreement, node_precisions
+from ..workflow_options import REPEAT, WARMUP
 from . import ENGINES, engine_named
 from .base import EngineConfig
 from .comparison import REFERENCE, REFERENCE_ENGINE, Comparison, ConfigResult, LatencyStats
@@ -176,8 +177,8 @@ def time_engines(
     *,
     cores: int,
     device_type: str = "cpu",
-    warmup: int = 5,
-    repeat: int = 50,
+    warmup: int = WARMUP,
+    repeat: int = REPEAT,
     rounds: int = ROUNDS,
     engines: list[str] | None = None,
     metadata: dict | None = None,

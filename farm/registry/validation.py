@@ -9,7 +9,9 @@ from collections.abc import Iterable
 from farm.registry.errors import InvalidInput
 
 MAX_NAME = 128
-MAX_LABEL = 64
+MAX_LABEL = 64  # characters of one label
+MAX_LABELS = 256  # labels of one model
+MAX_TEXT = 64 * 1024  # characters of a description
 
 
 def _has_control(text: str) -> bool:
@@ -32,25 +34,29 @@ def check_name(name: str, what: str) -> str:
 
 
 def check_labels(labels: Iterable[str]) -> list[str]:
-    """Labels with surrounding spaces removed and duplicates dropped (first order kept); each 1-64 characters without commas."""
+    """Labels with surrounding spaces removed and duplicates dropped (first order kept); each 1-64 characters without
+    commas, at most `MAX_LABELS` of them (checked as they are read, in linear time)."""
     if isinstance(labels, str):
         raise InvalidInput(f"labels must be a list of strings, not the string {labels!r}")
-    out: list[str] = []
-    for label in labels:
+    out: dict[str, None] = {}  # a dict keeps the first order and tests membership in constant time
+    for count, label in enumerate(labels, 1):
+        if count > MAX_LABELS:
+            raise InvalidInput(f"labels: at most {MAX_LABELS} labels per model")
         if not isinstance(label, str) or not 1 <= len(label.strip()) <= MAX_LABEL:
-            raise InvalidInput(f"label {label!r}: a label must be 1 to {MAX_LABEL} characters")
+            raise InvalidInput(f"label {str(label)[:80]!r}: a label must be 1 to {MAX_LABEL} characters")
         label = label.strip()
         if "," in label or _has_control(label):
             raise InvalidInput(f"label {label!r} must not contain commas or control characters")
-        if label not in out:
-            out.append(label)
-    return out
+        out[label] = None
+    return list(out)
 
 
 def check_text(text: str, what: str) -> str:
-    """A free-text field such as a description: any string."""
+    """A free-text field such as a description: any string of at most `MAX_TEXT` characters."""
     if not isinstance(text, str):
         raise InvalidInput(f"{what} must be text")
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(f"{what}: at most {MAX_TEXT} characters, got {len(text)}")
     return text
 
 

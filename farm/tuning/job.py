@@ -33,6 +33,7 @@ from ..models.onnx_import import OnnxModel, random_inputs
 from ..precision import EXACT, Tolerance
 from ..runtime.container import BENCHMARK as BENCHMARK_FILE
 from ..runtime.container import VariantMetadata, read_metadata
+from ..workflow_options import REPEAT, WARMUP
 from .session import (
     VARIANT_LIBRARY,
     SessionSummary,
@@ -87,8 +88,8 @@ class TuneJob:
         *,
         job_id: str | None = None,
         search_workers: int | None = None,
-        verify_warmup: int = 5,
-        verify_repeat: int = 50,
+        verify_warmup: int = WARMUP,
+        verify_repeat: int = REPEAT,
         precision: str = EXACT,
         tolerance: Tolerance | None = None,
         samples: list[dict] | None = None,

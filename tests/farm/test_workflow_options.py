@@ -40,3 +40,11 @@ def test_the_api_body_the_sdk_and_the_cli_share_one_schema_and_its_defaults():
         build_options(trials=MAX_TRIALS + 1)
     with pytest.raises(ValueError, match="input_shapes: .*16 dimensions"):
         build_options(input_shapes={"x": [1] * 17})
+
+
+def test_options_read_like_the_dict_they_were_for_code_written_before_the_schema():
+    options = StoredWorkflowOptions.model_validate(STORED["api"])
+    assert options["trials"] == 64 and options["stages"]["package"] is True and options["benchmark"]["repeat"] == 50
+    assert options.get("offer_id") is None and options.get("nope", 3) == 3
+    with pytest.raises(KeyError):
+        options["nope"]

@@ -131,7 +131,10 @@ def test_workflows_are_recorded_submitted_listed_and_cancelled(admin, server, se
         "input_shapes": {"input": [1, 3, 8, 8]},
         "stages": {"autotune": True, "benchmark": True, "package": False},
         "benchmark": {"warmup": 5, "repeat": 50, "batch_sizes": [], "sla_ms": None},
+        "precision": "exact",
+        "tolerance": None,
         "priorities": None,
+        "offer_id": None,
     }
     assert workflow["progress"]["znver4"]["stage"] == "pending"
     assert service.submitted[-1] == workflow["id"]

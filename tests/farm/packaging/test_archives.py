@@ -15,6 +15,7 @@ import pytest
 import tvm
 from tvm import relax
 
+from farm.engines import ENGINES, engine_named
 from farm.packaging import (
     PackagingError,
     build_candidates_zip,
@@ -123,7 +124,7 @@ def test_candidates_zip_layout_and_ranking(three_candidates, reference, tmp_path
     assert [e["rank"] for e in ranking] == [1, 2, 3] and ranking[-1]["variant_id"] == "slow"
     by_id = {e["variant_id"]: e["model_config"]["config"]["model_path"] for e in ranking}
     engines = {c.variant_id: c.metadata["engine"] for c in three_candidates}
-    files = {"tvm": ("TVMRelaxExecutable", "model.so"), "onnxruntime": ("ONNXModel", "model.onnx")}
+    files = {e: (engine_named(e).model_type, engine_named(e).artifact) for e in ENGINES}
     assert by_id == {
         "x86-64": f"CandidateModels/x86-64/BestCandidateModel_1/model/{files[engines['x86-64']][1]}",
         "slow": f"CandidateModels/x86-64/BestCandidateModel_2/model/{files[engines['slow']][1]}",

@@ -65,10 +65,16 @@ def test_a_new_workflow_is_pending_on_the_original_variant_with_checked_options(
         original.id,
         ["x86-64", "znver4"],
     )
-    assert workflow.options == {
+    assert workflow.options == {  # every default filled in by the one schema
         "trials": 16,
+        "trials_per_task": None,
         "input_shapes": {"x": [1, 4]},
         "stages": {"autotune": True, "benchmark": True, "package": False},
+        "benchmark": {"warmup": 5, "repeat": 50, "batch_sizes": [], "sla_ms": None},
+        "precision": "exact",
+        "tolerance": None,
+        "priorities": None,
+        "offer_id": None,
     }
     assert workflow.progress["znver4"] == {"stage": "pending", "trials": 0, "total": None, "best_latency_ms": None}
     assert (workflow.webhook_url, workflow.started_at, workflow.finished_at, workflow.outputs) == (
@@ -86,13 +92,13 @@ def test_a_new_workflow_is_pending_on_the_original_variant_with_checked_options(
         ([], {}, "at least one target"),
         ("x86-64", {}, "list of device kind names"),
         (["x86-64", ""], {}, "list of device kind names"),
-        (["x86-64"], {"trials": -1}, "trials must be 0"),
-        (["x86-64"], {"trials": False}, "trials must be 0"),
-        (["x86-64"], {"trials_per_task": True}, "trials_per_task must be a positive integer"),
-        (["x86-64"], {"input_shapes": {"x": [1, -4]}}, "input_shapes must map"),
-        (["x86-64"], {"stages": {"deploy": True}}, "stages must map autotune, benchmark, package"),
+        (["x86-64"], {"trials": -1}, "trials: Input should be greater than or equal to 0"),
+        (["x86-64"], {"trials": False}, "trials: must be a number"),
+        (["x86-64"], {"trials_per_task": True}, "trials_per_task: must be a number"),
+        (["x86-64"], {"input_shapes": {"x": [1, -4]}}, "input_shapes.x.1: Input should be greater than 0"),
+        (["x86-64"], {"stages": {"deploy": True}}, "stages.deploy: Extra inputs are not permitted"),
         (["x86-64"], {"stages": {"autotune": False, "benchmark": True}}, "the autotune stage cannot be turned off"),
-        (["x86-64"], [], "options must be a JSON object"),
+        (["x86-64"], [], "options: Input should be a valid dictionary"),
     ],
 )
 def test_bad_targets_and_options_are_refused(registry, model_id, user_id, targets, options, message):
