@@ -17,6 +17,7 @@ timings).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -164,11 +165,21 @@ class LoadedModel(ModelView):
         raise NotImplementedError
 
     def _profile(self, args: list, repeat: int, warmup: int) -> ProfileResult:
-        """On the worker thread: whole-model timings of `_execute` (an engine with per-layer timings says so itself)."""
+        """On the worker thread: whole-model timings of the engine's call, then its per-layer timings where it has any."""
+        call, sync = self._profiled_call(args)
         try:
-            model_ns = time_model(lambda: self._execute(args), lambda: None, repeat, warmup)
+            model_ns = time_model(call, sync, repeat, warmup)
+            layer_ns = self._layer_timings(args, repeat)
         except Exception as e:
             raise InferError(
                 f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}"
             ) from e
-        return ProfileResult(self.name, model_ns, {}, self.device.id, self.threads, warmup=warmup)
+        return ProfileResult(self.name, model_ns, layer_ns, self.device.id, self.threads, warmup=warmup)
+
+    def _profiled_call(self, args: list) -> tuple[Callable[[], object], Callable[[], None]]:
+        """One inference as profiling times it, and what waits for the device to finish it."""
+        return (lambda: self._execute(args)), (lambda: None)
+
+    def _layer_timings(self, args: list, repeat: int) -> dict[str, list[int]]:
+        """Nanoseconds of each layer over `repeat` inferences (none, unless the engine can time its layers)."""
+        return {}

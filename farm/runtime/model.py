@@ -23,11 +23,11 @@ import tvm
 from tvm import relax
 
 from .container import ModelFolder
-from .errors import ContainerError, InferError, ModelError
+from .errors import ContainerError, ModelError
 from .loaded import LoadedModel
 from .loading import NUM_THREADS_VAR, compiled_threads
 from .local_info import DeviceInfo
-from .profiling import ProfileResult, device_sync, time_layers, time_model
+from .profiling import device_sync, time_layers
 
 _environ_lock = threading.Lock()
 DLPACK_CPU = 1  # DLPack's kDLCPU
@@ -144,18 +144,15 @@ class Model(LoadedModel):
         """On the worker thread: one inference, its outputs as numpy arrays."""
         return self._check_outputs(numpy_outputs(self._vm["main"](*args)))
 
-    def _profile(self, args: list[tvm.runtime.Tensor], repeat: int, warmup: int) -> ProfileResult:
-        """On the worker thread: the plain VM's timings, then a second, instrumented VM's per-layer timings."""
-        sync = device_sync(self._tvm_device)
-        try:
-            main = self._vm["main"]
-            model_ns = time_model(lambda: main(*args), sync, repeat, warmup)
-            layer_ns = time_layers(relax.VirtualMachine(self._module, self._tvm_device), args, sync, repeat)
-        except Exception as e:
-            raise InferError(
-                f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}"
-            ) from e
-        return ProfileResult(self.name, model_ns, layer_ns, self.device.id, self.threads, warmup=warmup)
+    def _profiled_call(self, args: list[tvm.runtime.Tensor]) -> tuple:
+        """The plain VM's call (outputs left on the device), and the device's sync."""
+        main = self._vm["main"]
+        return (lambda: main(*args)), device_sync(self._tvm_device)
+
+    def _layer_timings(self, args: list[tvm.runtime.Tensor], repeat: int) -> dict[str, list[int]]:
+        """Each kernel call's time, from a second, instrumented VM."""
+        vm = relax.VirtualMachine(self._module, self._tvm_device)
+        return time_layers(vm, args, device_sync(self._tvm_device), repeat)
 
 
 def open_model(container: ModelFolder, device: DeviceInfo, threads: int | None, engine: str) -> Model:

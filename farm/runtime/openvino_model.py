@@ -18,10 +18,9 @@ import threading
 import numpy as np
 
 from .container import ModelFolder
-from .errors import InferError, ModelError
+from .errors import ModelError
 from .loaded import LoadedModel
 from .local_info import DeviceInfo
-from .profiling import ProfileResult, time_model
 
 DEVICES = {"cpu": "CPU"}  # device platform -> OpenVINO device
 THREADS = "INFERENCE_NUM_THREADS"
@@ -69,24 +68,18 @@ class OpenVinoModel(LoadedModel):
         """On the worker thread: one inference, its outputs as numpy arrays of their own."""
         return self._check_outputs(self._run(args))
 
-    def _profile(self, args: list[np.ndarray], repeat: int, warmup: int) -> ProfileResult:
-        """On the worker thread: the model's timings, then each layer's from OpenVINO's performance counters."""
-        try:
-            model_ns = time_model(lambda: self._run(args), lambda: None, repeat, warmup)
-            settings = {**self._settings, "properties": {**(self._settings.get("properties") or {}), PERF_COUNT: True}}
-            request, run = runner(compile_model(self._onnx_path, settings, self.device.platform, self.threads))
+    def _layer_timings(self, args: list[np.ndarray], repeat: int) -> dict[str, list[int]]:
+        """Each executed layer's time from OpenVINO's performance counters, on a second compiled model with them on."""
+        settings = {**self._settings, "properties": {**(self._settings.get("properties") or {}), PERF_COUNT: True}}
+        request, run = runner(compile_model(self._onnx_path, settings, self.device.platform, self.threads))
+        run(args)
+        layers: dict[str, list[int]] = {}
+        for _ in range(repeat):
             run(args)
-            layers: dict[str, list[int]] = {}
-            for _ in range(repeat):
-                run(args)
-                for info in request.profiling_info:
-                    if info.status.name == "EXECUTED":
-                        layers.setdefault(info.node_name, []).append(int(info.real_time.total_seconds() * 1e9))
-        except Exception as e:
-            raise InferError(
-                f"profiling model {self.name!r} on {self.device.id} failed: {type(e).__name__}: {e}"
-            ) from e
-        return ProfileResult(self.name, model_ns, layers, self.device.id, self.threads, warmup=warmup)
+            for info in request.profiling_info:
+                if info.status.name == "EXECUTED":
+                    layers.setdefault(info.node_name, []).append(int(info.real_time.total_seconds() * 1e9))
+        return layers
 
 
 def open_model(container: ModelFolder, device: DeviceInfo, threads: int | None, engine: str) -> OpenVinoModel:
