@@ -60,6 +60,7 @@ class _Worker:
         from .worker import ready
 
         self.config, self.timeout_s = config, timeout_s
+        self._schedstat: list[int] = []  # the open schedstat of each of the process's threads
         self.engine = engine_named(config.engine)
         self.worker = WorkerProcess(self.engine.worker_env(config))
         try:
@@ -96,18 +97,29 @@ class _Worker:
         return self._recv("timing")
 
     def cpu_seconds(self) -> float:
-        """CPU seconds the process has used so far, all its threads (ns-precise from schedstat where Linux has it)."""
-        total, tasks = 0, f"/proc/{self.process.pid}/task"
+        """CPU seconds the process has used so far, all its threads (ns-precise from schedstat where Linux has it).
+
+        Each thread's schedstat stays open and is read again from its start: the quiesce loop
+        reads every worker's threads a hundred times a second, and opening the files anew
+        each time piled up /proc entries that the kernel then took minutes to drop when the
+        worker exited. The threads are listed again when one of them has gone."""
         try:
-            for tid in os.listdir(tasks):
-                with open(f"{tasks}/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-            return total / 1e9
-        except OSError:
+            if not self._schedstat:
+                tasks = f"/proc/{self.process.pid}/task"
+                self._schedstat = [os.open(f"{tasks}/{tid}/schedstat", os.O_RDONLY) for tid in os.listdir(tasks)]
+            return sum(int(os.pread(fd, 64, 0).split()[0]) for fd in self._schedstat) / 1e9
+        except (OSError, ValueError, IndexError):
+            self._close_schedstat()
             times = self.process.cpu_times()
             return times.user + times.system
 
+    def _close_schedstat(self) -> None:
+        for fd in self._schedstat:
+            os.close(fd)
+        self._schedstat = []
+
     def close(self) -> None:
+        self._close_schedstat()
         self.worker.kill()
 
     def _recv(self, what: str):
