@@ -55,6 +55,7 @@ def compare_on_device(
     warmup: int = WARMUP,
     repeat: int = REPEAT,
     rounds: int = ROUNDS,
+    per_engine: int | None = None,
     timeout_s: float = 1800.0,
 ) -> Comparison:
     """`time_engines` of every engine whose file is in `artifacts` (file name -> bytes; the ONNX model, the reference,
@@ -69,6 +70,7 @@ def compare_on_device(
         warmup=warmup,
         repeat=repeat,
         rounds=rounds,
+        per_engine=per_engine,
     )
     result, where = on_device(kind, timing, (artifacts, inputs), timeout_s)
     return dataclasses.replace(result, run={**result.run, "node_id": where["node_id"]})

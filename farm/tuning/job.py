@@ -44,7 +44,8 @@ from .session import (
     variant_metadata,
 )
 
-FIRST_PASS = {"warmup": 2, "repeat": 10, "rounds": 2}  # the quick timing of the library engines before tuning
+# the quick timing of the library engines before tuning: two configurations each (the default first), a few rounds
+FIRST_PASS = {"warmup": 2, "repeat": 10, "rounds": 2, "per_engine": 2}
 
 
 def library_engines(platform: str) -> list[str]:
