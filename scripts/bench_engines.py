@@ -62,7 +62,7 @@ def timed(f, n):
     return seconds
 for f in (own, runtime):
     timed(f, 5)
-n = max(20, int(min_s / float(np.median(timed(runtime, 5)))))
+n = max(3, int(min_s / float(np.median(timed(runtime, 5)))))
 own_s, run_s = [], []
 for r in range(rounds * n):  # pairs of calls, their order alternating: drift of the machine hits both alike
     for f, into in ((own, own_s), (runtime, run_s))[:: 1 if r % 2 else -1]:
