@@ -141,6 +141,17 @@ class Model(_Record, ModelOut):
         """The original and every tuned variant."""
         return [_parse(Variant, self.client, v) for v in self.client._request("GET", f"/models/{self.id}/variants")]
 
+    def set_sample_inputs(self, path: str | None) -> Model:
+        """Give the model sample inputs (an `.npz` of arrays named by its inputs, the first axis indexing samples): its
+        workflows measure agreement on them; None removes them (agreement is then measured on generated inputs)."""
+        if path is None:
+            self._update(self.client._request("DELETE", f"/models/{self.id}/sample-inputs"))
+            return self
+        with open(path, "rb") as f:
+            file = {"file": (os.path.basename(path), f, "application/octet-stream")}
+            self._update(self.client._request("PUT", f"/models/{self.id}/sample-inputs", files=file))
+        return self
+
     def optimize(
         self,
         targets: Iterable[str],

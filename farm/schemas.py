@@ -51,10 +51,36 @@ class ModelOut(Record):
     """The ONNX graph's inputs."""
     outputs: list[TensorOut]
     """The ONNX graph's outputs."""
+    sample_inputs_count: int | None = None
+    """How many of its sample inputs (`PUT /models/{id}/sample-inputs`) its workflows measure agreement on; None:
+    it has none, and agreement is measured on generated inputs."""
     created_by: str | None
     """The uploader's id."""
     created_at: datetime
     """When it was uploaded."""
+
+
+class OtherPrecision(Schema):
+    """What the precision the user did not allow would have given on the same node (measured beside the chosen engine)."""
+
+    precision: str
+    """The precision (for example bf16)."""
+    engine: str
+    """The engine of its fastest configuration that agrees within the tolerance."""
+    config: str
+    """That configuration's label."""
+    latency_ms: float
+    """Its median latency."""
+    speedup: float
+    """The chosen engine's latency over it."""
+    max_abs_diff: float
+    """Its largest absolute difference from the fp32 original's outputs."""
+    max_rel_diff: float
+    """Its largest relative difference."""
+    samples: int
+    """How many inputs agreement was measured on (the model's sample inputs, else generated ones)."""
+    top1: float | None = None
+    """The share of samples whose top class matches, where the outputs are class scores."""
 
 
 class VariantMetrics(Schema):
@@ -78,6 +104,10 @@ class VariantMetrics(Schema):
     """Largest relative difference of TVM's outputs from ONNX Runtime's."""
     agrees: bool | None = None
     """Whether the engine the variant runs computes what the ONNX model computes."""
+    precision: str | None = None
+    """The precision the variant was chosen at (exact: it agrees with the fp32 original)."""
+    other_precision: OtherPrecision | None = None
+    """What the precision not allowed would give, where one was measured."""
     best_p90_ms: float | None = None
     """p90 latency of the engine the variant runs (once benchmarked)."""
     tvm_p90_ms: float | None = None

@@ -149,7 +149,7 @@ async def receive_upload(
     if content_type != b"multipart/form-data" or b"boundary" not in options:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            "send the model as multipart/form-data, the file in the field 'file'",
+            "send the upload as multipart/form-data, the file in the field 'file'",
         )
     parts = _Parts(os.path.join(folder, "model.onnx"), max_file_bytes)
     callbacks = {name: getattr(parts, name) for name in dir(_Parts) if name.startswith("on_")}

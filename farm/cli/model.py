@@ -1,4 +1,5 @@
-"""`farm model …`: upload ONNX models to the farm server, list, show and move them, download their variants."""
+"""`farm model …`: upload ONNX models to the farm server, list, show and move them, give them sample inputs, download
+their variants."""
 
 from __future__ import annotations
 
@@ -93,6 +94,37 @@ def show(
     for v in variants:
         table.add_row(*plain(v.id, v.kind, v.artifact_name, f"{v.size_bytes:,}", f"{v.created_at:%Y-%m-%d %H:%M}"))
     console.print(table)
+
+
+@app.command()
+def samples(
+    model_id: Annotated[str, typer.Argument(help="Model id.")],
+    path: Annotated[
+        str | None, typer.Argument(help="An .npz of arrays named by input, the first axis indexing samples.")
+    ] = None,
+    remove: Annotated[bool, typer.Option("--remove", help="Forget the model's sample inputs.")] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Give a model sample inputs, on which its workflows measure each engine's agreement (else on generated inputs)."""
+    if (path is not None) == remove:
+        fail("give either the sample inputs' PATH or --remove")
+    if path is not None and not os.path.isfile(path):
+        fail(f"{path}: no such file")
+    with connect(url, token) as client:
+        model = client.model(model_id).set_sample_inputs(path)
+    if as_json:
+        emit_json(model.as_json())
+    elif model.sample_inputs_count is None:
+        console.print(f"{model.name} ({model.id}) has no sample inputs now", highlight=False, markup=False)
+    else:
+        count = model.sample_inputs_count
+        console.print(
+            f"{model.name} ({model.id}): agreement is measured on {count} sample{'s' if count != 1 else ''}",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()

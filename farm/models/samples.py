@@ -4,8 +4,9 @@ Agreement between an engine configuration and the fp32 original is measured on t
 samples when the user gives them (a bf16 variant admitted on the user's own data, not on
 random numbers). The file is read with `allow_pickle=False` (no object arrays, so nothing
 in it runs as code) and bounded: at most `MAX_BYTES` on disk and `MAX_SAMPLES` samples
-used. Each array must be named by an input and shaped `(samples, *input shape)`, in the
-input's dtype or one numpy casts to it safely.
+used. Each array must be named by an input and shaped `(samples, *input shape)` (a dynamic
+dimension, named rather than sized, takes any size), in the input's dtype or one numpy
+casts to it safely.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def load_samples(path: str, inputs: list) -> list[dict[str, np.ndarray]]:
     counts = set()
     for spec in inputs:
         array = arrays[spec.name]
-        if tuple(array.shape[1:]) != tuple(spec.shape) or not np.can_cast(array.dtype, spec.dtype, "same_kind"):
+        fits = len(array.shape) == len(spec.shape) + 1 and all(
+            d == want for d, want in zip(array.shape[1:], spec.shape) if isinstance(want, int)
+        )
+        if not fits or not np.can_cast(array.dtype, spec.dtype, "same_kind"):
             raise SampleInputsError(
                 f"{path}: {spec.name!r} is {array.dtype}{list(array.shape)}; expected (samples, *{list(spec.shape)}) "
                 f"of {spec.dtype}"

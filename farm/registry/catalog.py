@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from farm.models.onnx_check import MEMORY_BYTES as PARSE_MEMORY_BYTES
 from farm.models.onnx_check import check_onnx_file
-from farm.models.onnx_import import ModelImportError
+from farm.models.onnx_import import ModelImportError, TensorInfo
+from farm.models.samples import SampleInputsError, load_samples
 from farm.registry.artifacts import ArtifactStore, check_key
 from farm.registry.errors import Conflict, InvalidInput
 from farm.registry.queries import check_page, fetch, page
@@ -264,6 +265,26 @@ def update_model(
         model.description = check_text(description, "description")
     if labels is not None:
         model.labels = check_labels(labels)
+    s.flush()
+    return model
+
+
+def store_sample_inputs(artifacts: ArtifactStore, path: str, inputs: list[dict], filename: str) -> tuple[str, int]:
+    """Check the `.npz` at `path` as sample inputs of a model whose inputs are `inputs` (`farm.models.samples`: plain
+    arrays only, bounded) and store it, no transaction open; its key and the number of samples its workflows will use."""
+    try:
+        samples = load_samples(path, [TensorInfo(**i) for i in inputs])
+    except SampleInputsError as e:
+        raise InvalidInput(str(e).replace(path, filename)) from None
+    return artifacts.put_file(path), len(samples)
+
+
+def set_sample_inputs(s: Session, model_id: str, key: str | None, count: int | None) -> Model:
+    """Give a model the sample inputs stored under `key` (`store_sample_inputs`), or none with None: its next workflows
+    measure agreement on them (else on generated inputs)."""
+    model = fetch(s, Model, model_id)
+    model.sample_inputs_key = None if key is None else check_key(key)
+    model.sample_inputs_count = None if key is None else count
     s.flush()
     return model
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from farm.registry.database import Registry
-from farm.registry.schema import Package, Variant
+from farm.registry.schema import Model, Package, Variant
 
 MIN_AGE = timedelta(hours=1)
 
@@ -30,7 +30,11 @@ def collect(registry: Registry, delete: bool = False, min_age: timedelta = MIN_A
         registry.artifacts.listing()
     )  # listed before the references are read: a record made meanwhile counts
     with registry.session() as s:
-        referenced = set(s.scalars(select(Variant.artifact_key))) | set(s.scalars(select(Package.artifact_key)))
+        referenced = (
+            set(s.scalars(select(Variant.artifact_key)))
+            | set(s.scalars(select(Package.artifact_key)))
+            | set(s.scalars(select(Model.sample_inputs_key).where(Model.sample_inputs_key.is_not(None))))
+        )
     garbage = [f for f in listing if f.key not in referenced and f.modified < cutoff]
     young = sum(1 for f in listing if f.key not in referenced and f.modified >= cutoff)
     if delete:

@@ -145,6 +145,8 @@ class Model(Base):
     project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id"), index=True)
     inputs: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
     outputs: Mapped[list] = mapped_column(JSON, nullable=False, default=list)
+    sample_inputs_key: Mapped[str | None] = mapped_column(String(64))  # the `.npz` its workflows measure agreement on
+    sample_inputs_count: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = _created()
 

@@ -1,6 +1,7 @@
 """The autotune stage of a workflow: the input variant tuned for every target kind at once, each kind's engines timed.
 
-The model is imported at the workflow's input shapes and tuned by `farm.tuning.job.TuneJob`,
+The model is imported at the workflow's input shapes (with the model's sample inputs, if it has
+any, on which every engine's agreement is measured) and tuned by `farm.tuning.job.TuneJob`,
 the same code as `farm tune`, on the shared tuning database; its progress (stage, trials
 measured of planned, estimated latency, the task table) is written to the workflow every
 few seconds, and once a kind is tuned, where its search's time went and what it reused. A
@@ -78,12 +79,17 @@ class AutotuneStage(Stage):
         from cluster.connect import connect
 
         from ..models.onnx_import import ModelImportError, prepare
+        from ..models.samples import SampleInputsError, load_samples
         from ..tuning.session import TuningPlan
 
         try:
             onnx_model = prepare(run.onnx_path, run.options.shapes)
         except ModelImportError as e:
             raise WorkflowError(str(e).replace(run.onnx_path, run.model_name)) from None
+        try:  # checked against the model's inputs when stored, against the workflow's shapes here
+            samples = load_samples(run.samples_path, onnx_model.inputs) if run.samples_path else None
+        except SampleInputsError as e:
+            raise WorkflowError(str(e).replace(run.samples_path, f"the sample inputs of {run.model_name}")) from None
         with open(run.onnx_path, "rb") as f:
             original = f.read()
         connect()
@@ -100,6 +106,7 @@ class AutotuneStage(Stage):
             verify_repeat=run.options.benchmark.repeat,
             precision=run.options.precision,
             tolerance=Tolerance.parse(run.options.tolerance),
+            samples=samples,
         )
         run.results = self._tune(run, job)
         disagree = [kind for kind, result in run.results.items() if not result.comparison.chosen.agrees]

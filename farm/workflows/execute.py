@@ -27,7 +27,8 @@ from .stopping import WorkflowStopped, still_running
 
 
 def _load(registry: Registry, workflow_id: str, db_uri: str, work_dir: str) -> WorkflowRun:
-    """The workflow's records as a `WorkflowRun`: options validated, ranking parsed, the input model fetched."""
+    """The workflow's records as a `WorkflowRun`: options validated, ranking parsed, the input model (and the model's
+    sample inputs) fetched."""
     with registry.session() as s:
         workflow = workflow_records.get_workflow(s, workflow_id)
         still_running(workflow)
@@ -50,9 +51,12 @@ def _load(registry: Registry, workflow_id: str, db_uri: str, work_dir: str) -> W
             source_id=source.id,
             onnx_path=os.path.join(work_dir, "model.onnx"),
             priorities=priorities,
+            samples_path=os.path.join(work_dir, "samples.npz") if model.sample_inputs_key else None,
         )
-        source_key = source.artifact_key
+        source_key, samples_key = source.artifact_key, model.sample_inputs_key
     registry.artifacts.get_file(source_key, run.onnx_path)
+    if samples_key:
+        registry.artifacts.get_file(samples_key, run.samples_path)
     return run
 
 

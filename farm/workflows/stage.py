@@ -44,6 +44,7 @@ class WorkflowRun:
     source_id: str
     onnx_path: str  # the input variant's ONNX file, fetched into the work folder
     priorities: list[MetricPriority] | None  # the ranking's, parsed before any stage runs
+    samples_path: str | None = None  # the model's sample inputs (`.npz`) fetched into the work folder, if it has any
     results: dict[str, KindResult] = field(default_factory=dict)  # per kind, the autotune stage's
     reports: dict[str, dict] = field(default_factory=dict)  # per kind, the benchmark stage's
     metrics: dict[str, dict] = field(default_factory=dict)  # per kind, what the variant's record keeps

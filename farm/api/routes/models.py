@@ -1,4 +1,5 @@
-"""Models: multipart upload of an ONNX file, listing by project and labels, show, edit, move, delete, variants.
+"""Models: multipart upload of an ONNX file, listing by project and labels, show, edit, move, delete, variants, and
+the sample inputs a model's workflows measure agreement on.
 
 An upload is received into one temporary file as it streams in (`farm.api.upload_stream`:
 413 past `max_upload_bytes`, 408 past the deadline, 503 when too many arrive at once), then
@@ -19,6 +20,7 @@ from farm.api.auth import CurrentUser, Optimizer
 from farm.api.deps import Limit, Offset, RegistryDep, SessionDep, SettingsDep
 from farm.api.schemas import ModelMove, ModelUpdate, Page
 from farm.api.upload_stream import ReceivedUpload, receive_upload
+from farm.models.samples import MAX_BYTES as MAX_SAMPLE_BYTES
 from farm.registry import access, catalog
 from farm.registry.database import Registry
 from farm.registry.errors import InvalidInput
@@ -171,6 +173,77 @@ def move_model(model_id: str, body: ModelMove, user: Optimizer, s: SessionDep) -
     if body.project_id is not None:
         access.project(s, user, body.project_id, access.MEMBER)
     return catalog.move_model(s, model_id, body.project_id)
+
+
+SAMPLES_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "An .npz of arrays named by the model's inputs, the first axis indexing "
+                            "the samples (plain arrays only; at most 64 samples are used).",
+                        }
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _inputs_of(registry: Registry, user: User, model_id: str) -> list[dict]:
+    with registry.session() as s:
+        return list(access.model(s, user, model_id, access.MEMBER).inputs)
+
+
+def _store_samples(registry: Registry, model_id: str, upload: ReceivedUpload, inputs: list[dict]) -> Model:
+    """Check the received `.npz` against the model's inputs and store it (no transaction open), then record it."""
+    try:
+        key, count = catalog.store_sample_inputs(
+            registry.artifacts, upload.path, inputs, os.path.basename(upload.filename or "samples.npz")
+        )
+    except InvalidInput as e:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, e.message) from None
+    with registry.session() as s:
+        return catalog.set_sample_inputs(s, model_id, key, count)
+
+
+@router.put("/{model_id}/sample-inputs", response_model=ModelOut, openapi_extra=SAMPLES_BODY)
+async def set_sample_inputs(
+    model_id: str, request: Request, user: Optimizer, registry: RegistryDep, settings: SettingsDep
+) -> Model:
+    """Give a model sample inputs (multipart, an `.npz` in the field `file`): its workflows measure each engine
+    configuration's agreement with the original on them rather than on generated inputs, which decides whether a
+    reduced precision is admitted. Replaces any it had. Optimizers who are members of its project (or its uploader),
+    checked before the body is read."""
+    inputs = await run_in_threadpool(_inputs_of, registry, user, model_id)
+    with request.app.state.upload_slots.take(), tempfile.TemporaryDirectory(prefix="farm-samples-") as tmp:
+        upload = await receive_upload(
+            request,
+            tmp,
+            max_file_bytes=min(settings.max_upload_bytes, MAX_SAMPLE_BYTES),
+            deadline_s=settings.upload_deadline_s,
+        )
+        if upload.path is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT, "the upload has no file: send the .npz in the field 'file'"
+            )
+        return await run_in_threadpool(_store_samples, registry, model_id, upload, inputs)
+
+
+@router.delete("/{model_id}/sample-inputs", response_model=ModelOut)
+def remove_sample_inputs(model_id: str, user: Optimizer, s: SessionDep) -> Model:
+    """Forget a model's sample inputs: its next workflows measure agreement on generated inputs. Optimizers who are
+    members of its project (or its uploader)."""
+    access.model(s, user, model_id, access.MEMBER)
+    return catalog.set_sample_inputs(s, model_id, None, None)
 
 
 @router.get("/{model_id}/variants", response_model=list[VariantOut])
