@@ -14,6 +14,8 @@ from .output import console, emit_json, fail, stdout_to_stderr
 from .progress import show_progress
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from ..engines.comparison import Comparison
     from ..tuning.job import KindResult
 
@@ -49,6 +51,56 @@ def _summary_line(kind: str, result: KindResult) -> str:
         f"{best:.3f} ms vs ONNX Runtime's default {ort:.3f} ms ({ort / best:.2f}x); measured: {engines}{wrong}; "
         f"{_precision_line(check)}; {_hybrid_line(result.plan)} → {s.variant_dir}"
     )
+
+
+def engine_table(kind: str, check: Comparison) -> Table:
+    """Every engine at its best configuration on `kind`'s node, fastest first, the chosen one marked, and the
+    precision not allowed where it was measured: the comparison at a glance."""
+    from rich.table import Table
+
+    from ..engines import engine_named
+
+    table = Table(title=f"{kind}: engines timed through farm.runtime, batch 1", title_justify="left")
+    for column in (
+        "engine",
+        "configuration",
+        "threads",
+        "precision",
+        "median ms",
+        "p90 ms",
+        "vs ORT default",
+        "agrees",
+    ):
+        table.add_column(column, justify="right" if column.endswith(("ms", "default", "threads")) else "left")
+    reference = check.reference.median_ms
+    rows = sorted(check.engines.items(), key=lambda item: item[1].latency_ms)
+    for name, e in rows:
+        chosen = " (chosen)" if name == check.engine else ""
+        table.add_row(
+            f"{engine_named(name).title}{chosen}",
+            e.config,
+            str(e.threads or "default"),
+            e.precision,
+            f"{e.latency_ms:.3f}",
+            f"{e.p90_ms:.3f}",
+            f"{reference / e.latency_ms:.2f}x",
+            "yes" if e.agrees else "NO",
+            style="bold" if chosen else None,
+        )
+    alt = check.alternative
+    if alt is not None:
+        table.add_row(
+            f"{engine_named(alt.engine).title} (not allowed)",
+            alt.label,
+            str(alt.threads or "default"),
+            alt.precision,
+            f"{alt.stats.median_ms:.3f}",
+            f"{alt.stats.p90_ms:.3f}",
+            f"{reference / alt.stats.median_ms:.2f}x",
+            "within tolerance",
+            style="dim",
+        )
+    return table
 
 
 def _precision_line(check: Comparison) -> str:
@@ -171,6 +223,7 @@ def tune(
         emit_json({"model": name, "job_id": job.job_id, "targets": {k: r.as_json() for k, r in results.items()}})
     else:
         for kind, result in results.items():
+            console.print(engine_table(kind, result.comparison), highlight=False)
             console.print(_summary_line(kind, result), highlight=False)
     disagree = [k for k, r in results.items() if not r.comparison.chosen.agrees]
     if disagree:

@@ -219,7 +219,10 @@ class Comparison:
             "best_latency_ms": self.chosen.latency_ms,
             "ort_latency_ms": self.reference.median_ms,
             "agrees": self.chosen.agrees,
+            "precision": self.precision,
         }
+        if self.alternative is not None:
+            figures["other_precision"] = self.other_precision()
         if "tvm" in self.engines:
             tvm = self.engines["tvm"]
             figures.update(
@@ -229,6 +232,22 @@ class Comparison:
                 max_rel_diff=tvm.max_rel_diff,
             )
         return figures
+
+    def other_precision(self) -> dict:
+        """What the precision the user did not allow would give (`alternative`): its engine and configuration, latency,
+        speed-up over the chosen engine, agreement, and the samples it was measured on."""
+        alt = self.alternative
+        return {
+            "precision": alt.precision,
+            "engine": alt.engine,
+            "config": alt.label,
+            "latency_ms": alt.stats.median_ms,
+            "speedup": self.chosen.latency_ms / alt.stats.median_ms,
+            "max_abs_diff": alt.max_abs_diff,
+            "max_rel_diff": alt.max_rel_diff,
+            "top1": alt.top1,
+            "samples": self.run.get("samples", 1),
+        }
 
     def metrics(self) -> dict:
         """Every `BENCHMARK_METRICS` figure this comparison has, for the ranking."""
@@ -264,7 +283,7 @@ class Comparison:
         configs = [ConfigResult.from_json(c) for c in data.get("configs") or []]
         engines = {name: EngineResult.from_json(e) for name, e in data["engines"].items()}
         reference = LatencyStats.from_json(data["ort"])
-        known = {*FIGURES, "ort", "tvm", "engines", "configs", "threads", "alternative"}
+        known = {*FIGURES, "ort", "tvm", "engines", "configs", "threads", "alternative", "other_precision"}
         run = {k: v for k, v in data.items() if k not in known}
         alternative = ConfigResult.from_json(data["alternative"]) if data.get("alternative") else None
         return cls(configs, engines, data["engine"], reference, run, alternative)

@@ -17,6 +17,7 @@ from farm.precision import (
     class_scores,
     node_precisions,
 )
+from farm.schemas import VariantMetrics
 
 
 def test_a_tolerance_is_written_rel_and_or_top1_and_anything_else_is_refused_clearly():
@@ -76,3 +77,28 @@ def test_the_choice_keeps_to_the_allowed_precision_and_says_what_the_other_would
     reduced = Comparison.of(configs, BF16)
     assert reduced.chosen.config == "ov-2t-bf16" and reduced.chosen.precision == BF16 and reduced.alternative is None
     assert Comparison.from_json(exact.as_json()) == exact
+    said = VariantMetrics.model_validate(exact.figures())  # what the API and the SDK show of the variant
+    assert said.precision == EXACT and said.other_precision.precision == BF16
+    assert said.other_precision.speedup == pytest.approx(2.0 / 0.8) and said.other_precision.config == "ov-2t-bf16"
+    assert "other_precision" not in reduced.figures() and reduced.figures()["precision"] == BF16
+
+
+def test_farm_tune_shows_every_engine_fastest_first_the_chosen_marked_and_the_precision_not_allowed():
+    from rich.console import Console
+
+    from farm.cli.tune import engine_table
+
+    configs = [
+        _config("onnxruntime", REFERENCE, 3.0),
+        _config("tvm", "tvm-2t", 2.5),
+        _config("openvino", "ov-2t", 2.0),
+        _config("openvino", "ov-2t-bf16", 0.8, BF16),
+    ]
+    console = Console(width=160, record=True)
+    console.print(engine_table("x86-64", Comparison.of(configs, EXACT)))
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]] for line in console.export_text().splitlines() if "│" in line
+    ]
+    assert [row[0] for row in rows] == ["OpenVINO (chosen)", "TVM", "ONNX Runtime", "OpenVINO (not allowed)"]
+    assert rows[0][1:] == ["ov-2t", "2", "exact", "2.000", "2.000", "1.50x", "yes"]
+    assert rows[-1][1] == "ov-2t-bf16" and rows[-1][3] == "bf16" and rows[-1][-1] == "within tolerance"
