@@ -54,6 +54,7 @@ def world(server, model_file):
             workflow_records.start_workflow(s, workflow_id, "driver")
         for trials, latency in ((8, None), (16, 3.0), (32, 2.0), (48, 1.5)):
             progress = {"stage": "autotune", "trials": trials, "total": 64, "best_latency_ms": latency, "tasks": TASKS}
+            progress["best_so_far"] = {"engine": "openvino", "latency_ms": 1.75}  # the library engines' first answer
             workflow_records.update_progress(s, running.id, {"x86-64": progress})
         key = store.put_file(model_file)
         metrics = {
@@ -149,6 +150,7 @@ def test_the_queue_shows_state_progress_and_cancel_only_to_those_allowed(server,
     page = browser(server, world, "owner").get("/ui/workflows").text
     running = page[page.index("<h2>Running") : page.index("<h2>Pending")]
     assert ids["running"][:12] in running and "48/64" in running and "owner@farm.test" in running
+    assert 'best so far <span class="best-so-far">openvino 1.75 ms</span>' in running
     assert f'action="/ui/workflows/{ids["running"]}/cancel"' in running
     recent = page[page.index("<h2>Recent") :]
     assert ids["done"][:12] in recent and "completed" in recent and "/cancel" not in recent
