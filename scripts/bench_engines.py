@@ -1,6 +1,7 @@
 """Benchmark: every engine the farm can hand back, per public model, and what the farm chose; prints JSON (and `--out`).
 
     python scripts/bench_engines.py [--models squeezenet,ocr_cls,...] [--budgets 0] [--kind KIND] [--out bench.json]
+    python scripts/bench_engines.py --table bench.json    # an earlier report as a Markdown table
 
 Models are public ONNX models that ship inside installable packages: the `onnx` package's
 light model zoo and the packages of `scripts/bench_vs_ort.py` (`pip install --no-deps
@@ -173,6 +174,33 @@ def figures(summary: dict, flops: float, peak: dict, to_variant_s: float | None,
     }
 
 
+def table(report: dict) -> str:
+    """The report as a Markdown table, a row per model and budget (as `docs/benchmarks.md` shows it)."""
+    engines = ("onnxruntime", "openvino", "tvm", "hybrid")
+    rows = [
+        "| model | trials | ORT default ms | "
+        + " | ".join(f"{e} best ms" for e in engines)
+        + " | chosen | vs best single | s to first variant | GFLOP/s (% fp32 peak) | run() overhead us per engine |",
+        "|---" * (8 + len(engines)) + "|",
+    ]
+    for name, model in report["models"].items():
+        for budget, run in model["budgets"].items():
+            best = [run["configs"].get(f"{e}/exact") for e in engines]
+            cells = [f"{b['ms']:.3g} ({b['config']}{'' if b['agrees'] else ', disagrees'})" if b else "–" for b in best]
+            overhead = ", ".join(
+                f"{o['engine']} {o['overhead_us']:.0f} ({100 * (o['overhead_ratio'] - 1):.1f} %)"
+                for o in run["overhead"]
+                if "overhead_us" in o
+            )
+            first = run["seconds_to_first_variant"]
+            rows.append(
+                f"| {name} | {budget} | {run['ort_default_ms']:.3g} | {' | '.join(cells)} | {run['chosen']['engine']} | "
+                f"{run['chosen']['vs_best_single_engine']:.2f} | {'–' if first is None else f'{first:.0f}'} | "
+                f"{run['gflops']:.1f} ({run['percent_of_fp32_peak']:.0f} %) | {overhead} |"
+            )
+    return "\n".join(rows)
+
+
 def main() -> None:
     from farm.cli.tune import default_kind
     from farm.precision import BF16_FLAGS
@@ -184,7 +212,12 @@ def main() -> None:
     parser.add_argument("--kind", default=None)
     parser.add_argument("--fma-units", type=int, default=None)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--table", default=None, metavar="JSON", help="Print an earlier report as a Markdown table.")
     args = parser.parse_args()
+    if args.table:
+        with open(args.table) as f:
+            print(table(json.load(f)))
+        return
     kind = args.kind or default_kind()
     peak = peak_gflops(args.fma_units)
     flags = host_cpu_flags() or set()
@@ -206,6 +239,7 @@ def main() -> None:
                 print(f"{name} @ {budget}: {json.dumps(runs[str(budget)])}", file=sys.stderr, flush=True)
             report["models"][name] = {"path": path, "shapes": shapes, "gflop": flops / 1e9, "budgets": runs}
     emit(report, args.out)
+    print(table(report), file=sys.stderr)
 
 
 if __name__ == "__main__":
