@@ -90,6 +90,9 @@ class ConfigResult:
     repeat: int = 0  # timed inferences
     precision: str = EXACT  # what it computes in (`farm.precision`)
     top1: float | None = None  # fraction of class-score rows whose arg-max matches the reference's
+    estimated: bool = (
+        False  # out of reach: its latency is its last warm-up inference, it was not timed nor can be chosen
+    )
 
     @classmethod
     def from_json(cls, data: dict) -> ConfigResult:
@@ -106,6 +109,7 @@ class ConfigResult:
             repeat=int(data.get("repeat", 0)),
             precision=data.get("precision", EXACT),
             top1=data.get("top1"),
+            estimated=bool(data.get("estimated", False)),
         )
 
     def as_json(self) -> dict:
@@ -114,7 +118,7 @@ class ConfigResult:
 
 @dataclass(frozen=True)
 class EngineResult:
-    """An engine at its best: its fastest agreeing configuration (else its fastest)."""
+    """An engine at its best: its fastest agreeing timed configuration (else its fastest timed one, else its estimate)."""
 
     latency_ms: float
     p90_ms: float
@@ -127,10 +131,12 @@ class EngineResult:
     max_rel_diff: float
     precision: str = EXACT
     top1: float | None = None
+    estimated: bool = False  # every configuration was out of reach: `latency_ms` is an estimate, not a timing
 
     @classmethod
     def best_of(cls, configs: list[ConfigResult]) -> EngineResult:
-        best = min([c for c in configs if c.agrees] or configs, key=lambda c: c.stats.median_ms)
+        timed = [c for c in configs if not c.estimated] or configs
+        best = min([c for c in timed if c.agrees] or timed, key=lambda c: c.stats.median_ms)
         return cls(
             best.stats.median_ms,
             best.stats.p90_ms,
@@ -143,6 +149,7 @@ class EngineResult:
             best.max_rel_diff,
             best.precision,
             best.top1,
+            best.estimated,
         )
 
     @classmethod
@@ -160,6 +167,7 @@ class EngineResult:
             float(data.get("max_rel_diff", 0.0)),
             data.get("precision", EXACT),
             data.get("top1"),
+            bool(data.get("estimated", False)),
         )
 
     def as_json(self) -> dict:
@@ -188,10 +196,10 @@ class Comparison:
             name: EngineResult.best_of([c for c in allowed if c.engine == name])
             for name in dict.fromkeys(c.engine for c in allowed)
         }
-        agreeing = {name: e for name, e in engines.items() if e.agrees}
+        agreeing = {name: e for name, e in engines.items() if e.agrees and not e.estimated}
         engine = min(agreeing, key=lambda name: agreeing[name].latency_ms)
         reference = next(c for c in configs if c.label == REFERENCE).stats
-        others = [c for c in configs if c.agrees and c not in allowed]
+        others = [c for c in configs if c.agrees and not c.estimated and c not in allowed]
         alternative = min(others, key=lambda c: c.stats.median_ms) if others else None
         return cls(configs, engines, engine, reference, {**run, "precision": precision}, alternative)
 

@@ -42,6 +42,7 @@ REWARM_S = (
 BUDGET_S = (
     10.0  # about how long one configuration's timed inferences may take: an untuned model can run 100x slower than ORT
 )
+OUT_OF_REACH = 5.0  # a configuration whose warm-up inference took this many times the fastest one's is not timed
 QUIESCE_S = 1.0  # the longest wait for the other workers' pools to stop spinning before a round
 QUIESCE_STEP_S = 0.01  # longer than a scheduler tick: a spinning thread's schedstat moves only on ticks
 IDLE_CPU_S = 100e-6  # CPU the other workers may use in a step and still count as idle
@@ -199,6 +200,7 @@ def time_engines(
     samples: list[dict[str, np.ndarray]] | None = None,
     cpu_flags: set[str] | None = None,
     per_engine: int | None = None,
+    out_of_reach: float | None = OUT_OF_REACH,
     budget_s: float = BUDGET_S,
     timeout_s: float = 600.0,
 ) -> Comparison:
@@ -219,6 +221,11 @@ def time_engines(
     precision and `tolerance`, and the engine is chosen among the configurations `precision`
     allows. `per_engine` bounds the exact configurations timed per engine (a quick pass: each
     engine's default and its next).
+
+    A configuration whose last warm-up inference took more than `out_of_reach` times the
+    fastest configuration's (None: time every one) is out of reach (an untuned TVM library, whose unscheduled kernels
+    run 10-100x slower): it is not timed in the rounds, its warm-up inference is recorded as
+    its estimate (`estimated`), and it cannot be chosen.
     """
     from ..runtime.local_info import host_cpu_flags
 
@@ -234,23 +241,30 @@ def time_engines(
     workers: list[_Worker] = []
     try:
         workers.extend(_Worker(config, timeout_s) for config in configs)
-        outputs, per_round = {}, {}
+        outputs, per_round, warm_s = {}, {}, {}
         for w in workers:
             artifact = artifacts[w.engine.artifact]
-            outputs[w.config.label], run_s = w.start(artifact, metadata, inputs, warmup, budget_s)
+            outputs[w.config.label], warm_s[w.config.label] = w.start(artifact, metadata, inputs, warmup, budget_s)
             per_round[w.config.label] = max(
-                1, min(math.ceil(repeat / rounds), int(budget_s / rounds / max(run_s, 1e-9)))
+                1, min(math.ceil(repeat / rounds), int(budget_s / rounds / max(warm_s[w.config.label], 1e-9)))
             )
             if samples:
                 outputs[w.config.label] = w.infer_samples(samples)
             else:
                 outputs[w.config.label] = [outputs[w.config.label]]
-        seconds: dict[str, list[float]] = {w.config.label: [] for w in workers}
+        reach = math.inf if out_of_reach is None else out_of_reach * min(warm_s.values())
+        estimated = {label for label, run_s in warm_s.items() if run_s > reach and label != REFERENCE}
+        for w in [w for w in workers if w.config.label in estimated]:
+            w.close()
+        timed = [w for w in workers if w.config.label not in estimated]
+        seconds: dict[str, list[float]] = {
+            label: [run_s] if label in estimated else [] for label, run_s in warm_s.items()
+        }
         others_cpu: dict[str, float] = dict.fromkeys(seconds, 0.0)
         for r in range(rounds):
-            for i in range(len(workers)):
-                w = workers[(i + r) % len(workers)]
-                others = [o for o in workers if o is not w]
+            for i in range(len(timed)):
+                w = timed[(i + r) % len(timed)]
+                others = [o for o in timed if o is not w]
                 before = _quiesce(others)
                 seconds[w.config.label] += w.time_runs(per_round[w.config.label])
                 others_cpu[w.config.label] += sum(o.cpu_seconds() for o in others) - before
@@ -270,7 +284,8 @@ def time_engines(
                 agrees=agreed.agrees,
                 top1=agreed.top1,
                 others_cpu_ms=round(others_cpu[config.label] * 1e3, 3),
-                repeat=len(seconds[config.label]),
+                repeat=0 if config.label in estimated else len(seconds[config.label]),
+                estimated=config.label in estimated,
             )
         )
     return Comparison.of(

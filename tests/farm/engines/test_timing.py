@@ -86,7 +86,13 @@ def _farm_timing(model_files) -> dict:
     """The farm's timing of both engines on the model's ONNX file and TVM library."""
     artifacts = {"model.so": model_files["library"].read_bytes(), "model.onnx": model_files["onnx"].read_bytes()}
     timed = time_engines(
-        artifacts, model_files["inputs"], cores=CORES, engines=["onnxruntime", "tvm"], warmup=10, repeat=100
+        artifacts,
+        model_files["inputs"],
+        cores=CORES,
+        engines=["onnxruntime", "tvm"],
+        warmup=10,
+        repeat=100,
+        out_of_reach=None,  # every configuration timed, whatever its warm-up says
     )
     return timed.as_json()
 
@@ -125,6 +131,34 @@ def test_the_fastest_agreeing_engine_is_chosen_and_never_slower_than_the_default
         assert session_threads(config.settings) == config.threads
     assert timed["tvm_latency_ms"] == timed["engines"]["tvm"]["latency_ms"]
     assert timed["threads"] == timed["engines"]["tvm"]["threads"]
+
+
+def test_a_configuration_out_of_reach_is_estimated_from_its_warm_up_never_timed_nor_chosen(model_files):
+    """With the factor at 1, every configuration slower in its warm-up than the fastest is out of reach."""
+    artifacts = {"model.so": model_files["library"].read_bytes(), "model.onnx": model_files["onnx"].read_bytes()}
+    check = time_engines(
+        artifacts,
+        model_files["inputs"],
+        cores=CORES,
+        engines=["onnxruntime", "tvm"],
+        warmup=3,
+        repeat=10,
+        rounds=2,
+        per_engine=2,
+        out_of_reach=1.0,
+    )
+    estimated = [c for c in check.configs if c.estimated]
+    timed = [c for c in check.configs if not c.estimated]
+    assert len(timed) in (1, 2) and REFERENCE in {c.label for c in timed} and estimated, check.configs
+    assert all(c.repeat == 0 and c.label != REFERENCE for c in estimated)
+    assert all(c.repeat > 0 for c in timed)
+    assert check.chosen.config in {c.label for c in timed} and not check.chosen.estimated
+    for (
+        name,
+        engine,
+    ) in check.engines.items():  # an engine is an estimate only when none of its configurations was timed
+        assert engine.estimated == all(c.estimated for c in check.configs if c.engine == name)
+    assert Comparison.from_json(check.as_json()) == check
 
 
 def test_an_engine_whose_outputs_disagree_is_never_chosen():
