@@ -143,6 +143,7 @@ def best_configs(folder: str) -> dict:
                 "threads": c["threads"],
                 "config": c["label"],
                 "agrees": c["agrees"],
+                "estimated": c.get("estimated", False),  # out of reach: its warm-up inference, not timed
                 **{k: c[k] for k in ("max_abs_diff", "max_rel_diff", "top1") if k in c},
             }
     return best
@@ -151,7 +152,11 @@ def best_configs(folder: str) -> dict:
 def figures(summary: dict, flops: float, peak: dict, to_variant_s: float | None, wall_s: float, folder: str) -> dict:
     ort_default = summary["ort_latency_ms"]
     configs = best_configs(folder)
-    single = [c["ms"] for key, c in configs.items() if c["agrees"] and key.endswith("/exact") and "hybrid" not in key]
+    single = [
+        c["ms"]
+        for key, c in configs.items()
+        if c["agrees"] and not c["estimated"] and key.endswith("/exact") and "hybrid" not in key
+    ]
     best_single = min(single, default=None)
     chosen_ms = summary["engines"][summary["engine"]]["latency_ms"]
     for c in configs.values():
@@ -186,7 +191,12 @@ def table(report: dict) -> str:
     for name, model in report["models"].items():
         for budget, run in model["budgets"].items():
             best = [run["configs"].get(f"{e}/exact") for e in engines]
-            cells = [f"{b['ms']:.3g} ({b['config']}{'' if b['agrees'] else ', disagrees'})" if b else "–" for b in best]
+            cells = [
+                f"{'≈' if b.get('estimated') else ''}{b['ms']:.3g} ({b['config']}{'' if b['agrees'] else ', disagrees'})"
+                if b
+                else "–"
+                for b in best
+            ]
             overhead = ", ".join(
                 f"{o['engine']} {o['overhead_us']:.0f} ({100 * (o['overhead_ratio'] - 1):.1f} %)"
                 for o in run["overhead"]
