@@ -34,29 +34,27 @@ def _split(labels: str) -> list[str]:
     return [label.strip() for label in labels.split(",") if label.strip()]
 
 
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "name": {"type": "string", "description": "Default: the file's name without its extension."},
-                        "description": {"type": "string", "description": "Free text."},
-                        "labels": {"type": "string", "description": "Comma-separated labels."},
-                        "project_id": {
-                            "type": "string",
-                            "description": "The project to put it in; none leaves it detached.",
-                        },
-                        "file": {"type": "string", "format": "binary", "description": "The ONNX model (sent last)."},
-                    },
-                }
-            }
-        },
+def multipart_body(properties: dict) -> dict:
+    """The OpenAPI request body of a multipart upload with these form fields, the file (`file`) required."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": properties}}
+            },
+        }
     }
-}
+
+
+UPLOAD_BODY = multipart_body(
+    {
+        "name": {"type": "string", "description": "Default: the file's name without its extension."},
+        "description": {"type": "string", "description": "Free text."},
+        "labels": {"type": "string", "description": "Comma-separated labels."},
+        "project_id": {"type": "string", "description": "The project to put it in; none leaves it detached."},
+        "file": {"type": "string", "format": "binary", "description": "The ONNX model (sent last)."},
+    }
+)
 
 
 def _fields(upload: ReceivedUpload) -> dict:
@@ -175,27 +173,16 @@ def move_model(model_id: str, body: ModelMove, user: Optimizer, s: SessionDep) -
     return catalog.move_model(s, model_id, body.project_id)
 
 
-SAMPLES_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "An .npz of arrays named by the model's inputs, the first axis indexing "
-                            "the samples (plain arrays only; at most 64 samples are used).",
-                        }
-                    },
-                }
-            }
-        },
+SAMPLES_BODY = multipart_body(
+    {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "An .npz of arrays named by the model's inputs, the first axis indexing the samples "
+            "(plain arrays only; at most 64 samples are used).",
+        }
     }
-}
+)
 
 
 def _inputs_of(registry: Registry, user: User, model_id: str) -> list[dict]:
