@@ -223,9 +223,9 @@ def time_engines(
     engine's default and its next).
 
     A configuration whose last warm-up inference took more than `out_of_reach` times the
-    fastest configuration's (None: time every one) is out of reach (an untuned TVM library, whose unscheduled kernels
-    run 10-100x slower): it is not timed in the rounds, its warm-up inference is recorded as
-    its estimate (`estimated`), and it cannot be chosen.
+    fastest configuration's (None: time every one) is out of reach (an untuned TVM library,
+    whose unscheduled kernels run 10-100x slower): it is not timed in the rounds, its warm-up
+    inference is recorded as its estimate (`estimated`), and it cannot be chosen.
     """
     from ..runtime.local_info import host_cpu_flags
 
