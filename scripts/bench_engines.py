@@ -18,8 +18,8 @@ classifier and PP-OCRv4's detector at a large input (608x800). Per model and bud
   library engines' quick pass), and the whole run;
 - GFLOP/s of the chosen variant: the model's FLOPs (TVM's estimate over its tasks) over its
   latency, against this machine's fp32 peak (`bench_vs_ort.peak_gflops` says how);
-- the runtime's overhead, per engine: each engine's own call (`_execute` on prepared device
-  tensors, on the same thread) against `farm.runtime`'s `run`, in one fresh process, in
+- the runtime's overhead, per engine: each engine's own call (`LoadedModel.engine_call`, on
+  prepared tensors, on the same thread) against `farm.runtime`'s `run`, in one fresh process, in
   pairs of calls whose order alternates; the overhead is the median of the pairs'
   differences; the target is at most 5 % or 50 us, whichever is larger.
 """
@@ -45,29 +45,17 @@ MORE = {
 DEFAULT_MODELS = "squeezenet,resnet50,nudenet,ocr_det,ocr_rec,ocr_cls,ocr_det_large"
 OVERHEAD_ROUNDS, OVERHEAD_MIN_S = 9, 0.3
 OVERHEAD = r"""
-import json, sys, time, numpy as np
+import json, sys, numpy as np
 from farm import runtime as rt
+from farm.runtime.profiling import paired_seconds
 folder, engine, rounds, min_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 model = rt.load_model(folder, engine=engine)
 inputs = {i.name: np.random.default_rng(0).random(i.shape).astype(i.dtype) for i in model.inputs}
-args = model._device_tensors([inputs[i.name] for i in model.inputs])
-model._enter_thread()  # the engine's own call on this thread, as a user of the engine alone makes it
-def own():
-    return model._execute(args)
-def runtime():
-    return model.run(inputs)
-def timed(f, n):
-    seconds = []
-    for _ in range(n):
-        start = time.perf_counter(); f(); seconds.append(time.perf_counter() - start)
-    return seconds
-for f in (own, runtime):
-    timed(f, 5)
-n = max(3, int(min_s / float(np.median(timed(runtime, 5)))))
-own_s, run_s = [], []
-for r in range(rounds * n):  # pairs of calls, their order alternating: drift of the machine hits both alike
-    for f, into in ((own, own_s), (runtime, run_s))[:: 1 if r % 2 else -1]:
-        into += timed(f, 1)
+calls = {"own": model.engine_call(inputs), "runtime": lambda: model.run(inputs)}
+warm = paired_seconds(calls, 5, warmup=5)
+n = max(3, int(min_s / float(np.median(warm["runtime"]))))
+seconds = paired_seconds(calls, rounds * n)
+own_s, run_s = seconds["own"], seconds["runtime"]
 own_ms, run_ms = float(np.median(own_s)) * 1e3, float(np.median(run_s)) * 1e3
 paired_us = float(np.median(np.subtract(run_s, own_s))) * 1e6
 print(json.dumps({"engine": engine, "threads": model.threads, "own_ms": own_ms, "run_ms": run_ms,

@@ -90,6 +90,20 @@ def time_model(infer: Callable[[], object], sync: Callable[[], None], repeat: in
     return durations
 
 
+def paired_seconds(calls: dict[str, Callable[[], object]], pairs: int, warmup: int = 0) -> dict[str, list[float]]:
+    """Seconds of each of `calls`, one after another on this thread, `pairs` times after `warmup` untimed rounds; their
+    order is reversed every other time, so the machine's drift and each call's effect on the next reach all alike."""
+    names = list(calls)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(warmup + pairs):
+        for name in names if i % 2 else reversed(names):
+            start = time.perf_counter()
+            calls[name]()
+            if i >= warmup:
+                seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
 def time_layers(vm: relax.VirtualMachine, args: list, sync: Callable[[], None], repeat: int) -> dict[str, list[int]]:
     """Nanoseconds of each kernel call over `repeat` inferences of `vm` after one untimed (a VM of its own: the hook stays on it)."""
     runs: list[dict[str, int]] = []

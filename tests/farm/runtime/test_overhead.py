@@ -17,26 +17,21 @@ import pytest
 
 PAIRS = 400
 MEASURE = r"""
-import json, sys, time
+import json, sys
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from farm import runtime as rt
+from farm.runtime.profiling import paired_seconds
 model = rt.load_model(sys.argv[1], engine=sys.argv[2])
 inputs = {i.name: np.random.default_rng(0).random(i.shape).astype(i.dtype) for i in model.inputs}
-args = model._device_tensors([inputs[i.name] for i in model.inputs])
-model._enter_thread()
 executor = ThreadPoolExecutor(max_workers=1)
-calls = {"own": lambda: model._execute(args), "run": lambda: model.run(inputs),
-         "handoff": lambda: executor.submit(int).result()}
-seconds = {name: [] for name in calls}
-for i in range(int(sys.argv[3])):
-    for name in (list(calls) if i % 2 else list(reversed(calls))):
-        start = time.perf_counter(); calls[name](); seconds[name].append(time.perf_counter() - start)
-warm = len(seconds["own"]) // 10
+calls = {"own": model.engine_call(inputs), "run": lambda: model.run(inputs), "handoff": lambda: executor.submit(int).result()}
+pairs = int(sys.argv[3])
+seconds = paired_seconds(calls, pairs - pairs // 10, warmup=pairs // 10)
 print(json.dumps({
-    "overhead": float(np.median(np.subtract(seconds["run"], seconds["own"])[warm:])),
-    "handoff": float(np.median(seconds["handoff"][warm:])),
-    "own": float(np.median(seconds["own"][warm:])),
+    "overhead": float(np.median(np.subtract(seconds["run"], seconds["own"]))),
+    "handoff": float(np.median(seconds["handoff"])),
+    "own": float(np.median(seconds["own"])),
 }))
 model.close()
 """
