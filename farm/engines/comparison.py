@@ -90,9 +90,7 @@ class ConfigResult:
     repeat: int = 0  # timed inferences
     precision: str = EXACT  # what it computes in (`farm.precision`)
     top1: float | None = None  # fraction of class-score rows whose arg-max matches the reference's
-    estimated: bool = (
-        False  # out of reach: its latency is its last warm-up inference, it was not timed nor can be chosen
-    )
+    estimated: bool = False  # out of reach: its latency is its last warm-up inference, never timed nor chosen
 
     @classmethod
     def from_json(cls, data: dict) -> ConfigResult:

@@ -82,9 +82,13 @@ def timed(model_files):
     return _farm_timing(model_files)
 
 
+def _artifacts(model_files) -> dict[str, bytes]:
+    return {"model.so": model_files["library"].read_bytes(), "model.onnx": model_files["onnx"].read_bytes()}
+
+
 def _farm_timing(model_files) -> dict:
     """The farm's timing of both engines on the model's ONNX file and TVM library."""
-    artifacts = {"model.so": model_files["library"].read_bytes(), "model.onnx": model_files["onnx"].read_bytes()}
+    artifacts = _artifacts(model_files)
     timed = time_engines(
         artifacts,
         model_files["inputs"],
@@ -135,7 +139,7 @@ def test_the_fastest_agreeing_engine_is_chosen_and_never_slower_than_the_default
 
 def test_a_configuration_out_of_reach_is_estimated_from_its_warm_up_never_timed_nor_chosen(model_files):
     """With the factor at 1, every configuration slower in its warm-up than the fastest is out of reach."""
-    artifacts = {"model.so": model_files["library"].read_bytes(), "model.onnx": model_files["onnx"].read_bytes()}
+    artifacts = _artifacts(model_files)
     check = time_engines(
         artifacts,
         model_files["inputs"],
