@@ -4,7 +4,7 @@ runtime-overhead target as a relation: `scripts/bench_engines.py` measures it in
 Each engine runs in a fresh process, as an application would load it; the process times pairs of calls on one thread
 (the engine's own call on prepared tensors, then `farm.runtime`'s `run` on numpy arrays, the order alternating), and
 beside them the round trip of an empty job through a one-thread executor, the cost the runtime's inline path exists to
-avoid (the runtime once paid it on every call: 249 us against the engine's 20 us on this model).
+avoid (the runtime once paid it on every call; the figures are in docs/benchmarks.md).
 """
 
 from __future__ import annotations
