@@ -14,11 +14,12 @@ for variant in workflow.variants():
 Records (`Project`, `Model`, `Variant`, `Workflow`, `Package`) are the API's own response
 models (`farm.schemas`) holding the client that fetched them, so their methods talk to the
 same server. Every HTTP error raises `FarmAPIError` with the status and the server's
-message; a workflow that ends failed or cancelled makes `Workflow.wait` raise `WorkflowFailed`.
+message; a download that breaks off or does not match its SHA-256 raises `DownloadError`; a workflow that ends failed or cancelled makes `Workflow.wait` raise `WorkflowFailed`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +31,7 @@ import httpx
 from pydantic import BaseModel, PrivateAttr
 from typing_extensions import Self
 
-from farm.schemas import ModelOut, OfferOut, PackageOut, ProjectOut, VariantOut, WorkflowOut
+from farm.schemas import ModelOut, OfferOut, PackageOut, ProjectOut, VariantOut, WorkflowOut, repr_digest
 from farm.workflow_options import WorkflowOptions, build_options
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -45,6 +46,10 @@ class FarmAPIError(Exception):
         super().__init__(f"{status}: {detail}")
         self.status = status
         self.detail = detail
+
+
+class DownloadError(Exception):
+    """A download did not arrive whole, or its bytes do not match the SHA-256 the server sent; nothing was saved."""
 
 
 class WorkflowFailed(Exception):
@@ -268,13 +273,31 @@ class Client:
             yield response
 
     def _download(self, path: str, dest: str, filename: str) -> str:
-        """Stream a GET of `path` into `dest` (a folder gets `filename`), through a partial file; the file written."""
+        """Stream a GET of `path` into `dest` (a folder gets `filename`) through a partial file, checked against the
+        response's `Repr-Digest`; the file written. `DownloadError`, and nothing saved, if it is cut short or differs."""
         if os.path.isdir(dest):
             dest = os.path.join(dest, filename)
         partial = f"{dest}.part"
-        with self._stream(path) as response, open(partial, "wb") as out:
-            out.writelines(response.iter_bytes())
-        os.replace(partial, dest)
+        digest = hashlib.sha256()
+        try:
+            with self._stream(path) as response, open(partial, "wb") as out:
+                expected = response.headers.get("Repr-Digest")
+                for chunk in response.iter_bytes():
+                    digest.update(chunk)
+                    out.write(chunk)
+            if expected is not None and expected != repr_digest(digest.digest()):
+                raise DownloadError(
+                    f"{filename} arrived with SHA-256 {digest.hexdigest()}, not the server's; nothing was saved"
+                )
+            os.replace(partial, dest)
+        except httpx.RemoteProtocolError:
+            raise DownloadError(
+                f"the download of {filename} broke off before its end (the server found its stored copy damaged, or the "
+                "connection dropped); nothing was saved"
+            ) from None
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
         return dest
 
     def _pages(self, path: str, params: dict) -> list[dict]:

@@ -9,6 +9,7 @@ pydantic, so the SDK and CLI stay quick to start.
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from .schema_base import Record, Schema
 from .workflow_options import StoredWorkflowOptions
+
+
+def repr_digest(sha256: bytes) -> str:
+    """A download's `Repr-Digest` header (RFC 9530) for the SHA-256 `sha256` of its bytes: `sha-256=:<base64>:`."""
+    return f"sha-256=:{base64.b64encode(sha256).decode()}:"
 
 
 class ProjectOut(Record):
@@ -213,6 +219,8 @@ class PackageOut(Record):
     workflow_id: str | None
     """The workflow that packaged it."""
     format: str = Field(description="wheel, tarball, zip (ranked candidates) or dockerfile (a Docker build context).")
+    artifact_key: str
+    """SHA-256 of its file (the download's `Repr-Digest` says the same)."""
     artifact_name: str
     """The file name it downloads as."""
     size_bytes: int

@@ -10,7 +10,7 @@ import httpx
 import typer
 from rich.text import Text
 
-from ..client import Client, FarmAPIError
+from ..client import Client, DownloadError, FarmAPIError
 from .output import fail
 
 UrlOption = Annotated[
@@ -31,6 +31,8 @@ def connect(url: str | None, token: str | None) -> Iterator[Client]:
             yield client
     except FarmAPIError as e:
         fail(f"{e.detail} (HTTP {e.status})")
+    except DownloadError as e:
+        fail(str(e))
     except httpx.TransportError as e:
         fail(f"cannot reach the farm at {client.url}: {e} (start one with `farm serve`, or set --url / FARM_URL)")
 

@@ -9,8 +9,10 @@ Writes are never seen half-done: a local write goes to a temporary name beside t
 one, is fsynced and renamed into place, and its folder fsynced (so a stored artifact
 survives a power cut); an S3 PUT (multipart included) becomes visible only whole. Reads
 check the bytes against their key as they go: a blob damaged on disk fails with
-`CorruptArtifact` at its end instead of being handed on, and the next put of the same
-bytes rewrites any stored blob whose size is not theirs (one a crash cut short).
+`CorruptArtifact` at its end instead of being handed on (`chunks` holds the last chunk
+back until the whole was checked, so a stream of it never ends cleanly), and the next put
+of the same bytes rewrites any stored blob whose bytes are not theirs (one a crash cut
+short, or one a bit flipped in on disk).
 A folder is stored as a deterministic `.tar.gz` (`farm.archive`), so the same content gives the same key
 wherever and whenever it was written. The registry never deletes an artifact on its own: a
 key may be shared by several records; `farm admin gc` (`farm.registry.gc`) removes those no
@@ -61,6 +63,15 @@ class _Verified:
                 "storing the same file again repairs it"
             )
         return chunk
+
+    def chunks(self, size: int = _CHUNK) -> Iterator[bytes]:
+        """The bytes in chunks of `size`; the last only once the whole was checked, so a damaged blob's stream breaks
+        off before its end (`CorruptArtifact`) instead of ending cleanly."""
+        held = self.read(size)
+        while held:
+            ahead = self.read(size)
+            yield held
+            held = ahead
 
     def close(self) -> None:
         self.raw.close()
@@ -121,11 +132,17 @@ class ArtifactStore:
             self.fs.invalidate_cache(path)
         return self.fs.exists(path)
 
-    def _stored_whole(self, key: str, size: int) -> bool:
+    def _stored_intact(self, key: str, size: int) -> bool:
+        """Whether the artifact is stored with exactly the bytes of its key (its size first, then its hash)."""
         try:
-            return self.size(key) == size
-        except NotFound:
+            if self.size(key) != size:
+                return False
+            with self.open(key) as f:
+                for _ in f.chunks():
+                    pass
+        except (NotFound, CorruptArtifact):
             return False
+        return True
 
     def listing(self) -> Iterator[StoredFile]:
         """Every file under the store's `sha256/` folder: artifacts, and leftovers of writes a crash cut short."""
@@ -144,9 +161,9 @@ class ArtifactStore:
         self.fs.rm_file(stored.path)
 
     def put_file(self, path: str) -> str:
-        """Store a file's bytes (unless already stored whole) and return their key."""
+        """Store a file's bytes (unless already stored intact) and return their key."""
         key = file_sha256(path)
-        if self._stored_whole(key, os.path.getsize(path)):
+        if self._stored_intact(key, os.path.getsize(path)):
             if self.local:  # fresh again, so `farm admin gc` keeps it while the record that will refer to it is made
                 os.utime(self._path(key))
             return key
@@ -196,10 +213,15 @@ class ArtifactStore:
             raise NotFound(f"artifact {key} is not in the artifact store") from None
 
     def get_file(self, key: str, dest_path: str) -> str:
-        """Copy the artifact to `dest_path` (folders created as needed); returns `dest_path`."""
+        """Copy the artifact to `dest_path` (folders created as needed; nothing left there if it is damaged); returns
+        `dest_path`."""
         os.makedirs(os.path.dirname(os.path.abspath(dest_path)), exist_ok=True)
-        with self.open(key) as src, open(dest_path, "wb") as dst:
-            shutil.copyfileobj(src, dst, _CHUNK)
+        try:
+            with self.open(key) as src, open(dest_path, "wb") as dst:
+                dst.writelines(src.chunks())
+        except CorruptArtifact:
+            os.unlink(dest_path)
+            raise
         return dest_path
 
     def extract_folder(self, key: str, dest_dir: str) -> str:

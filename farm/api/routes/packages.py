@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from farm.api.auth import CurrentUser
 from farm.api.deps import RegistryDep, SessionDep
-from farm.api.routes.variants import artifact_response
+from farm.api.routes.variants import DOWNLOAD_RESPONSES, artifact_response
 from farm.registry import access, catalog
 from farm.registry.schema import Package
 from farm.schemas import PackageOut
@@ -41,7 +41,7 @@ def get_package(package_id: str, user: CurrentUser, s: SessionDep) -> Package:
 @router.get(
     "/{package_id}/download",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses=DOWNLOAD_RESPONSES,
 )
 def download_package(package_id: str, user: CurrentUser, registry: RegistryDep, s: SessionDep) -> StreamingResponse:
     """The package's file, streamed as an attachment."""

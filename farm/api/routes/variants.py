@@ -14,10 +14,22 @@ from farm.registry import access
 from farm.registry.artifacts import ArtifactStore
 from farm.registry.errors import NotFound
 from farm.registry.schema import Variant
-from farm.schemas import VariantOut
+from farm.schemas import VariantOut, repr_digest
 
 router = APIRouter(prefix="/variants", tags=["variants"])
 CHUNK_BYTES = 1 << 20
+DOWNLOAD_RESPONSES = {
+    200: {
+        "content": {"application/octet-stream": {}},
+        "headers": {
+            "Repr-Digest": {
+                "description": "The file's SHA-256 (RFC 9530): `sha-256=:<base64>:`. A file damaged in the store is "
+                "never sent whole: the response breaks off before its Content-Length.",
+                "schema": {"type": "string"},
+            }
+        },
+    }
+}
 
 
 @router.get("/{variant_id}", response_model=VariantOut)
@@ -28,8 +40,7 @@ def get_variant(variant_id: str, user: CurrentUser, s: SessionDep) -> Variant:
 
 def _chunks(store: ArtifactStore, key: str) -> Iterator[bytes]:
     with store.open(key) as f:
-        while chunk := f.read(CHUNK_BYTES):
-            yield chunk
+        yield from f.chunks(CHUNK_BYTES)  # a damaged blob raises before its last chunk: the response breaks off short
 
 
 def _attachment(filename: str) -> str:
@@ -39,17 +50,22 @@ def _attachment(filename: str) -> str:
 
 
 def artifact_response(store: ArtifactStore, key: str, filename: str, what: str) -> StreamingResponse:
-    """The artifact `key` streamed as an attachment named `filename`; 404 naming `what` when the store lost it."""
+    """The artifact `key` streamed as an attachment named `filename` with its SHA-256; 404 naming `what` when the store
+    lost it. The store checks the bytes as they are read and holds the last chunk back until they match."""
     if not store.exists(key):
         raise NotFound(f"the artifact of {what} ({filename}) is missing from the artifact store")
-    headers = {"Content-Disposition": _attachment(filename), "Content-Length": str(store.size(key))}
+    headers = {
+        "Content-Disposition": _attachment(filename),
+        "Content-Length": str(store.size(key)),
+        "Repr-Digest": repr_digest(bytes.fromhex(key)),  # an artifact's key is its SHA-256
+    }
     return StreamingResponse(_chunks(store, key), media_type="application/octet-stream", headers=headers)
 
 
 @router.get(
     "/{variant_id}/download",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses=DOWNLOAD_RESPONSES,
 )
 def download_variant(variant_id: str, user: CurrentUser, registry: RegistryDep, s: SessionDep) -> StreamingResponse:
     """The variant's file (the original ONNX model, or a tuned variant's folder as .tar.gz), streamed as an attachment."""
