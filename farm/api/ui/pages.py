@@ -238,7 +238,9 @@ def cluster_page(request: Request, user: PageUser) -> HTMLResponse:
 
 @router.get("/database", response_class=HTMLResponse)
 def database_page(request: Request, user: PageUser) -> HTMLResponse:
-    """The tuning database: records and workloads per target, growth by day, largest workloads, saved cost models."""
+    """The tuning database: records and workloads per target, growth by day, largest workloads, saved cost models.
+
+    Every tenant's tunes share the database, so the model a workload was first tuned for is shown to admins only."""
     service = request.app.state.workflows
     db, error = None, None
     if service is not None:
@@ -246,6 +248,8 @@ def database_page(request: Request, user: PageUser) -> HTMLResponse:
             db = service.tuning_database()
         except Exception as e:  # noqa: BLE001 - storage errors vary (a folder, S3); the page says what went wrong
             error = f"the tuning database could not be read: {type(e).__name__}: {e}"
+    if db is not None and not user.is_admin:
+        db = {**db, "largest": [{**w, "first_model": None} for w in db.get("largest", [])]}
     growth = {}
     for key, target in (db or {}).get("targets", {}).items():
         total, points = 0, []

@@ -50,7 +50,15 @@ class RecordingWorkflows:
             "files": 0,
             "bytes": 0,
             "targets": {},
-            "largest": [],
+            "largest": [
+                {
+                    "workload_key": "a" * 64,
+                    "task_name": "fused_conv2d_add_relu",
+                    "flops": 1.0e9,
+                    "records": 3,
+                    "first_model": "another-tenants-model",
+                }
+            ],
         }
 
     def recover(self) -> None:

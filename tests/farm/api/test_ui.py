@@ -36,7 +36,13 @@ TASKS = [
 @pytest.fixture(scope="module")
 def world(server, model_file):
     ids, tokens = {}, {}
-    for name, roles in (("owner", {}), ("viewer", {}), ("reader", {"can_optimize": False}), ("stranger", {})):
+    for name, roles in (
+        ("owner", {}),
+        ("viewer", {}),
+        ("reader", {"can_optimize": False}),
+        ("stranger", {}),
+        ("admin", {"admin": True}),
+    ):
         ids[name], tokens[name] = server.user(f"{name}@farm.test", **roles)
     store = server.registry.artifacts
     with server.registry.session() as s:
@@ -253,6 +259,12 @@ def test_pages_load_nothing_from_elsewhere_and_stay_out_of_the_openapi_schema(se
         text = client.get(asset).text
         assert not re.search(r"https?://|//[a-z]", text.replace("http-equiv", "")), asset
     assert not any(p.startswith("/ui") for p in httpx.get(server.url + "/openapi.json").json()["paths"])
+
+
+def test_the_database_page_names_models_to_admins_only(server, world):
+    """The tuning database is shared by every tenant: the model a workload was first tuned for is another tenant's name."""
+    assert "another-tenants-model" not in browser(server, world, "owner").get("/ui/database").text
+    assert "another-tenants-model" in browser(server, world, "admin").get("/ui/database").text
 
 
 def test_farm_serve_prints_a_sign_in_link_that_signs_in(server, world, monkeypatch):
