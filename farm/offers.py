@@ -21,11 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from farm.engines.comparison import TUNED_LATENCY
 from farm.registry import catalog, offers
 from farm.registry.database import Registry
-from farm.registry.schema import Model, Offer, Variant
+from farm.registry.schema import Model, Offer, User, Variant
+from farm.schemas import OfferOut
 from tuning_db.database import TuningDatabase
 
 THRESHOLD = 0.10
@@ -112,3 +114,9 @@ def settle(old: dict, new: dict) -> tuple[bool, dict]:
     if not confirmed:
         figures["reason"] = "not confirmed on the device: the new variant is not faster relative to ONNX Runtime"
     return confirmed, figures
+
+
+def offer_as_seen_by(s: Session, user: User, offer: Offer) -> OfferOut:
+    """The offer as `user` may read it (API, dashboard, webhook): another tenant's model is not named
+    (`farm.registry.offers.improved_as_seen_by`)."""
+    return OfferOut.model_validate(offer).model_copy(update={"improved": offers.improved_as_seen_by(s, user, offer)})

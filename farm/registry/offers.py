@@ -10,6 +10,9 @@ options name the offer (`offer_id`). Rules:
 - accepting, dismissing and closing are compare-and-set on the state, so of two racing
   changes one wins; only an open offer may be accepted or dismissed, only an accepted one
   closed.
+- the tuning database names the model whose tuning found a record by its name, whoever owns
+  it: an offer's reader sees that name only where they may see a model so named
+  (`improved_as_seen_by`); stored offers keep it for admins.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Session
 
+from farm.registry.access import visible_models
 from farm.registry.errors import Conflict, InvalidInput, NotFound
-from farm.registry.schema import OFFER_STATES, Model, Offer, Variant, utcnow
+from farm.registry.schema import OFFER_STATES, Model, Offer, User, Variant, utcnow
 
 PENDING_STATES = ("open", "accepted")
 SETTLED_AGAINST = ("dismissed", "not_confirmed")  # a new offer must promise clearly more than these did
@@ -104,3 +108,13 @@ def close_offer(s: Session, offer_id: str, *, confirmed: bool, result: dict) -> 
 def mark_notified(s: Session, offer_id: str) -> None:
     """The offer was sent to its model's owner (it is sent once)."""
     s.execute(update(Offer).where(Offer.id == offer_id).values(notified_at=utcnow()))
+
+
+def improved_as_seen_by(s: Session, user: User, offer: Offer) -> list[dict]:
+    """The offer's improved workloads as `user` may read them: `from_model` kept only when the user may see a model of
+    that name (admins see every name), else None, so an offer never names another tenant's model."""
+    named = {w.get("from_model") for w in offer.improved} - {None}
+    if user.is_admin or not named:
+        return list(offer.improved)
+    seen = set(s.scalars(select(Model.name).where(visible_models(user), Model.name.in_(named))))
+    return [{**w, "from_model": w.get("from_model") if w.get("from_model") in seen else None} for w in offer.improved]

@@ -199,8 +199,7 @@ class WorkflowService:
     def check_offers(self, threshold: float = THRESHOLD) -> list[str]:
         """Make the re-optimization offers today's tuning records justify (`farm.offers`), and send each to its model's
         uploader's webhook (once); the ids of the offers made."""
-        from ..offers import check_offers
-        from ..schemas import OfferOut
+        from ..offers import check_offers, offer_as_seen_by
 
         made = check_offers(self.registry, self.db_uri, threshold)
         for offer in made:
@@ -208,7 +207,8 @@ class WorkflowService:
                 uploader = catalog.get_model(s, offer.model_id).created_by
                 user = accounts.get_user(s, uploader) if uploader else None
                 if user is not None and user.webhook_url:
-                    payload = {"event": "offer", "offer": OfferOut.model_validate(offer).model_dump(mode="json")}
+                    seen = offer_as_seen_by(s, user, offer)
+                    payload = {"event": "offer", "offer": seen.model_dump(mode="json")}
                     self.webhooks.send(user.webhook_url, payload, user.webhook_secret)
                     offers.mark_notified(s, offer.id)
         return [o.id for o in made]

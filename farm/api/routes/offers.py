@@ -1,8 +1,8 @@
 """Re-optimization offers: list and show them, accept one (a workflow compiles it from the tuning database's records
 and keeps it only if it is faster on the device) or dismiss it; admins check for new ones on demand.
 
-A user sees the offers of the models they may see; members of a model's project accept and
-dismiss them. The server's dispatcher also checks periodically (`farm serve`).
+A user sees the offers of the models they may see, naming only models they may see (`offer_as_seen_by`);
+members of a model's project accept and dismiss them. The server's dispatcher also checks periodically (`farm serve`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from farm.api.auth import Admin, CurrentUser, Optimizer
 from farm.api.deps import RegistryDep, SessionDep, SettingsDep, WorkflowsDep, WorkflowService
-from farm.offers import THRESHOLD
+from farm.offers import THRESHOLD, offer_as_seen_by
 from farm.registry import access, offers, workflow_records
 from farm.registry.database import Registry
 from farm.registry.schema import Offer, User
@@ -26,17 +26,18 @@ State = Literal["open", "accepted", "dismissed", "confirmed", "not_confirmed"]
 @router.get("/offers", response_model=list[OfferOut])
 def list_offers(
     user: CurrentUser, s: SessionDep, model_id: str | None = None, state: State | None = None
-) -> list[Offer]:
+) -> list[OfferOut]:
     """Offers for the models the user may see, newest first, filtered by model and state."""
     if model_id is not None:
         access.model(s, user, model_id)
-    return offers.list_offers(s, model_id=model_id, state=state, scope=access.visible_models(user))
+    found = offers.list_offers(s, model_id=model_id, state=state, scope=access.visible_models(user))
+    return [offer_as_seen_by(s, user, o) for o in found]
 
 
 @router.get("/offers/{offer_id}", response_model=OfferOut)
-def get_offer(offer_id: str, user: CurrentUser, s: SessionDep) -> Offer:
+def get_offer(offer_id: str, user: CurrentUser, s: SessionDep) -> OfferOut:
     """One offer, with the workloads that improved and, once settled, the figures measured."""
-    return access.offer(s, user, offer_id)
+    return offer_as_seen_by(s, user, access.offer(s, user, offer_id))
 
 
 @router.post("/offers/check", response_model=list[OfferOut])
@@ -59,10 +60,12 @@ def check_offers(
 @router.post("/offers/{offer_id}/accept", response_model=OfferOut)
 def accept_offer(
     offer_id: str, user: Optimizer, registry: RegistryDep, service: WorkflowsDep, settings: SettingsDep
-) -> Offer:
+) -> OfferOut:
     """Start the workflow that compiles the offered variant from the tuning database's records (0 new measurements),
     benchmarks it on the device and keeps it only if it is faster. Members of the model's project."""
-    return accept_as(registry, service, user, offer_id, settings.max_workflows_per_user)
+    offer = accept_as(registry, service, user, offer_id, settings.max_workflows_per_user)
+    with registry.session(read_only=True) as s:
+        return offer_as_seen_by(s, user, offer)
 
 
 def accept_as(
@@ -86,8 +89,8 @@ def accept_as(
 
 
 @router.post("/offers/{offer_id}/dismiss", response_model=OfferOut)
-def dismiss_offer(offer_id: str, user: Optimizer, registry: RegistryDep) -> Offer:
+def dismiss_offer(offer_id: str, user: Optimizer, registry: RegistryDep) -> OfferOut:
     """Decline an open offer; the variant is offered again only for a clearly better estimate. Members of the project."""
     with registry.session() as s:
         access.offer(s, user, offer_id, access.MEMBER)
-        return offers.dismiss_offer(s, offer_id)
+        return offer_as_seen_by(s, user, offers.dismiss_offer(s, offer_id))

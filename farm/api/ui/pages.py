@@ -26,6 +26,7 @@ from farm.api.routes.variants import artifact_response
 from farm.api.routes.workflows import cancel_as
 from farm.api.ui import charts
 from farm.api.ui.session import COOKIE, check_csrf, csrf_token, page_user, signed_in, signed_out
+from farm.offers import offer_as_seen_by
 from farm.registry import access, catalog, offers, workflow_records
 from farm.registry.catalog import ORIGINAL
 from farm.registry.errors import PermissionDenied
@@ -264,7 +265,7 @@ def database_page(request: Request, user: PageUser) -> HTMLResponse:
 def offers_page(request: Request, user: PageUser) -> HTMLResponse:
     """Re-optimization offers for the user's models: estimate, improved workloads, accept or dismiss, outcomes."""
     with _session(request) as s:
-        found = offers.list_offers(s, scope=access.visible_models(user))
+        found = [offer_as_seen_by(s, user, o) for o in offers.list_offers(s, scope=access.visible_models(user))]
         names = dict(s.query(Model.id, Model.name).filter(Model.id.in_({o.model_id for o in found})).all())
         may_act = {
             o.id

@@ -42,8 +42,10 @@ def world(server, model_file):
             parent_id=original.id,
             metrics={"engine": "tvm", "best_latency_ms": 2.0, "tvm_latency_ms": 2.0, "agrees": True},
         )
-        improved = [
-            {"task": "fused_conv2d", "workload_key": "k" * 64, "old_us": 90.0, "new_us": 30.0, "from_model": "yolo"}
+        catalog.upload_model(s, server.registry.artifacts, model_file, name="yolo", created_by=ids["stranger"])
+        improved = [  # found by the stranger's model, and by a model of the project
+            {"task": "fused_conv2d", "workload_key": "k" * 64, "old_us": 90.0, "new_us": 30.0, "from_model": "yolo"},
+            {"task": "fused_dense", "workload_key": "d" * 64, "old_us": 9.0, "new_us": 8.0, "from_model": "net"},
         ]
         for name in ("first", "second"):
             ids[name] = offers.create_offer(
@@ -61,8 +63,10 @@ def test_the_owner_and_viewers_see_offers_and_others_do_not(server, world):
     ids = world["ids"]
     for who in ("owner", "viewer", "admin"):
         listed = sdk(server, world, who).offers(model_id=ids["model"])
-        assert {o.id for o in listed} == {ids["first"], ids["second"]}
-        assert listed[0].improved[0]["from_model"] == "yolo" and listed[0].estimated_latency_ms == 1.5
+        assert {o.id for o in listed} == {ids["first"], ids["second"]} and listed[0].estimated_latency_ms == 1.5
+        named = [w["from_model"] for w in listed[0].improved]
+        assert named == (["yolo", "net"] if who == "admin" else [None, "net"]), "another tenant's model is never named"
+        assert [w["from_model"] for w in sdk(server, world, who).offer(ids["first"]).improved] == named
     stranger = sdk(server, world, "stranger")
     assert stranger.offers() == []
     with pytest.raises(FarmAPIError) as missing:
@@ -104,7 +108,8 @@ def test_the_offers_page_shows_actions_to_members_and_checks_their_csrf_token(se
     _, viewed = page("viewer")
     assert (
         ids["second"] in viewed
-        and "yolo" in viewed
+        and "from net" in viewed
+        and "yolo" not in viewed
         and "25% faster" in viewed
         and "<form" not in viewed.split("<main>")[1]
     )

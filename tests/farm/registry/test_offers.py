@@ -154,7 +154,7 @@ def test_the_server_sends_each_new_offer_to_the_uploaders_webhook_once(registry,
         (offer_id,) = service.check_offers()
         (delivered,) = receiver.wait(1)
         assert delivered["event"] == "offer" and delivered["offer"]["id"] == offer_id
-        assert delivered["offer"]["improved"][0]["from_model"] == "sibling"
+        assert delivered["offer"]["improved"][0]["from_model"] is None, "no model the uploader may see is 'sibling'"
         assert service.check_offers() == []
         with registry.session() as s:
             assert offers.get_offer(s, offer_id).notified_at is not None
