@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from farm.api.deps import WorkflowService
 from farm.api.docs import install_docs
 from farm.api.errors import install_error_handlers
-from farm.api.limits import BodyLimit
+from farm.api.limits import BodyCaps, BodyLimit, too_large_detail, upload_routes
 from farm.api.routes import models, offers, packages, prices, projects, system, users, variants
 from farm.api.routes import workflows as workflow_routes
 from farm.api.schemas import ERROR_RESPONSES
@@ -71,8 +71,15 @@ def create_app(
     app.state.upload_slots = UploadSlots(settings.max_concurrent_uploads)
     for module in (system, users, projects, models, variants, workflow_routes, packages, prices, offers):
         app.include_router(module.router, prefix=API_PREFIX)
-    install_error_handlers(app, max_upload_bytes)
+    install_error_handlers(app)
     install_ui(app)
-    app.add_middleware(BodyLimit, max_body_bytes=max_upload_bytes + FORM_ROOM_BYTES, max_upload_bytes=max_upload_bytes)
+    caps = BodyCaps(
+        upload_bytes=max_upload_bytes + FORM_ROOM_BYTES,
+        upload_detail=too_large_detail(max_upload_bytes),
+        json_bytes=settings.max_json_body_bytes,
+        form_bytes=settings.max_form_body_bytes,
+        uploads=upload_routes(app.openapi()),
+    )
+    app.add_middleware(BodyLimit, caps=caps)
     app.add_middleware(TokenGate, registry=registry, prefix=API_PREFIX)  # added last, so it runs first
     return app

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from farm.api.limits import too_large_detail
 from farm.registry.errors import Conflict, CorruptArtifact, InvalidInput, NotFound, PermissionDenied, RegistryError
 
 STATUS: dict[type[RegistryError], int] = {
@@ -28,11 +27,6 @@ async def registry_error(request: Request, exc: RegistryError) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=status_of(exc))
 
 
-def install_error_handlers(app: FastAPI, max_upload_bytes: int) -> None:
-    """Map registry errors to their status codes, and say what the upload limit is when a body exceeds it."""
+def install_error_handlers(app: FastAPI) -> None:
+    """Map registry errors to their status codes (a 413 says its route's cap itself: `farm.api.limits`)."""
     app.add_exception_handler(RegistryError, registry_error)
-
-    async def too_large(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": too_large_detail(max_upload_bytes)}, status_code=413)
-
-    app.add_exception_handler(413, too_large)

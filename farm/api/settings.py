@@ -18,6 +18,7 @@ from farm.models.onnx_check import MEMORY_BYTES as PARSE_MEMORY_BYTES
 from farm.paths import data_dir, data_folder_db
 from farm.workflows.notify import WebhookPolicy
 
+KiB = 1 << 10
 MiB = 1 << 20
 
 
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
     """The largest model file an upload may carry."""
     max_parse_memory_bytes: int = Field(PARSE_MEMORY_BYTES, ge=64 * MiB)
     """Address space of the process that reads and checks an uploaded model."""
+    max_json_body_bytes: int = Field(1 * MiB, ge=64 * KiB)
+    """The largest body of a JSON route (every API route but the uploads), refused with 413 before it is read."""
+    max_form_body_bytes: int = Field(64 * KiB, ge=4 * KiB)
+    """The largest body of a dashboard form (`/ui`), refused with 413 before it is read."""
     max_concurrent_uploads: PositiveInt = 4
     """Uploads received at once; one more gets a 503."""
     upload_deadline_s: float = Field(600.0, ge=1.0)
