@@ -182,6 +182,12 @@ def deliver(url: str, payload: dict, secret: str | None, policy: WebhookPolicy) 
     return None if 200 <= status < 300 else f"answered {status}"
 
 
+def redacted(url: str) -> str:
+    """The URL as logs show it: scheme, host and port, never the path or query, where receivers put their secrets."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/…"
+
+
 def post_webhook(
     url: str, payload: dict, secret: str | None, policy: WebhookPolicy, *, stop: threading.Event | None = None
 ) -> bool:
@@ -191,7 +197,7 @@ def post_webhook(
         error = deliver(url, payload, secret, policy)
         if error is None:
             return True
-        log.warning("webhook %s, attempt %d of %d: %s", url, attempt + 1, policy.attempts, error)
+        log.warning("webhook %s, attempt %d of %d: %s", redacted(url), attempt + 1, policy.attempts, error)
         if attempt + 1 == policy.attempts or pause.wait(policy.backoff_s * 2**attempt):
             break
     return False

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
+import socket
 import time
 
 import httpx
@@ -109,3 +111,22 @@ def test_the_api_refuses_webhook_urls_inside_the_network(server):
     me = admin.get("/users/me").json()
     assert me["webhook_url"] == "https://hooks.example.com/farm" and len(me["webhook_secret"]) == 64
     assert "webhook_secret" not in admin.get("/users").json()[0], "only its user sees a secret"
+
+
+def test_a_failed_delivery_is_logged_without_the_urls_path_or_query():
+    """Receivers put their secrets in the path (`/hooks/T0/B0/XXXX`) or the query: the log names the host only."""
+    with socket.socket() as closed:  # a loopback port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/hooks/T0/s3cret-path?token=s3cret-query"
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("farm.workflows.notify")
+    logger.addHandler(handler)
+    try:
+        assert not post_webhook(url, {"event": "test"}, None, WebhookPolicy(allow_private=True, attempts=1))
+    finally:
+        logger.removeHandler(handler)
+    logged = " ".join(r.getMessage() for r in records)
+    assert f"127.0.0.1:{port}" in logged and "s3cret" not in logged
