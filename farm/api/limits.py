@@ -2,9 +2,10 @@
 
 Three caps: the upload routes (those whose OpenAPI body is a multipart file) take up to
 the upload limit; the dashboard's forms (`/ui`) a small one; every other route (JSON) a
-medium one. The cap is chosen from the method and path alone, before authentication,
-roles or parsing, so neither a stranger's form nor a read-only token's JSON makes the
-server hold more than its route's cap. A body that declares a larger Content-Length is
+medium one. The cap is chosen from the method and path alone, before the dashboard's
+session, a route's role check or parsing (the API's token gate, `farm.api.token_gate`,
+runs first), so neither a stranger's form nor a read-only token's JSON makes the server
+hold more than its route's cap. A body that declares a larger Content-Length is
 refused before any of it is read; one sent without (chunked) is cut off as soon as the
 bytes read pass the cap. (Starlette's own body limit answers a declared oversize in plain
 text, whatever the app's handlers say.)
