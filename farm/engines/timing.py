@@ -7,8 +7,8 @@ count, ONNX Runtime per session setting) is loaded in a worker process of its ow
 its own environment, and the timed inferences are spread over `rounds` rounds in which
 the configurations take turns (the order rotating each round), so slow drift of the
 machine reaches all of them alike. A pool that has just run keeps spinning, so before each
-round the farm waits until the other workers use no CPU (read per thread, in ns, from
-`/proc/<pid>/task/*/schedstat`); the CPU the other workers use during each round is
+round the farm waits until the other workers use no CPU (each process's CPU-time clock,
+in ns); the CPU the other workers use during each round is
 measured and reported (`others_cpu_ms`), which shows that they stayed idle. Every figure carries the
 threads it ran with.
 
@@ -22,7 +22,6 @@ whose outputs agree with the reference.
 from __future__ import annotations
 
 import math
-import os
 import time
 
 import numpy as np
@@ -44,7 +43,7 @@ BUDGET_S = (
 )
 OUT_OF_REACH = 5.0  # a configuration whose warm-up inference took this many times the fastest one's is not timed
 QUIESCE_S = 1.0  # the longest wait for the other workers' pools to stop spinning before a round
-QUIESCE_STEP_S = 0.01  # longer than a scheduler tick: a spinning thread's schedstat moves only on ticks
+QUIESCE_STEP_S = 0.01  # longer than a scheduler tick: another process's CPU time may move only on ticks
 IDLE_CPU_S = 100e-6  # CPU the other workers may use in a step and still count as idle
 TARGET_KINDS = {"cpu": "llvm", "cuda": "cuda"}  # device type -> the TVM target kind a described model names
 
@@ -61,7 +60,6 @@ class _Worker:
         from .worker import ready
 
         self.config, self.timeout_s = config, timeout_s
-        self._schedstat: list[int] = []  # the open schedstat of each of the process's threads
         self.engine = engine_named(config.engine)
         self.worker = WorkerProcess(self.engine.worker_env(config))
         try:
@@ -98,29 +96,19 @@ class _Worker:
         return self._recv("timing")
 
     def cpu_seconds(self) -> float:
-        """CPU seconds the process has used so far, all its threads (ns-precise from schedstat where Linux has it).
+        """CPU seconds the process has used so far, all its threads: its CPU-time clock, ns-precise where Linux has it.
 
-        Each thread's schedstat stays open and is read again from its start: the quiesce loop
-        reads every worker's threads a hundred times a second, and opening the files anew
-        each time piled up /proc entries that the kernel then took minutes to drop when the
-        worker exited. The threads are listed again when one of them has gone."""
+        Read with `clock_gettime` on the process's clock, not from /proc: reading every worker's
+        /proc/<pid>/task/*/schedstat a hundred times a second (the quiesce loop) left the device
+        worker spinning for many minutes in the kernel (`shrink_dcache_parent` under
+        `release_task`) when it reaped a timing worker, under the test suite's load."""
         try:
-            if not self._schedstat:
-                tasks = f"/proc/{self.process.pid}/task"
-                self._schedstat = [os.open(f"{tasks}/{tid}/schedstat", os.O_RDONLY) for tid in os.listdir(tasks)]
-            return sum(int(os.pread(fd, 64, 0).split()[0]) for fd in self._schedstat) / 1e9
-        except (OSError, ValueError, IndexError):
-            self._close_schedstat()
+            return time.clock_gettime(_process_cpu_clock(self.process.pid))
+        except OSError:  # no per-process CPU clocks here (not Linux)
             times = self.process.cpu_times()
             return times.user + times.system
 
-    def _close_schedstat(self) -> None:
-        for fd in self._schedstat:
-            os.close(fd)
-        self._schedstat = []
-
     def close(self) -> None:
-        self._close_schedstat()
         self.worker.kill()
 
     def _recv(self, what: str):
@@ -132,6 +120,12 @@ class _Worker:
             raise TimeoutError(f"{self.config.label}: {what} took more than {self.timeout_s} s") from None
         except ChildProcessError:
             raise ChildProcessError(f"{self.config.label}: the timing worker died {what}") from None
+
+
+def _process_cpu_clock(pid: int) -> int:
+    """The clock id of process `pid`'s CPU time, as Linux's clock_getcpuclockid(3) makes it (`MAKE_PROCESS_CPUCLOCK(pid,
+    CPUCLOCK_SCHED)`): Python's `time` module has clock_gettime but not clock_getcpuclockid."""
+    return ((~pid) << 3) | 2
 
 
 def _quiesce(workers: list[_Worker]) -> float:
