@@ -269,7 +269,7 @@ def test_the_dashboard_in_a_real_browser_follows_a_workflow_as_it_runs(farm, tmp
         expect(admin).to_have_url(server.url + "/ui/workflows")
 
         workflow = model.optimize(
-            targets=["x86-64-v3"], trials=5, trials_per_task=1, stages={"package": False}, benchmark={"repeat": 10}
+            targets=["x86-64-v3"], trials=10, trials_per_task=2, stages={"package": False}, benchmark={"repeat": 10}
         )
         row = admin.locator(f"tr:has(a[href='/ui/workflows/{workflow.id}'])")
         expect(row.locator(".state")).to_have_text("running", timeout=120_000)  # the page was never reloaded
