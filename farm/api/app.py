@@ -27,7 +27,7 @@ from farm.api.routes import workflows as workflow_routes
 from farm.api.schemas import ERROR_RESPONSES
 from farm.api.settings import Settings
 from farm.api.token_gate import TokenGate
-from farm.api.ui import install_ui
+from farm.api.ui import install_ui, is_page_path
 from farm.api.upload_stream import UploadSlots
 from farm.registry.database import Registry
 
@@ -78,6 +78,7 @@ def create_app(
         upload_detail=too_large_detail(max_upload_bytes),
         json_bytes=settings.max_json_body_bytes,
         form_bytes=settings.max_form_body_bytes,
+        is_form=is_page_path,
         uploads=upload_routes(app.openapi()),
     )
     app.add_middleware(BodyLimit, caps=caps)

@@ -14,14 +14,13 @@ text, whatever the app's handlers say.)
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import HTTPException, status
 from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-UI_PREFIX = "/ui"
 
 
 def too_large_detail(max_upload_bytes: int) -> str:
@@ -58,12 +57,14 @@ class BodyCaps:
     """Every other API route."""
     form_bytes: int
     """The dashboard's forms."""
+    is_form: Callable[[str], bool]
+    """Whether a path is the dashboard's (`farm.api.ui.is_page_path`)."""
     uploads: tuple[tuple[re.Pattern, frozenset[str]], ...] = ()
     """The upload routes' path patterns and methods (`upload_routes`)."""
 
     def of(self, method: str, path: str) -> tuple[int, str]:
         """The cap of a request, and the detail of its 413."""
-        if path == UI_PREFIX or path.startswith(UI_PREFIX + "/"):
+        if self.is_form(path):
             return self.form_bytes, body_too_large_detail(self.form_bytes)
         if any(method in methods and pattern.match(path) for pattern, methods in self.uploads):
             return self.upload_bytes, self.upload_detail

@@ -22,8 +22,9 @@ from farm.registry.errors import RegistryError
 PREFIX = "/ui"
 
 
-def _is_page(request: Request) -> bool:
-    return request.url.path == PREFIX or request.url.path.startswith(PREFIX + "/")
+def is_page_path(path: str) -> bool:
+    """Whether `path` is one of the dashboard's (its pages, forms and static files)."""
+    return path == PREFIX or path.startswith(PREFIX + "/")
 
 
 def install_ui(app: FastAPI) -> None:
@@ -35,14 +36,14 @@ def install_ui(app: FastAPI) -> None:
         return login_redirect(request, exc)
 
     async def registry_failure(request: Request, exc: RegistryError):
-        if not _is_page(request):
+        if not is_page_path(request.url.path):
             return await registry_error(request, exc)
         response = render(request, None, "error.html", status=status_of(exc), message=exc.message)
         response.status_code = status_of(exc)
         return response
 
     async def http_failure(request: Request, exc: HTTPException):
-        if not _is_page(request) or exc.status_code < 400:
+        if not is_page_path(request.url.path) or exc.status_code < 400:
             return await http_exception_handler(request, exc)
         response = render(request, None, "error.html", status=exc.status_code, message=str(exc.detail))
         response.status_code = exc.status_code
